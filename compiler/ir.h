@@ -1,0 +1,200 @@
+/*
+ * ir.h -- the compiler's internal representation, shared by every pass.
+ *
+ *   formula, formula2, aliases
+ *        |  kfc_parse      (parse.c)     text -> nodes, byte offsets kept
+ *        v
+ *   kfc_prog (nodes)
+ *        |  kfc_check      (check.c)     dims, categories, arity, var table
+ *        |  kfc_simplify   (simplify.c)  constant folding, CSE, compaction
+ *        |  kfc_print      (print.c)     canonical form (also the cache key)
+ *        |  kfc_red_setup  (reduce.c)    reduction spec, output dims
+ *        v
+ *   kfc_emit_c         (emit_c.c + kernels/)  C source of the kernel
+ *   kfr_ref_run        (runtime/ref_eval.c)   the oracle, straight from nodes
+ *
+ * The AST is an array of nodes (STYLE.md point 5): children are int32 indices
+ * into p->nodes, and ALWAYS smaller than the parent's index, so evaluating
+ * nodes in index order is a valid topological order. Every pass keeps that.
+ */
+#ifndef KF_COMPILER_IR_H
+#define KF_COMPILER_IR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kforge.h"
+
+/* Limits: untrusted formulas must not exhaust memory, stack or time. */
+#define KFC_MAX_FORMULA_LEN 65536 /* bytes of formula text */
+#define KFC_MAX_DEPTH 256         /* parser nesting depth */
+#define KFC_MAX_NODES 16384       /* nodes in one program */
+#define KFC_MAX_VARS 256          /* variable indices are 0..KFC_MAX_VARS-1 */
+#define KFC_MAX_DIM 65536         /* dim of any node */
+#define KFC_MAX_TOTAL_DIM 65536   /* sum of the dims of all nodes (per-pair scratch) */
+#define KFC_MAX_K 4096            /* K of KMin-like reductions */
+#define KFC_MAX_ALIASES 256
+
+/* Op ids, generated from ops.def. */
+typedef enum kfc_op {
+#define X(id, name, nargs, nints, dimrule, cexpr, doc) KFC_OP_##id,
+#include "ops.def"
+#undef X
+    KFC_OP_COUNT
+} kfc_op;
+
+/* Dim rules of ops.def. */
+typedef enum kfc_dimrule {
+    KFC_DR_LEAF,
+    KFC_DR_SAME,
+    KFC_DR_BCAST,
+    KFC_DR_RED,
+    KFC_DR_RED2,
+    KFC_DR_SPECIAL
+} kfc_dimrule;
+
+/* One row of ops.def, as data (kfc_op_info[op]). Defined in ops.c. */
+typedef struct kfc_opinfo {
+    const char *name;  /* KeOps name */
+    int nargs;         /* formula arguments */
+    int nints;         /* trailing integer arguments */
+    kfc_dimrule rule;
+    const char *cexpr; /* element-wise C template or NULL */
+    const char *doc;
+} kfc_opinfo;
+extern const kfc_opinfo kfc_op_info[KFC_OP_COUNT];
+/* Op of a KeOps name, or -1. */
+int kfc_op_lookup(const char *name, size_t len);
+
+/* Variable categories (KeOps' cat of Var(index,dim,cat)). */
+enum { KFC_CAT_I = 0, KFC_CAT_J = 1, KFC_CAT_P = 2 };
+
+/* One AST node. Invariant: a[k] < own index for k < nargs, a[k] = -1 beyond. */
+typedef struct kfc_node {
+    int32_t op;    /* kfc_op */
+    int32_t dim;   /* result dim; 0 until kfc_check sets it */
+    int32_t a[3];  /* children (node indices), -1 if unused */
+    int64_t iv[3]; /* integer arguments: Var (index,dim,cat), IntCst (n), RatCst (p,q), Zero (d),
+                      Pow (m), Round (d), ClampInt (a,b), Elem (m), ElemT (n,m), Extract (start,d),
+                      ExtractT (start,D), OneHot (D), SumT (d) */
+    double val;    /* value of NUM; for IntCst/RatCst kfc_check stores the value here too */
+    int32_t pos;   /* byte offset of the node's token in its source string */
+    int8_t src;    /* which string pos refers to: 0 formula, 1 formula2, 2+k alias k */
+} kfc_node;
+
+/* The variable table, filled by kfc_check. */
+typedef struct kfc_var {
+    int used;     /* nonzero if some node refers to this index */
+    int cat;      /* KFC_CAT_* */
+    int32_t dim;
+    int32_t pos;  /* first occurrence (for messages) */
+    int8_t src;
+} kfc_var;
+
+/* A diagnostic: status, message, and where. The message text is complete,
+ * e.g. "1:17: expected ')' to close '(' at 1:4, near 'Var'". */
+typedef struct kfc_diag {
+    int status;     /* kf_status */
+    int64_t offset; /* byte offset, or -1 */
+    int src;        /* -1 none, 0 formula, 1 formula2, 2+k alias k */
+    char msg[512];
+} kfc_diag;
+
+/* A parsed formula (and optional formula2) sharing one node array. */
+typedef struct kfc_prog {
+    kfc_node *nodes; /* owned; malloc'd array */
+    int32_t nnodes, cap;
+    int32_t root;    /* main formula */
+    int32_t root2;   /* formula2, or -1 */
+    kfc_var vars[KFC_MAX_VARS];
+    int nvars;       /* highest used index + 1 (set by kfc_check) */
+} kfc_prog;
+
+/* Reduction ids, generated from kernels/reductions.def. */
+typedef enum kfc_red_id {
+#define X(id, name, k, f2, scalar, valdim, idxdim, doc) KFC_RED_##id,
+#include "../kernels/reductions.def"
+#undef X
+    KFC_RED_COUNT
+} kfc_red_id;
+
+typedef struct kfc_redinfo {
+    const char *name;
+    int needs_k, formula2, scalar;
+    const char *doc;
+} kfc_redinfo;
+extern const kfc_redinfo kfc_red_info[KFC_RED_COUNT];
+/* Reduction of a name, or -1. */
+int kfc_red_lookup(const char *name);
+
+/* A reduction as the emitters and the reference evaluator see it. */
+typedef struct kfc_red {
+    int id;          /* kfc_red_id */
+    int axis;        /* 1: reduce over j (rows = M), 0: reduce over i (rows = N) */
+    kf_dtype dtype;
+    kf_sum_scheme sum_scheme; /* resolved: never KF_SUM_AUTO; KF_SUM_F64 for float64 */
+    int K;           /* KMin-like, else 0 */
+    int32_t D;       /* dim of the main formula */
+    int32_t E;       /* dim of formula2 (1 when absent) */
+    int64_t valdim;  /* values per output row */
+    int64_t idxdim;  /* indices per output row */
+} kfc_red;
+
+/* Roles, after the axis is applied: the "outer" variables are indexed by the
+ * output row, the "inner" ones by the reduced index. axis 1: outer = cat I;
+ * axis 0: outer = cat J. Every emitter and the reference use these. */
+enum { KFC_ROLE_OUTER = 0, KFC_ROLE_INNER = 1, KFC_ROLE_PARAM = 2 };
+static inline int kfc_role(int cat, int axis)
+{
+    if (cat == KFC_CAT_P)
+        return KFC_ROLE_PARAM;
+    return (cat == KFC_CAT_I) == (axis == 1) ? KFC_ROLE_OUTER : KFC_ROLE_INNER;
+}
+
+/* --- node arena (ops.c) --- */
+void kfc_prog_init(kfc_prog *p);
+void kfc_prog_free(kfc_prog *p);
+/* Appends a node; returns its index, or -1 (diag set: KF_ERR_NOMEM or KF_ERR_LIMIT). */
+int32_t kfc_node_new(kfc_prog *p, int op, int32_t pos, int src, kfc_diag *d);
+
+/* --- diagnostics (diag.c) --- */
+void kfc_diag_clear(kfc_diag *d);
+/* Sets status, offset and a printf-formatted message; returns status. The
+ * "L:C: " prefix is NOT added here: callers that know the text add it with
+ * kfc_diag_at. */
+int kfc_diag_set(kfc_diag *d, int status, int64_t offset, int src, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+/* Like kfc_diag_set but prefixes "L:C: " computed from text and offset
+ * (1-based line and column, column counted in bytes). */
+int kfc_diag_at(kfc_diag *d, int status, const char *text, int64_t offset, int src,
+                const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+/* --- passes --- */
+/* Parses formula (required), formula2 (may be NULL) and the aliases into p.
+ * Grammar and messages: docs/formulas.md. */
+int kfc_parse(kfc_prog *p, const char *formula, const char *formula2, const char *const *aliases,
+              int naliases, kfc_diag *d);
+/* Sets every node's dim, fills p->vars and p->nvars; rejects inconsistent
+ * variables, dim mismatches, bad integer arguments. Needs the source strings
+ * only for messages (formula2 and aliases may be NULL). */
+int kfc_check(kfc_prog *p, const char *formula, const char *formula2, const char *const *aliases,
+              int naliases, kfc_diag *d);
+/* Constant folding (never folds a NaN, an infinity or -0.0), common
+ * subexpressions merged, unreachable nodes dropped. Keeps the index invariant. */
+int kfc_simplify(kfc_prog *p, kfc_diag *d);
+/* Canonical form of the subtree at root: function-call syntax only, e.g.
+ * "Exp(Divide(Minus(SqDist(Var(0,3,0),Var(1,3,1))),IntCst(2)))".
+ * Returns a malloc'd string (NULL on out of memory). */
+char *kfc_print(const kfc_prog *p, int32_t root);
+/* Writes a debug dump of all nodes (one per line) to a malloc'd string. */
+char *kfc_dump(const kfc_prog *p);
+/* Fills r from a reduction name, axis, dtype, K and the checked program. */
+int kfc_red_setup(kfc_red *r, const kfc_prog *p, const char *reduction, int axis, kf_dtype dtype,
+                  int K, kf_sum_scheme scheme, kfc_diag *d);
+/* C source of the whole kernel (see docs/kernels.md for the ABI), malloc'd. */
+char *kfc_emit_c(const kfc_prog *p, const kfc_red *r, kfc_diag *d);
+/* C source of the formula alone: void kf_formula(const void *const *args,
+ * int64_t i, int64_t j, T *out) -- for `kforge check --emit c` without reduction. */
+char *kfc_emit_c_formula(const kfc_prog *p, kf_dtype dtype, kfc_diag *d);
+
+#endif /* KF_COMPILER_IR_H */

@@ -1,0 +1,178 @@
+/*
+ * kforge.h -- the whole public API of libkforge.
+ *
+ * kforge computes reductions over all pairs (i, j) of two point clouds,
+ *     out_i = Red_j F(x_i, y_j, p)      (axis = 1, M output rows)
+ *     out_j = Red_i F(x_i, y_j, p)      (axis = 0, N output rows)
+ * where F is a formula string in the KeOps formula language. The M x N matrix
+ * is never stored.
+ *
+ * RULES (read these first)
+ *  - Every object is created and destroyed in pairs: kf_new/kf_free,
+ *    kf_compile/kf_kernel_free. A kernel must be freed BEFORE its context.
+ *  - A context and its kernels are used by ONE thread at a time. kf_run uses
+ *    the context's own worker threads internally.
+ *  - The library never exits, aborts or writes to stdout. Every failing call
+ *    returns a status (or NULL) and leaves a message in the context, readable
+ *    with kf_errmsg() until the next call on that context.
+ *  - Strings returned by the library belong to the library; they live as long
+ *    as the object they were obtained from (see each prototype).
+ *  - Arrays are C-contiguous. i-variables are (M, dim), j-variables (N, dim),
+ *    parameters (dim). All arrays of one kernel have the kernel's dtype;
+ *    indices are int64. Sizes are int64 everywhere.
+ */
+#ifndef KFORGE_H
+#define KFORGE_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define KF_VERSION_MAJOR 0
+#define KF_VERSION_MINOR 1
+#define KF_VERSION_PATCH 0
+#define KF_VERSION_STRING "0.1.0"
+
+/* Status codes. 0 is success; every failure leaves a message in the context. */
+typedef enum kf_status {
+    KF_OK = 0,              /* success */
+    KF_ERR_NOMEM = 1,       /* an allocation failed; nothing was written */
+    KF_ERR_ARG = 2,         /* bad API argument: NULL pointer, negative size, wrong arity, bad option */
+    KF_ERR_SYNTAX = 3,      /* formula or alias does not parse; kf_error_offset() gives the byte */
+    KF_ERR_TYPE = 4,        /* dims, categories or arity of an operation disagree; offset set */
+    KF_ERR_UNSUPPORTED = 5, /* a known KeOps operation or reduction that kforge does not support yet */
+    KF_ERR_LIMIT = 6,       /* formula too long or too deep, a dim or index too large */
+    KF_ERR_JIT = 7,         /* the JIT could not compile the generated code (a kforge bug: report it) */
+    KF_ERR_IO = 8,          /* a file could not be read or written */
+    KF_ERR_THREAD = 9,      /* worker threads could not be started */
+    KF_ERR_INTERNAL = 10    /* an invariant of kforge itself failed (a kforge bug: report it) */
+} kf_status;
+
+/* Element type of every array bound to a kernel. */
+typedef enum kf_dtype {
+    KF_FLOAT32 = 0,
+    KF_FLOAT64 = 1
+} kf_dtype;
+
+/* How float32 Sum reductions accumulate (float64 kernels always accumulate in
+ * float64). docs/formulas.md gives the measured accuracy of each. */
+typedef enum kf_sum_scheme {
+    KF_SUM_AUTO = 0,   /* KF_SUM_BLOCK for float32 */
+    KF_SUM_BLOCK = 1,  /* float32 partial sums over blocks of j, added into a float32 total */
+    KF_SUM_DIRECT = 2, /* one float32 accumulator (fastest, least accurate) */
+    KF_SUM_F64 = 3,    /* float64 accumulator */
+    KF_SUM_KAHAN = 4   /* float32 with Kahan compensation */
+} kf_sum_scheme;
+
+/* Which engine runs a kernel. */
+typedef enum kf_jit {
+    KF_JIT_AUTO = 0,     /* the best available engine (today: libtcc) */
+    KF_JIT_TCC = 1,      /* generated C compiled in memory by libtcc */
+    KF_JIT_REFERENCE = 2 /* no code generation: the plain-C reference evaluator (slow, the oracle) */
+} kf_jit;
+
+/* Verbosity levels of messages sent to kf_options.log. */
+enum { KF_LOG_ERROR = 0, KF_LOG_INFO = 1, KF_LOG_DEBUG = 2 };
+
+typedef struct kf_ctx kf_ctx;       /* a context: options, worker threads, last error */
+typedef struct kf_kernel kf_kernel; /* a compiled formula + reduction */
+
+/* Context options. Always start from kf_options_init(); fields may be added. */
+typedef struct kf_options {
+    int threads;  /* worker threads; 0 = $KFORGE_THREADS, else every online core */
+    int verbose;  /* highest KF_LOG_* level passed to log (default KF_LOG_ERROR) */
+    /* Receives diagnostics at or below `verbose`. NULL (default): discarded.
+     * `msg` is valid only during the call. */
+    void (*log)(void *user, int level, const char *msg);
+    void *log_user;
+} kf_options;
+
+/* Compile options. Always start from kf_compile_opts_init(); fields may be added. */
+typedef struct kf_compile_opts {
+    int k;                    /* K of KMin, ArgKMin, KMin_ArgKMin (1 <= K); ignored otherwise */
+    const char *formula2;     /* weight formula of LogSumExpWeight, SumSoftMaxWeight, and
+                                 (optional, default 1) Max_SumShiftExp; NULL otherwise.
+                                 Shares variables and aliases with the main formula. */
+    kf_sum_scheme sum_scheme; /* float32 Sum accumulation; default KF_SUM_AUTO */
+    kf_jit jit;               /* engine; default KF_JIT_AUTO, overridden by $KFORGE_JIT if set */
+    int dump;                 /* nonzero: log the AST after each compiler pass at KF_LOG_DEBUG */
+} kf_compile_opts;
+
+/* Fills *opt with defaults. */
+void kf_options_init(kf_options *opt);
+/* Fills *o with defaults. */
+void kf_compile_opts_init(kf_compile_opts *o);
+
+/* Creates a context. opt may be NULL (defaults). Returns NULL only when memory
+ * or threads cannot be had. Free it with kf_free(). */
+kf_ctx *kf_new(const kf_options *opt);
+/* Frees a context (NULL is allowed). Every kernel of it must be freed first. */
+void kf_free(kf_ctx *ctx);
+
+/* The status and message of the last failing call on ctx ("" and KF_OK after a
+ * success). The string belongs to ctx and lives until the next call on ctx. */
+int kf_status_of(const kf_ctx *ctx);
+const char *kf_errmsg(const kf_ctx *ctx);
+/* Byte offset of the offending token in the string the message names (the
+ * formula, formula2 or an alias), or -1 when the error is not about a string. */
+int64_t kf_error_offset(const kf_ctx *ctx);
+/* Which string kf_error_offset() refers to: -1 none, 0 the formula,
+ * 1 formula2, 2 + k the k-th alias. */
+int kf_error_source(const kf_ctx *ctx);
+/* Threads kf_run will use. */
+int kf_threads(const kf_ctx *ctx);
+
+/* Compiles `formula` with `naliases` aliases ("x=Vi(0,3)", "y=Vj(3)", ...)
+ * for a reduction ("Sum", "Min_ArgMin", "KMin", ... see docs/formulas.md)
+ * over `axis` (1: over j, M rows out; 0: over i, N rows out).
+ * reduction may be NULL: the kernel can then be inspected (canonical form,
+ * variables, source of the formula) but not run.
+ * opts may be NULL (defaults). The strings are copied; none is kept.
+ * Returns a kernel owned by the caller (free with kf_kernel_free), or NULL with
+ * the status and message in ctx. */
+kf_kernel *kf_compile(kf_ctx *ctx, const char *formula, const char *const *aliases, int naliases,
+                      const char *reduction, int axis, kf_dtype dtype, const kf_compile_opts *opts);
+/* Frees a kernel (NULL is allowed). */
+void kf_kernel_free(kf_kernel *k);
+
+/* Runs the reduction for M i-points and N j-points (M, N >= 0).
+ * args[v] is the array bound to variable index v, for v < nargs, where nargs
+ * must equal kf_kernel_nargs(k); entries of indices the formula does not use
+ * may be NULL. out receives rows * kf_kernel_out_dim(k) values of the kernel's
+ * dtype and index_out rows * kf_kernel_index_dim(k) int64 indices, where rows
+ * is M (axis 1) or N (axis 0); each may be NULL when its dim is 0.
+ * An empty reduction gives the neutral value (docs/formulas.md), never
+ * uninitialized memory. On failure nothing is written. Returns a kf_status. */
+int kf_run(kf_kernel *k, int64_t M, int64_t N, const void *const *args, int nargs, void *out,
+           int64_t *index_out);
+
+/* Introspection. Strings belong to the kernel and live as long as it does. */
+int kf_kernel_nargs(const kf_kernel *k);     /* highest variable index + 1 */
+/* Category (0 i, 1 j, 2 parameter) and dim of variable index v; returns
+ * KF_ERR_ARG if v is out of range, and *cat = -1 if the formula does not use v. */
+int kf_kernel_var(const kf_kernel *k, int v, int *cat, int64_t *dim);
+int64_t kf_kernel_out_dim(const kf_kernel *k);   /* values per output row (0: indices only) */
+int64_t kf_kernel_index_dim(const kf_kernel *k); /* int64 indices per output row (0: none) */
+int64_t kf_kernel_formula_dim(const kf_kernel *k); /* dim of the formula itself */
+int kf_kernel_axis(const kf_kernel *k);
+kf_dtype kf_kernel_dtype(const kf_kernel *k);
+const char *kf_kernel_reduction(const kf_kernel *k); /* canonical reduction name, or NULL */
+const char *kf_kernel_canonical(const kf_kernel *k); /* canonical form of the formula */
+const char *kf_kernel_canonical2(const kf_kernel *k); /* of formula2, or NULL */
+/* Generated C source: the whole reduction kernel, or the formula function
+ * alone when compiled without a reduction. */
+const char *kf_kernel_source(const kf_kernel *k);
+/* Engine actually running the kernel: "tcc" or "reference". */
+const char *kf_kernel_engine(const kf_kernel *k);
+
+/* Name of a status code ("KF_ERR_SYNTAX"...). Static string. */
+const char *kf_status_name(int status);
+/* KF_VERSION_STRING of the library actually linked. */
+const char *kf_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* KFORGE_H */

@@ -1,0 +1,43 @@
+/*
+ * abi.h -- the contract between generated kernels and the runtime.
+ * docs/kernels.md explains it at length; this is the binding C form.
+ *
+ * Every engine (libtcc C, later the optimizing C tier and CUDA, and the
+ * reference evaluator) provides ONE function with this shape:
+ *
+ *   void kf_reduce(const void *const *args, int64_t r0, int64_t r1,
+ *                  const int64_t *jr, int64_t nr, void *out, int64_t *idx);
+ *
+ * It reduces the output rows r in [r0, r1) over the inner indices in the
+ * union of the half-open ranges [jr[2q], jr[2q+1]), q < nr, visited in that
+ * order, and writes COMPLETE rows: out + r*valdim (valdim values of the
+ * kernel's dtype) and idx + r*idxdim (int64). nr == 0 or empty ranges give the
+ * reduction's neutral value. Rows outside [r0, r1) are neither read nor
+ * written, so the runtime can hand disjoint row blocks to threads.
+ *
+ *   args[v]  the array of variable index v, as the user passed it:
+ *            outer variables (the output row's) at args[v] + r*dim,
+ *            inner variables (the reduced index's) at args[v] + j*dim,
+ *            parameters at args[v]. Which cat is outer depends on the axis
+ *            (kfc_role in compiler/ir.h): the kernel is compiled for one axis.
+ *
+ * The function may not allocate on the heap, call anything but libm, or keep
+ * state between calls: it is pure, so any number of threads run it at once.
+ * The runtime validates everything before calling it (STYLE.md point 9).
+ * Dense calls pass nr = 1, jr = {0, inner_count}; block-sparse calls (a later
+ * issue) pass a cluster's list of j ranges.
+ */
+#ifndef KF_KERNELS_ABI_H
+#define KF_KERNELS_ABI_H
+
+#include <stdint.h>
+
+typedef void (*kfk_reduce_fn)(const void *const *args, int64_t r0, int64_t r1, const int64_t *jr,
+                              int64_t nr, void *out, int64_t *idx);
+
+/* Symbol name of the entry point in generated code. */
+#define KFK_ENTRY "kf_reduce"
+/* Symbol name of the formula-only function (kfc_emit_c_formula). */
+#define KFK_FORMULA_ENTRY "kf_formula"
+
+#endif

@@ -1,0 +1,30 @@
+#!/bin/sh
+# install-deps.sh -- installs the Debian packages kforge needs, if missing.
+# Called once by the Makefile (build/.deps-ok remembers it). Needs root (or
+# sudo) only when something is missing.
+#   tcc, libtcc-dev     the in-memory JIT (libtcc) and its runtime library
+#   clang, libclang-rt-14-dev   libFuzzer and the sanitizers for `make test`
+#   make, gcc           the build itself
+set -eu
+need=""
+for pkg in tcc libtcc-dev clang libclang-rt-14-dev gcc make; do
+    if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
+        need="$need $pkg"
+    fi
+done
+if [ -z "$need" ]; then
+    echo "install-deps: all Debian packages present"
+    exit 0
+fi
+echo "install-deps: installing$need"
+SUDO=""
+if [ "$(id -u)" != 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then SUDO=sudo; else
+        echo "install-deps: missing packages:$need; run as root or install them" >&2
+        exit 1
+    fi
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $need

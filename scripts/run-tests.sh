@@ -1,0 +1,50 @@
+#!/bin/sh
+# run-tests.sh -- `make test`: every test phase, then one closing line
+# "N passed, N failed" summing them all. A phase that cannot even build or
+# run counts as one failure.
+#   1. unit tests (build/kforge-tests)       4. unit tests under ASan + UBSan
+#   2. CLI tests (tests/cli/*.sh)            5. CLI tests under ASan + UBSan
+#   3. examples build                        6. fuzzers, FUZZ_SECONDS each
+# CI=true runs the fuzzers longer (60 s each) than a local run (10 s).
+set -u
+JOBS=$(nproc 2>/dev/null || echo 2)
+passed=0
+failed=0
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
+# Adds the "N passed, N failed" counts printed last by a command; a command
+# that fails without such a line counts as one failure.
+count() {
+    name=$1
+    shift
+    echo "== $name"
+    "$@" >"$log" 2>&1
+    rc=$?
+    cat "$log"
+    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
+    if [ -n "$line" ]; then
+        p=$(echo "$line" | sed -E 's/^([0-9]+) passed.*/\1/')
+        f=$(echo "$line" | sed -E 's/^[0-9]+ passed, ([0-9]+) failed.*/\1/')
+        passed=$((passed + p))
+        failed=$((failed + f))
+        if [ "$rc" != 0 ] && [ "$f" = 0 ]; then failed=$((failed + 1)); echo "   ($name exited $rc)"; fi
+    elif [ "$rc" = 0 ]; then
+        passed=$((passed + 1))
+    else
+        failed=$((failed + 1))
+        echo "   ($name failed with status $rc)"
+    fi
+}
+
+count "build" make -s -j"$JOBS" all
+count "unit tests" ./build/kforge-tests
+count "CLI tests" sh tests/cli/run.sh build/kforge
+count "ASan/UBSan build" make -s -j"$JOBS" BUILD=build/asan SAN=1 build/asan/kforge-tests build/asan/kforge
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+    count "unit tests (ASan/UBSan)" ./build/asan/kforge-tests
+ASAN_OPTIONS=detect_leaks=1 count "CLI tests (ASan/UBSan)" sh tests/cli/run.sh build/asan/kforge
+if [ "${CI:-}" = true ]; then secs=60; else secs=${FUZZ_SECONDS:-10}; fi
+count "fuzzing (${secs}s per target)" make -s -j"$JOBS" fuzz FUZZ_SECONDS="$secs"
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
