@@ -28,19 +28,21 @@ CLI_MAIN  := cli/main.c
 CLI_SRC   := $(filter-out $(CLI_MAIN),$(wildcard cli/*.c))
 TEST_SRC  := $(wildcard tests/*.c)
 EX_SRC    := $(wildcard examples/*.c)
+BENCH_SRC := $(wildcard bench/*.c)
 FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
 
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 CLI_OBJ   := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_OBJ  := $(TEST_SRC:%.c=$(BUILD)/obj/%.o)
 EX_BIN    := $(EX_SRC:examples/%.c=$(BUILD)/examples/%)
+BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 HEADERS   := $(wildcard include/*.h compiler/*.h compiler/*.def runtime/*.h kernels/*.h kernels/*.def \
                         solvers/*.h cli/*.h tests/*.h)
 
 DEPS_OK   := build/.deps-ok
 
 .PHONY: all demo test check-unit fuzz clean deps docs
-all: $(BUILD)/libkforge.a $(BUILD)/kforge $(BUILD)/kforge-tests $(EX_BIN)
+all: $(BUILD)/libkforge.a $(BUILD)/kforge $(BUILD)/kforge-tests $(EX_BIN) $(BENCH_BIN)
 
 $(DEPS_OK): scripts/install-deps.sh
 	@mkdir -p $(dir $@)
@@ -70,6 +72,10 @@ $(BUILD)/examples/%: examples/%.c $(BUILD)/libkforge.a $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libkforge.a $(LDLIBS)
 
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libkforge.a $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libkforge.a $(LDLIBS)
+
 demo: $(BUILD)/examples/gauss_demo
 	$(BUILD)/examples/gauss_demo
 
@@ -91,4 +97,4 @@ fuzz: $(FUZZ_BIN)
 	sh scripts/run-fuzz.sh $(FUZZ_SECONDS) $(FUZZ_BIN)
 
 clean:
-	rm -rf $(BUILD)/obj $(BUILD)/kforge $(BUILD)/kforge-tests $(BUILD)/*.a $(BUILD)/examples $(BUILD)/fuzz build/asan
+	rm -rf $(BUILD)/obj $(BUILD)/kforge $(BUILD)/kforge-tests $(BUILD)/*.a $(BUILD)/examples $(BUILD)/bench $(BUILD)/fuzz build/asan

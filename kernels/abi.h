@@ -40,4 +40,14 @@ typedef void (*kfk_reduce_fn)(const void *const *args, int64_t r0, int64_t r1, c
 /* Symbol name of the formula-only function (kfc_emit_c_formula). */
 #define KFK_FORMULA_ENTRY "kf_formula"
 
+/* The libm functions generated C may call, bound by name into the JIT
+ * (generated code has no #include and links against nothing else).
+ * Defined in kernels/libm_syms.c; an emitter must not call anything else. */
+typedef struct kfk_sym {
+    const char *name;
+    void *addr;
+} kfk_sym;
+extern const kfk_sym kfk_libm_syms[];
+extern const int kfk_nlibm_syms;
+
 #endif

@@ -18,11 +18,13 @@
 
 /* ---- thread pool (pool.c) ---- */
 typedef struct kfr_pool kfr_pool;
-/* A pool of nthreads workers in all (the calling thread counts as one, so
- * nthreads - 1 threads are started). NULL if threads cannot be started. */
+/* A pool of nthreads worker threads, each with a large stack (generated
+ * kernels keep per-pair scratch on the stack, up to about 1 MiB); the caller
+ * only waits, so user threads with small stacks are safe. NULL if threads
+ * cannot be started. */
 kfr_pool *kfr_pool_new(int nthreads);
 void kfr_pool_free(kfr_pool *pool);
-/* Runs task(arg, t) for t in [0, ntasks) on the pool and the caller; returns
+/* Runs task(arg, t) for t in [0, ntasks) on the workers; returns
  * when all are done. Tasks must not call kfr_pool_run themselves. */
 void kfr_pool_run(kfr_pool *pool, int64_t ntasks, void (*task)(void *arg, int64_t t), void *arg);
 int kfr_pool_threads(const kfr_pool *pool);
