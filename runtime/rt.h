@@ -2,8 +2,9 @@
  * rt.h -- runtime internals: the context and kernel objects behind the
  * opaque handles of kforge.h, the thread pool, the JIT, the reference engine.
  *
- *   kf_compile (api.c):  compiler passes (compile.c) -> engine (jit_tcc.c | ref_eval.c)
- *   kf_run     (api.c):  validate at the boundary -> split rows over the pool (pool.c)
+ *   kf_new     (ctx.c):      options, threads, the last error, logging
+ *   kf_compile (compile.c):  compiler passes -> engine (jit_tcc.c | ref_eval.c)
+ *   kf_run     (run.c):      validate at the boundary -> split rows over the pool (pool.c)
  *                        -> the engine's kf_reduce on each block of rows
  */
 #ifndef KF_RUNTIME_RT_H
@@ -52,7 +53,7 @@ void kfr_ref_eval(const kfc_prog *p, int32_t root, kf_dtype dtype, const void *c
                   int64_t i, int64_t j, double *scratch, double *out);
 size_t kfr_ref_scratch_size(const kfc_prog *p);
 
-/* ---- context and kernel objects (ctx.c, api.c) ---- */
+/* ---- context and kernel objects (ctx.c, compile.c) ---- */
 struct kf_ctx {
     kf_options opt;
     int threads;
@@ -66,7 +67,9 @@ struct kf_ctx {
 struct kf_kernel {
     kf_ctx *ctx;
     kfc_prog prog;
-    int has_red;
+    int axis;             /* as requested (also without a reduction) */
+    kf_dtype dtype;       /* as requested (also without a reduction) */
+    int has_red;          /* nonzero: red is set and the kernel can run */
     kfc_red red;
     char *canon, *canon2; /* malloc'd canonical forms */
     char *source;         /* malloc'd generated C */

@@ -1,0 +1,75 @@
+/*
+ * cli.h -- the pieces of the kforge command shared by its files.
+ *
+ *   main.c      dispatch: eval | check | help | --version
+ *   opts.c      command line -> kfcli_args (one option table for every command)
+ *   session.c   context + compile with kfcli_args, formula errors with a caret
+ *   cmd_eval.c  .npy files in, kf_run, .npy files out
+ *   cmd_check.c canonical form, dims, variable table, generated C
+ *   npy.c       the .npy reader and writer (npy.h)
+ */
+#ifndef KF_CLI_CLI_H
+#define KF_CLI_CLI_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "kforge.h"
+
+/* Exit statuses of the kforge command. */
+enum {
+    KFCLI_EXIT_OK = 0,      /* success */
+    KFCLI_EXIT_RUNTIME = 1, /* the work failed (memory, threads, JIT, writing output) */
+    KFCLI_EXIT_USAGE = 2    /* bad command line, formula or input file */
+};
+
+/* Which commands accept an option (kfcli_args_parse's `cmd`). */
+enum { KFCLI_CMD_EVAL = 1, KFCLI_CMD_CHECK = 2 };
+
+/* Everything a command line can say. Strings point into argv. */
+typedef struct kfcli_args {
+    const char *cmd;          /* "eval" or "check", for messages */
+    const char *formula;      /* first positional argument */
+    const char **aliases;     /* --alias values, in order (malloc'd array) */
+    int naliases;
+    const char **files;       /* positional arguments after the formula (malloc'd array) */
+    int nfiles;
+    const char *reduction;    /* NULL: none given */
+    int axis;                 /* -1: not given */
+    int k;                    /* 0: not given */
+    const char *formula2;
+    int dtype;                /* kf_dtype, or -1: not given */
+    int threads;              /* 0: not given */
+    kf_jit jit;
+    kf_sum_scheme sum_scheme;
+    int verbose, dump, help;
+    const char *out, *index_out;
+    int64_t M, N;             /* -1: not given */
+    const char *emit;         /* --emit value ("c"), or NULL */
+} kfcli_args;
+
+/* Parses argv[1..argc) of command `cmd` (KFCLI_CMD_*) into *a. Returns 0, or
+ * prints "kforge CMD: message" to stderr and returns KFCLI_EXIT_USAGE. Free
+ * with kfcli_args_free even after a failure. */
+int kfcli_args_parse(int cmdmask, const char *cmd, int argc, char **argv, kfcli_args *a);
+void kfcli_args_free(kfcli_args *a);
+/* Strict decimal integer in [lo, hi]; returns 0 on success. */
+int kfcli_parse_i64(const char *s, int64_t lo, int64_t hi, int64_t *out);
+
+/* Creates a context from a (threads, verbosity, a log to stderr). On failure
+ * prints the message and returns NULL with *exit_code set. */
+kf_ctx *kfcli_ctx_new(const kfcli_args *a, int *exit_code);
+/* Compiles a's formula for `dtype`. On failure prints the message (with the
+ * offending line and a caret for formula errors), sets *exit_code, returns NULL. */
+kf_kernel *kfcli_compile(kf_ctx *ctx, const kfcli_args *a, kf_dtype dtype, int *exit_code);
+/* The exit status for a kf_status: usage/formula errors 2, the others 1. */
+int kfcli_exit_of(int status);
+/* Seconds on a monotonic clock. */
+double kfcli_now(void);
+
+int kfcli_eval(int argc, char **argv);  /* argv[0] is "eval" */
+int kfcli_check(int argc, char **argv); /* argv[0] is "check" */
+void kfcli_help_eval(FILE *f);
+void kfcli_help_check(FILE *f);
+
+#endif

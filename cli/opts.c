@@ -1,0 +1,250 @@
+/* opts.c -- the command line of `kforge eval` and `kforge check` into a kfcli_args. */
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+enum {
+    OPT_ALIAS, OPT_RED, OPT_AXIS, OPT_K, OPT_F2, OPT_DTYPE, OPT_THREADS, OPT_JIT, OPT_SUM,
+    OPT_VERBOSE, OPT_DUMP, OPT_OUT, OPT_IDX, OPT_M, OPT_N, OPT_EMIT, OPT_HELP
+};
+
+/* One table for every command: `cmds` says which accept the option. */
+static const struct opt {
+    const char *lng; /* without "--", or NULL */
+    char shrt;       /* or 0 */
+    int arg;         /* takes a value */
+    int cmds;
+    int id;
+} opts[] = {
+    {"alias", 'a', 1, KFCLI_CMD_EVAL | KFCLI_CMD_CHECK, OPT_ALIAS},
+    {"reduction", 'r', 1, KFCLI_CMD_EVAL | KFCLI_CMD_CHECK, OPT_RED},
+    {"axis", 0, 1, KFCLI_CMD_EVAL | KFCLI_CMD_CHECK, OPT_AXIS},
+    {NULL, 'K', 1, KFCLI_CMD_EVAL | KFCLI_CMD_CHECK, OPT_K},
+    {"formula2", 0, 1, KFCLI_CMD_EVAL | KFCLI_CMD_CHECK, OPT_F2},
+    {"dtype", 0, 1, KFCLI_CMD_EVAL | KFCLI_CMD_CHECK, OPT_DTYPE},
+    {"threads", 0, 1, KFCLI_CMD_EVAL, OPT_THREADS},
+    {"jit", 0, 1, KFCLI_CMD_EVAL | KFCLI_CMD_CHECK, OPT_JIT},
+    {"sum-scheme", 0, 1, KFCLI_CMD_EVAL | KFCLI_CMD_CHECK, OPT_SUM},
+    {"verbose", 'v', 0, KFCLI_CMD_EVAL | KFCLI_CMD_CHECK, OPT_VERBOSE},
+    {"dump", 0, 0, KFCLI_CMD_EVAL | KFCLI_CMD_CHECK, OPT_DUMP},
+    {"output", 'o', 1, KFCLI_CMD_EVAL, OPT_OUT},
+    {"index-out", 0, 1, KFCLI_CMD_EVAL, OPT_IDX},
+    {NULL, 'M', 1, KFCLI_CMD_EVAL, OPT_M},
+    {NULL, 'N', 1, KFCLI_CMD_EVAL, OPT_N},
+    {"emit", 0, 1, KFCLI_CMD_CHECK, OPT_EMIT},
+    {"help", 'h', 0, KFCLI_CMD_EVAL | KFCLI_CMD_CHECK, OPT_HELP},
+};
+#define NOPTS ((int)(sizeof opts / sizeof opts[0]))
+
+int kfcli_parse_i64(const char *s, int64_t lo, int64_t hi, int64_t *out)
+{
+    int neg = *s == '-';
+    const char *p = s + neg;
+    if (*p < '0' || *p > '9')
+        return -1;
+    int64_t v = 0;
+    for (; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return -1;
+        int d = *p - '0';
+        if (v > (INT64_MAX - d) / 10)
+            return -1;
+        v = v * 10 + d;
+    }
+    v = neg ? -v : v;
+    if (v < lo || v > hi)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int usage(const kfcli_args *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int usage(const kfcli_args *a, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "kforge %s: ", a->cmd);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n(see 'kforge help %s')\n", a->cmd);
+    va_end(ap);
+    return KFCLI_EXIT_USAGE;
+}
+
+/* Picks one word of a list ("float32|float64") or fails. */
+static int pick(const char *v, const char *const *words, int n)
+{
+    for (int k = 0; k < n; k++)
+        if (!strcmp(v, words[k]))
+            return k;
+    return -1;
+}
+
+static int set_value(kfcli_args *a, const struct opt *o, const char *name, const char *v)
+{
+    static const char *const dtypes[] = {"float32", "float64"};
+    static const char *const jits[] = {"auto", "tcc", "reference"};
+    static const char *const sums[] = {"auto", "block", "direct", "f64", "kahan"};
+    int64_t x;
+    int w;
+    switch (o->id) {
+    case OPT_ALIAS:
+        a->aliases[a->naliases++] = v;
+        return 0;
+    case OPT_RED:
+        a->reduction = v;
+        return 0;
+    case OPT_AXIS:
+        if (kfcli_parse_i64(v, 0, 1, &x))
+            return usage(a, "%s must be 0 or 1, not '%s'", name, v);
+        a->axis = (int)x;
+        return 0;
+    case OPT_K:
+        if (kfcli_parse_i64(v, 1, 1000000000, &x))
+            return usage(a, "%s must be a positive integer, not '%s'", name, v);
+        a->k = (int)x;
+        return 0;
+    case OPT_F2:
+        a->formula2 = v;
+        return 0;
+    case OPT_DTYPE:
+        if ((w = pick(v, dtypes, 2)) < 0)
+            return usage(a, "%s must be float32 or float64, not '%s'", name, v);
+        a->dtype = w == 0 ? KF_FLOAT32 : KF_FLOAT64;
+        return 0;
+    case OPT_THREADS:
+        if (kfcli_parse_i64(v, 1, 4096, &x))
+            return usage(a, "%s must be an integer from 1 to 4096, not '%s'", name, v);
+        a->threads = (int)x;
+        return 0;
+    case OPT_JIT:
+        if ((w = pick(v, jits, 3)) < 0)
+            return usage(a, "%s must be auto, tcc or reference, not '%s'", name, v);
+        a->jit = w == 0 ? KF_JIT_AUTO : w == 1 ? KF_JIT_TCC : KF_JIT_REFERENCE;
+        return 0;
+    case OPT_SUM:
+        if ((w = pick(v, sums, 5)) < 0)
+            return usage(a, "%s must be block, direct, f64 or kahan, not '%s'", name, v);
+        a->sum_scheme = (kf_sum_scheme[]){KF_SUM_AUTO, KF_SUM_BLOCK, KF_SUM_DIRECT, KF_SUM_F64,
+                                          KF_SUM_KAHAN}[w];
+        return 0;
+    case OPT_OUT:
+        a->out = v;
+        return 0;
+    case OPT_IDX:
+        a->index_out = v;
+        return 0;
+    case OPT_M:
+    case OPT_N:
+        if (kfcli_parse_i64(v, 0, INT64_MAX, &x))
+            return usage(a, "%s must be a non-negative integer, not '%s'", name, v);
+        *(o->id == OPT_M ? &a->M : &a->N) = x;
+        return 0;
+    case OPT_EMIT:
+        if (strcmp(v, "c"))
+            return usage(a, "%s: the only language is 'c', not '%s'", name, v);
+        a->emit = v;
+        return 0;
+    }
+    return 0;
+}
+
+int kfcli_args_parse(int cmdmask, const char *cmd, int argc, char **argv, kfcli_args *a)
+{
+    memset(a, 0, sizeof *a);
+    a->cmd = cmd;
+    a->axis = -1;
+    a->dtype = -1;
+    a->M = a->N = -1;
+    a->jit = KF_JIT_AUTO;
+    a->sum_scheme = KF_SUM_AUTO;
+    /* Each array has room for every argument, so appending never fails. */
+    a->aliases = malloc(sizeof *a->aliases * (size_t)(argc + 1));
+    a->files = malloc(sizeof *a->files * (size_t)(argc + 1));
+    if (!a->aliases || !a->files) {
+        fprintf(stderr, "kforge %s: out of memory\n", cmd);
+        return KFCLI_EXIT_RUNTIME;
+    }
+    int only_positional = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *s = argv[i];
+        if (only_positional || s[0] != '-' || s[1] == 0) {
+            if (!a->formula)
+                a->formula = s;
+            else
+                a->files[a->nfiles++] = s;
+            continue;
+        }
+        if (!strcmp(s, "--")) {
+            only_positional = 1;
+            continue;
+        }
+        const struct opt *o = NULL;
+        const char *val = NULL;
+        size_t nlen;
+        if (s[1] == '-') {
+            const char *eq = strchr(s + 2, '=');
+            nlen = eq ? (size_t)(eq - s - 2) : strlen(s + 2);
+            for (int k = 0; k < NOPTS && !o; k++)
+                if (opts[k].lng && strlen(opts[k].lng) == nlen && !strncmp(opts[k].lng, s + 2, nlen))
+                    o = &opts[k];
+            if (o && eq) {
+                if (!o->arg)
+                    return usage(a, "option --%s takes no value", o->lng);
+                val = eq + 1;
+            }
+        } else {
+            for (int k = 0; k < NOPTS && !o; k++)
+                if (opts[k].shrt == s[1])
+                    o = &opts[k];
+            if (o && s[2]) {
+                if (!o->arg)
+                    o = NULL; /* "-vx": no bundling */
+                else
+                    val = s + 2;
+            }
+        }
+        if (!o || !(o->cmds & cmdmask)) {
+            if (!a->formula)
+                return usage(a, "unknown option '%s' (a formula that starts with '-' goes after --)",
+                             s);
+            return usage(a, "unknown option '%s'", s);
+        }
+        if (o->id == OPT_HELP) {
+            a->help = 1;
+            return 0;
+        }
+        if (o->id == OPT_VERBOSE) {
+            a->verbose = 1;
+            continue;
+        }
+        if (o->id == OPT_DUMP) {
+            a->dump = 1;
+            continue;
+        }
+        /* The option's name as typed, for messages. */
+        char name[48];
+        if (s[1] == '-')
+            snprintf(name, sizeof name, "--%s", o->lng);
+        else
+            snprintf(name, sizeof name, "-%c", o->shrt);
+        if (!val) {
+            if (i + 1 >= argc)
+                return usage(a, "option %s needs a value", name);
+            val = argv[++i];
+        }
+        int rc = set_value(a, o, name, val);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+void kfcli_args_free(kfcli_args *a)
+{
+    free(a->aliases);
+    free(a->files);
+    a->aliases = NULL;
+    a->files = NULL;
+}

@@ -1,0 +1,359 @@
+/*
+ * check.c -- the type checker: sets every node's dim by the DIMRULE of
+ * ops.def, validates integer arguments, and builds the variable table.
+ *
+ * Nodes are visited in index order, which is a topological order (children
+ * first), so one pass suffices and nothing recurses. Errors name the node's
+ * position and, for conflicts, the position of the other party.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lex.h"
+
+typedef struct checker {
+    kfc_prog *p;
+    kfc_diag *d;
+    const char *formula, *formula2;
+    const char *const *aliases;
+    int naliases;
+    int32_t *start; /* leftmost byte offset of each node's subtree (operand positions) */
+} checker;
+
+static const char *src_text(const checker *C, int src)
+{
+    if (src == 0)
+        return C->formula;
+    if (src == 1)
+        return C->formula2;
+    if (src >= 2 && src - 2 < C->naliases && C->aliases)
+        return C->aliases[src - 2];
+    return NULL;
+}
+
+/* "L:C" of an offset in source src, plus where it is when that differs from `here`. */
+static void where(const checker *C, int src, int64_t off, int here, char *buf, size_t cap)
+{
+    const char *t = src_text(C, src);
+    kfc_lex_linecol(t, t ? off : 0, buf, cap);
+    size_t n = strlen(buf);
+    if (src != here && n < cap) {
+        if (src >= 2)
+            snprintf(buf + n, cap - n, " of alias %d", src - 2);
+        else
+            snprintf(buf + n, cap - n, " of %s", src == 1 ? "formula2" : "the formula");
+    }
+}
+
+/* An error at node k: "L:C: message". */
+__attribute__((format(printf, 4, 5))) static int err(checker *C, int32_t k, int status,
+                                                    const char *fmt, ...)
+{
+    char msg[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    const kfc_node *n = &C->p->nodes[k];
+    const char *t = src_text(C, n->src);
+    if (!t)
+        return kfc_diag_set(C->d, status, n->pos, n->src, "%s", msg);
+    return kfc_diag_at(C->d, status, t, n->pos, n->src, "%s", msg);
+}
+
+/* "Pow(f,m)" from the op's DOC, or just its name. */
+static void sig(int op, char *buf, size_t cap)
+{
+    const char *doc = kfc_op_info[op].doc, *name = kfc_op_info[op].name, *e = strchr(doc, ')');
+    if (e && strncmp(doc, name, strlen(name)) == 0 && doc[strlen(name)] == '(')
+        snprintf(buf, cap, "%.*s", (int)(e - doc + 1), doc);
+    else
+        snprintf(buf, cap, "%s", name);
+}
+
+/* Name of integer argument i of op, from its signature ("m" of Pow(f,m)). */
+static void int_name(int op, int i, char *buf, size_t cap)
+{
+    char s[96];
+    const char *p = s;
+    sig(op, s, sizeof s);
+    for (int c = 0; c <= kfc_op_info[op].nargs + i && p && (p = strpbrk(p, "(,")); c++)
+        p++;
+    snprintf(buf, cap, "%.*s", p ? (int)strcspn(p, ",)") : 0, p ? p : "?");
+}
+
+/* Integer argument i of node k must lie in [lo, hi]; above hi gives status_hi. */
+static int int_range(checker *C, int32_t k, int i, int64_t lo, int64_t hi, int status_hi)
+{
+    const kfc_node *n = &C->p->nodes[k];
+    int64_t v = n->iv[i];
+    if (v >= lo && v <= hi)
+        return KF_OK;
+    char s[96], nm[32];
+    sig(n->op, s, sizeof s);
+    int_name(n->op, i, nm, sizeof nm);
+    return err(C, k, v > hi ? status_hi : KF_ERR_TYPE, "%s: %s = %lld is out of range (%lld to %lld)",
+               s, nm, (long long)v, (long long)lo, (long long)hi);
+}
+
+/* Argument c (0-based) of node k must have dim 1. */
+static int scalar_arg(checker *C, int32_t k, int c)
+{
+    const kfc_node *n = &C->p->nodes[k];
+    int32_t dim = C->p->nodes[n->a[c]].dim;
+    if (dim == 1)
+        return KF_OK;
+    char s[96];
+    sig(n->op, s, sizeof s);
+    return err(C, k, KF_ERR_TYPE, "%s: argument %d must have dim 1, got dim %d", s, c + 1, dim);
+}
+
+/* Element-wise broadcasting over children first..nargs-1: each dim is the
+ * largest or 1. Returns the largest, or -1 (error set). */
+static int32_t bcast(checker *C, int32_t k, int first, int nargs)
+{
+    const kfc_node *n = &C->p->nodes[k];
+    int32_t big = 0, at = first;
+    for (int c = first; c < nargs; c++)
+        if (C->p->nodes[n->a[c]].dim > big)
+            big = C->p->nodes[n->a[c]].dim, at = c;
+    for (int c = first; c < nargs; c++) {
+        int32_t dim = C->p->nodes[n->a[c]].dim;
+        if (dim == big || dim == 1)
+            continue;
+        int lo = c < at ? c : at, hi = c < at ? at : c;
+        const kfc_node *x = &C->p->nodes[n->a[lo]], *y = &C->p->nodes[n->a[hi]];
+        char wx[64], wy[64];
+        where(C, x->src, C->start[n->a[lo]], n->src, wx, sizeof wx);
+        where(C, y->src, C->start[n->a[hi]], n->src, wy, sizeof wy);
+        err(C, k, KF_ERR_TYPE, "dims %d and %d of %s do not broadcast (operands at %s and %s)", x->dim,
+            y->dim, kfc_op_info[n->op].name, wx, wy);
+        return -1;
+    }
+    return big;
+}
+
+static int check_var(checker *C, int32_t k)
+{
+    kfc_node *n = &C->p->nodes[k];
+    if (int_range(C, k, 0, 0, KFC_MAX_VARS - 1, KF_ERR_LIMIT) ||
+        int_range(C, k, 1, 1, KFC_MAX_DIM, KF_ERR_LIMIT) || int_range(C, k, 2, 0, 2, KF_ERR_TYPE))
+        return C->d->status;
+    static const char *const cats[] = {"an i-variable (cat 0)", "a j-variable (cat 1)",
+                                       "a parameter (cat 2)"};
+    int idx = (int)n->iv[0], cat = (int)n->iv[2];
+    int32_t dim = (int32_t)n->iv[1];
+    kfc_var *v = &C->p->vars[idx];
+    n->dim = dim;
+    if (!v->used) {
+        *v = (kfc_var){.used = 1, .cat = cat, .dim = dim, .pos = n->pos, .src = n->src};
+        if (idx + 1 > C->p->nvars)
+            C->p->nvars = idx + 1;
+        return KF_OK;
+    }
+    char w[64];
+    where(C, v->src, v->pos, n->src, w, sizeof w);
+    if (v->cat != cat)
+        return err(C, k, KF_ERR_TYPE, "Var(%d,...) is %s here but %s at %s", idx, cats[cat], cats[v->cat],
+                   w);
+    if (v->dim != dim)
+        return err(C, k, KF_ERR_TYPE, "Var(%d,...) has dim %d here but dim %d at %s", idx, dim, v->dim, w);
+    return KF_OK;
+}
+
+/* The ops whose dim needs more than the table's rule. Returns the dim or -1. */
+static int32_t check_special(checker *C, int32_t k)
+{
+    kfc_node *n = &C->p->nodes[k];
+    kfc_prog *p = C->p;
+    int64_t d0 = n->a[0] >= 0 ? p->nodes[n->a[0]].dim : 0, d1 = n->a[1] >= 0 ? p->nodes[n->a[1]].dim : 0;
+    char s[96];
+    sig(n->op, s, sizeof s);
+    switch (n->op) {
+    case KFC_OP_WEIGHTEDSQNORM:
+    case KFC_OP_WEIGHTEDSQDIST: {
+        /* s is not broadcast: its dim selects the isotropic, diagonal or full reading. */
+        int64_t D = d1;
+        if (n->op == KFC_OP_WEIGHTEDSQDIST && (D = bcast(C, k, 1, 3)) < 0)
+            return -1;
+        if (d0 != 1 && d0 != D && d0 != D * D)
+            return err(C, k, KF_ERR_TYPE, "%s: dim s = %lld must be 1, %lld or %lld (dim f squared)", s,
+                       (long long)d0, (long long)D, (long long)(D * D)),
+                   -1;
+        return 1;
+    }
+    case KFC_OP_ELEM:
+        return int_range(C, k, 0, 0, d0 - 1, KF_ERR_TYPE) ? -1 : 1;
+    case KFC_OP_ELEMT:
+        if (scalar_arg(C, k, 0) || int_range(C, k, 0, 1, KFC_MAX_DIM, KF_ERR_LIMIT) ||
+            int_range(C, k, 1, 0, n->iv[0] - 1, KF_ERR_TYPE))
+            return -1;
+        return (int32_t)n->iv[0];
+    case KFC_OP_EXTRACT:
+        if (int_range(C, k, 0, 0, d0 - 1, KF_ERR_TYPE) || int_range(C, k, 1, 1, d0 - n->iv[0], KF_ERR_TYPE))
+            return -1;
+        return (int32_t)n->iv[1];
+    case KFC_OP_EXTRACTT:
+        if (int_range(C, k, 1, d0, KFC_MAX_DIM, KF_ERR_LIMIT) ||
+            int_range(C, k, 0, 0, n->iv[1] - d0, KF_ERR_TYPE))
+            return -1;
+        return (int32_t)n->iv[1];
+    case KFC_OP_ONEHOT:
+    case KFC_OP_SUMT:
+        if (scalar_arg(C, k, 0) || int_range(C, k, 0, 1, KFC_MAX_DIM, KF_ERR_LIMIT))
+            return -1;
+        return (int32_t)n->iv[0];
+    case KFC_OP_CONCAT:
+    case KFC_OP_TENSORPROD: {
+        int64_t dim = n->op == KFC_OP_CONCAT ? d0 + d1 : d0 * d1;
+        if (dim > KFC_MAX_DIM)
+            return err(C, k, KF_ERR_LIMIT, "%s: result dim %lld is too large (at most %d)", s,
+                       (long long)dim, KFC_MAX_DIM),
+                   -1;
+        return (int32_t)dim;
+    }
+    case KFC_OP_MATVECMULT:
+    case KFC_OP_VECMATMULT: {
+        int64_t da = n->op == KFC_OP_MATVECMULT ? d0 : d1, db = n->op == KFC_OP_MATVECMULT ? d1 : d0;
+        if (da % db != 0)
+            return err(C, k, KF_ERR_TYPE, "%s: dim A = %lld is not a multiple of dim b = %lld", s,
+                       (long long)da, (long long)db),
+                   -1;
+        return (int32_t)(da / db);
+    }
+    default:
+        return err(C, k, KF_ERR_INTERNAL, "no dim rule for %s", kfc_op_info[n->op].name), -1;
+    }
+}
+
+/* Dim of node k by its rule; also validates integer arguments. -1 on error. */
+static int32_t check_node(checker *C, int32_t k)
+{
+    kfc_node *n = &C->p->nodes[k];
+    const kfc_opinfo *oi = &kfc_op_info[n->op];
+    int32_t d0 = n->a[0] >= 0 ? C->p->nodes[n->a[0]].dim : 0;
+    switch (n->op) {
+    case KFC_OP_VAR:
+        return check_var(C, k) ? -1 : n->dim;
+    case KFC_OP_INTCST:
+        n->val = (double)n->iv[0];
+        return 1;
+    case KFC_OP_RATCST:
+        if (n->iv[1] == 0)
+            return err(C, k, KF_ERR_TYPE, "RatCst(p,q): q must not be 0"), -1;
+        n->val = (double)n->iv[0] / (double)n->iv[1];
+        return 1;
+    case KFC_OP_ZERO:
+        return int_range(C, k, 0, 1, KFC_MAX_DIM, KF_ERR_LIMIT) ? -1 : (int32_t)n->iv[0];
+    case KFC_OP_NUM:
+        return 1;
+    case KFC_OP_POW:
+        return int_range(C, k, 0, -1024, 1024, KF_ERR_TYPE) ? -1 : d0;
+    case KFC_OP_ROUND:
+        return int_range(C, k, 0, 0, 15, KF_ERR_TYPE) ? -1 : d0;
+    case KFC_OP_CLAMPINT:
+        if (n->iv[0] > n->iv[1])
+            return err(C, k, KF_ERR_TYPE, "ClampInt(f,a,b): a = %lld is larger than b = %lld",
+                       (long long)n->iv[0], (long long)n->iv[1]),
+                   -1;
+        return d0;
+    default:
+        break;
+    }
+    switch (oi->rule) {
+    case KFC_DR_SAME:
+        return d0;
+    case KFC_DR_BCAST:
+        return bcast(C, k, 0, oi->nargs);
+    case KFC_DR_RED:
+        return 1;
+    case KFC_DR_RED2:
+        return bcast(C, k, 0, 2) < 0 ? -1 : 1;
+    case KFC_DR_SPECIAL:
+        return check_special(C, k);
+    default:
+        return err(C, k, KF_ERR_INTERNAL, "no dim rule for %s", oi->name), -1;
+    }
+}
+
+/* The IR invariant the passes rely on: op known, children < parent, -1 beyond nargs. */
+static int well_formed(const kfc_prog *p, int32_t k)
+{
+    const kfc_node *n = &p->nodes[k];
+    if (n->op < 0 || n->op >= KFC_OP_COUNT)
+        return 0;
+    for (int c = 0; c < 3; c++) {
+        int want = c < kfc_op_info[n->op].nargs;
+        if (want ? (n->a[c] < 0 || n->a[c] >= k) : n->a[c] != -1)
+            return 0;
+    }
+    return 1;
+}
+
+/* Sum of dims of the reachable nodes (a variable counted once): the per-pair scratch. */
+static int check_total(checker *C)
+{
+    kfc_prog *p = C->p;
+    char *mark = calloc((size_t)p->nnodes + 1, 1), seen[KFC_MAX_VARS] = {0};
+    if (!mark)
+        return kfc_diag_set(C->d, KF_ERR_NOMEM, -1, -1, "out of memory");
+    if (p->root >= 0)
+        mark[p->root] = 1;
+    if (p->root2 >= 0)
+        mark[p->root2] = 1;
+    int64_t total = 0;
+    for (int32_t k = p->nnodes - 1; k >= 0; k--) {
+        const kfc_node *n = &p->nodes[k];
+        if (!mark[k])
+            continue;
+        for (int c = 0; c < 3 && n->a[c] >= 0; c++)
+            mark[n->a[c]] = 1;
+        if (n->op != KFC_OP_VAR)
+            total += n->dim;
+        else if (!seen[n->iv[0]])
+            seen[n->iv[0]] = 1, total += n->dim;
+    }
+    free(mark);
+    if (total > KFC_MAX_TOTAL_DIM)
+        return err(C, p->root, KF_ERR_LIMIT,
+                   "formula too large: %lld values per pair of points (at most %d)", (long long)total,
+                   KFC_MAX_TOTAL_DIM);
+    return KF_OK;
+}
+
+int kfc_check(kfc_prog *p, const char *formula, const char *formula2, const char *const *aliases,
+              int naliases, kfc_diag *d)
+{
+    kfc_diag_clear(d);
+    if (p->root < 0 || p->root >= p->nnodes || p->root2 >= p->nnodes)
+        return kfc_diag_set(d, KF_ERR_INTERNAL, -1, -1, "check: no formula parsed");
+    checker C = {p, d, formula, formula2, aliases, naliases, NULL};
+    C.start = malloc((size_t)p->nnodes * sizeof *C.start);
+    if (!C.start)
+        return kfc_diag_set(d, KF_ERR_NOMEM, -1, -1, "out of memory");
+    memset(p->vars, 0, sizeof p->vars);
+    p->nvars = 0;
+    int st = KF_OK;
+    for (int32_t k = 0; k < p->nnodes && !st; k++) {
+        kfc_node *n = &p->nodes[k];
+        if (!well_formed(p, k)) {
+            st = kfc_diag_set(d, KF_ERR_INTERNAL, -1, -1, "check: malformed node %d", (int)k);
+            break;
+        }
+        C.start[k] = n->pos;
+        for (int c = 0; c < 3 && n->a[c] >= 0; c++)
+            if (p->nodes[n->a[c]].src == n->src && C.start[n->a[c]] < C.start[k])
+                C.start[k] = C.start[n->a[c]];
+        int32_t dim = check_node(&C, k);
+        if (dim < 0)
+            st = d->status;
+        else
+            n->dim = dim;
+    }
+    if (!st)
+        st = check_total(&C);
+    free(C.start);
+    return st;
+}

@@ -1,0 +1,64 @@
+/*
+ * kernels.h -- what the C emitter (compiler/emit_c.c) and the reduction
+ * skeletons (kernels/skel_c.c) share: a growable source buffer and the three
+ * pieces of a reduction loop. docs/kernels.md describes the generated code.
+ *
+ * The emitter owns the function: its header, the variable pointers, the
+ * formula nodes at their hoisting level and the loops over rows and ranges.
+ * The skeleton owns the reduction state of one output row:
+ *
+ *   for (r = r0; r < r1; r++) {
+ *       ...outer nodes...
+ *       kfk_skel_row_begin     declare + initialize the row's state
+ *       for (q) for (j) {
+ *           ...inner nodes...
+ *           kfk_skel_term      fold the term f (and g) at inner index j
+ *       }
+ *       kfk_skel_row_end       finalize, write out row r
+ *   }
+ *
+ * Names the skeleton may rely on in the generated code: KF_T, kf_i64, the
+ * prelude's KF_* macros, `r` (output row), `j` (inner index), `kf_out`
+ * (KF_T *, only when valdim > 0) and `kf_idx` (kf_i64 *, only when idxdim >
+ * 0), `kf_f`/`kf_g` (root copies of leaf roots). Its row state is named
+ * `kf_s*`; its other temporaries (`kf_k`, `kf_t`, `kf_v`, `kf_w`, ...) live in
+ * their own braces.
+ */
+#ifndef KF_KERNELS_KERNELS_H
+#define KF_KERNELS_KERNELS_H
+
+#include <stddef.h>
+
+#include "../compiler/ir.h"
+
+/* Float32 Sum block length (BLOCK scheme), counted across jr ranges. */
+#define KFK_SUM_BLOCK 256
+
+/* A growable NUL-terminated string. After an allocation failure `oom` is set
+ * and every later append is a no-op, so emitters check once at the end. */
+typedef struct kfk_buf {
+    char *s;
+    size_t len, cap;
+    int oom;
+} kfk_buf;
+
+/* Appends printf-formatted text. */
+void kfk_buf_printf(kfk_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Writes into dst a C literal of the double v that reads back exactly
+ * ("-0.0", "(1.0/0.0)" and "(0.0/0.0)" included): numbers only, never user
+ * text. 40 bytes are always enough. */
+void kfk_fmt_double(char *dst, size_t cap, double v);
+/* Appends tmpl once per component c < n, each '@' replaced by c: unrolled
+ * (one line each, after indent) for small n, since libtcc does not optimize;
+ * a loop over `kf_k` otherwise. */
+void kfk_buf_each(kfk_buf *b, const char *indent, int64_t n, const char *tmpl);
+
+/* The row state's declaration and initial (neutral) value. */
+void kfk_skel_row_begin(kfk_buf *b, const kfc_red *r);
+/* Folds one term: f names a KF_T array of r->D values, g one of r->E values
+ * (NULL when the reduction has no formula2: the constant 1). */
+void kfk_skel_term(kfk_buf *b, const kfc_red *r, const char *f, const char *g);
+/* Finalizes the row state and writes the complete output row r. */
+void kfk_skel_row_end(kfk_buf *b, const kfc_red *r);
+
+#endif

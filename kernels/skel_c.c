@@ -1,0 +1,311 @@
+/* skel_c.c -- the reduction loop skeletons of generated C: per output row, the state's
+ * neutral value, the fold of one term, and the finalization (kernels/reductions.def). */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels.h"
+
+/* ---- the source buffer ---- */
+
+static int buf_grow(kfk_buf *b, size_t need)
+{
+    if (b->oom)
+        return 0;
+    if (b->len + need + 1 <= b->cap)
+        return 1;
+    size_t cap = b->cap ? b->cap : 4096;
+    while (cap < b->len + need + 1)
+        cap *= 2;
+    char *s = realloc(b->s, cap);
+    if (!s) {
+        b->oom = 1;
+        return 0;
+    }
+    b->s = s;
+    b->cap = cap;
+    return 1;
+}
+
+void kfk_buf_printf(kfk_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        b->oom = 1;
+        return;
+    }
+    if (!buf_grow(b, (size_t)n))
+        return;
+    va_start(ap, fmt);
+    vsnprintf(b->s + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+}
+
+void kfk_fmt_double(char *dst, size_t cap, double v)
+{
+    /* %.17g round-trips every double; infinities and NaN have no C literal, and
+     * an integer-looking "-0" would lose its sign, hence the special cases. */
+    if (isnan(v)) {
+        snprintf(dst, cap, "(0.0/0.0)");
+        return;
+    }
+    if (isinf(v)) {
+        snprintf(dst, cap, v > 0 ? "(1.0/0.0)" : "(-1.0/0.0)");
+        return;
+    }
+    int n = snprintf(dst, cap, "%.17g", v);
+    if (n > 0 && (size_t)n + 2 < cap && !strpbrk(dst, ".e"))
+        memcpy(dst + n, ".0", 3);
+}
+
+/* Components up to this many are unrolled; libtcc emits a loop's overhead verbatim. */
+#define UNROLL_MAX 4
+
+void kfk_buf_each(kfk_buf *b, const char *indent, int64_t n, const char *tmpl)
+{
+    int unroll = n <= UNROLL_MAX;
+    if (!unroll)
+        kfk_buf_printf(b, "%sfor (kf_i64 kf_k = 0; kf_k < %lld; kf_k++) {", indent, (long long)n);
+    for (int64_t c = 0; c < (unroll ? n : 1); c++) {
+        kfk_buf_printf(b, "%s", unroll ? indent : " ");
+        for (const char *t = tmpl; *t; t++) {
+            if (*t == '@') {
+                if (unroll)
+                    kfk_buf_printf(b, "%lld", (long long)c);
+                else
+                    kfk_buf_printf(b, "kf_k");
+            } else {
+                kfk_buf_printf(b, "%c", *t);
+            }
+        }
+        kfk_buf_printf(b, unroll ? "\n" : " }\n");
+    }
+}
+
+/* Formats into a template for kfk_buf_each (names are generated identifiers). */
+static void each(kfk_buf *b, const char *in, int64_t n, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void each(kfk_buf *b, const char *in, int64_t n, const char *fmt, ...)
+{
+    char t[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(t, sizeof t, fmt, ap);
+    va_end(ap);
+    kfk_buf_each(b, in, n, t);
+}
+
+/* Indentation of row-level and term-level code in the emitter's loops. */
+#define ROW "        "
+#define TERM "                "
+
+/* ---- reduction families ---- */
+
+enum fam { FAM_SUM, FAM_MAXMIN, FAM_KMIN, FAM_LSE };
+
+static enum fam family(int id)
+{
+    switch (id) {
+    case KFC_RED_SUM: return FAM_SUM;
+    case KFC_RED_MAX: case KFC_RED_MIN: case KFC_RED_ARGMAX: case KFC_RED_ARGMIN:
+    case KFC_RED_MAX_ARGMAX: case KFC_RED_MIN_ARGMIN: return FAM_MAXMIN;
+    case KFC_RED_KMIN: case KFC_RED_ARGKMIN: case KFC_RED_KMIN_ARGKMIN: return FAM_KMIN;
+    default: return FAM_LSE;
+    }
+}
+
+static int is_max(int id)
+{
+    return id == KFC_RED_MAX || id == KFC_RED_ARGMAX || id == KFC_RED_MAX_ARGMAX;
+}
+
+/*
+ * Where the row state lives. The output row itself holds whatever state has
+ * the output's type and layout (Sum totals, Max/Min values, KMin slots, LSE
+ * sums): the row belongs to this call until it is finished, and this keeps the
+ * stack bounded by the formula's own scratch plus at most one extra array.
+ *   kf_so  KF_T *  out + r*valdim  (when valdim > 0)
+ *   kf_sx  kf_i64 * idx + r*idxdim (when idxdim > 0)
+ *   kf_sv  KF_T[]  values of ArgMax/ArgMin/ArgKMin, which output none
+ *   kf_sn  terms folded so far (first-term rule, KMin fill count, Sum blocks)
+ */
+static const char *vals_name(const kfc_red *r)
+{
+    return r->valdim > 0 ? "kf_so" : "kf_sv";
+}
+
+void kfk_skel_row_begin(kfk_buf *b, const kfc_red *r)
+{
+    int64_t D = r->D, K = r->K, E = r->E;
+    kfk_buf_printf(b, ROW "/* row state: %s */\n", kfc_red_info[r->id].name);
+    if (r->valdim > 0)
+        kfk_buf_printf(b, ROW "KF_T *kf_so = kf_out + r * %lld;\n", (long long)r->valdim);
+    if (r->idxdim > 0)
+        kfk_buf_printf(b, ROW "kf_i64 *kf_sx = kf_idx + r * %lld;\n", (long long)r->idxdim);
+    kfk_buf_printf(b, ROW "kf_i64 kf_sn = 0;\n");
+    switch (family(r->id)) {
+    case FAM_SUM:
+        if (r->sum_scheme == KF_SUM_F64 && r->dtype == KF_FLOAT32) {
+            kfk_buf_printf(b, ROW "double kf_sa[%lld];\n", (long long)D);
+            each(b, ROW, D, "kf_sa[@] = 0;");
+        } else {
+            each(b, ROW, D, "kf_so[@] = 0;");
+        }
+        if (r->dtype == KF_FLOAT32 && r->sum_scheme == KF_SUM_BLOCK) {
+            kfk_buf_printf(b, ROW "KF_T kf_sp[%lld];\n", (long long)D);
+            each(b, ROW, D, "kf_sp[@] = 0;");
+        }
+        if (r->dtype == KF_FLOAT32 && r->sum_scheme == KF_SUM_KAHAN) {
+            kfk_buf_printf(b, ROW "KF_T kf_sc[%lld];\n", (long long)D);
+            each(b, ROW, D, "kf_sc[@] = 0;");
+        }
+        break;
+    case FAM_MAXMIN:
+        if (r->valdim == 0)
+            kfk_buf_printf(b, ROW "KF_T kf_sv[%lld];\n", (long long)D);
+        each(b, ROW, D, "%s[@] = %sKF_INF;", vals_name(r), is_max(r->id) ? "-" : "");
+        if (r->idxdim > 0)
+            each(b, ROW, D, "kf_sx[@] = -1;");
+        break;
+    case FAM_KMIN:
+        if (r->valdim == 0)
+            kfk_buf_printf(b, ROW "KF_T kf_sv[%lld];\n", (long long)(K * D));
+        each(b, ROW, K * D, "%s[@] = KF_INF;", vals_name(r));
+        if (r->idxdim > 0)
+            each(b, ROW, K * D, "kf_sx[@] = -1;");
+        break;
+    case FAM_LSE:
+        kfk_buf_printf(b, ROW "KF_T kf_sm = -KF_INF;\n");
+        kfk_buf_printf(b, ROW "KF_T *kf_ss = kf_so + %d;\n", r->id == KFC_RED_MAX_SUMSHIFTEXP ? 1 : 0);
+        each(b, ROW, E, "kf_ss[@] = 0;");
+        if (r->id == KFC_RED_SUMSOFTMAXWEIGHT)
+            kfk_buf_printf(b, ROW "KF_T kf_s0 = 0;\n");
+        break;
+    }
+}
+
+static void term_sum(kfk_buf *b, const kfc_red *r, const char *f)
+{
+    int64_t D = r->D;
+    if (r->dtype == KF_FLOAT64 || r->sum_scheme == KF_SUM_DIRECT) {
+        each(b, TERM, D, "kf_so[@] += %s[@];", f);
+    } else if (r->sum_scheme == KF_SUM_F64) {
+        each(b, TERM, D, "kf_sa[@] += %s[@];", f);
+    } else if (r->sum_scheme == KF_SUM_KAHAN) {
+        /* Kahan: y = f - c; t = s + y; c = (t - s) - y; s = t. */
+        each(b, TERM, D, "{ KF_T kf_y = %s[@] - kf_sc[@]; KF_T kf_t = kf_so[@] + kf_y; "
+                   "kf_sc[@] = (kf_t - kf_so[@]) - kf_y; kf_so[@] = kf_t; }", f);
+    } else { /* BLOCK: the block counter runs across jr ranges */
+        each(b, TERM, D, "kf_sp[@] += %s[@];", f);
+        kfk_buf_printf(b, TERM "if (++kf_sn == %d) {\n", KFK_SUM_BLOCK);
+        each(b, TERM "    ", D, "kf_so[@] += kf_sp[@]; kf_sp[@] = 0;");
+        kfk_buf_printf(b, TERM "    kf_sn = 0;\n                }\n");
+    }
+}
+
+static void term_maxmin(kfk_buf *b, const kfc_red *r, const char *f)
+{
+    /* The first term is always taken; then strictly better, or the first NaN. */
+    const char *v = vals_name(r);
+    const char *cmp = is_max(r->id) ? ">" : "<";
+    each(b, TERM, r->D, "if (kf_sn == 0 || %s[@] %s %s[@] || (%s[@] != %s[@] && %s[@] == %s[@])) { %s[@] = %s[@];%s }",
+         f, cmp, v, f, f, v, v, v, f, r->idxdim > 0 ? " kf_sx[@] = j;" : "");
+    kfk_buf_printf(b, TERM "kf_sn++;\n");
+}
+
+static void term_kmin(kfk_buf *b, const kfc_red *r, const char *f)
+{
+    /* Slots fill from the front, one per term, so the first min(kf_sn, K)
+     * slots are the filled ones: that is the "idx == -1" test of the shared
+     * semantics, without needing indices when only values are output. */
+    const char *v = vals_name(r);
+    long long K = r->K, D = r->D;
+    char shift[128] = "", put[64] = "";
+    if (r->idxdim > 0) {
+        snprintf(shift, sizeof shift, " kf_sx[kf_q * %lld + @] = kf_sx[(kf_q - 1) * %lld + @];", D, D);
+        snprintf(put, sizeof put, " kf_sx[kf_s * %lld + @] = j;", D);
+    }
+    kfk_buf_printf(b, TERM "kf_i64 kf_sl = kf_sn < %lld ? kf_sn : %lld;\n", K, K);
+    each(b, TERM, D,
+         "{ KF_T kf_v = %s[@]; kf_i64 kf_s = 0; "
+         "while (kf_s < kf_sl && !kf_kless(kf_v, %s[kf_s * %lld + @])) kf_s++; "
+         "if (kf_s < %lld) { "
+         "for (kf_i64 kf_q = %lld; kf_q > kf_s; kf_q--) { %s[kf_q * %lld + @] = %s[(kf_q - 1) * %lld + @];%s } "
+         "%s[kf_s * %lld + @] = kf_v;%s } }",
+         f, v, D, K, K - 1, v, D, v, D, shift, v, D, put);
+    kfk_buf_printf(b, TERM "kf_sn++;\n");
+}
+
+static void term_lse(kfk_buf *b, const kfc_red *r, const char *f, const char *g)
+{
+    /* Online update of the shared semantics; f == m guards +-inf terms. */
+    char gc[64];
+    if (g)
+        snprintf(gc, sizeof gc, "%s[@]", g);
+    else
+        snprintf(gc, sizeof gc, "(KF_T)1");
+    int s0 = r->id == KFC_RED_SUMSOFTMAXWEIGHT;
+    kfk_buf_printf(b, TERM "KF_T kf_sf = %s[0];\n", f);
+    kfk_buf_printf(b, TERM "if (kf_sf > kf_sm) {\n");
+    kfk_buf_printf(b, TERM "    KF_T kf_w = KF_EXP(kf_sm - kf_sf);\n");
+    each(b, TERM "    ", r->E, "kf_ss[@] = kf_ss[@] * kf_w + %s;", gc);
+    if (s0)
+        kfk_buf_printf(b, TERM "    kf_s0 = kf_s0 * kf_w + 1;\n");
+    kfk_buf_printf(b, TERM "    kf_sm = kf_sf;\n                } else {\n");
+    kfk_buf_printf(b, TERM "    KF_T kf_w = kf_sf == kf_sm ? (KF_T)1 : KF_EXP(kf_sf - kf_sm);\n");
+    each(b, TERM "    ", r->E, "kf_ss[@] += kf_w * %s;", gc);
+    if (s0)
+        kfk_buf_printf(b, TERM "    kf_s0 += kf_w;\n");
+    kfk_buf_printf(b, TERM "}\n");
+}
+
+void kfk_skel_term(kfk_buf *b, const kfc_red *r, const char *f, const char *g)
+{
+    kfk_buf_printf(b, TERM "/* fold the term */\n");
+    switch (family(r->id)) {
+    case FAM_SUM: term_sum(b, r, f); break;
+    case FAM_MAXMIN: term_maxmin(b, r, f); break;
+    case FAM_KMIN: term_kmin(b, r, f); break;
+    case FAM_LSE: term_lse(b, r, f, g); break;
+    }
+}
+
+void kfk_skel_row_end(kfk_buf *b, const kfc_red *r)
+{
+    int64_t D = r->D, E = r->E;
+    kfk_buf_printf(b, ROW "/* finalize row r */\n");
+    switch (family(r->id)) {
+    case FAM_SUM:
+        if (r->dtype == KF_FLOAT32 && r->sum_scheme == KF_SUM_F64)
+            each(b, ROW, D, "kf_so[@] = (KF_T)kf_sa[@];");
+        else if (r->dtype == KF_FLOAT32 && r->sum_scheme == KF_SUM_BLOCK)
+            each(b, ROW, D, "kf_so[@] += kf_sp[@];");
+        break;
+    case FAM_MAXMIN:
+    case FAM_KMIN:
+        break; /* the state is the output */
+    case FAM_LSE:
+        switch (r->id) {
+        case KFC_RED_LOGSUMEXP:
+        case KFC_RED_LOGSUMEXPWEIGHT:
+            each(b, ROW, E, "kf_so[@] = kf_sm + KF_LOG(kf_so[@]);");
+            break;
+        case KFC_RED_SUMSOFTMAXWEIGHT:
+            each(b, ROW, E, "kf_so[@] = kf_so[@] / kf_s0;");
+            break;
+        default: /* Max_SumShiftExp: m is NaN when any sum is */
+            each(b, ROW, E, "if (kf_ss[@] != kf_ss[@]) kf_sm = kf_ss[@];");
+            kfk_buf_printf(b, ROW "kf_so[0] = kf_sm;\n");
+            break;
+        }
+        break;
+    }
+    /* kf_sn is read by some skeletons only; this keeps cc -Wall quiet for the others. */
+    kfk_buf_printf(b, ROW "(void)kf_sn;\n");
+}

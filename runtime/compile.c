@@ -1,0 +1,319 @@
+/*
+ * compile.c -- kf_compile, the pass driver, and the kernel's introspection.
+ *
+ *   formula, formula2, aliases (only read during the call, never kept)
+ *        |
+ *     parse      kfc_parse        text -> node array, byte offsets kept
+ *     check      kfc_check        dims, categories, arity, variable table
+ *     simplify   kfc_simplify     constant folding, CSE, compaction
+ *     print      kfc_print        canonical forms of formula and formula2
+ *     red_setup  kfc_red_setup    reduction spec and output dims (skipped without a reduction)
+ *     emit       kfc_emit_c       C source of the whole kernel
+ *                                 (kfc_emit_c_formula without a reduction)
+ *     jit        kfr_tcc_compile  in-memory machine code (skipped for the reference
+ *                                 engine and without a reduction)
+ *        |
+ *   kf_kernel: program + reduction + source + entry point
+ *
+ * Each pass is one row of `passes` below; with kf_compile_opts.dump the node
+ * array is logged after every pass at KF_LOG_DEBUG, and every pass is timed.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "rt.h"
+
+/* Everything one compile needs; passes read the inputs and fill k. */
+typedef struct job {
+    kf_ctx *ctx;
+    kf_kernel *k;
+    const char *formula;
+    const char *formula2;
+    const char *const *aliases;
+    int naliases;
+    const char *reduction; /* NULL: inspection only */
+    int axis;
+    kf_dtype dtype;
+    const kf_compile_opts *o;
+    kfc_diag d;
+} job;
+
+static int pass_parse(job *j)
+{
+    return kfc_parse(&j->k->prog, j->formula, j->formula2, j->aliases, j->naliases, &j->d);
+}
+
+static int pass_check(job *j)
+{
+    return kfc_check(&j->k->prog, j->formula, j->formula2, j->aliases, j->naliases, &j->d);
+}
+
+static int pass_simplify(job *j)
+{
+    return kfc_simplify(&j->k->prog, &j->d);
+}
+
+static int pass_print(job *j)
+{
+    kf_kernel *k = j->k;
+    k->canon = kfc_print(&k->prog, k->prog.root);
+    if (k->canon && k->prog.root2 >= 0)
+        k->canon2 = kfc_print(&k->prog, k->prog.root2);
+    if (!k->canon || (k->prog.root2 >= 0 && !k->canon2))
+        return kfc_diag_set(&j->d, KF_ERR_NOMEM, -1, -1, "out of memory");
+    return KF_OK;
+}
+
+static int pass_red_setup(job *j)
+{
+    if (!j->reduction)
+        return KF_OK;
+    int rc = kfc_red_setup(&j->k->red, &j->k->prog, j->reduction, j->axis, j->dtype, j->o->k,
+                           j->o->sum_scheme, &j->d);
+    j->k->has_red = rc == KF_OK;
+    return rc;
+}
+
+static int pass_emit(job *j)
+{
+    kf_kernel *k = j->k;
+    kfc_diag_clear(&j->d);
+    k->source = k->has_red ? kfc_emit_c(&k->prog, &k->red, &j->d)
+                           : kfc_emit_c_formula(&k->prog, j->dtype, &j->d);
+    if (k->source)
+        return KF_OK;
+    if (j->d.status == KF_OK)
+        kfc_diag_set(&j->d, KF_ERR_NOMEM, -1, -1, "out of memory");
+    return j->d.status;
+}
+
+static int pass_jit(job *j)
+{
+    kf_kernel *k = j->k;
+    if (!k->has_red || k->engine != KF_JIT_TCC)
+        return KF_OK;
+    void *fn = NULL;
+    int rc = kfr_tcc_compile(k->source, KFK_ENTRY, &k->tcc, &fn, &j->d);
+    /* POSIX guarantees object and function pointers convert (dlsym relies on it). */
+    k->fn = (kfk_reduce_fn)fn;
+    return rc;
+}
+
+static const struct pass {
+    const char *name;
+    int (*run)(job *j);
+} passes[] = {
+    {"parse", pass_parse},   {"check", pass_check}, {"simplify", pass_simplify},
+    {"print", pass_print},   {"red_setup", pass_red_setup},
+    {"emit", pass_emit},     {"jit", pass_jit},
+};
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
+}
+
+static int debug_logging(const kf_ctx *ctx)
+{
+    return ctx->opt.log && ctx->opt.verbose >= KF_LOG_DEBUG;
+}
+
+/* The engine: opts->jit, overridden by $KFORGE_JIT (an empty value counts as
+ * unset). AUTO means libtcc today. Returns KF_OK or KF_ERR_ARG (message set). */
+static int resolve_engine(kf_ctx *ctx, kf_jit requested, kf_jit *engine)
+{
+    const char *env = getenv("KFORGE_JIT");
+    if (env && *env) {
+        if (strcmp(env, "auto") == 0)
+            requested = KF_JIT_AUTO;
+        else if (strcmp(env, "tcc") == 0)
+            requested = KF_JIT_TCC;
+        else if (strcmp(env, "reference") == 0)
+            requested = KF_JIT_REFERENCE;
+        else
+            return kfr_error(ctx, KF_ERR_ARG,
+                             "KFORGE_JIT='%.40s%s' is not one of auto, tcc, reference", env,
+                             strlen(env) > 40 ? "..." : "");
+    }
+    *engine = requested == KF_JIT_REFERENCE ? KF_JIT_REFERENCE : KF_JIT_TCC;
+    return KF_OK;
+}
+
+/* Boundary checks of kf_compile's arguments (STYLE.md point 9). */
+static int check_args(kf_ctx *ctx, const char *formula, const char *const *aliases, int naliases,
+                      int axis, kf_dtype dtype, const kf_compile_opts *o)
+{
+    if (!formula)
+        return kfr_error(ctx, KF_ERR_ARG, "kf_compile: formula is NULL");
+    if (naliases < 0)
+        return kfr_error(ctx, KF_ERR_ARG, "kf_compile: naliases is %d, expected >= 0", naliases);
+    if (naliases > KFC_MAX_ALIASES)
+        return kfr_error(ctx, KF_ERR_LIMIT, "kf_compile: %d aliases, at most %d are allowed",
+                         naliases, KFC_MAX_ALIASES);
+    if (naliases > 0 && !aliases)
+        return kfr_error(ctx, KF_ERR_ARG, "kf_compile: aliases is NULL but naliases is %d",
+                         naliases);
+    for (int a = 0; a < naliases; a++)
+        if (!aliases[a])
+            return kfr_error(ctx, KF_ERR_ARG, "kf_compile: alias %d is NULL", a);
+    if (axis != 0 && axis != 1)
+        return kfr_error(ctx, KF_ERR_ARG,
+                         "kf_compile: axis is %d, expected 0 (reduce over i) or 1 (over j)", axis);
+    if ((int)dtype != KF_FLOAT32 && (int)dtype != KF_FLOAT64)
+        return kfr_error(ctx, KF_ERR_ARG,
+                         "kf_compile: dtype is %d, expected KF_FLOAT32 or KF_FLOAT64", (int)dtype);
+    if ((int)o->sum_scheme < KF_SUM_AUTO || (int)o->sum_scheme > KF_SUM_KAHAN)
+        return kfr_error(ctx, KF_ERR_ARG, "kf_compile: sum_scheme is %d, expected 0..4",
+                         (int)o->sum_scheme);
+    if ((int)o->jit < KF_JIT_AUTO || (int)o->jit > KF_JIT_REFERENCE)
+        return kfr_error(ctx, KF_ERR_ARG, "kf_compile: jit is %d, expected 0..2", (int)o->jit);
+    return KF_OK;
+}
+
+kf_kernel *kf_compile(kf_ctx *ctx, const char *formula, const char *const *aliases, int naliases,
+                      const char *reduction, int axis, kf_dtype dtype, const kf_compile_opts *opts)
+{
+    if (!ctx)
+        return NULL;
+    kfr_clear_error(ctx);
+    kf_compile_opts defaults;
+    kf_compile_opts_init(&defaults);
+    const kf_compile_opts *o = opts ? opts : &defaults;
+    if (check_args(ctx, formula, aliases, naliases, axis, dtype, o) != KF_OK)
+        return NULL;
+    kf_jit engine = KF_JIT_TCC;
+    if (resolve_engine(ctx, o->jit, &engine) != KF_OK)
+        return NULL;
+
+    kf_kernel *k = calloc(1, sizeof *k);
+    if (!k) {
+        kfr_error(ctx, KF_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    k->ctx = ctx;
+    k->engine = engine;
+    k->axis = axis;
+    k->dtype = dtype;
+    kfc_prog_init(&k->prog);
+    job j = {ctx, k, formula, o->formula2, aliases, naliases, reduction, axis, dtype, o, {0}};
+    kfc_diag_clear(&j.d);
+
+    int dump = o->dump && debug_logging(ctx);
+    double t_start = now_ms();
+    for (size_t p = 0; p < sizeof passes / sizeof passes[0]; p++) {
+        double t0 = now_ms();
+        int rc = passes[p].run(&j);
+        if (rc != KF_OK) {
+            if (j.d.status == KF_OK) /* a pass that forgot its diagnostic */
+                kfc_diag_set(&j.d, rc, -1, -1, "%s pass failed without a message", passes[p].name);
+            kfr_error_diag(ctx, &j.d);
+            kf_kernel_free(k);
+            return NULL;
+        }
+        kfr_log(ctx, KF_LOG_DEBUG, "pass %s: %.3f ms", passes[p].name, now_ms() - t0);
+        if (dump) {
+            char *text = kfc_dump(&k->prog);
+            kfr_log(ctx, KF_LOG_DEBUG, "after %s:\n%s", passes[p].name,
+                    text ? text : "(out of memory for the dump)");
+            free(text);
+        }
+    }
+    kfr_log(ctx, KF_LOG_INFO, "compiled %.200s%s (%s, %s) in %.3f ms", k->canon,
+            strlen(k->canon) > 200 ? "..." : "",
+            k->has_red ? kfc_red_info[k->red.id].name : "no reduction", kf_kernel_engine(k),
+            now_ms() - t_start);
+    return k;
+}
+
+void kf_kernel_free(kf_kernel *k)
+{
+    if (!k)
+        return;
+    kfr_tcc_free(k->tcc);
+    kfc_prog_free(&k->prog);
+    free(k->canon);
+    free(k->canon2);
+    free(k->source);
+    free(k);
+}
+
+/* ---- introspection: reads the kernel only, never the context's error ---- */
+
+int kf_kernel_nargs(const kf_kernel *k)
+{
+    return k ? k->prog.nvars : 0;
+}
+
+int kf_kernel_var(const kf_kernel *k, int v, int *cat, int64_t *dim)
+{
+    if (cat)
+        *cat = -1;
+    if (dim)
+        *dim = 0;
+    if (!k || v < 0 || v >= k->prog.nvars)
+        return KF_ERR_ARG;
+    const kfc_var *var = &k->prog.vars[v];
+    if (var->used) {
+        if (cat)
+            *cat = var->cat;
+        if (dim)
+            *dim = var->dim;
+    }
+    return KF_OK;
+}
+
+int64_t kf_kernel_out_dim(const kf_kernel *k)
+{
+    return k && k->has_red ? k->red.valdim : 0;
+}
+
+int64_t kf_kernel_index_dim(const kf_kernel *k)
+{
+    return k && k->has_red ? k->red.idxdim : 0;
+}
+
+int64_t kf_kernel_formula_dim(const kf_kernel *k)
+{
+    return k && k->prog.root >= 0 ? k->prog.nodes[k->prog.root].dim : 0;
+}
+
+int kf_kernel_axis(const kf_kernel *k)
+{
+    return k ? k->axis : -1;
+}
+
+kf_dtype kf_kernel_dtype(const kf_kernel *k)
+{
+    return k ? k->dtype : KF_FLOAT32;
+}
+
+const char *kf_kernel_reduction(const kf_kernel *k)
+{
+    return k && k->has_red ? kfc_red_info[k->red.id].name : NULL;
+}
+
+const char *kf_kernel_canonical(const kf_kernel *k)
+{
+    return k ? k->canon : NULL;
+}
+
+const char *kf_kernel_canonical2(const kf_kernel *k)
+{
+    return k ? k->canon2 : NULL;
+}
+
+const char *kf_kernel_source(const kf_kernel *k)
+{
+    return k ? k->source : NULL;
+}
+
+const char *kf_kernel_engine(const kf_kernel *k)
+{
+    if (!k)
+        return NULL;
+    return k->engine == KF_JIT_REFERENCE ? "reference" : "tcc";
+}

@@ -1,0 +1,26 @@
+#!/bin/sh
+# run.sh BIN -- the tests of the kforge command BIN (build/kforge, and the
+# ASan build build/asan/kforge): exit statuses, messages, outputs against the
+# reference engine and against hand-computed values, help texts. Cases live in
+# tests/cli/case_*.sh. Prints "N passed, N failed" last; exits 1 if any failed.
+set -u
+if [ $# != 1 ] || [ ! -x "$1" ]; then
+    echo "usage: run.sh PATH-TO-KFORGE" >&2
+    echo "0 passed, 1 failed"
+    exit 1
+fi
+BIN=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+unset KFORGE_THREADS KFORGE_JIT
+# Bytes, not characters: the .npy magic is not valid UTF-8.
+LC_ALL=C
+export LC_ALL
+. "$HERE/lib.sh"
+for c in "$HERE"/case_*.sh; do
+    . "$c"
+done
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]

@@ -1,0 +1,210 @@
+/* t_ops.c -- every op of compiler/ops.def, JIT kernel (KF_JIT_TCC) against the
+ * reference engine through the public API, in a Sum reduction over formulas
+ * mixing i-, j-variables and parameters, with dim-1 broadcasting. */
+#include <stdio.h>
+#include <string.h>
+
+#include "harness.h"
+#include "testutil.h"
+
+/* Inputs: R general, P positive (Log, Sqrt, Powf...), U inside (-1, 1)
+ * (Asin, Acos), G on a 1/16 grid: exact in float32 so that discontinuous ops
+ * (Sign, Floor, comparisons, ties of ArgMax) see the same values in both
+ * engines. */
+enum { R, P, U, G };
+static const double LO[] = {-2, 0.1, -0.9, -2}, HI[] = {2, 2, 0.9, 2};
+
+typedef struct opcase {
+    const char *formula; /* $D: the dim D, $L: D-1, $P: D+1 */
+    int dom;
+} opcase;
+
+/* The aliases of every case; $DD is D*D. */
+static const char *const ALIAS_T[] = {"x=Vi(0,$D)", "y=Vj(1,$D)", "p=Pm(2,1)",   "a=Vi(3,1)",
+                                      "b=Vj(4,1)",  "A=Vi(5,$DD)", "w=Vj(6,$D)", "q=Pm(7,$D)"};
+#define NALIAS 8
+
+/* Copies t into buf with $DD, $D, $L, $P replaced. */
+static void expand(const char *t, int D, char *buf, size_t n)
+{
+    size_t o = 0;
+    while (*t && o + 16 < n) {
+        if (t[0] == '$' && t[1] == 'D' && t[2] == 'D')
+            o += (size_t)snprintf(buf + o, n - o, "%d", D * D), t += 3;
+        else if (t[0] == '$' && t[1] == 'D')
+            o += (size_t)snprintf(buf + o, n - o, "%d", D), t += 2;
+        else if (t[0] == '$' && t[1] == 'L')
+            o += (size_t)snprintf(buf + o, n - o, "%d", D - 1), t += 2;
+        else if (t[0] == '$' && t[1] == 'P')
+            o += (size_t)snprintf(buf + o, n - o, "%d", D + 1), t += 2;
+        else
+            buf[o++] = *t++;
+    }
+    buf[o] = 0;
+}
+
+/* Sizes (M, N) the configurations rotate through: 1, 7, 1000 and ragged
+ * ones, all non-empty so that every configuration checks something; the
+ * empty ones (M or N = 0) are added to the second configuration. */
+static const int64_t SIZES[][2] = {{7, 13}, {13, 7},  {1, 7},   {7, 1},   {1000, 3},
+                                   {3, 1000}, {257, 9}, {1, 1}, {31, 33}, {9, 257}};
+#define NSIZES ((int)(sizeof SIZES / sizeof SIZES[0]))
+static const int64_t EMPTY[][2] = {{0, 5}, {5, 0}};
+
+/* Runs one case in three configurations: (D 1, float32, axis 1), (D 3,
+ * float64, axis 0, plus an empty size), (D 7, alternating dtype and axis),
+ * each on a size and a thread count picked by rotation. Returns the number
+ * of failures. */
+static int run_case(const opcase *c, int ci)
+{
+    static const int dims[3] = {1, 3, 7};
+    int failures = 0;
+    for (int v = 0; v < 3; v++) {
+        int D = dims[v];
+        char f[512], albuf[NALIAS][32];
+        const char *al[NALIAS];
+        expand(c->formula, D, f, sizeof f);
+        for (int k = 0; k < NALIAS; k++)
+            expand(ALIAS_T[k], D, albuf[k], sizeof albuf[k]), al[k] = albuf[k];
+        kft_spec s = {f, al, NALIAS, "Sum", 1, KF_FLOAT32, 0, NULL, KF_SUM_AUTO};
+        if (v == 1)
+            s.axis = 0, s.dtype = KF_FLOAT64;
+        if (v == 2)
+            s.axis = (ci / 2) % 2, s.dtype = ci % 2 ? KF_FLOAT32 : KF_FLOAT64;
+        int64_t sizes[2][2] = {{SIZES[(ci + 3 * v) % NSIZES][0], SIZES[(ci + 3 * v) % NSIZES][1]},
+                               {EMPTY[ci % 2][0], EMPTY[ci % 2][1]}};
+        int threads = 1 + (ci + v) % 3;
+        int bad = kft_check_spec(&s, (const int64_t(*)[2])sizes, v == 1 ? 2 : 1, &threads, 1,
+                                 LO[c->dom], HI[c->dom], c->dom == G,
+                                 1000 + (uint64_t)ci * 7 + (uint64_t)v);
+        if (!KFT_CHECKF(bad == 0, "%s (D=%d): %d mismatches", f, D, bad))
+            failures++;
+    }
+    return failures;
+}
+
+static void run_table(const opcase *t, int n, int base)
+{
+    for (int k = 0; k < n; k++)
+        run_case(&t[k], base + k);
+}
+#define RUN_TABLE(t, base) run_table(t, (int)(sizeof t / sizeof t[0]), base)
+
+KFT_TEST(ops_leaves_and_unary)
+{
+    static const opcase T[] = {
+        {"IntCst(3)*x + RatCst(1,3)*y - Zero($D) + 0.25", R},
+        {"Vi(0,$D)*Var(4,1,1) + p", R},
+        {"Minus(x*b) + p", R},
+        {"-x + y", R},
+        {"Exp(x - y*p)", R},
+        {"Log(x*b + p)", P},
+        {"Sin(x + y*p)", R},
+        {"Cos(x*b - y)", R},
+        {"Asin(x*b*p)", U},
+        {"Acos(x*y*p)", U},
+        {"Atan(x*b + y)", R},
+        {"Sqrt(x*b + p)", P},
+        {"Rsqrt(x + y*p)", P},
+        {"Inv(x + y + p)", P},
+        {"Abs(x - y*p)", R},
+        {"Sign(x - y)*b + p", G},
+        {"Step(x - y)*a + b", G},
+        {"ReLU(x - y*p)", R},
+        {"Floor(x*y) + p", G},
+        {"Square(x - y)*p", R},
+        {"XLogX(x*b + p)", P},
+        {"SinXDivX(x - y*p)", R},
+    };
+    RUN_TABLE(T, 0);
+}
+
+KFT_TEST(ops_integer_args)
+{
+    static const opcase T[] = {
+        {"Pow(x*b + p, 3)", R},
+        {"Pow(x + y, -2)*p", P},
+        {"(x - y)**2 + x**3*b", R},
+        {"Round(x*y, 1) + p", G},
+        {"Round(x - b, 0)*p", G},
+        {"ClampInt(x*b + p, -1, 1)", R},
+    };
+    RUN_TABLE(T, 100);
+}
+
+KFT_TEST(ops_binary_ternary)
+{
+    static const opcase T[] = {
+        {"x*b + y/p - a", P},
+        {"Add(x, b) - Subtract(y, p)*Mult(a, x)", R},
+        {"Divide(x, y + IntCst(3))", R},
+        {"Atan2(x*p, y + b)", R},
+        {"Powf(x*b, y*p)", P},
+        {"Equal(x, y)*a + NotEqual(x*b, y)", G},
+        {"LessThan(x, y*b) + LessOrEqual(x, y)*p", G},
+        {"(x < y)*a + (x >= y*p) + (x > b) - (x <= a)", G},
+        {"IfElse(x - y, a*p, b)", G},
+        {"Clamp(x*b, y - IntCst(1), y + p)", R},
+        {"Mod(x + y, IntCst(2), p)", G},
+    };
+    RUN_TABLE(T, 200);
+}
+
+KFT_TEST(ops_vector_to_scalar)
+{
+    static const opcase T[] = {
+        {"Sum(x*y)*p + b", R},
+        {"Max(x - y*b)", R},
+        {"Min(x*b + y)", R},
+        {"ArgMax(x - y) + b", G},
+        {"ArgMin(x*b - y)*p", G},
+        {"(x|y)*p + Scalprod(x, b)", R},
+        {"SqNorm2(x - y)*p", R},
+        {"Norm2(x*b + y)", R},
+        {"SqDist(x, y) + SqDist(x, b)*p", R},
+        {"WeightedSqNorm(p, x - y)", R},
+        {"WeightedSqNorm(w, x*a)", R},
+        {"WeightedSqNorm(A, x - y)", R},
+        {"WeightedSqDist(b, x, y)", R},
+        {"WeightedSqDist(A, x, y)*p", R},
+        {"Exp(-SqDist(x,y)/IntCst(2))*b", R},
+    };
+    RUN_TABLE(T, 300);
+}
+
+KFT_TEST(ops_shape_and_tensor)
+{
+    static const opcase T[] = {
+        {"Normalize(x - y*p)", R},
+        {"Elem(x, $L)*b + Elem(y, 0)", R},
+        {"ElemT(a*b + p, $D, $L)", R},
+        {"Extract(x - y, $L, 1)*p", R},
+        {"Extract(Concat(x, y), 1, $D)", R},
+        {"ExtractT(a*b, $L, $D) + y", R},
+        {"ExtractT(x*b, 1, $P)", R},
+        {"Concat(x*b, y + p)", R},
+        {"OneHot(a - b, $D)*p", G},
+        {"SumT(a*b + p, $D) + x", R},
+        {"MatVecMult(A, y) + x*p", R},
+        {"VecMatMult(y, A)*b", R},
+        {"TensorProd(x, y*p)", R},
+        {"TensorProd(q, w)*b + A*p", R},
+    };
+    RUN_TABLE(T, 400);
+}
+
+/* Large runs (the reference is slow: keep 1000 x 1000 to one here). */
+KFT_TEST(ops_large)
+{
+    static const char *const al[] = {"x=Vi(0,3)", "y=Vj(1,3)", "b=Vj(2,1)"};
+    static const int64_t big[1][2] = {{1000, 1000}};
+    static const int thr[2] = {2, 3};
+    kft_spec s = {"Exp(-SqDist(x,y)/IntCst(2))*b", al, 3, "Sum", 1, KF_FLOAT32, 0, NULL,
+                  KF_SUM_AUTO};
+    KFT_CHECK(kft_check_spec(&s, big, 1, thr, 2, -1, 1, 0, 7) == 0);
+    static const int64_t tall[1][2] = {{257, 1000}};
+    s.formula = "Cos(x - y)*b + Sqrt(SqNorm2(x))";
+    s.dtype = KF_FLOAT64;
+    s.axis = 0;
+    KFT_CHECK(kft_check_spec(&s, tall, 1, thr, 1, -1, 1, 0, 8) == 0);
+}
