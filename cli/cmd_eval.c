@@ -64,12 +64,7 @@ static int check_shape(const char *file, const kfcli_npy *x, int v, int cat, int
                        int64_t *rows)
 {
     char shp[64];
-    if (x->ndim == 0)
-        snprintf(shp, sizeof shp, "()");
-    else if (x->ndim == 1)
-        snprintf(shp, sizeof shp, "(%lld,)", (long long)x->shape[0]);
-    else
-        snprintf(shp, sizeof shp, "(%lld, %lld)", (long long)x->shape[0], (long long)x->shape[1]);
+    kfcli_npy_shape_str(x, shp, sizeof shp);
     if (cat == 2) {
         if ((x->ndim == 1 && x->shape[0] == dim) || (x->ndim == 2 && x->shape[0] == 1 && x->shape[1] == dim) ||
             (x->ndim == 0 && dim == 1))

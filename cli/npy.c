@@ -18,6 +18,16 @@ size_t kfcli_npy_elsize(kfcli_npy_type t)
     return t == KFCLI_NPY_F4 ? 4 : 8;
 }
 
+void kfcli_npy_shape_str(const kfcli_npy *a, char *buf, size_t cap)
+{
+    if (a->ndim == 0)
+        snprintf(buf, cap, "()");
+    else if (a->ndim == 1)
+        snprintf(buf, cap, "(%lld,)", (long long)a->shape[0]);
+    else
+        snprintf(buf, cap, "(%lld, %lld)", (long long)a->shape[0], (long long)a->shape[1]);
+}
+
 const char *kfcli_npy_descr(kfcli_npy_type t)
 {
     return t == KFCLI_NPY_F4 ? "<f4" : t == KFCLI_NPY_F8 ? "<f8" : "<i8";
@@ -318,12 +328,7 @@ static int parse_header(const unsigned char *buf, size_t len, const char *name, 
     size_t have = len - start - hlen;
     if (have != need) {
         char shp[64];
-        if (a->ndim == 0)
-            snprintf(shp, sizeof shp, "()");
-        else if (a->ndim == 1)
-            snprintf(shp, sizeof shp, "(%lld,)", (long long)a->shape[0]);
-        else
-            snprintf(shp, sizeof shp, "(%lld, %lld)", (long long)a->shape[0], (long long)a->shape[1]);
+        kfcli_npy_shape_str(a, shp, sizeof shp);
         return fail(err, errlen, KF_ERR_ARG, name,
                     "data has %zu bytes, but 'shape' %s of '%s' needs %zu (%s)", have, shp,
                     kfcli_npy_descr(a->type), need, have < need ? "truncated file" : "trailing bytes");

@@ -41,6 +41,8 @@ typedef struct kfcli_npy {
 /* Bytes per element of a type; its descr string ("<f8"). */
 size_t kfcli_npy_elsize(kfcli_npy_type t);
 const char *kfcli_npy_descr(kfcli_npy_type t);
+/* The shape as NumPy prints it: "()", "(5,)", "(5, 3)". */
+void kfcli_npy_shape_str(const kfcli_npy *a, char *buf, size_t cap);
 
 /* Parses a whole .npy file held in memory (buf, len); name is only used in
  * messages. On success *a owns a fresh copy of the data (free with

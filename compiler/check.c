@@ -37,7 +37,7 @@ static const char *src_text(const checker *C, int src)
 static void where(const checker *C, int src, int64_t off, int here, char *buf, size_t cap)
 {
     const char *t = src_text(C, src);
-    kfc_lex_linecol(t, t ? off : 0, buf, cap);
+    kfc_linecol(t, t ? off : 0, buf, cap);
     size_t n = strlen(buf);
     if (src != here && n < cap) {
         if (src >= 2)

@@ -33,8 +33,7 @@ int kfc_diag_set(kfc_diag *d, int status, int64_t offset, int src, const char *f
     return status;
 }
 
-int kfc_diag_at(kfc_diag *d, int status, const char *text, int64_t offset, int src,
-                const char *fmt, ...)
+void kfc_linecol(const char *text, int64_t offset, char *buf, size_t cap)
 {
     /* Lines and columns are 1-based; the column counts bytes from the line start. */
     int64_t line = 1, col = 1;
@@ -44,8 +43,15 @@ int kfc_diag_at(kfc_diag *d, int status, const char *text, int64_t offset, int s
         else
             col++;
     }
+    snprintf(buf, cap, "%lld:%lld", (long long)line, (long long)col);
+}
+
+int kfc_diag_at(kfc_diag *d, int status, const char *text, int64_t offset, int src,
+                const char *fmt, ...)
+{
     char prefix[48];
-    snprintf(prefix, sizeof prefix, "%lld:%lld: ", (long long)line, (long long)col);
+    kfc_linecol(text, offset, prefix, sizeof prefix - 2);
+    strcat(prefix, ": ");
     va_list ap;
     va_start(ap, fmt);
     diag_vset(d, status, offset, src, prefix, fmt, ap);

@@ -79,7 +79,7 @@ typedef struct kfc_node {
                       ExtractT (start,D), OneHot (D), SumT (d) */
     double val;    /* value of NUM; for IntCst/RatCst kfc_check stores the value here too */
     int32_t pos;   /* byte offset of the node's token in its source string */
-    int8_t src;    /* which string pos refers to: 0 formula, 1 formula2, 2+k alias k */
+    int16_t src;   /* which string pos refers to: 0 formula, 1 formula2, 2+k alias k */
 } kfc_node;
 
 /* The variable table, filled by kfc_check. */
@@ -88,7 +88,7 @@ typedef struct kfc_var {
     int cat;      /* KFC_CAT_* */
     int32_t dim;
     int32_t pos;  /* first occurrence (for messages) */
-    int8_t src;
+    int16_t src;
 } kfc_var;
 
 /* A diagnostic: status, message, and where. The message text is complete,
@@ -164,6 +164,8 @@ void kfc_diag_clear(kfc_diag *d);
  * kfc_diag_at. */
 int kfc_diag_set(kfc_diag *d, int status, int64_t offset, int src, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
+/* Writes "L:C" (1-based line and byte column of offset in text) into buf. */
+void kfc_linecol(const char *text, int64_t offset, char *buf, size_t cap);
 /* Like kfc_diag_set but prefixes "L:C: " computed from text and offset
  * (1-based line and column, column counted in bytes). */
 int kfc_diag_at(kfc_diag *d, int status, const char *text, int64_t offset, int src,

@@ -43,18 +43,6 @@ void kfc_lex_near(const kfc_lex *x, char *buf, size_t cap)
         kfc_lex_quote(x->text + x->start, (size_t)x->len, buf, cap);
 }
 
-void kfc_lex_linecol(const char *text, int64_t offset, char *buf, size_t cap)
-{
-    int64_t line = 1, col = 1;
-    for (int64_t k = 0; text && k < offset && text[k]; k++) {
-        if (text[k] == '\n')
-            line++, col = 1;
-        else
-            col++;
-    }
-    snprintf(buf, cap, "%lld:%lld", (long long)line, (long long)col);
-}
-
 /* A byte that can start no token: say which, escaped, at its column. */
 static int bad_byte(kfc_lex *x, int32_t at)
 {

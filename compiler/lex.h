@@ -52,7 +52,5 @@ int kfc_lex_next(kfc_lex *x);
 void kfc_lex_near(const kfc_lex *x, char *buf, size_t cap);
 /* Quotes n bytes of s the same way ('...' with \xNN escapes, truncated). */
 void kfc_lex_quote(const char *s, size_t n, char *buf, size_t cap);
-/* Writes "L:C" of a byte offset in text into buf. */
-void kfc_lex_linecol(const char *text, int64_t offset, char *buf, size_t cap);
 
 #endif /* KF_COMPILER_LEX_H */

@@ -67,6 +67,6 @@ int32_t kfc_node_new(kfc_prog *p, int op, int32_t pos, int src, kfc_diag *d)
     n->op = op;
     n->a[0] = n->a[1] = n->a[2] = -1;
     n->pos = pos;
-    n->src = (int8_t)src;
+    n->src = (int16_t)src;
     return p->nnodes++;
 }

@@ -31,8 +31,8 @@
 #define KF_STR_(x) #x
 #define KF_STR(x) KF_STR_(x)
 
-/* Aliases beyond this cannot be named by kfc_node.src (an int8_t: 2 + k <= 127). */
-#define MAX_ALIASES (KFC_MAX_ALIASES < 126 ? KFC_MAX_ALIASES : 126)
+/* kfc_node.src (an int16_t) names alias k as 2 + k, which KFC_MAX_ALIASES keeps in range. */
+#define MAX_ALIASES KFC_MAX_ALIASES
 
 typedef struct alias {
     const char *name; /* points into the alias string */
@@ -91,7 +91,7 @@ __attribute__((noinline)) static int err_near(parser *P, int status, const char 
 __attribute__((noinline)) static int err_close(parser *P, const char *expected, int32_t lp)
 {
     char lc[32], what[96];
-    kfc_lex_linecol(P->x.text, lp, lc, sizeof lc);
+    kfc_linecol(P->x.text, lp, lc, sizeof lc);
     snprintf(what, sizeof what, "expected %s to close '(' at %s", expected, lc);
     return err_near(P, KF_ERR_SYNTAX, what);
 }

@@ -1,7 +1,7 @@
 /*
  * gauss_demo.c -- `make demo`: the tutorial's Gaussian kernel sum
  *     a_i = sum_j exp(-|x_i - y_j|^2 / (2 sigma^2)) b_j,   sigma = 0.05,
- * on its two clouds (a noisy spiral x, a Gaussian blob y; M = N = 20000,
+ * on its two clouds (a noisy spiral x, a Gaussian blob y; M = N = 10000,
  * float32, fixed seed) through the C API with the default engine. Prints the
  * compile and run times, ns per pair, and the largest error of 100 rows
  * against the double-precision reference engine. `gauss_demo SIZE` uses
@@ -15,7 +15,7 @@
 
 #include "kforge.h"
 
-enum { DEFAULT_SIZE = 20000, CHECK_ROWS = 100 };
+enum { DEFAULT_SIZE = 10000, CHECK_ROWS = 100 };
 static const double sigma = 0.05;
 
 /* splitmix64: a small, good, reproducible generator (no global state). */

@@ -96,7 +96,7 @@ typedef struct kf_compile_opts {
                                  (optional, default 1) Max_SumShiftExp; NULL otherwise.
                                  Shares variables and aliases with the main formula. */
     kf_sum_scheme sum_scheme; /* float32 Sum accumulation; default KF_SUM_AUTO */
-    kf_jit jit;               /* engine; default KF_JIT_AUTO, overridden by $KFORGE_JIT if set */
+    kf_jit jit;               /* engine; default KF_JIT_AUTO, which $KFORGE_JIT may set */
     int dump;                 /* nonzero: log the AST after each compiler pass at KF_LOG_DEBUG */
 } kf_compile_opts;
 
@@ -140,7 +140,8 @@ void kf_kernel_free(kf_kernel *k);
 /* Runs the reduction for M i-points and N j-points (M, N >= 0).
  * args[v] is the array bound to variable index v, for v < nargs, where nargs
  * must equal kf_kernel_nargs(k); entries of indices the formula does not use
- * may be NULL. out receives rows * kf_kernel_out_dim(k) values of the kernel's
+ * may be NULL. (Every index an alias declares counts as used, as in KeOps.)
+ * out receives rows * kf_kernel_out_dim(k) values of the kernel's
  * dtype and index_out rows * kf_kernel_index_dim(k) int64 indices, where rows
  * is M (axis 1) or N (axis 0); each may be NULL when its dim is 0.
  * An empty reduction gives the neutral value (docs/formulas.md), never

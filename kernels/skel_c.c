@@ -198,9 +198,11 @@ static void term_sum(kfk_buf *b, const kfc_red *r, const char *f)
     } else if (r->sum_scheme == KF_SUM_F64) {
         each(b, TERM, D, "kf_sa[@] += %s[@];", f);
     } else if (r->sum_scheme == KF_SUM_KAHAN) {
-        /* Kahan: y = f - c; t = s + y; c = (t - s) - y; s = t. */
+        /* Kahan: y = f - c; t = s + y; c = (t - s) - y; s = t. Once t is
+         * infinite or NaN the compensation would be inf - inf = NaN and turn
+         * an infinite sum into NaN: keep c = 0 then (t - t == 0 iff t is finite). */
         each(b, TERM, D, "{ KF_T kf_y = %s[@] - kf_sc[@]; KF_T kf_t = kf_so[@] + kf_y; "
-                   "kf_sc[@] = (kf_t - kf_so[@]) - kf_y; kf_so[@] = kf_t; }", f);
+                   "kf_sc[@] = kf_t - kf_t == 0 ? (kf_t - kf_so[@]) - kf_y : 0; kf_so[@] = kf_t; }", f);
     } else { /* BLOCK: the block counter runs across jr ranges */
         each(b, TERM, D, "kf_sp[@] += %s[@];", f);
         kfk_buf_printf(b, TERM "if (++kf_sn == %d) {\n", KFK_SUM_BLOCK);

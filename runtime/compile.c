@@ -122,22 +122,27 @@ static int debug_logging(const kf_ctx *ctx)
     return ctx->opt.log && ctx->opt.verbose >= KF_LOG_DEBUG;
 }
 
-/* The engine: opts->jit, overridden by $KFORGE_JIT (an empty value counts as
- * unset). AUTO means libtcc today. Returns KF_OK or KF_ERR_ARG (message set). */
+/* The engine: opts->jit; $KFORGE_JIT (an empty value counts as unset) decides
+ * only when that is KF_JIT_AUTO, so an explicit choice (API or --jit) wins.
+ * A bad value is an error even then, so a typo never goes unnoticed.
+ * AUTO means libtcc today. Returns KF_OK or KF_ERR_ARG (message set). */
 static int resolve_engine(kf_ctx *ctx, kf_jit requested, kf_jit *engine)
 {
     const char *env = getenv("KFORGE_JIT");
     if (env && *env) {
+        kf_jit from_env;
         if (strcmp(env, "auto") == 0)
-            requested = KF_JIT_AUTO;
+            from_env = KF_JIT_AUTO;
         else if (strcmp(env, "tcc") == 0)
-            requested = KF_JIT_TCC;
+            from_env = KF_JIT_TCC;
         else if (strcmp(env, "reference") == 0)
-            requested = KF_JIT_REFERENCE;
+            from_env = KF_JIT_REFERENCE;
         else
             return kfr_error(ctx, KF_ERR_ARG,
                              "KFORGE_JIT='%.40s%s' is not one of auto, tcc, reference", env,
                              strlen(env) > 40 ? "..." : "");
+        if (requested == KF_JIT_AUTO)
+            requested = from_env;
     }
     *engine = requested == KF_JIT_REFERENCE ? KF_JIT_REFERENCE : KF_JIT_TCC;
     return KF_OK;

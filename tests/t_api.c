@@ -555,7 +555,11 @@ KFT_TEST(api_e2e_jit_env_and_introspection)
     e = env_set("KFORGE_JIT", "tcc");
     kf_compile_opts o;
     kf_compile_opts_init(&o);
-    o.jit = KF_JIT_REFERENCE; /* the environment overrides the option */
+    o.jit = KF_JIT_REFERENCE; /* an explicit option beats the environment */
+    kf_kernel *kref = kf_compile(ctx, GAUSS, gauss_alias, 3, "Sum", 0, KF_FLOAT32, &o);
+    KFT_CHECKF(kref && strcmp(kf_kernel_engine(kref), "reference") == 0, "%s", kf_errmsg(ctx));
+    kf_kernel_free(kref);
+    o.jit = KF_JIT_AUTO; /* ... and the environment decides for auto */
     k = kf_compile(ctx, GAUSS, gauss_alias, 3, "Sum", 0, KF_FLOAT32, &o);
     KFT_CHECKF(k != NULL, "%s", kf_errmsg(ctx));
     if (k) {

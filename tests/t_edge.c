@@ -265,3 +265,31 @@ KFT_TEST(edge_special_values_of_ops)
         run_all(&e, 1);
     }
 }
+
+/* Every float32 Sum scheme keeps IEEE results visible: an infinite term gives
+ * inf (Kahan's compensation must not turn it into inf - inf = NaN), a NaN term
+ * gives NaN, and +inf with -inf gives NaN. */
+KFT_TEST(edge_sum_schemes_inf_nan)
+{
+    static const struct {
+        float b[3];
+        double expect;
+    } C[] = {{{1, INFINITY, 2}, INFINITY}, {{1, -INFINITY, 2}, -INFINITY},
+             {{1, NAN, 2}, NAN},          {{INFINITY, 1, -INFINITY}, NAN}};
+    kf_ctx *ctx = kf_new(NULL);
+    for (int sch = KF_SUM_BLOCK; sch <= KF_SUM_KAHAN; sch++) {
+        kft_spec s = {"b", AL, 2, "Sum", 1, KF_FLOAT32, 0, NULL, (kf_sum_scheme)sch};
+        kf_kernel *k = ctx ? kft_compile(ctx, &s, KF_JIT_TCC) : NULL;
+        if (!KFT_CHECKF(k != NULL, "scheme %d", sch))
+            continue;
+        for (size_t c = 0; c < sizeof C / sizeof C[0]; c++) {
+            float a = 0, out = 1234;
+            const void *args[2] = {&a, C[c].b};
+            KFT_CHECK(kf_run(k, 1, 3, args, 2, &out, NULL) == KF_OK);
+            KFT_CHECKF(same(out, C[c].expect, KF_FLOAT32), "scheme %d case %zu: got %g, expected %g",
+                       sch, c, out, C[c].expect);
+        }
+        kf_kernel_free(k);
+    }
+    kf_free(ctx);
+}
