@@ -17,7 +17,7 @@ SAN     ?= 0
 OPT     ?= -O2
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 CFLAGS  := -std=gnu11 $(OPT) -g $(WARN) -Iinclude -pthread $(EXTRA_CFLAGS)
-LDLIBS  := -ltcc -ldl -lm -pthread
+LDLIBS  := -ltcc -lcrypto -ldl -lm -pthread
 ifeq ($(SAN),1)
 CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDFLAGS += -fsanitize=address,undefined
@@ -36,13 +36,18 @@ CLI_OBJ   := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_OBJ  := $(TEST_SRC:%.c=$(BUILD)/obj/%.o)
 EX_BIN    := $(EX_SRC:examples/%.c=$(BUILD)/examples/%)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+# Baselines the bench compares with: plain loops built the way a user would
+# build them by hand (not through kforge), each its own binary.
+BASE_SRC  := $(wildcard bench/baseline/*.c)
+BASE_BIN  := $(BASE_SRC:bench/baseline/%.c=$(BUILD)/bench/baseline_%)
+BASE_CFLAGS := -std=gnu11 -O3 -march=native -ffast-math -g -pthread
 HEADERS   := $(wildcard include/*.h compiler/*.h compiler/*.def runtime/*.h kernels/*.h kernels/*.def \
                         solvers/*.h cli/*.h tests/*.h)
 
 DEPS_OK   := build/.deps-ok
 
-.PHONY: all demo test check-unit fuzz clean deps docs
-all: $(BUILD)/libkforge.a $(BUILD)/kforge $(BUILD)/kforge-tests $(EX_BIN) $(BENCH_BIN)
+.PHONY: all demo test bench fuzz clean deps
+all: $(BUILD)/libkforge.a $(BUILD)/kforge $(BUILD)/kforge-tests $(EX_BIN) $(BENCH_BIN) $(BASE_BIN)
 
 $(DEPS_OK): scripts/install-deps.sh
 	@mkdir -p $(dir $@)
@@ -65,8 +70,11 @@ $(BUILD)/libkforge-cli.a: $(CLI_OBJ)
 $(BUILD)/kforge: $(BUILD)/obj/$(CLI_MAIN:.c=.o) $(BUILD)/libkforge-cli.a $(BUILD)/libkforge.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# The test binary routes malloc/calloc/realloc of every object it links
+# (libkforge included) through tests/fault.c, which can make the n-th one fail.
+TEST_WRAP := -Wl,--wrap=malloc -Wl,--wrap=calloc -Wl,--wrap=realloc
 $(BUILD)/kforge-tests: $(TEST_OBJ) $(BUILD)/libkforge-cli.a $(BUILD)/libkforge.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) $(TEST_WRAP) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/examples/%: examples/%.c $(BUILD)/libkforge.a $(HEADERS)
 	@mkdir -p $(dir $@)
@@ -75,6 +83,14 @@ $(BUILD)/examples/%: examples/%.c $(BUILD)/libkforge.a $(HEADERS)
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libkforge.a $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libkforge.a $(LDLIBS)
+
+$(BUILD)/bench/baseline_%: bench/baseline/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) -o $@ $< -lm
+
+# make bench: figures for docs/performance.md, ratios taken in one run.
+bench: all
+	sh bench/run.sh $(BUILD)
 
 demo: $(BUILD)/examples/gauss_demo
 	$(BUILD)/examples/gauss_demo

@@ -195,6 +195,13 @@ int kfc_red_setup(kfc_red *r, const kfc_prog *p, const char *reduction, int axis
                   int K, kf_sum_scheme scheme, kfc_diag *d);
 /* C source of the whole kernel (see docs/kernels.md for the ABI), malloc'd. */
 char *kfc_emit_c(const kfc_prog *p, const kfc_red *r, kfc_diag *d);
+/* Version of the code generators: part of every cache key. Bump it whenever
+ * generated code changes meaning or shape. */
+#define KFC_CODEGEN_VERSION 1
+/* C source of the whole kernel for the optimizing tier (same ABI as
+ * kfc_emit_c, kernels/abi.h), written for `cc -O3 -march=native` to vectorize:
+ * needs no libm for exp/log (inline polynomials, accuracy in docs/performance.md). */
+char *kfc_emit_c_opt(const kfc_prog *p, const kfc_red *r, kfc_diag *d);
 /* C source of the formula alone: void kf_formula(const void *const *args,
  * int64_t i, int64_t j, T *out) -- for `kforge check --emit c` without reduction. */
 char *kfc_emit_c_formula(const kfc_prog *p, kf_dtype dtype, kfc_diag *d);

@@ -66,11 +66,15 @@ typedef enum kf_sum_scheme {
     KF_SUM_KAHAN = 4   /* float32 with Kahan compensation */
 } kf_sum_scheme;
 
-/* Which engine runs a kernel. */
+/* Which engine runs a kernel (the JIT policy). */
 typedef enum kf_jit {
-    KF_JIT_AUTO = 0,     /* the best available engine (today: libtcc) */
-    KF_JIT_TCC = 1,      /* generated C compiled in memory by libtcc */
-    KF_JIT_REFERENCE = 2 /* no code generation: the plain-C reference evaluator (slow, the oracle) */
+    KF_JIT_AUTO = 0,      /* the optimized kernel if cached; else libtcc at once while the optimized
+                             one is built in the background and swapped in when ready */
+    KF_JIT_TCC = 1,       /* generated C compiled in memory by libtcc: instant, slow code */
+    KF_JIT_REFERENCE = 2, /* no code generation: the plain-C reference evaluator (slow, the oracle) */
+    KF_JIT_CC = 3         /* the optimizing tier: $CC (default cc) -O3 for this CPU, built into the
+                             cache (or a private temporary directory) and loaded with dlopen; the
+                             compile waits for it */
 } kf_jit;
 
 /* Verbosity levels of messages sent to kf_options.log. */
@@ -87,6 +91,10 @@ typedef struct kf_options {
      * `msg` is valid only during the call. */
     void (*log)(void *user, int level, const char *msg);
     void *log_user;
+    /* Kernel cache directory. NULL (default): $KFORGE_CACHE_DIR, else
+     * $XDG_CACHE_HOME/kforge, else ~/.cache/kforge. See docs/cache.md. */
+    const char *cache_dir;
+    int no_cache;  /* nonzero: never read or write the disk cache (also $KFORGE_CACHE=off) */
 } kf_options;
 
 /* Compile options. Always start from kf_compile_opts_init(); fields may be added. */
@@ -165,8 +173,52 @@ const char *kf_kernel_canonical2(const kf_kernel *k); /* of formula2, or NULL */
 /* Generated C source: the whole reduction kernel, or the formula function
  * alone when compiled without a reduction. */
 const char *kf_kernel_source(const kf_kernel *k);
-/* Engine actually running the kernel: "tcc" or "reference". */
+/* Engine running the kernel now: "cc", "tcc" or "reference" (with KF_JIT_AUTO
+ * it changes from "tcc" to "cc" when the background build is swapped in). */
 const char *kf_kernel_engine(const kf_kernel *k);
+
+/* What kf_compile did, for benchmarks and --verbose. Times in seconds. */
+typedef struct kf_compile_stats {
+    double parse_s, check_s, simplify_s, emit_s; /* front end and code generation */
+    double jit_s;     /* the engine's compile (libtcc, or cc + dlopen), or loading from the cache */
+    double total_s;   /* the whole kf_compile call */
+    int cache;        /* KF_CACHE_* below: what the cache did for this kernel's optimized code */
+    const char *cache_entry; /* path of the cache entry (object file), or NULL; owned by the kernel */
+} kf_compile_stats;
+enum {
+    KF_CACHE_UNUSED = 0,   /* no optimized code was looked up (tcc, reference, no reduction) */
+    KF_CACHE_HIT = 1,      /* loaded from the disk cache or the in-process table */
+    KF_CACHE_MISS = 2,     /* compiled now (or being compiled in the background) and stored */
+    KF_CACHE_DISABLED = 3  /* compiled without the disk cache (disabled, refused or read-only) */
+};
+/* Fills *st. KF_OK, or KF_ERR_ARG for NULL arguments. */
+int kf_kernel_stats(const kf_kernel *k, kf_compile_stats *st);
+/* Waits for a background build of the optimized code (KF_JIT_AUTO) to end.
+ * Returns KF_OK when the kernel now runs optimized code, or the build's
+ * status (its message in the context) if it failed: the kernel keeps running
+ * the libtcc code, which is still correct. KF_OK at once if nothing is pending. */
+int kf_kernel_wait(kf_kernel *k);
+
+/* ---- the kernel cache (docs/cache.md) ---- */
+typedef struct kf_cache_entry {
+    const char *key;       /* hex SHA-256 of everything the code depends on */
+    const char *formula;   /* canonical formula (and formula2 after a ';'), as stored */
+    const char *reduction; /* reduction name, axis and dtype, e.g. "Sum axis=1 float32" */
+    const char *tier;      /* "cc" */
+    const char *path;      /* the object file */
+    int64_t size_bytes;    /* object + source + metadata */
+    int64_t last_use;      /* Unix time of the last load (or creation) */
+} kf_cache_entry;
+/* The cache directory kforge uses for ctx and its mode: 1 read-write,
+ * 0 read-only, -1 not usable (the message says why). *dir belongs to ctx. */
+int kf_cache_dir(kf_ctx *ctx, const char **dir, int *mode);
+/* Calls fn for every valid entry (fn returns nonzero to stop). Strings live
+ * during the call only. Returns KF_OK or an error. */
+int kf_cache_list(kf_ctx *ctx, int (*fn)(void *user, const kf_cache_entry *e), void *user);
+/* Removes entries last used more than older_than_days ago (all entries if
+ * older_than_days < 0); *removed gets their count (may be NULL). Needs a
+ * writable cache. */
+int kf_cache_clear(kf_ctx *ctx, double older_than_days, int64_t *removed);
 
 /* Name of a status code ("KF_ERR_SYNTAX"...). Static string. */
 const char *kf_status_name(int status);

@@ -29,6 +29,13 @@ int kft_check(int ok, const char *file, int line, const char *expr, const char *
 /* With a detail message printed on failure. */
 #define KFT_CHECKF(cond, ...) kft_check(!!(cond), __FILE__, __LINE__, #cond, __VA_ARGS__)
 
+/* Allocation-failure injection (tests/fault.c): the allocation after the next
+ * n succeed returns NULL, once; n = -1 disarms. kft_failures() counts the
+ * failures injected so far. */
+#include <stdint.h>
+void kft_fail_after(int64_t n);
+int64_t kft_failures(void);
+
 /* Reads a whole file into a malloc'd NUL-terminated string, or NULL. */
 char *kft_read_file(const char *path);
 
