@@ -1,11 +1,13 @@
 /*
  * cli.h -- the pieces of the kforge command shared by its files.
  *
- *   main.c      dispatch: eval | check | help | --version
+ *   main.c      dispatch: eval | check | bench | cache | help | --version
  *   opts.c      command line -> kfcli_args (one option table for every command)
  *   session.c   context + compile with kfcli_args, formula errors with a caret
  *   cmd_eval.c  .npy files in, kf_run, .npy files out
  *   cmd_check.c canonical form, dims, variable table, generated C
+ *   cmd_bench.c random inputs, compile and run per JIT tier, times and agreement
+ *   cmd_cache.c list, describe and clear the kernel cache
  *   npy.c       the .npy reader and writer (npy.h)
  */
 #ifndef KF_CLI_CLI_H
@@ -24,7 +26,7 @@ enum {
 };
 
 /* Which commands accept an option (kfcli_args_parse's `cmd`). */
-enum { KFCLI_CMD_EVAL = 1, KFCLI_CMD_CHECK = 2 };
+enum { KFCLI_CMD_EVAL = 1, KFCLI_CMD_CHECK = 2, KFCLI_CMD_BENCH = 4, KFCLI_CMD_CACHE = 8 };
 
 /* Everything a command line can say. Strings point into argv. */
 typedef struct kfcli_args {
@@ -46,6 +48,13 @@ typedef struct kfcli_args {
     const char *out, *index_out;
     int64_t M, N;             /* -1: not given */
     const char *emit;         /* --emit value ("c"), or NULL */
+    int cmdmask;              /* the KFCLI_CMD_* being parsed */
+    const char *jits;         /* bench: the --jit list as typed ("tcc,cc", "all"), or NULL */
+    int repeat;               /* bench: --repeat, 0: not given */
+    int seed_set;             /* bench: --seed given; its value in seed */
+    uint64_t seed;
+    const char *cache_dir;    /* bench, cache: --cache-dir, or NULL */
+    double older_than;        /* cache clear: --older-than DAYS, -1: not given */
 } kfcli_args;
 
 /* Parses argv[1..argc) of command `cmd` (KFCLI_CMD_*) into *a. Returns 0, or
@@ -71,5 +80,9 @@ int kfcli_eval(int argc, char **argv);  /* argv[0] is "eval" */
 int kfcli_check(int argc, char **argv); /* argv[0] is "check" */
 void kfcli_help_eval(FILE *f);
 void kfcli_help_check(FILE *f);
+int kfcli_bench(int argc, char **argv); /* argv[0] is "bench" */
+int kfcli_cache(int argc, char **argv); /* argv[0] is "cache" */
+void kfcli_help_bench(FILE *f);
+void kfcli_help_cache(FILE *f);
 
 #endif

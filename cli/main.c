@@ -1,4 +1,4 @@
-/* main.c -- the kforge command: dispatches to eval, check, help and --version. */
+/* main.c -- the kforge command: dispatches to eval, check, bench, cache, help and --version. */
 #include <stdio.h>
 #include <string.h>
 
@@ -12,6 +12,9 @@ static void help_main(FILE *f)
           "  kforge eval FORMULA [options] -o OUT.npy ARG.npy...   compute a reduction\n"
           "  kforge check FORMULA [options]                        check a formula, print its\n"
           "                                                        canonical form and variables\n"
+          "  kforge bench FORMULA [options]                        time the JIT tiers on random\n"
+          "                                                        inputs\n"
+          "  kforge cache list|info|clear                          the kernel cache\n"
           "  kforge help [COMMAND]                                 this text, or a command's\n"
           "  kforge --version                                      the version\n"
           "\n"
@@ -20,7 +23,8 @@ static void help_main(FILE *f)
           "      --alias 'y=Vj(1,3)' --alias 'b=Vj(2,1)' --reduction Sum --axis 1 \\\n"
           "      -o a.npy x.npy y.npy b.npy\n"
           "\n"
-          "Environment: KFORGE_THREADS (worker threads), KFORGE_JIT (auto, tcc, reference).\n"
+          "Environment: KFORGE_THREADS (worker threads), KFORGE_JIT (auto, tcc, cc, reference),\n"
+          "KFORGE_CACHE_DIR (the kernel cache), CC (the optimizing tier's compiler).\n"
           "Exit status: 0 ok, 1 runtime failure, 2 usage, formula or input error.\n"
           "Docs: docs/formulas.md (the formula language), docs/api.md (the C API).\n",
           f);
@@ -36,10 +40,15 @@ static int help(int argc, char **argv)
         kfcli_help_eval(stdout);
     else if (!strcmp(argv[1], "check"))
         kfcli_help_check(stdout);
+    else if (!strcmp(argv[1], "bench"))
+        kfcli_help_bench(stdout);
+    else if (!strcmp(argv[1], "cache"))
+        kfcli_help_cache(stdout);
     else if (!strcmp(argv[1], "help"))
         help_main(stdout);
     else {
-        fprintf(stderr, "kforge help: no command '%s'; the commands are eval and check\n", argv[1]);
+        fprintf(stderr, "kforge help: no command '%s'; the commands are eval, check, bench "
+                        "and cache\n", argv[1]);
         return KFCLI_EXIT_USAGE;
     }
     return KFCLI_EXIT_OK;
@@ -57,6 +66,10 @@ int main(int argc, char **argv)
         rc = kfcli_eval(argc - 1, argv + 1);
     else if (!strcmp(cmd, "check"))
         rc = kfcli_check(argc - 1, argv + 1);
+    else if (!strcmp(cmd, "bench"))
+        rc = kfcli_bench(argc - 1, argv + 1);
+    else if (!strcmp(cmd, "cache"))
+        rc = kfcli_cache(argc - 1, argv + 1);
     else if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h"))
         rc = help(argc - 1, argv + 1);
     else if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) {

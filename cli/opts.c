@@ -1,4 +1,5 @@
-/* opts.c -- the command line of `kforge eval` and `kforge check` into a kfcli_args. */
+/* opts.c -- the command line of every kforge command (eval, check, bench, cache) into a kfcli_args. */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,7 +8,8 @@
 
 enum {
     OPT_ALIAS, OPT_RED, OPT_AXIS, OPT_K, OPT_F2, OPT_DTYPE, OPT_THREADS, OPT_JIT, OPT_SUM,
-    OPT_VERBOSE, OPT_DUMP, OPT_OUT, OPT_IDX, OPT_M, OPT_N, OPT_EMIT, OPT_HELP
+    OPT_VERBOSE, OPT_DUMP, OPT_OUT, OPT_IDX, OPT_M, OPT_N, OPT_EMIT, OPT_HELP, OPT_REPEAT,
+    OPT_SEED, OPT_CACHE_DIR, OPT_OLDER
 };
 
 /* One table for every command: `cmds` says which accept the option. */
@@ -18,23 +20,33 @@ static const struct opt {
     int cmds;
     int id;
 } opts[] = {
-    {"alias", 'a', 1, KFCLI_CMD_EVAL | KFCLI_CMD_CHECK, OPT_ALIAS},
-    {"reduction", 'r', 1, KFCLI_CMD_EVAL | KFCLI_CMD_CHECK, OPT_RED},
-    {"axis", 0, 1, KFCLI_CMD_EVAL | KFCLI_CMD_CHECK, OPT_AXIS},
-    {NULL, 'K', 1, KFCLI_CMD_EVAL | KFCLI_CMD_CHECK, OPT_K},
-    {"formula2", 0, 1, KFCLI_CMD_EVAL | KFCLI_CMD_CHECK, OPT_F2},
-    {"dtype", 0, 1, KFCLI_CMD_EVAL | KFCLI_CMD_CHECK, OPT_DTYPE},
-    {"threads", 0, 1, KFCLI_CMD_EVAL, OPT_THREADS},
-    {"jit", 0, 1, KFCLI_CMD_EVAL | KFCLI_CMD_CHECK, OPT_JIT},
-    {"sum-scheme", 0, 1, KFCLI_CMD_EVAL | KFCLI_CMD_CHECK, OPT_SUM},
-    {"verbose", 'v', 0, KFCLI_CMD_EVAL | KFCLI_CMD_CHECK, OPT_VERBOSE},
-    {"dump", 0, 0, KFCLI_CMD_EVAL | KFCLI_CMD_CHECK, OPT_DUMP},
+#define EC (KFCLI_CMD_EVAL | KFCLI_CMD_CHECK)
+#define ECB (KFCLI_CMD_EVAL | KFCLI_CMD_CHECK | KFCLI_CMD_BENCH)
+#define EB (KFCLI_CMD_EVAL | KFCLI_CMD_BENCH)
+    {"alias", 'a', 1, ECB, OPT_ALIAS},
+    {"reduction", 'r', 1, ECB, OPT_RED},
+    {"axis", 0, 1, ECB, OPT_AXIS},
+    {NULL, 'K', 1, ECB, OPT_K},
+    {"formula2", 0, 1, ECB, OPT_F2},
+    {"dtype", 0, 1, ECB, OPT_DTYPE},
+    {"threads", 0, 1, EB, OPT_THREADS},
+    {"jit", 0, 1, ECB, OPT_JIT},
+    {"sum-scheme", 0, 1, ECB, OPT_SUM},
+    {"verbose", 'v', 0, ECB | KFCLI_CMD_CACHE, OPT_VERBOSE},
+    {"dump", 0, 0, EC, OPT_DUMP},
     {"output", 'o', 1, KFCLI_CMD_EVAL, OPT_OUT},
     {"index-out", 0, 1, KFCLI_CMD_EVAL, OPT_IDX},
-    {NULL, 'M', 1, KFCLI_CMD_EVAL, OPT_M},
-    {NULL, 'N', 1, KFCLI_CMD_EVAL, OPT_N},
+    {NULL, 'M', 1, EB, OPT_M},
+    {NULL, 'N', 1, EB, OPT_N},
     {"emit", 0, 1, KFCLI_CMD_CHECK, OPT_EMIT},
-    {"help", 'h', 0, KFCLI_CMD_EVAL | KFCLI_CMD_CHECK, OPT_HELP},
+    {"repeat", 0, 1, KFCLI_CMD_BENCH, OPT_REPEAT},
+    {"seed", 0, 1, KFCLI_CMD_BENCH, OPT_SEED},
+    {"cache-dir", 0, 1, KFCLI_CMD_BENCH | KFCLI_CMD_CACHE, OPT_CACHE_DIR},
+    {"older-than", 0, 1, KFCLI_CMD_CACHE, OPT_OLDER},
+    {"help", 'h', 0, ECB | KFCLI_CMD_CACHE, OPT_HELP},
+#undef EC
+#undef ECB
+#undef EB
 };
 #define NOPTS ((int)(sizeof opts / sizeof opts[0]))
 
@@ -84,7 +96,7 @@ static int pick(const char *v, const char *const *words, int n)
 static int set_value(kfcli_args *a, const struct opt *o, const char *name, const char *v)
 {
     static const char *const dtypes[] = {"float32", "float64"};
-    static const char *const jits[] = {"auto", "tcc", "reference"};
+    static const char *const jits[] = {"auto", "tcc", "reference", "cc"};
     static const char *const sums[] = {"auto", "block", "direct", "f64", "kahan"};
     int64_t x;
     int w;
@@ -119,9 +131,13 @@ static int set_value(kfcli_args *a, const struct opt *o, const char *name, const
         a->threads = (int)x;
         return 0;
     case OPT_JIT:
-        if ((w = pick(v, jits, 3)) < 0)
-            return usage(a, "%s must be auto, tcc or reference, not '%s'", name, v);
-        a->jit = w == 0 ? KF_JIT_AUTO : w == 1 ? KF_JIT_TCC : KF_JIT_REFERENCE;
+        if (a->cmdmask & KFCLI_CMD_BENCH) { /* a list of tiers: cmd_bench.c reads it */
+            a->jits = v;
+            return 0;
+        }
+        if ((w = pick(v, jits, 4)) < 0)
+            return usage(a, "%s must be auto, tcc, cc or reference, not '%s'", name, v);
+        a->jit = (kf_jit[]){KF_JIT_AUTO, KF_JIT_TCC, KF_JIT_REFERENCE, KF_JIT_CC}[w];
         return 0;
     case OPT_SUM:
         if ((w = pick(v, sums, 5)) < 0)
@@ -141,6 +157,32 @@ static int set_value(kfcli_args *a, const struct opt *o, const char *name, const
             return usage(a, "%s must be a non-negative integer, not '%s'", name, v);
         *(o->id == OPT_M ? &a->M : &a->N) = x;
         return 0;
+    case OPT_REPEAT:
+        if (kfcli_parse_i64(v, 1, 1000000, &x))
+            return usage(a, "%s must be an integer from 1 to 1000000, not '%s'", name, v);
+        a->repeat = (int)x;
+        return 0;
+    case OPT_SEED:
+        if (kfcli_parse_i64(v, 0, INT64_MAX, &x))
+            return usage(a, "%s must be a non-negative integer, not '%s'", name, v);
+        a->seed = (uint64_t)x;
+        a->seed_set = 1;
+        return 0;
+    case OPT_CACHE_DIR:
+        if (!*v)
+            return usage(a, "%s needs a directory, not ''", name);
+        a->cache_dir = v;
+        return 0;
+    case OPT_OLDER: {
+        char *end;
+        errno = 0;
+        double d = strtod(v, &end);
+        /* strtod also takes "nan", "inf" and hex: only plain decimals are days */
+        if (!*v || *end || errno || !(d >= 0 && d <= 1e6) || strpbrk(v, "xXnNiI"))
+            return usage(a, "%s must be a number of days from 0 to 1000000, not '%s'", name, v);
+        a->older_than = d;
+        return 0;
+    }
     case OPT_EMIT:
         if (strcmp(v, "c"))
             return usage(a, "%s: the only language is 'c', not '%s'", name, v);
@@ -154,6 +196,8 @@ int kfcli_args_parse(int cmdmask, const char *cmd, int argc, char **argv, kfcli_
 {
     memset(a, 0, sizeof *a);
     a->cmd = cmd;
+    a->cmdmask = cmdmask;
+    a->older_than = -1;
     a->axis = -1;
     a->dtype = -1;
     a->M = a->N = -1;

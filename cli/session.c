@@ -42,6 +42,7 @@ kf_ctx *kfcli_ctx_new(const kfcli_args *a, int *exit_code)
     kf_options opt;
     kf_options_init(&opt);
     opt.threads = a->threads;
+    opt.cache_dir = a->cache_dir; /* NULL unless --cache-dir: the environment decides */
     opt.verbose = a->dump ? KF_LOG_DEBUG : a->verbose ? KF_LOG_INFO : KF_LOG_ERROR;
     opt.log = log_stderr;
     opt.log_user = (void *)a->cmd;

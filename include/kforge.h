@@ -220,6 +220,101 @@ int kf_cache_list(kf_ctx *ctx, int (*fn)(void *user, const kf_cache_entry *e), v
  * writable cache. */
 int kf_cache_clear(kf_ctx *ctx, double older_than_days, int64_t *removed);
 
+/* ---- block-sparse reductions (docs/blocksparse.md) ----
+ * Points are sorted so that each cluster is a contiguous slice; a pattern
+ * says which blocks (i-cluster, j-range) are computed. The six arrays have
+ * KeOps' layout, so KeOps users' data carries over:
+ *   ranges_i (nci, 2)   half-open row ranges [start, end) of the i-clusters
+ *   slices_i (nci)      cumulative ends into redranges_j: i-cluster k interacts
+ *                       with redranges_j[slices_i[k-1] .. slices_i[k]) (0 for k = 0)
+ *   redranges_j (nredj, 2)  half-open j ranges
+ *   ranges_j, slices_j, redranges_i: the mirror triple, used when reducing
+ *                       over i (axis 0).
+ * Only the triple of the kernel's axis is read and validated: ranges sorted,
+ * disjoint and within [0, M) (or [0, N)), slices non-decreasing and within
+ * the reduced ranges, every reduced range within bounds and start <= end.
+ * Rows covered by no range, and rows whose list is empty, get the
+ * reduction's neutral value. All arrays are int64, C order. */
+typedef struct kf_ranges {
+    int64_t nci;               /* i-clusters */
+    const int64_t *ranges_i;   /* (nci, 2) */
+    const int64_t *slices_i;   /* (nci) */
+    int64_t nredj;             /* reduced j ranges */
+    const int64_t *redranges_j;/* (nredj, 2) */
+    int64_t ncj;               /* j-clusters */
+    const int64_t *ranges_j;   /* (ncj, 2) */
+    const int64_t *slices_j;   /* (ncj) */
+    int64_t nredi;             /* reduced i ranges */
+    const int64_t *redranges_i;/* (nredi, 2) */
+} kf_ranges;
+
+/* kf_run restricted to a block-sparsity pattern (same arguments and outputs
+ * as kf_run). Invalid ranges: KF_ERR_ARG naming the array and the entry,
+ * nothing written. */
+int kf_run_ranges(kf_kernel *k, int64_t M, int64_t N, const void *const *args, int nargs,
+                  const kf_ranges *rg, void *out, int64_t *index_out);
+
+/* Grid clustering: labels[p] = the cubic cell of side eps (> 0) holding point
+ * p of x (n points of dim d, C order, dtype). Any d >= 1; cells are counted
+ * from the cloud's lower corner, so far-away points cannot overflow (an eps
+ * too small for the cloud's extent is KF_ERR_ARG). Labels are compacted to
+ * 0..C-1 in lexicographic order of the cells; *nclusters gets C. NaN or inf
+ * coordinates: KF_ERR_ARG naming the point. */
+int kf_grid_cluster(kf_ctx *ctx, kf_dtype dtype, const void *x, int64_t n, int64_t d, double eps,
+                    int64_t *labels, int64_t *nclusters);
+/* Lloyd's k-means for dims where grid cells are useless: starts from the grid
+ * clustering of side eps (its cells' centroids), runs `iters` iterations,
+ * drops emptied clusters. labels (n) and *nclusters as for kf_grid_cluster;
+ * centroids, if not NULL, gets (C, d) values of dtype and must have room for
+ * the grid's cell count (at most n). */
+int kf_kmeans(kf_ctx *ctx, kf_dtype dtype, const void *x, int64_t n, int64_t d, double eps,
+              int iters, int64_t *labels, int64_t *nclusters, void *centroids);
+/* Stable sort by label: perm (n) lists the points in cluster order (sorted
+ * x[k] = x[perm[k]]); iperm (n, may be NULL) is its inverse. Labels must be
+ * in 0..nclusters-1. */
+int kf_sort_clusters(kf_ctx *ctx, const int64_t *labels, int64_t n, int64_t nclusters,
+                     int64_t *perm, int64_t *iperm);
+/* out[k] = in[perm[k]] for rows of `rowbytes` bytes (in and out must not overlap). */
+int kf_permute_rows(kf_ctx *ctx, const void *in, int64_t n, int64_t rowbytes, const int64_t *perm,
+                    void *out);
+/* For points SORTED by label: ranges (C, 2), and if not NULL centroids (C, d)
+ * of dtype and weights (C) of dtype (the sum of w over the cluster, or the
+ * point count when w is NULL). */
+int kf_cluster_ranges(kf_ctx *ctx, kf_dtype dtype, const void *x, int64_t n, int64_t d,
+                      const int64_t *sorted_labels, int64_t nclusters, const void *w,
+                      int64_t *ranges, void *centroids, void *weights);
+
+/* A block-sparsity pattern with its own storage (the six arrays). */
+typedef struct kf_blocks kf_blocks;
+/* From a boolean cluster mask (nci x ncj, row-major, nonzero = compute) and
+ * the clusters' ranges: both triples. Consecutive kept j-clusters whose ranges
+ * touch are merged into one reduced range (fewer, longer loops). */
+kf_blocks *kf_blocks_from_mask(kf_ctx *ctx, const int64_t *ranges_i, int64_t nci,
+                               const int64_t *ranges_j, int64_t ncj, const uint8_t *mask);
+/* The pattern with its two triples swapped (for the transposed problem). */
+kf_blocks *kf_blocks_transpose(kf_ctx *ctx, const kf_blocks *b);
+/* A view of the six arrays; valid while b lives. */
+void kf_blocks_view(const kf_blocks *b, kf_ranges *view);
+void kf_blocks_free(kf_blocks *b);
+
+/* The one-call planner: clusters x (M points) and y (N points), both dim d,
+ * on grids of side eps (or k-means when kmeans_iters > 0), keeps the cluster
+ * pairs whose centroids are closer than cutoff + half of each cell's diagonal,
+ * and returns the permutations and the pattern for the SORTED clouds. */
+typedef struct kf_plan {
+    int64_t M, N;
+    int64_t *perm_x, *iperm_x; /* (M): sorted x[k] = x[perm_x[k]]; iperm_x inverts it */
+    int64_t *perm_y, *iperm_y; /* (N) */
+    kf_blocks *blocks;         /* the pattern, both triples */
+    int64_t ncx, ncy;          /* clusters */
+    double kept_fraction;      /* computed pairs / (M N) */
+    double cluster_s, ranges_s, sort_s, mask_s, total_s; /* timings of the steps */
+} kf_plan;
+kf_plan *kf_plan_block_sparse(kf_ctx *ctx, kf_dtype dtype, const void *x, int64_t M,
+                              const void *y, int64_t N, int64_t d, double eps, double cutoff,
+                              int kmeans_iters);
+void kf_plan_free(kf_plan *plan);
+
 /* Name of a status code ("KF_ERR_SYNTAX"...). Static string. */
 const char *kf_status_name(int status);
 /* KF_VERSION_STRING of the library actually linked. */

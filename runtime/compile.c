@@ -10,14 +10,19 @@
  *     red_setup  kfc_red_setup    reduction spec and output dims (skipped without a reduction)
  *     emit       kfc_emit_c       C source of the whole kernel
  *                                 (kfc_emit_c_formula without a reduction)
- *     jit        kfr_tcc_compile  in-memory machine code (skipped for the reference
- *                                 engine and without a reduction)
+ *     cache      kfr_tier_lookup  auto/cc: the key, then the in-process table and the
+ *                                 disk cache (tiers.c, cache.c)
+ *     jit        kfr_tier_jit     libtcc in memory (tcc, and auto on a miss); the cc
+ *                                 build on a miss (cc: now; auto: in the background)
+ *                                 (both skipped for the reference engine and without
+ *                                 a reduction)
  *        |
  *   kf_kernel: program + reduction + source + entry point
  *
  * Each pass is one row of `passes` below; with kf_compile_opts.dump the node
  * array is logged after every pass at KF_LOG_DEBUG, and every pass is timed.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,26 +94,29 @@ static int pass_emit(job *j)
     return j->d.status;
 }
 
-static int pass_jit(job *j)
+static int pass_cache(job *j)
 {
-    kf_kernel *k = j->k;
-    if (!k->has_red || k->engine != KF_JIT_TCC)
-        return KF_OK;
-    void *fn = NULL;
-    int rc = kfr_tcc_compile(k->source, KFK_ENTRY, &k->tcc, &fn, &j->d);
-    /* POSIX guarantees object and function pointers convert (dlsym relies on it). */
-    k->fn = (kfk_reduce_fn)fn;
-    return rc;
+    return kfr_tier_lookup(j->k, &j->d);
 }
 
+static int pass_jit(job *j)
+{
+    return kfr_tier_jit(j->k, &j->d);
+}
+
+/* Each pass and the kf_compile_stats field its time adds to. */
+#define STAT(f) offsetof(kf_compile_stats, f)
 static const struct pass {
     const char *name;
     int (*run)(job *j);
+    size_t stat;
 } passes[] = {
-    {"parse", pass_parse},   {"check", pass_check}, {"simplify", pass_simplify},
-    {"print", pass_print},   {"red_setup", pass_red_setup},
-    {"emit", pass_emit},     {"jit", pass_jit},
+    {"parse", pass_parse, STAT(parse_s)},         {"check", pass_check, STAT(check_s)},
+    {"simplify", pass_simplify, STAT(simplify_s)}, {"print", pass_print, STAT(simplify_s)},
+    {"red_setup", pass_red_setup, STAT(check_s)}, {"emit", pass_emit, STAT(emit_s)},
+    {"cache", pass_cache, STAT(jit_s)},           {"jit", pass_jit, STAT(jit_s)},
 };
+#undef STAT
 
 static double now_ms(void)
 {
@@ -125,7 +133,7 @@ static int debug_logging(const kf_ctx *ctx)
 /* The engine: opts->jit; $KFORGE_JIT (an empty value counts as unset) decides
  * only when that is KF_JIT_AUTO, so an explicit choice (API or --jit) wins.
  * A bad value is an error even then, so a typo never goes unnoticed.
- * AUTO means libtcc today. Returns KF_OK or KF_ERR_ARG (message set). */
+ * Returns KF_OK or KF_ERR_ARG (message set). */
 static int resolve_engine(kf_ctx *ctx, kf_jit requested, kf_jit *engine)
 {
     const char *env = getenv("KFORGE_JIT");
@@ -137,14 +145,16 @@ static int resolve_engine(kf_ctx *ctx, kf_jit requested, kf_jit *engine)
             from_env = KF_JIT_TCC;
         else if (strcmp(env, "reference") == 0)
             from_env = KF_JIT_REFERENCE;
+        else if (strcmp(env, "cc") == 0)
+            from_env = KF_JIT_CC;
         else
             return kfr_error(ctx, KF_ERR_ARG,
-                             "KFORGE_JIT='%.40s%s' is not one of auto, tcc, reference", env,
+                             "KFORGE_JIT='%.40s%s' is not one of auto, tcc, cc, reference", env,
                              strlen(env) > 40 ? "..." : "");
         if (requested == KF_JIT_AUTO)
             requested = from_env;
     }
-    *engine = requested == KF_JIT_REFERENCE ? KF_JIT_REFERENCE : KF_JIT_TCC;
+    *engine = requested;
     return KF_OK;
 }
 
@@ -174,8 +184,8 @@ static int check_args(kf_ctx *ctx, const char *formula, const char *const *alias
     if ((int)o->sum_scheme < KF_SUM_AUTO || (int)o->sum_scheme > KF_SUM_KAHAN)
         return kfr_error(ctx, KF_ERR_ARG, "kf_compile: sum_scheme is %d, expected 0..4",
                          (int)o->sum_scheme);
-    if ((int)o->jit < KF_JIT_AUTO || (int)o->jit > KF_JIT_REFERENCE)
-        return kfr_error(ctx, KF_ERR_ARG, "kf_compile: jit is %d, expected 0..2", (int)o->jit);
+    if ((int)o->jit < KF_JIT_AUTO || (int)o->jit > KF_JIT_CC)
+        return kfr_error(ctx, KF_ERR_ARG, "kf_compile: jit is %d, expected 0..3", (int)o->jit);
     return KF_OK;
 }
 
@@ -219,7 +229,9 @@ kf_kernel *kf_compile(kf_ctx *ctx, const char *formula, const char *const *alias
             kf_kernel_free(k);
             return NULL;
         }
-        kfr_log(ctx, KF_LOG_DEBUG, "pass %s: %.3f ms", passes[p].name, now_ms() - t0);
+        double ms = now_ms() - t0;
+        *(double *)((char *)&k->stats + passes[p].stat) += ms * 1e-3;
+        kfr_log(ctx, KF_LOG_DEBUG, "pass %s: %.3f ms", passes[p].name, ms);
         if (dump) {
             char *text = kfc_dump(&k->prog);
             kfr_log(ctx, KF_LOG_DEBUG, "after %s:\n%s", passes[p].name,
@@ -227,10 +239,18 @@ kf_kernel *kf_compile(kf_ctx *ctx, const char *formula, const char *const *alias
             free(text);
         }
     }
-    kfr_log(ctx, KF_LOG_INFO, "compiled %.200s%s (%s, %s) in %.3f ms", k->canon,
+    k->stats.total_s = (now_ms() - t_start) * 1e-3;
+    /* What the cache did, and for a miss where the cc code is (AUTO: on its way). */
+    static const char *const outcome[] = {"", ", cache hit", ", cache miss", ", no disk cache"};
+    int c = k->stats.cache >= 0 && k->stats.cache <= KF_CACHE_DISABLED ? k->stats.cache : 0;
+    const char *cc = c < KF_CACHE_MISS ? ""
+                     : k->engine == KF_JIT_AUTO ? ": building cc code in the background"
+                                                : ": cc code built";
+    kfr_log(ctx, KF_LOG_INFO, "compiled %.200s%s (%s, %s%s%s) in %.3f ms", k->canon,
             strlen(k->canon) > 200 ? "..." : "",
             k->has_red ? kfc_red_info[k->red.id].name : "no reduction", kf_kernel_engine(k),
-            now_ms() - t_start);
+            outcome[c], cc,
+            k->stats.total_s * 1e3);
     return k;
 }
 
@@ -238,6 +258,8 @@ void kf_kernel_free(kf_kernel *k)
 {
     if (!k)
         return;
+    /* The builder first: it may still be about to swap k->fn. */
+    kfr_tier_free(k);
     kfr_tcc_free(k->tcc);
     kfc_prog_free(&k->prog);
     free(k->canon);
@@ -320,5 +342,7 @@ const char *kf_kernel_engine(const kf_kernel *k)
 {
     if (!k)
         return NULL;
-    return k->engine == KF_JIT_REFERENCE ? "reference" : "tcc";
+    if (k->engine == KF_JIT_REFERENCE)
+        return "reference";
+    return atomic_load(&((kf_kernel *)k)->on_cc) ? "cc" : "tcc";
 }

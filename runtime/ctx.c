@@ -75,6 +75,15 @@ kf_ctx *kf_new(const kf_options *opt)
     else
         kf_options_init(&ctx->opt);
     kfr_clear_error(ctx);
+    /* Strings passed in are never kept: the context owns a copy. */
+    if (ctx->opt.cache_dir) {
+        size_t n = strlen(ctx->opt.cache_dir) + 1;
+        if (!(ctx->cache_dir_opt = malloc(n))) {
+            free(ctx);
+            return NULL;
+        }
+        ctx->opt.cache_dir = memcpy(ctx->cache_dir_opt, ctx->opt.cache_dir, n);
+    }
 
     /* Thread count: the option, else $KFORGE_THREADS, else every core. A bad
      * value is reported (status KF_ERR_ARG) but the context still works with
@@ -104,6 +113,7 @@ kf_ctx *kf_new(const kf_options *opt)
     ctx->threads = threads;
     ctx->pool = kfr_pool_new(threads);
     if (!ctx->pool) {
+        free(ctx->cache_dir_opt);
         free(ctx);
         return NULL;
     }
@@ -119,6 +129,7 @@ void kf_free(kf_ctx *ctx)
     if (!ctx)
         return;
     kfr_pool_free(ctx->pool);
+    free(ctx->cache_dir_opt);
     free(ctx);
 }
 

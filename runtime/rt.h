@@ -3,13 +3,16 @@
  * opaque handles of kforge.h, the thread pool, the JIT, the reference engine.
  *
  *   kf_new     (ctx.c):      options, threads, the last error, logging
- *   kf_compile (compile.c):  compiler passes -> engine (jit_tcc.c | ref_eval.c)
+ *   kf_compile (compile.c):  compiler passes -> engine (jit_tcc.c | ref_eval.c |
+ *                            tiers.c: the cache and the cc tier, cache.c + jit_cc.c)
  *   kf_run     (run.c):      validate at the boundary -> split rows over the pool (pool.c)
  *                        -> the engine's kf_reduce on each block of rows
  */
 #ifndef KF_RUNTIME_RT_H
 #define KF_RUNTIME_RT_H
 
+#include <limits.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -62,7 +65,14 @@ struct kf_ctx {
     int64_t offset;  /* last error's byte offset or -1 */
     int src;         /* last error's source string or -1 */
     char msg[1024];  /* last error's message ("" after success) */
+    int said_no_cc;  /* the "no C compiler" line was logged (once per context) */
+    int said_refused; /* the "cache refused" line was logged (once per context) */
+    char cache_dir[PATH_MAX]; /* kf_cache_dir's answer */
+    char *cache_dir_opt; /* malloc'd copy of opt.cache_dir, which points to it */
 };
+
+typedef struct kfr_so kfr_so;       /* cache.h: a loaded optimized object */
+typedef struct kfr_build kfr_build; /* tiers.c: a build of the optimized code */
 
 struct kf_kernel {
     kf_ctx *ctx;
@@ -73,10 +83,31 @@ struct kf_kernel {
     kfc_red red;
     char *canon, *canon2; /* malloc'd canonical forms */
     char *source;         /* malloc'd generated C */
-    kf_jit engine;        /* resolved: KF_JIT_TCC or KF_JIT_REFERENCE */
-    kfr_tcc *tcc;
-    kfk_reduce_fn fn;     /* NULL for the reference engine */
+    kf_jit engine;        /* resolved policy: KF_JIT_TCC, KF_JIT_REFERENCE, KF_JIT_CC, or
+                             KF_JIT_AUTO (tcc code until the background build swaps in cc code) */
+    kfr_tcc *tcc;         /* libtcc code; kept until kf_kernel_free even after the swap to cc
+                             code, because a kf_run that loaded fn before the swap finishes
+                             with the code it started with */
+    /* The entry point kf_run calls; NULL for the reference engine. Written
+     * once by kf_compile and at most once more by the background builder
+     * (the swap), so kf_run loads it atomically, once per call. */
+    _Atomic(kfk_reduce_fn) fn;
+    atomic_int on_cc;     /* nonzero once fn is optimized (cc) code */
+    kfr_so *so;           /* the optimized object's table reference, or NULL */
+    kfr_build *build;     /* a background build (KF_JIT_AUTO), joined by wait/free; or NULL */
+    kf_compile_stats stats; /* kf_kernel_stats; cache_entry points into so or build */
 };
+
+/* ---- the optimizing tier and the cache (tiers.c) ----
+ * The "cache" pass: for KF_JIT_AUTO and KF_JIT_CC, finds the compiler,
+ * computes the key and looks it up (in-process table, then disk). */
+int kfr_tier_lookup(kf_kernel *k, kfc_diag *d);
+/* The "jit" pass: libtcc for KF_JIT_TCC and for an AUTO miss; on a miss,
+ * the cc build (synchronous for KF_JIT_CC, a background thread for AUTO). */
+int kfr_tier_jit(kf_kernel *k, kfc_diag *d);
+/* Ends a background build (waits if it is storing into the cache, else
+ * cancels it) and drops the kernel's optimized object. */
+void kfr_tier_free(kf_kernel *k);
 
 void kfr_clear_error(kf_ctx *ctx);
 /* Sets status and message (printf format); returns status. Offset/src = -1. */

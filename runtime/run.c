@@ -12,6 +12,8 @@
  * `failed`, the first failing status of the reference engine. */
 typedef struct run_job {
     const kf_kernel *k;
+    kfk_reduce_fn fn; /* k->fn as loaded once for this call: a swap to cc code meanwhile
+                         does not mix two engines within one run */
     const void *const *args;
     void *out;
     int64_t *idx;
@@ -26,8 +28,8 @@ static void run_block(void *vp, int64_t t)
     int64_t r0 = t * j->block;
     int64_t r1 = r0 + j->block < j->rows ? r0 + j->block : j->rows;
     const kf_kernel *k = j->k;
-    if (k->fn) {
-        k->fn(j->args, r0, r1, j->jr, 1, j->out, j->idx);
+    if (j->fn) {
+        j->fn(j->args, r0, r1, j->jr, 1, j->out, j->idx);
         return;
     }
     int rc = kfr_ref_reduce(&k->prog, &k->red, j->args, r0, r1, j->jr, 1, j->out, j->idx);
@@ -123,7 +125,7 @@ int kf_run(kf_kernel *k, int64_t M, int64_t N, const void *const *args, int narg
     if (nblocks > rows)
         nblocks = rows;
     int64_t block = (rows + nblocks - 1) / nblocks;
-    run_job j = {.k = k, .args = args, .out = out, .idx = index_out, .rows = rows,
+    run_job j = {.k = k, .fn = atomic_load_explicit(&k->fn, memory_order_acquire), .args = args, .out = out, .idx = index_out, .rows = rows,
                  .block = block, .jr = {0, inner}};
     atomic_init(&j.failed, KF_OK);
     kfr_pool_run(ctx->pool, (rows + block - 1) / block, run_block, &j);

@@ -11,7 +11,11 @@ JOBS=$(nproc 2>/dev/null || echo 2)
 passed=0
 failed=0
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+# One private kernel cache for every phase: never the user's ~/.cache, and
+# the ASan phases hit the entries the plain phases built.
+KFORGE_CACHE_DIR=$(mktemp -d)
+export KFORGE_CACHE_DIR
+trap 'rm -f "$log"; rm -rf "$KFORGE_CACHE_DIR"' EXIT
 
 # Adds the "N passed, N failed" counts printed last by a command; a command
 # that fails without such a line counts as one failure.

@@ -1,6 +1,7 @@
 /* fault.c -- allocation-failure injection for the test binary (linked with
  * -Wl,--wrap=malloc,calloc,realloc): kft_fail_after(n) makes the allocation
  * after the next n succeed fail, once; kft_fail_after(-1) disarms. */
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -32,6 +33,7 @@ static int should_fail(void)
     if (countdown-- > 0)
         return 0;
     failures++;
+    errno = ENOMEM; /* as a real failing malloc does: callers may read it */
     return 1;
 }
 

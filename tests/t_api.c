@@ -511,9 +511,14 @@ KFT_TEST(api_e2e_gauss_threads_engines)
     }
     for (int dt = 0; dt < 2; dt++) {
         double tol = dt == KF_FLOAT64 ? 1e-12 : 1e-4;
+        /* libtcc pinned: under the default auto policy a later compile may
+         * pick up the cached cc code, whose last bits differ (FMA). */
+        kf_compile_opts tcc_only;
+        kf_compile_opts_init(&tcc_only);
+        tcc_only.jit = KF_JIT_TCC;
         for (int t = 1; t <= 3; t++) {
             kf_ctx *ctx = ctx_threads(t);
-            int rc = run_gauss(ctx, (kf_dtype)dt, NULL, M, N, x, y, b, out[t]);
+            int rc = run_gauss(ctx, (kf_dtype)dt, &tcc_only, M, N, x, y, b, out[t]);
             KFT_CHECKF(rc == KF_OK, "%s", kf_errmsg(ctx));
             kf_free(ctx);
         }

@@ -40,7 +40,7 @@ expect "bad --threads" 2 "--threads must be an integer"
 ev --dtype float16 $IN
 expect "bad --dtype" 2 "--dtype must be float32 or float64"
 ev --jit gcc $IN
-expect "bad --jit" 2 "--jit must be auto, tcc or reference"
+expect "bad --jit" 2 "--jit must be auto, tcc, cc or reference"
 ev --frobnicate $IN
 expect "unknown option" 2 "unknown option '--frobnicate'"
 ev $IN -K

@@ -79,7 +79,7 @@ done
 mkrand "$T/x.npy" '<f4' 37 3 1
 mkrand "$T/y.npy" '<f4' 300 3 2
 mkrand "$T/b.npy" '<f4' 300 0 3
-run "$BIN" eval "$G" $GA -r Sum --axis 1 --dtype float32 -v --threads 2 -o "$T/a.npy" "$T/x.npy" "$T/y.npy" "$T/b.npy"
+run "$BIN" eval "$G" $GA -r Sum --axis 1 --dtype float32 -v --threads 2 --jit tcc -o "$T/a.npy" "$T/x.npy" "$T/y.npy" "$T/b.npy"
 expect "--verbose" 0 "pairs/s"
 expect "--verbose engine" 0 "engine tcc, 2 threads"
 [ "$(npydescr "$T/a.npy")" = "<f4" ] && pass || fail "float32 output is $(npydescr "$T/a.npy")"

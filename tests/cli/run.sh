@@ -15,6 +15,12 @@ ROOT=$(cd "$HERE/../.." && pwd)
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 unset KFORGE_THREADS KFORGE_JIT
+# Never the user's ~/.cache: make test exports one cache for all phases;
+# run alone, this script uses a private one.
+if [ -z "${KFORGE_CACHE_DIR:-}" ]; then
+    KFORGE_CACHE_DIR="$T/cache"
+    export KFORGE_CACHE_DIR
+fi
 # Bytes, not characters: the .npy magic is not valid UTF-8.
 LC_ALL=C
 export LC_ALL

@@ -1,0 +1,152 @@
+#!/bin/sh
+# run.sh BUILD -- `make bench`: the figures of docs/performance.md, as Markdown
+# tables on stdout, every ratio taken within this one run (the machine may be
+# shared and noisy: compare ratios, not absolute times across runs).
+#   1. the tutorial's Gaussian kernel sum, D=3, float32 and float64,
+#      M=N in {1e4, 2e4, 1e5}: ns/pair of the libtcc and cc tiers and of the
+#      hand-written loop bench/baseline/gauss.c (-O3 -march=native -ffast-math);
+#   2. other formulas at M=N=1e4 (D=16, 64 at 5000): Laplace, Cauchy, KMin
+#      K=10, LogSumExp, Gaussian D in {1, 3, 16, 64};
+#   3. compile times: libtcc, cc on a cold cache (a fresh temporary
+#      KFORGE_CACHE_DIR), and a cache hit in a new process (kf_compile to a
+#      runnable kernel).
+# libtcc is skipped at 1e5 (~12 ns/pair: two minutes alone); big sizes run
+# fewer repeats. The raw `kforge bench` outputs are kept in BUILD/bench-logs.
+# Environment: BENCH_THREADS (default 2), BENCH_QUICK=1 (sizes / 10, for tests).
+set -u
+B=${1:-build}
+KF=$B/kforge
+BASE=$B/bench/baseline_gauss
+for f in "$KF" "$BASE"; do
+    if [ ! -x "$f" ]; then
+        echo "run.sh: $f is missing: run 'make BUILD=$B all' first" >&2
+        exit 1
+    fi
+done
+THREADS=${BENCH_THREADS:-2}
+QUICK=${BENCH_QUICK:-0}
+LOGS=$B/bench-logs
+mkdir -p "$LOGS" || exit 1
+rm -f "$LOGS"/*.txt # this run's logs only
+CACHE=$(mktemp -d "${TMPDIR:-/tmp}/kforge-bench-cache.XXXXXX") || exit 1
+trap 'rm -rf "$CACHE"' EXIT
+trap 'exit 130' INT TERM
+KFORGE_CACHE_DIR=$CACHE
+export KFORGE_CACHE_DIR
+unset KFORGE_JIT KFORGE_CACHE
+failed=0
+nlog=0
+
+# size N: N, or N/10 under BENCH_QUICK.
+size() { if [ "$QUICK" = 1 ]; then echo $(($1 / 10)); else echo "$1"; fi; }
+
+# kb NAME ARGS...: runs kforge bench, keeps its output in $LOGS, sets $out.
+kb() {
+    nlog=$((nlog + 1))
+    log=$LOGS/$(printf %02d $nlog)-$1.txt
+    shift
+    if "$KF" bench "$@" --threads "$THREADS" >"$log" 2>&1; then :; else
+        echo "run.sh: kforge bench $* failed (see $log)" >&2
+        failed=1
+    fi
+    out=$log
+}
+# col TIER N: column N of the tier's row of the last bench ("n/a" if absent).
+col() { awk -v t="$1" -v c="$2" '$1 == t && NF >= 13 { v = $c } END { print (v == "" ? "n/a" : v) }' "$out"; }
+# ratio A B: A / B with two decimals, or n/a.
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "n/a" }'; }
+fmt() { awk -v a="$1" 'BEGIN { if (a ~ /^[0-9.]+$/) printf "%.3f", a; else print a }'; }
+
+G='Exp(-SqDist(x,y)/IntCst(2))*b'
+XYB() { echo "--alias x=Vi(0,$1) --alias y=Vj(1,$1) --alias b=Vj(2,1)"; }
+
+echo "## kforge bench ($(date -u '+%Y-%m-%d %H:%M UTC'))"
+echo
+model=$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -n 1)
+echo "- machine: ${model:-unknown CPU}, $(nproc 2>/dev/null || echo '?') cores;" \
+    "AVX2: $(grep -q ' avx2' /proc/cpuinfo 2>/dev/null && echo yes || echo no)," \
+    "AVX-512: $(grep -q ' avx512f' /proc/cpuinfo 2>/dev/null && echo yes || echo no)"
+echo "- compiler: $(${CC:-cc} --version 2>/dev/null | head -n 1)"
+echo "- kforge $("$KF" --version | sed 's/^kforge //'), $THREADS threads," \
+    "commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+echo "- command: make bench (bench/run.sh); ns/pair = median run time / (M*N)"
+echo
+
+# 1. The Gaussian kernel sum against the hand-written loop.
+echo "### Gaussian kernel sum, D=3: ns/pair (lower is better)"
+echo
+echo "| dtype | M=N | baseline loop | libtcc | cc | baseline / cc | libtcc / cc |"
+echo "|---|---|---|---|---|---|---|"
+for dt in float32 float64; do
+    for n0 in 10000 20000 100000; do
+        n=$(size $n0)
+        case $n0 in 10000) rep=5 ;; 20000) rep=3 ;; *) rep=1 ;; esac
+        if [ "$n0" = 100000 ]; then tiers=cc; else tiers=tcc,cc; fi
+        base=$("$BASE" "$n" "$n" "$dt" "$THREADS" "$rep" | awk '{ print $1 }')
+        [ -n "$base" ] || { base=n/a; failed=1; }
+        # shellcheck disable=SC2046
+        kb "gauss-$dt-$n" "$G" $(XYB 3) -r Sum --axis 1 -M "$n" -N "$n" --dtype "$dt" \
+            --jit "$tiers" --repeat "$rep"
+        tcc=$(col tcc 12)
+        cc=$(col cc 12)
+        [ "$tiers" = cc ] && tcc="(skipped)"
+        echo "| $dt | $n | $(fmt "$base") | $(fmt "$tcc") | $(fmt "$cc") | $(ratio "$base" "$cc") |" \
+            "$(ratio "$tcc" "$cc") |"
+    done
+done
+echo
+
+# 2. Other formulas (float32): ns/pair per tier; compile times kept for table 3.
+echo "### Other formulas, float32: ns/pair"
+echo
+echo "| formula | reduction | D | M=N | libtcc | cc | libtcc / cc |"
+echo "|---|---|---|---|---|---|---|"
+compiles=$LOGS/compiles.txt
+: >"$compiles"
+other() { # other LABEL FORMULA REDUCTION D N [bench options]
+    label=$1 f=$2 red=$3 d=$4 n=$(size "$5")
+    shift 5
+    # shellcheck disable=SC2046
+    kb "$label" "$f" $(XYB "$d") -r "$red" --axis 1 -M "$n" -N "$n" --jit tcc,cc --repeat 3 "$@"
+    tcc=$(col tcc 12)
+    cc=$(col cc 12)
+    echo "| \`$f\` | $red | $d | $n | $(fmt "$tcc") | $(fmt "$cc") | $(ratio "$tcc" "$cc") |"
+    # the cc row's compile was a miss (a new formula in a fresh cache): time a hit now,
+    # from a new process, on a tiny size.
+    miss_cache=$(col cc 3)
+    tcc_ms=$(col tcc 4)
+    cc_ms=$(col cc 4)
+    # shellcheck disable=SC2046
+    kb "$label-hit" "$f" $(XYB "$d") -r "$red" --axis 1 -M 100 -N 100 --jit cc --repeat 1 "$@"
+    echo "$label|$tcc_ms|$miss_cache|$cc_ms|$(col cc 3)|$(col cc 4)" >>"$compiles"
+}
+other gauss-d1 "$G" Sum 1 10000
+other gauss-d3 "$G" Sum 3 10000 --sum-scheme direct
+other gauss-d16 "$G" Sum 16 5000
+other gauss-d64 "$G" Sum 64 5000
+other laplace 'Exp(-Norm2(x-y))*b' Sum 3 10000
+other cauchy 'Inv(IntCst(1)+SqDist(x,y))*b' Sum 3 10000
+other kmin 'SqDist(x,y)' KMin 3 10000 -K 10
+other lse 'Minus(SqDist(x,y))/IntCst(2)' LogSumExp 3 10000
+echo
+echo "(The Gaussian D=3 row here uses --sum-scheme direct: one float accumulator, the"
+echo "baseline loop's own scheme; table 1 uses the default block scheme.)"
+echo
+
+# 3. Compile times.
+echo "### Compile times, ms (kf_compile as the caller sees it)"
+echo
+echo "| kernel | libtcc | cc, cold cache | cache hit, new process |"
+echo "|---|---|---|---|"
+while IFS='|' read -r label tcc_ms miss_cache cc_ms hit_cache hit_ms; do
+    note=""
+    [ "$miss_cache" = miss ] || note=" (cache: $miss_cache)"
+    hnote=""
+    [ "$hit_cache" = hit ] || hnote=" (cache: $hit_cache)"
+    echo "| $label | $(fmt "$tcc_ms") | $(fmt "$cc_ms")$note | $(fmt "$hit_ms")$hnote |"
+done <"$compiles"
+echo
+if [ "$failed" != 0 ]; then
+    echo "run.sh: some benches failed; see $LOGS" >&2
+    exit 1
+fi

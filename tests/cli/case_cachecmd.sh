@@ -1,0 +1,81 @@
+# case_cachecmd.sh -- kforge cache list|info|clear on a temporary cache
+# directory: help and usage errors, an empty cache, an entry made by an
+# optimized (cc) compile, clear by age and clear all, a refused directory.
+CD="$T/cachecmd/kc"
+kcache() { run "$BIN" cache "$@" --cache-dir "$CD"; }
+
+run "$BIN" cache --help
+expect "cache --help" 0
+expect_out "cache --help: usage" "Usage: kforge cache"
+run "$BIN" help cache
+expect "help cache" 0
+expect_out "help cache: example" "Examples"
+run "$BIN" help
+expect_out "help lists cache" "kforge cache list|info|clear"
+run "$BIN" cache
+expect "cache without a command" 2 "missing command"
+kcache frob
+expect "cache frob" 2 "unknown command 'frob'"
+kcache list --older-than 3
+expect "--older-than with list" 2 "--older-than goes with clear"
+kcache clear --older-than soon
+expect "--older-than soon" 2 "--older-than must be a number of days"
+kcache clear --older-than nan
+expect "--older-than nan" 2 "--older-than must be a number of days"
+kcache info extra
+expect "cache info extra" 2 "unexpected argument 'extra'"
+run "$BIN" cache list --cache-dir ''
+expect "--cache-dir ''" 2 "--cache-dir needs a directory"
+
+# An empty cache (made on first use).
+kcache info
+expect "cache info (empty)" 0
+expect_out "cache info: the directory" "directory  $CD"
+expect_out "cache info: read-write" "mode       read-write"
+expect_out "cache info: no entries" "entries    0"
+kcache list
+expect "cache list (empty)" 0
+expect_out "cache list (empty): count" "0 entries"
+
+if command -v "${CC:-cc}" >/dev/null 2>&1; then
+    # An optimized compile (eval --jit cc, the cache from the environment) makes one entry.
+    mknpy "$T/cx.npy" '<f8' '(2, 1)' 1 2
+    mknpy "$T/cy.npy" '<f8' '(3,)' 1 2 3
+    run env KFORGE_CACHE_DIR="$CD" "$BIN" eval 'SqDist(x,y)' --alias 'x=Vi(0,1)' --alias 'y=Vj(1,1)' \
+        -r Sum --axis 1 --jit cc -o "$T/co.npy" "$T/cx.npy" "$T/cy.npy"
+    expect "eval --jit cc fills the cache" 0
+    vals_are "eval --jit cc values" "$T/co.npy" "5 2"
+    kcache list
+    expect "cache list (one entry)" 0
+    expect_out "cache list: count" "1 entry"
+    expect_out "cache list: reduction" "Sum axis=1 float64"
+    expect_out "cache list: formula" "SqDist("
+    if awk 'NR == 2 && $1 ~ /^[0-9a-f]+$/ && length($1) == 16 && $2 == "cc" { ok = 1 } END { exit !ok }' "$T/out"; then
+        pass
+    else
+        fail "cache list: line 2 is not 'KEY16 cc ...': $(sed -n 2p "$T/out")"
+    fi
+    kcache info
+    expect_out "cache info: one entry" "entries    1"
+    kcache clear --older-than 1
+    expect "cache clear --older-than 1" 0
+    expect_out "clear --older-than 1 keeps a new entry" "removed 0 entries last used more than 1 day ago"
+    kcache list
+    expect_out "the entry is still listed" "1 entry"
+    kcache clear
+    expect "cache clear" 0
+    expect_out "cache clear: count" "removed 1 entry from $CD"
+    kcache list
+    expect_out "cache clear empties it" "0 entries"
+fi
+
+# A directory other users can write is refused: loading from it would run their code.
+mkdir -p "$T/cachecmd/gw"
+chmod 0777 "$T/cachecmd/gw"
+run "$BIN" cache info --cache-dir "$T/cachecmd/gw"
+expect "cache info on a world-writable directory" 0
+expect_out "cache info: unusable" "mode       unusable: "
+run "$BIN" cache list --cache-dir "$T/cachecmd/gw"
+expect "cache list on a world-writable directory" 1 "is not usable"
+run "$BIN" cache clear --cache-dir "$T/cachecmd/gw"
+expect "cache clear on a world-writable directory" 1 "is not usable"
