@@ -17,7 +17,7 @@ SAN     ?= 0
 OPT     ?= -O2
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 CFLAGS  := -std=gnu11 $(OPT) -g $(WARN) -Iinclude -pthread $(EXTRA_CFLAGS)
-LDLIBS  := -ltcc -lcrypto -ldl -lm -pthread
+LDLIBS  := -ltcc -larpack -llapack -lblas -lcrypto -ldl -lm -pthread
 ifeq ($(SAN),1)
 CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDFLAGS += -fsanitize=address,undefined

@@ -1,7 +1,11 @@
-/* run.c -- kf_run: validates at the boundary, then splits output rows over the pool. */
+/* run.c -- kf_run and kf_run_ranges: validate at the boundary, then hand
+ * blocks of output rows to the pool (dense: equal row blocks over the whole
+ * inner range; block-sparse: the tasks of runtime/ranges.c). */
 #include <stdatomic.h>
 #include <stddef.h>
+#include <stdlib.h>
 
+#include "ranges.h"
 #include "rt.h"
 
 /* About this many blocks of rows per worker: enough to even out uneven
@@ -18,21 +22,29 @@ typedef struct run_job {
     void *out;
     int64_t *idx;
     int64_t rows, block;
-    int64_t jr[2]; /* the whole inner range {0, inner} */
+    int64_t jr[2];         /* dense: the whole inner range {0, inner} */
+    const kfr_task *tasks; /* block-sparse: task t, instead of row block t */
     atomic_int failed;
 } run_job;
 
 static void run_block(void *vp, int64_t t)
 {
     run_job *j = vp;
-    int64_t r0 = t * j->block;
-    int64_t r1 = r0 + j->block < j->rows ? r0 + j->block : j->rows;
+    int64_t r0, r1, nr;
+    const int64_t *jr;
+    if (j->tasks) {
+        r0 = j->tasks[t].r0, r1 = j->tasks[t].r1, jr = j->tasks[t].jr, nr = j->tasks[t].nr;
+    } else {
+        r0 = t * j->block;
+        r1 = r0 + j->block < j->rows ? r0 + j->block : j->rows;
+        jr = j->jr, nr = 1;
+    }
     const kf_kernel *k = j->k;
     if (j->fn) {
-        j->fn(j->args, r0, r1, j->jr, 1, j->out, j->idx);
+        j->fn(j->args, r0, r1, jr, nr, j->out, j->idx);
         return;
     }
-    int rc = kfr_ref_reduce(&k->prog, &k->red, j->args, r0, r1, j->jr, 1, j->out, j->idx);
+    int rc = kfr_ref_reduce(&k->prog, &k->red, j->args, r0, r1, jr, nr, j->out, j->idx);
     if (rc != KF_OK) {
         int expected = KF_OK;
         atomic_compare_exchange_strong(&j->failed, &expected, rc);
@@ -56,28 +68,28 @@ static const char *cat_name(int cat)
 }
 
 /* Every check of kf_run, in the order a caller would want them reported. */
-static int validate(kf_kernel *k, int64_t M, int64_t N, const void *const *args, int nargs,
-                    const void *out, const int64_t *index_out, int64_t rows)
+static int validate(const char *who, kf_kernel *k, int64_t M, int64_t N, const void *const *args,
+                    int nargs, const void *out, const int64_t *index_out, int64_t rows)
 {
     kf_ctx *ctx = k->ctx;
     if (!k->has_red)
         return kfr_error(ctx, KF_ERR_ARG,
-                         "kf_run: the kernel was compiled without a reduction; it can be "
-                         "inspected but not run");
+                         "%s: the kernel was compiled without a reduction; it can be "
+                         "inspected but not run", who);
     if (M < 0 || N < 0)
-        return kfr_error(ctx, KF_ERR_ARG, "kf_run: M = %lld and N = %lld, expected both >= 0",
+        return kfr_error(ctx, KF_ERR_ARG, "%s: M = %lld and N = %lld, expected both >= 0", who,
                          (long long)M, (long long)N);
     int64_t elem = k->red.dtype == KF_FLOAT64 ? 8 : 4, bytes;
     if (!array_bytes(rows, k->red.valdim, elem, &bytes) ||
         !array_bytes(rows, k->red.idxdim, 8, &bytes))
-        return kfr_error(ctx, KF_ERR_ARG, "kf_run: %lld output rows overflow the address space",
+        return kfr_error(ctx, KF_ERR_ARG, "%s: %lld output rows overflow the address space", who,
                          (long long)rows);
     int want = k->prog.nvars;
     if (nargs != want)
-        return kfr_error(ctx, KF_ERR_ARG, "kf_run: nargs is %d, expected %d (kf_kernel_nargs)",
+        return kfr_error(ctx, KF_ERR_ARG, "%s: nargs is %d, expected %d (kf_kernel_nargs)", who,
                          nargs, want);
     if (nargs > 0 && !args)
-        return kfr_error(ctx, KF_ERR_ARG, "kf_run: args is NULL, expected %d arrays", nargs);
+        return kfr_error(ctx, KF_ERR_ARG, "%s: args is NULL, expected %d arrays", who, nargs);
     for (int v = 0; v < nargs; v++) {
         const kfc_var *var = &k->prog.vars[v];
         if (!var->used)
@@ -85,23 +97,50 @@ static int validate(kf_kernel *k, int64_t M, int64_t N, const void *const *args,
         int64_t n = var->cat == KFC_CAT_I ? M : var->cat == KFC_CAT_J ? N : 1;
         if (!array_bytes(n, var->dim, elem, &bytes))
             return kfr_error(ctx, KF_ERR_ARG,
-                             "kf_run: variable %d (%s, dim %d) with %lld rows overflows the "
-                             "address space",
+                             "%s: variable %d (%s, dim %d) with %lld rows overflows the "
+                             "address space", who,
                              v, cat_name(var->cat), (int)var->dim, (long long)n);
         /* An empty array may be NULL (numpy gives no data pointer for it). */
         if (!args[v] && bytes > 0)
             return kfr_error(ctx, KF_ERR_ARG,
-                             "kf_run: args[%d] is NULL, expected the %s of dim %d (%lld values)",
+                             "%s: args[%d] is NULL, expected the %s of dim %d (%lld values)", who,
                              v, cat_name(var->cat), (int)var->dim, (long long)(bytes / elem));
     }
     if (!out && rows * k->red.valdim > 0)
         return kfr_error(ctx, KF_ERR_ARG,
-                         "kf_run: out is NULL, expected room for %lld x %lld values",
+                         "%s: out is NULL, expected room for %lld x %lld values", who,
                          (long long)rows, (long long)k->red.valdim);
     if (!index_out && rows * k->red.idxdim > 0)
         return kfr_error(ctx, KF_ERR_ARG,
-                         "kf_run: index_out is NULL, expected room for %lld x %lld int64 indices",
+                         "%s: index_out is NULL, expected room for %lld x %lld int64 indices", who,
                          (long long)rows, (long long)k->red.idxdim);
+    return KF_OK;
+}
+
+/* The part of kf_run and kf_run_ranges after validation: runs the row
+ * blocks (tasks == NULL) or the given tasks on the pool with the entry point
+ * loaded once, so a swap to cc code meanwhile never mixes engines in a run. */
+static int run_tasks(kf_kernel *k, const char *who, const void *const *args, void *out,
+                     int64_t *index_out, int64_t rows, int64_t inner, const kfr_task *tasks,
+                     int64_t ntasks)
+{
+    kf_ctx *ctx = k->ctx;
+    run_job j = {.k = k, .fn = atomic_load_explicit(&k->fn, memory_order_acquire), .args = args,
+                 .out = out, .idx = index_out, .rows = rows, .jr = {0, inner}, .tasks = tasks};
+    if (!tasks) {
+        int64_t nblocks = (int64_t)kfr_pool_threads(ctx->pool) * KFR_BLOCKS_PER_THREAD;
+        if (nblocks > rows)
+            nblocks = rows;
+        j.block = (rows + nblocks - 1) / nblocks;
+        ntasks = (rows + j.block - 1) / j.block;
+    }
+    atomic_init(&j.failed, KF_OK);
+    kfr_pool_run(ctx->pool, ntasks, run_block, &j);
+    int rc = atomic_load(&j.failed);
+    if (rc != KF_OK)
+        return kfr_error(ctx, rc, "%s: the reference engine failed (%s)%s", who,
+                         kf_status_name(rc),
+                         rc == KF_ERR_NOMEM ? ": out of memory for its scratch" : "");
     return KF_OK;
 }
 
@@ -110,28 +149,39 @@ int kf_run(kf_kernel *k, int64_t M, int64_t N, const void *const *args, int narg
 {
     if (!k)
         return KF_ERR_ARG; /* no context to hold a message */
+    kfr_clear_error(k->ctx);
+    int axis = k->has_red ? k->red.axis : k->axis;
+    int64_t rows = axis == 1 ? M : N, inner = axis == 1 ? N : M;
+    int rc = validate("kf_run", k, M, N, args, nargs, out, index_out, rows);
+    if (rc != KF_OK || rows == 0)
+        return rc;
+    return run_tasks(k, "kf_run", args, out, index_out, rows, inner, NULL, 0);
+}
+
+int kf_run_ranges(kf_kernel *k, int64_t M, int64_t N, const void *const *args, int nargs,
+                  const kf_ranges *rg, void *out, int64_t *index_out)
+{
+    static const char who[] = "kf_run_ranges";
+    if (!k)
+        return KF_ERR_ARG;
     kf_ctx *ctx = k->ctx;
     kfr_clear_error(ctx);
     int axis = k->has_red ? k->red.axis : k->axis;
     int64_t rows = axis == 1 ? M : N, inner = axis == 1 ? N : M;
-    int rc = validate(k, M, N, args, nargs, out, index_out, rows);
+    int rc = validate(who, k, M, N, args, nargs, out, index_out, rows);
     if (rc != KF_OK)
         return rc;
-    if (rows == 0)
-        return KF_OK;
-
-    int threads = kfr_pool_threads(ctx->pool);
-    int64_t nblocks = (int64_t)threads * KFR_BLOCKS_PER_THREAD;
-    if (nblocks > rows)
-        nblocks = rows;
-    int64_t block = (rows + nblocks - 1) / nblocks;
-    run_job j = {.k = k, .fn = atomic_load_explicit(&k->fn, memory_order_acquire), .args = args, .out = out, .idx = index_out, .rows = rows,
-                 .block = block, .jr = {0, inner}};
-    atomic_init(&j.failed, KF_OK);
-    kfr_pool_run(ctx->pool, (rows + block - 1) / block, run_block, &j);
-    rc = atomic_load(&j.failed);
+    if (!rg)
+        return kfr_error(ctx, KF_ERR_ARG, "%s: rg is NULL, expected a block-sparsity pattern", who);
+    rc = kfr_ranges_check(ctx, rg, axis, rows, inner);
+    if (rc != KF_OK || rows == 0)
+        return rc;
+    kfr_task *tasks;
+    int64_t ntasks;
+    rc = kfr_ranges_tasks(ctx, rg, axis, rows, kfr_pool_threads(ctx->pool), &tasks, &ntasks);
     if (rc != KF_OK)
-        return kfr_error(ctx, rc, "kf_run: the reference engine failed (%s)%s", kf_status_name(rc),
-                         rc == KF_ERR_NOMEM ? ": out of memory for its scratch" : "");
-    return KF_OK;
+        return rc;
+    rc = run_tasks(k, who, args, out, index_out, rows, inner, tasks, ntasks);
+    free(tasks);
+    return rc;
 }

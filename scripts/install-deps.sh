@@ -4,11 +4,13 @@
 # sudo) only when something is missing.
 #   tcc, libtcc-dev     the in-memory JIT (libtcc) and its runtime library
 #   clang, libclang-rt-14-dev   libFuzzer and the sanitizers for `make test`
+#   libarpack2-dev, liblapack-dev, libblas-dev   the Lanczos eigensolver (ARPACK-ng's
+#                       reverse-communication drivers) and the dense checks of its tests
 #   libssl-dev          SHA-256 of cache keys (OpenSSL's libcrypto: well kept, everywhere)
 #   make, gcc           the build itself (gcc is also the optimizing tier's default $CC)
 set -eu
 need=""
-for pkg in tcc libtcc-dev libssl-dev clang libclang-rt-14-dev gcc make; do
+for pkg in tcc libtcc-dev libarpack2-dev liblapack-dev libblas-dev libssl-dev clang libclang-rt-14-dev gcc make; do
     if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
         need="$need $pkg"
     fi
