@@ -1,7 +1,8 @@
 /*
- * kernels.h -- what the C emitter (compiler/emit_c.c) and the reduction
- * skeletons (kernels/skel_c.c) share: a growable source buffer and the three
- * pieces of a reduction loop. docs/kernels.md describes the generated code.
+ * kernels.h -- what the C emitters (compiler/emit_c.c, emit_opt.c) and the
+ * reduction skeletons (kernels/skel_c.c, skel_opt.c, skel_common.c) share: a
+ * growable source buffer, per-component expansion, the reduction families,
+ * and the three pieces of the libtcc tier's reduction loop. docs/kernels.md describes the generated code.
  *
  * The emitter owns the function: its header, the variable pointers, the
  * formula nodes at their hoisting level and the loops over rows and ranges.
@@ -49,9 +50,23 @@ void kfk_buf_printf(kfk_buf *b, const char *fmt, ...) __attribute__((format(prin
  * text. 40 bytes are always enough. */
 void kfk_fmt_double(char *dst, size_t cap, double v);
 /* Appends tmpl once per component c < n, each '@' replaced by c: unrolled
- * (one line each, after indent) for small n, since libtcc does not optimize;
- * a loop over `kf_k` otherwise. */
+ * (one line each, after indent) for n <= unroll_max, a loop over `kf_k`
+ * otherwise. Each tier has its own threshold (kfk_buf_each, kfk_opt_each). */
+void kfk_buf_each_upto(kfk_buf *b, const char *indent, int64_t n, const char *tmpl, int64_t unroll_max);
+/* The same with the template formatted first ('@' survives printf); a
+ * template past 1023 bytes sets oom rather than emit a truncated line. */
+void kfk_buf_eachf(kfk_buf *b, int64_t unroll_max, const char *indent, int64_t n, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+/* kfk_buf_each_upto with the libtcc tier's threshold: small, since libtcc
+ * does not optimize and emits a loop's overhead verbatim. */
 void kfk_buf_each(kfk_buf *b, const char *indent, int64_t n, const char *tmpl);
+
+/* The reduction families of reductions.def, as the skeletons of both tiers
+ * group them. */
+enum kfk_fam { KFK_FAM_SUM, KFK_FAM_MAXMIN, KFK_FAM_KMIN, KFK_FAM_LSE };
+enum kfk_fam kfk_red_family(int id);
+/* Max, ArgMax and Max_ArgMax (the others of KFK_FAM_MAXMIN minimize). */
+int kfk_red_is_max(int id);
 
 /* The row state's declaration and initial (neutral) value. */
 void kfk_skel_row_begin(kfk_buf *b, const kfc_red *r);

@@ -69,61 +69,17 @@ void kfk_fmt_double(char *dst, size_t cap, double v)
 
 void kfk_buf_each(kfk_buf *b, const char *indent, int64_t n, const char *tmpl)
 {
-    int unroll = n <= UNROLL_MAX;
-    if (!unroll)
-        kfk_buf_printf(b, "%sfor (kf_i64 kf_k = 0; kf_k < %lld; kf_k++) {", indent, (long long)n);
-    for (int64_t c = 0; c < (unroll ? n : 1); c++) {
-        kfk_buf_printf(b, "%s", unroll ? indent : " ");
-        for (const char *t = tmpl; *t; t++) {
-            if (*t == '@') {
-                if (unroll)
-                    kfk_buf_printf(b, "%lld", (long long)c);
-                else
-                    kfk_buf_printf(b, "kf_k");
-            } else {
-                kfk_buf_printf(b, "%c", *t);
-            }
-        }
-        kfk_buf_printf(b, unroll ? "\n" : " }\n");
-    }
+    kfk_buf_each_upto(b, indent, n, tmpl, UNROLL_MAX);
 }
 
 /* Formats into a template for kfk_buf_each (names are generated identifiers). */
-static void each(kfk_buf *b, const char *in, int64_t n, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static void each(kfk_buf *b, const char *in, int64_t n, const char *fmt, ...)
-{
-    char t[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(t, sizeof t, fmt, ap);
-    va_end(ap);
-    kfk_buf_each(b, in, n, t);
-}
+#define EACH(b, in, n, ...) kfk_buf_eachf(b, UNROLL_MAX, in, n, __VA_ARGS__)
 
 /* Indentation of row-level and term-level code in the emitter's loops. */
 #define ROW "        "
 #define TERM "                "
 
-/* ---- reduction families ---- */
-
-enum fam { FAM_SUM, FAM_MAXMIN, FAM_KMIN, FAM_LSE };
-
-static enum fam family(int id)
-{
-    switch (id) {
-    case KFC_RED_SUM: return FAM_SUM;
-    case KFC_RED_MAX: case KFC_RED_MIN: case KFC_RED_ARGMAX: case KFC_RED_ARGMIN:
-    case KFC_RED_MAX_ARGMAX: case KFC_RED_MIN_ARGMIN: return FAM_MAXMIN;
-    case KFC_RED_KMIN: case KFC_RED_ARGKMIN: case KFC_RED_KMIN_ARGKMIN: return FAM_KMIN;
-    default: return FAM_LSE;
-    }
-}
-
-static int is_max(int id)
-{
-    return id == KFC_RED_MAX || id == KFC_RED_ARGMAX || id == KFC_RED_MAX_ARGMAX;
-}
+/* ---- row state, term fold, finalization ---- */
 
 /*
  * Where the row state lives. The output row itself holds whatever state has
@@ -149,41 +105,41 @@ void kfk_skel_row_begin(kfk_buf *b, const kfc_red *r)
     if (r->idxdim > 0)
         kfk_buf_printf(b, ROW "kf_i64 *kf_sx = kf_idx + r * %lld;\n", (long long)r->idxdim);
     kfk_buf_printf(b, ROW "kf_i64 kf_sn = 0;\n");
-    switch (family(r->id)) {
-    case FAM_SUM:
+    switch (kfk_red_family(r->id)) {
+    case KFK_FAM_SUM:
         if (r->sum_scheme == KF_SUM_F64 && r->dtype == KF_FLOAT32) {
             kfk_buf_printf(b, ROW "double kf_sa[%lld];\n", (long long)D);
-            each(b, ROW, D, "kf_sa[@] = 0;");
+            EACH(b, ROW, D, "kf_sa[@] = 0;");
         } else {
-            each(b, ROW, D, "kf_so[@] = 0;");
+            EACH(b, ROW, D, "kf_so[@] = 0;");
         }
         if (r->dtype == KF_FLOAT32 && r->sum_scheme == KF_SUM_BLOCK) {
             kfk_buf_printf(b, ROW "KF_T kf_sp[%lld];\n", (long long)D);
-            each(b, ROW, D, "kf_sp[@] = 0;");
+            EACH(b, ROW, D, "kf_sp[@] = 0;");
         }
         if (r->dtype == KF_FLOAT32 && r->sum_scheme == KF_SUM_KAHAN) {
             kfk_buf_printf(b, ROW "KF_T kf_sc[%lld];\n", (long long)D);
-            each(b, ROW, D, "kf_sc[@] = 0;");
+            EACH(b, ROW, D, "kf_sc[@] = 0;");
         }
         break;
-    case FAM_MAXMIN:
+    case KFK_FAM_MAXMIN:
         if (r->valdim == 0)
             kfk_buf_printf(b, ROW "KF_T kf_sv[%lld];\n", (long long)D);
-        each(b, ROW, D, "%s[@] = %sKF_INF;", vals_name(r), is_max(r->id) ? "-" : "");
+        EACH(b, ROW, D, "%s[@] = %sKF_INF;", vals_name(r), kfk_red_is_max(r->id) ? "-" : "");
         if (r->idxdim > 0)
-            each(b, ROW, D, "kf_sx[@] = -1;");
+            EACH(b, ROW, D, "kf_sx[@] = -1;");
         break;
-    case FAM_KMIN:
+    case KFK_FAM_KMIN:
         if (r->valdim == 0)
             kfk_buf_printf(b, ROW "KF_T kf_sv[%lld];\n", (long long)(K * D));
-        each(b, ROW, K * D, "%s[@] = KF_INF;", vals_name(r));
+        EACH(b, ROW, K * D, "%s[@] = KF_INF;", vals_name(r));
         if (r->idxdim > 0)
-            each(b, ROW, K * D, "kf_sx[@] = -1;");
+            EACH(b, ROW, K * D, "kf_sx[@] = -1;");
         break;
-    case FAM_LSE:
+    case KFK_FAM_LSE:
         kfk_buf_printf(b, ROW "KF_T kf_sm = -KF_INF;\n");
         kfk_buf_printf(b, ROW "KF_T *kf_ss = kf_so + %d;\n", r->id == KFC_RED_MAX_SUMSHIFTEXP ? 1 : 0);
-        each(b, ROW, E, "kf_ss[@] = 0;");
+        EACH(b, ROW, E, "kf_ss[@] = 0;");
         if (r->id == KFC_RED_SUMSOFTMAXWEIGHT)
             kfk_buf_printf(b, ROW "KF_T kf_s0 = 0;\n");
         break;
@@ -194,19 +150,19 @@ static void term_sum(kfk_buf *b, const kfc_red *r, const char *f)
 {
     int64_t D = r->D;
     if (r->dtype == KF_FLOAT64 || r->sum_scheme == KF_SUM_DIRECT) {
-        each(b, TERM, D, "kf_so[@] += %s[@];", f);
+        EACH(b, TERM, D, "kf_so[@] += %s[@];", f);
     } else if (r->sum_scheme == KF_SUM_F64) {
-        each(b, TERM, D, "kf_sa[@] += %s[@];", f);
+        EACH(b, TERM, D, "kf_sa[@] += %s[@];", f);
     } else if (r->sum_scheme == KF_SUM_KAHAN) {
         /* Kahan: y = f - c; t = s + y; c = (t - s) - y; s = t. Once t is
          * infinite or NaN the compensation would be inf - inf = NaN and turn
          * an infinite sum into NaN: keep c = 0 then (t - t == 0 iff t is finite). */
-        each(b, TERM, D, "{ KF_T kf_y = %s[@] - kf_sc[@]; KF_T kf_t = kf_so[@] + kf_y; "
+        EACH(b, TERM, D, "{ KF_T kf_y = %s[@] - kf_sc[@]; KF_T kf_t = kf_so[@] + kf_y; "
                    "kf_sc[@] = kf_t - kf_t == 0 ? (kf_t - kf_so[@]) - kf_y : 0; kf_so[@] = kf_t; }", f);
     } else { /* BLOCK: the block counter runs across jr ranges */
-        each(b, TERM, D, "kf_sp[@] += %s[@];", f);
+        EACH(b, TERM, D, "kf_sp[@] += %s[@];", f);
         kfk_buf_printf(b, TERM "if (++kf_sn == %d) {\n", KFK_SUM_BLOCK);
-        each(b, TERM "    ", D, "kf_so[@] += kf_sp[@]; kf_sp[@] = 0;");
+        EACH(b, TERM "    ", D, "kf_so[@] += kf_sp[@]; kf_sp[@] = 0;");
         kfk_buf_printf(b, TERM "    kf_sn = 0;\n                }\n");
     }
 }
@@ -215,8 +171,8 @@ static void term_maxmin(kfk_buf *b, const kfc_red *r, const char *f)
 {
     /* The first term is always taken; then strictly better, or the first NaN. */
     const char *v = vals_name(r);
-    const char *cmp = is_max(r->id) ? ">" : "<";
-    each(b, TERM, r->D, "if (kf_sn == 0 || %s[@] %s %s[@] || (%s[@] != %s[@] && %s[@] == %s[@])) { %s[@] = %s[@];%s }",
+    const char *cmp = kfk_red_is_max(r->id) ? ">" : "<";
+    EACH(b, TERM, r->D, "if (kf_sn == 0 || %s[@] %s %s[@] || (%s[@] != %s[@] && %s[@] == %s[@])) { %s[@] = %s[@];%s }",
          f, cmp, v, f, f, v, v, v, f, r->idxdim > 0 ? " kf_sx[@] = j;" : "");
     kfk_buf_printf(b, TERM "kf_sn++;\n");
 }
@@ -234,7 +190,7 @@ static void term_kmin(kfk_buf *b, const kfc_red *r, const char *f)
         snprintf(put, sizeof put, " kf_sx[kf_s * %lld + @] = j;", D);
     }
     kfk_buf_printf(b, TERM "kf_i64 kf_sl = kf_sn < %lld ? kf_sn : %lld;\n", K, K);
-    each(b, TERM, D,
+    EACH(b, TERM, D,
          "{ KF_T kf_v = %s[@]; kf_i64 kf_s = 0; "
          "while (kf_s < kf_sl && !kf_kless(kf_v, %s[kf_s * %lld + @])) kf_s++; "
          "if (kf_s < %lld) { "
@@ -256,12 +212,12 @@ static void term_lse(kfk_buf *b, const kfc_red *r, const char *f, const char *g)
     kfk_buf_printf(b, TERM "KF_T kf_sf = %s[0];\n", f);
     kfk_buf_printf(b, TERM "if (kf_sf > kf_sm) {\n");
     kfk_buf_printf(b, TERM "    KF_T kf_w = KF_EXP(kf_sm - kf_sf);\n");
-    each(b, TERM "    ", r->E, "kf_ss[@] = kf_ss[@] * kf_w + %s;", gc);
+    EACH(b, TERM "    ", r->E, "kf_ss[@] = kf_ss[@] * kf_w + %s;", gc);
     if (s0)
         kfk_buf_printf(b, TERM "    kf_s0 = kf_s0 * kf_w + 1;\n");
     kfk_buf_printf(b, TERM "    kf_sm = kf_sf;\n                } else {\n");
     kfk_buf_printf(b, TERM "    KF_T kf_w = kf_sf == kf_sm ? (KF_T)1 : KF_EXP(kf_sf - kf_sm);\n");
-    each(b, TERM "    ", r->E, "kf_ss[@] += kf_w * %s;", gc);
+    EACH(b, TERM "    ", r->E, "kf_ss[@] += kf_w * %s;", gc);
     if (s0)
         kfk_buf_printf(b, TERM "    kf_s0 += kf_w;\n");
     kfk_buf_printf(b, TERM "}\n");
@@ -270,11 +226,11 @@ static void term_lse(kfk_buf *b, const kfc_red *r, const char *f, const char *g)
 void kfk_skel_term(kfk_buf *b, const kfc_red *r, const char *f, const char *g)
 {
     kfk_buf_printf(b, TERM "/* fold the term */\n");
-    switch (family(r->id)) {
-    case FAM_SUM: term_sum(b, r, f); break;
-    case FAM_MAXMIN: term_maxmin(b, r, f); break;
-    case FAM_KMIN: term_kmin(b, r, f); break;
-    case FAM_LSE: term_lse(b, r, f, g); break;
+    switch (kfk_red_family(r->id)) {
+    case KFK_FAM_SUM: term_sum(b, r, f); break;
+    case KFK_FAM_MAXMIN: term_maxmin(b, r, f); break;
+    case KFK_FAM_KMIN: term_kmin(b, r, f); break;
+    case KFK_FAM_LSE: term_lse(b, r, f, g); break;
     }
 }
 
@@ -282,27 +238,27 @@ void kfk_skel_row_end(kfk_buf *b, const kfc_red *r)
 {
     int64_t D = r->D, E = r->E;
     kfk_buf_printf(b, ROW "/* finalize row r */\n");
-    switch (family(r->id)) {
-    case FAM_SUM:
+    switch (kfk_red_family(r->id)) {
+    case KFK_FAM_SUM:
         if (r->dtype == KF_FLOAT32 && r->sum_scheme == KF_SUM_F64)
-            each(b, ROW, D, "kf_so[@] = (KF_T)kf_sa[@];");
+            EACH(b, ROW, D, "kf_so[@] = (KF_T)kf_sa[@];");
         else if (r->dtype == KF_FLOAT32 && r->sum_scheme == KF_SUM_BLOCK)
-            each(b, ROW, D, "kf_so[@] += kf_sp[@];");
+            EACH(b, ROW, D, "kf_so[@] += kf_sp[@];");
         break;
-    case FAM_MAXMIN:
-    case FAM_KMIN:
+    case KFK_FAM_MAXMIN:
+    case KFK_FAM_KMIN:
         break; /* the state is the output */
-    case FAM_LSE:
+    case KFK_FAM_LSE:
         switch (r->id) {
         case KFC_RED_LOGSUMEXP:
         case KFC_RED_LOGSUMEXPWEIGHT:
-            each(b, ROW, E, "kf_so[@] = kf_sm + KF_LOG(kf_so[@]);");
+            EACH(b, ROW, E, "kf_so[@] = kf_sm + KF_LOG(kf_so[@]);");
             break;
         case KFC_RED_SUMSOFTMAXWEIGHT:
-            each(b, ROW, E, "kf_so[@] = kf_so[@] / kf_s0;");
+            EACH(b, ROW, E, "kf_so[@] = kf_so[@] / kf_s0;");
             break;
         default: /* Max_SumShiftExp: m is NaN when any sum is */
-            each(b, ROW, E, "if (kf_ss[@] != kf_ss[@]) kf_sm = kf_ss[@];");
+            EACH(b, ROW, E, "if (kf_ss[@] != kf_ss[@]) kf_sm = kf_ss[@];");
             kfk_buf_printf(b, ROW "kf_so[0] = kf_sm;\n");
             break;
         }

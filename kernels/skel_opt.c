@@ -1,6 +1,5 @@
 /* skel_opt.c -- the optimizing tier's reduction skeletons: per-lane row state over a block of
  * KF_RB rows, its neutral value, the branch-free fold of one term, and the finalization. */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -8,64 +7,16 @@
 
 void kfk_opt_each(kfk_buf *b, const char *indent, int64_t n, const char *tmpl)
 {
-    int unroll = n <= KFK_OPT_UNROLL;
-    if (!unroll)
-        kfk_buf_printf(b, "%sfor (kf_i64 kf_k = 0; kf_k < %lld; kf_k++) {", indent, (long long)n);
-    for (int64_t c = 0; c < (unroll ? n : 1); c++) {
-        kfk_buf_printf(b, "%s", unroll ? indent : " ");
-        for (const char *t = tmpl; *t; t++) {
-            if (*t == '@') {
-                if (unroll)
-                    kfk_buf_printf(b, "%lld", (long long)c);
-                else
-                    kfk_buf_printf(b, "kf_k");
-            } else {
-                kfk_buf_printf(b, "%c", *t);
-            }
-        }
-        kfk_buf_printf(b, unroll ? "\n" : " }\n");
-    }
+    kfk_buf_each_upto(b, indent, n, tmpl, KFK_OPT_UNROLL);
 }
 
 /* Formats a template for kfk_opt_each ('@' survives printf). */
-static void each(kfk_buf *b, const char *in, int64_t n, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static void each(kfk_buf *b, const char *in, int64_t n, const char *fmt, ...)
-{
-    char t[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    int len = vsnprintf(t, sizeof t, fmt, ap);
-    va_end(ap);
-    if (len < 0 || (size_t)len >= sizeof t) {
-        b->oom = 1; /* cannot happen with generated names; never emit a truncated line */
-        return;
-    }
-    kfk_opt_each(b, in, n, t);
-}
+#define EACH(b, in, n, ...) kfk_buf_eachf(b, KFK_OPT_UNROLL, in, n, __VA_ARGS__)
 
 /* Indentation: block level, term level (inside the lane loop), uniform per-term level. */
 #define BLK "        "
 #define LANE "                    "
 #define TERM "                "
-
-enum fam { FAM_SUM, FAM_MAXMIN, FAM_KMIN, FAM_LSE };
-
-static enum fam family(int id)
-{
-    switch (id) {
-    case KFC_RED_SUM: return FAM_SUM;
-    case KFC_RED_MAX: case KFC_RED_MIN: case KFC_RED_ARGMAX: case KFC_RED_ARGMIN:
-    case KFC_RED_MAX_ARGMAX: case KFC_RED_MIN_ARGMIN: return FAM_MAXMIN;
-    case KFC_RED_KMIN: case KFC_RED_ARGKMIN: case KFC_RED_KMIN_ARGKMIN: return FAM_KMIN;
-    default: return FAM_LSE;
-    }
-}
-
-static int is_max(int id)
-{
-    return id == KFC_RED_MAX || id == KFC_RED_ARGMAX || id == KFC_RED_MAX_ARGMAX;
-}
 
 /* Whether the state keeps indices: KMin and Max/Min values alone do not. */
 static int keeps_idx(const kfc_red *r)
@@ -76,10 +27,10 @@ static int keeps_idx(const kfc_red *r)
 int64_t kfk_opt_state_values(const kfc_red *r)
 {
     int64_t D = r->D, K = r->K, E = r->E;
-    switch (family(r->id)) {
-    case FAM_SUM: return 3 * D;
-    case FAM_MAXMIN: return 2 * D;
-    case FAM_KMIN: return K * D * (keeps_idx(r) ? 2 : 1) + D;
+    switch (kfk_red_family(r->id)) {
+    case KFK_FAM_SUM: return 3 * D;
+    case KFK_FAM_MAXMIN: return 2 * D;
+    case KFK_FAM_KMIN: return K * D * (keeps_idx(r) ? 2 : 1) + D;
     default: return 2 + 2 * E;
     }
 }
@@ -101,47 +52,47 @@ void kfk_opt_begin(kfk_buf *b, const kfc_red *r)
     int f32 = r->dtype == KF_FLOAT32;
     kfk_buf_printf(b, BLK "/* lane state: %s */\n", kfc_red_info[r->id].name);
     kfk_buf_printf(b, BLK "kf_i64 kf_sn = 0;\n");
-    switch (family(r->id)) {
-    case FAM_SUM:
+    switch (kfk_red_family(r->id)) {
+    case KFK_FAM_SUM:
         kfk_buf_printf(b, BLK "%s kf_so[%lld][KF_RB];\n", f32 && r->sum_scheme == KF_SUM_F64 ? "double" : "KF_T", D);
         if (f32 && r->sum_scheme == KF_SUM_BLOCK)
             kfk_buf_printf(b, BLK "KF_T kf_sp[%lld][KF_RB];\n", D);
         if (f32 && r->sum_scheme == KF_SUM_KAHAN)
             kfk_buf_printf(b, BLK "KF_T kf_sc[%lld][KF_RB];\n", D);
         kfk_buf_printf(b, BLK "KF_LANES {\n");
-        each(b, BLK "    ", D, "kf_so[@][kf_l] = 0;");
+        EACH(b, BLK "    ", D, "kf_so[@][kf_l] = 0;");
         if (f32 && r->sum_scheme == KF_SUM_BLOCK)
-            each(b, BLK "    ", D, "kf_sp[@][kf_l] = 0;");
+            EACH(b, BLK "    ", D, "kf_sp[@][kf_l] = 0;");
         if (f32 && r->sum_scheme == KF_SUM_KAHAN)
-            each(b, BLK "    ", D, "kf_sc[@][kf_l] = 0;");
+            EACH(b, BLK "    ", D, "kf_sc[@][kf_l] = 0;");
         kfk_buf_printf(b, BLK "}\n");
         break;
-    case FAM_MAXMIN:
+    case KFK_FAM_MAXMIN:
         kfk_buf_printf(b, BLK "KF_T kf_sv[%lld][KF_RB];\n", D);
         if (keeps_idx(r))
             kfk_buf_printf(b, BLK "kf_i64 kf_sx[%lld][KF_RB];\n", D);
         kfk_buf_printf(b, BLK "KF_LANES {\n");
-        each(b, BLK "    ", D, "kf_sv[@][kf_l] = %sKF_INF;", is_max(r->id) ? "-" : "");
+        EACH(b, BLK "    ", D, "kf_sv[@][kf_l] = %sKF_INF;", kfk_red_is_max(r->id) ? "-" : "");
         if (keeps_idx(r))
-            each(b, BLK "    ", D, "kf_sx[@][kf_l] = -1;");
+            EACH(b, BLK "    ", D, "kf_sx[@][kf_l] = -1;");
         kfk_buf_printf(b, BLK "}\n");
         break;
-    case FAM_KMIN:
+    case KFK_FAM_KMIN:
         kfk_buf_printf(b, BLK "KF_T kf_kv[%lld][KF_RB], kf_sf[%lld][KF_RB];\n", K * D, D);
         if (keeps_idx(r))
             kfk_buf_printf(b, BLK "kf_i64 kf_kx[%lld][KF_RB];\n", K * D);
         kfk_buf_printf(b, BLK "KF_LANES {\n");
-        each(b, BLK "    ", K * D, "kf_kv[@][kf_l] = KF_INF;");
+        EACH(b, BLK "    ", K * D, "kf_kv[@][kf_l] = KF_INF;");
         if (keeps_idx(r))
-            each(b, BLK "    ", K * D, "kf_kx[@][kf_l] = -1;");
+            EACH(b, BLK "    ", K * D, "kf_kx[@][kf_l] = -1;");
         kfk_buf_printf(b, BLK "}\n");
         break;
-    case FAM_LSE:
+    case KFK_FAM_LSE:
         kfk_buf_printf(b, BLK "KF_T kf_sm[KF_RB], kf_ss[%lld][KF_RB]%s;\n", E,
                        r->id == KFC_RED_SUMSOFTMAXWEIGHT ? ", kf_s0[KF_RB]" : "");
         kfk_buf_printf(b, BLK "KF_LANES {\n");
         kfk_buf_printf(b, BLK "    kf_sm[kf_l] = -KF_INF;\n");
-        each(b, BLK "    ", E, "kf_ss[@][kf_l] = 0;");
+        EACH(b, BLK "    ", E, "kf_ss[@][kf_l] = 0;");
         if (r->id == KFC_RED_SUMSOFTMAXWEIGHT)
             kfk_buf_printf(b, BLK "    kf_s0[kf_l] = 0;\n");
         kfk_buf_printf(b, BLK "}\n");
@@ -153,24 +104,24 @@ static void term_sum(kfk_buf *b, const kfc_red *r, const char *f)
 {
     long long D = r->D;
     if (r->dtype == KF_FLOAT64 || r->sum_scheme == KF_SUM_DIRECT || r->sum_scheme == KF_SUM_F64) {
-        each(b, LANE, D, "kf_so[@][kf_l] += %s;", f);
+        EACH(b, LANE, D, "kf_so[@][kf_l] += %s;", f);
     } else if (r->sum_scheme == KF_SUM_KAHAN) {
         /* As the libtcc tier: c kept at 0 once t is infinite or NaN. */
-        each(b, LANE, D,
+        EACH(b, LANE, D,
              "{ KF_T kf_y = (%s) - kf_sc[@][kf_l]; KF_T kf_s = kf_so[@][kf_l]; KF_T kf_t = kf_s + kf_y; "
              "kf_sc[@][kf_l] = kf_t - kf_t == 0 ? (kf_t - kf_s) - kf_y : 0; kf_so[@][kf_l] = kf_t; }",
              f);
     } else {
-        each(b, LANE, D, "kf_sp[@][kf_l] += %s;", f);
+        EACH(b, LANE, D, "kf_sp[@][kf_l] += %s;", f);
     }
 }
 
 static void term_maxmin(kfk_buf *b, const kfc_red *r, const char *f)
 {
     /* The first term is always taken; then strictly better, or the first NaN. */
-    const char *cmp = is_max(r->id) ? ">" : "<";
+    const char *cmp = kfk_red_is_max(r->id) ? ">" : "<";
     kfk_buf_printf(b, LANE "int kf_first = kf_sn == 0;\n");
-    each(b, LANE, r->D,
+    EACH(b, LANE, r->D,
          "{ KF_T kf_v = %s; KF_T kf_b = kf_sv[@][kf_l]; "
          "int kf_take = kf_first | (kf_v %s kf_b) | ((kf_v != kf_v) & (kf_b == kf_b)); "
          "kf_sv[@][kf_l] = kf_take ? kf_v : kf_b;%s }",
@@ -214,7 +165,7 @@ static void kmin_insert(kfk_buf *b, const kfc_red *r)
     kfk_buf_printf(&t, " }");
     kfk_buf_printf(b, TERM "{ int kf_any = kf_sn < %lld;\n", K);
     kfk_buf_printf(b, TERM "  KF_LANES {\n");
-    each(b, TERM "    ", D,
+    EACH(b, TERM "    ", D,
          "{ KF_T kf_c = kf_sf[@][kf_l], kf_o = kf_kv[%lld*%lld+@][kf_l]; "
          "kf_any |= ((kf_c != kf_c) & (kf_o == kf_o)) | (kf_c < kf_o); }",
          K - 1, D);
@@ -229,7 +180,7 @@ static void kmin_insert(kfk_buf *b, const kfc_red *r)
 
 static void term_kmin(kfk_buf *b, const kfc_red *r, const char *f)
 {
-    each(b, LANE, r->D, "kf_sf[@][kf_l] = %s;", f);
+    EACH(b, LANE, r->D, "kf_sf[@][kf_l] = %s;", f);
 }
 
 static void term_lse(kfk_buf *b, const kfc_red *r, const char *f, const char *g)
@@ -247,7 +198,7 @@ static void term_lse(kfk_buf *b, const kfc_red *r, const char *f, const char *g)
     kfk_buf_printf(b, LANE "{ KF_T kf_f = %s, kf_m = kf_sm[kf_l];\n", f0);
     kfk_buf_printf(b, LANE "  int kf_gt = kf_f > kf_m;\n");
     kfk_buf_printf(b, LANE "  KF_T kf_w = kf_f == kf_m ? (KF_T)1 : KF_EXP(kf_gt ? kf_m - kf_f : kf_f - kf_m);\n");
-    each(b, LANE "  ", r->E,
+    EACH(b, LANE "  ", r->E,
          "{ KF_T kf_s = kf_ss[@][kf_l], kf_g = %s; kf_ss[@][kf_l] = kf_gt ? kf_s * kf_w + kf_g : kf_s + kf_w * kf_g; }",
          gc);
     if (s0)
@@ -258,25 +209,25 @@ static void term_lse(kfk_buf *b, const kfc_red *r, const char *f, const char *g)
 void kfk_opt_term(kfk_buf *b, const kfc_red *r, const char *f, const char *g)
 {
     kfk_buf_printf(b, LANE "/* fold the term into lane kf_l */\n");
-    switch (family(r->id)) {
-    case FAM_SUM: term_sum(b, r, f); break;
-    case FAM_MAXMIN: term_maxmin(b, r, f); break;
-    case FAM_KMIN: term_kmin(b, r, f); break;
-    case FAM_LSE: term_lse(b, r, f, g); break;
+    switch (kfk_red_family(r->id)) {
+    case KFK_FAM_SUM: term_sum(b, r, f); break;
+    case KFK_FAM_MAXMIN: term_maxmin(b, r, f); break;
+    case KFK_FAM_KMIN: term_kmin(b, r, f); break;
+    case KFK_FAM_LSE: term_lse(b, r, f, g); break;
     }
 }
 
 void kfk_opt_after(kfk_buf *b, const kfc_red *r)
 {
-    if (family(r->id) == FAM_SUM && r->dtype == KF_FLOAT32 && r->sum_scheme == KF_SUM_BLOCK) {
+    if (kfk_red_family(r->id) == KFK_FAM_SUM && r->dtype == KF_FLOAT32 && r->sum_scheme == KF_SUM_BLOCK) {
         /* the block counter runs across jr ranges, as in the libtcc tier */
         kfk_buf_printf(b, TERM "if (++kf_sn == %d) {\n", KFK_SUM_BLOCK);
         kfk_buf_printf(b, TERM "    kf_sn = 0;\n");
         kfk_buf_printf(b, TERM "    KF_LANES {\n");
-        each(b, TERM "        ", r->D, "kf_so[@][kf_l] += kf_sp[@][kf_l]; kf_sp[@][kf_l] = 0;");
+        EACH(b, TERM "        ", r->D, "kf_so[@][kf_l] += kf_sp[@][kf_l]; kf_sp[@][kf_l] = 0;");
         kfk_buf_printf(b, TERM "    }\n" TERM "}\n");
     } else {
-        if (family(r->id) == FAM_KMIN)
+        if (kfk_red_family(r->id) == KFK_FAM_KMIN)
             kmin_insert(b, r);
         kfk_buf_printf(b, TERM "kf_sn++;\n");
     }
@@ -292,39 +243,39 @@ void kfk_opt_end(kfk_buf *b, const kfc_red *r)
     if (xd > 0)
         kfk_buf_printf(b, BLK "    kf_i64 *kf_sx_r = kf_idx + (kf_rb + kf_l) * %lld;\n", xd);
     const char *in = BLK "    ";
-    switch (family(r->id)) {
-    case FAM_SUM:
+    switch (kfk_red_family(r->id)) {
+    case KFK_FAM_SUM:
         if (r->dtype == KF_FLOAT32 && r->sum_scheme == KF_SUM_BLOCK)
-            each(b, in, D, "kf_so_r[@] = kf_so[@][kf_l] + kf_sp[@][kf_l];");
+            EACH(b, in, D, "kf_so_r[@] = kf_so[@][kf_l] + kf_sp[@][kf_l];");
         else
-            each(b, in, D, "kf_so_r[@] = (KF_T)kf_so[@][kf_l];");
+            EACH(b, in, D, "kf_so_r[@] = (KF_T)kf_so[@][kf_l];");
         break;
-    case FAM_MAXMIN:
+    case KFK_FAM_MAXMIN:
         if (vd > 0)
-            each(b, in, D, "kf_so_r[@] = kf_sv[@][kf_l];");
+            EACH(b, in, D, "kf_so_r[@] = kf_sv[@][kf_l];");
         if (xd > 0)
-            each(b, in, D, "kf_sx_r[@] = kf_sx[@][kf_l];");
+            EACH(b, in, D, "kf_sx_r[@] = kf_sx[@][kf_l];");
         break;
-    case FAM_KMIN:
+    case KFK_FAM_KMIN:
         if (vd > 0)
-            each(b, in, K * D, "kf_so_r[@] = kf_kv[@][kf_l];");
+            EACH(b, in, K * D, "kf_so_r[@] = kf_kv[@][kf_l];");
         if (xd > 0)
-            each(b, in, K * D, "kf_sx_r[@] = kf_kx[@][kf_l];");
+            EACH(b, in, K * D, "kf_sx_r[@] = kf_kx[@][kf_l];");
         break;
-    case FAM_LSE:
+    case KFK_FAM_LSE:
         switch (r->id) {
         case KFC_RED_LOGSUMEXP:
         case KFC_RED_LOGSUMEXPWEIGHT:
-            each(b, in, E, "kf_so_r[@] = kf_sm[kf_l] + KF_LOG(kf_ss[@][kf_l]);");
+            EACH(b, in, E, "kf_so_r[@] = kf_sm[kf_l] + KF_LOG(kf_ss[@][kf_l]);");
             break;
         case KFC_RED_SUMSOFTMAXWEIGHT:
-            each(b, in, E, "kf_so_r[@] = kf_ss[@][kf_l] / kf_s0[kf_l];");
+            EACH(b, in, E, "kf_so_r[@] = kf_ss[@][kf_l] / kf_s0[kf_l];");
             break;
         default: /* Max_SumShiftExp: m is NaN when any sum is */
             kfk_buf_printf(b, "%sKF_T kf_m = kf_sm[kf_l];\n", in);
-            each(b, in, E, "if (kf_ss[@][kf_l] != kf_ss[@][kf_l]) kf_m = kf_ss[@][kf_l];");
+            EACH(b, in, E, "if (kf_ss[@][kf_l] != kf_ss[@][kf_l]) kf_m = kf_ss[@][kf_l];");
             kfk_buf_printf(b, "%skf_so_r[0] = kf_m;\n", in);
-            each(b, in, E, "kf_so_r[1+@] = kf_ss[@][kf_l];");
+            EACH(b, in, E, "kf_so_r[1+@] = kf_ss[@][kf_l];");
             break;
         }
         break;

@@ -1,0 +1,81 @@
+/*
+ * emit_ops.h -- the code generation of formula nodes that both C emitters
+ * share: compiler/emit_c.c (libtcc tier) and compiler/emit_opt.c (optimizing
+ * tier). Each op's C is written once, in emit_ops.c; a tier supplies where a
+ * node's components live (names, levels), how component loops are written
+ * (unrolling threshold) and its indentation, and picks the variants where the
+ * tiers really differ (Pow by multiplications, branch-free selects).
+ */
+#ifndef KF_COMPILER_EMIT_OPS_H
+#define KF_COMPILER_EMIT_OPS_H
+
+#include "../kernels/kernels.h"
+#include "ir.h"
+
+#define KFC_CAP 160 /* room for one component expression */
+
+typedef struct kfc_opgen kfc_opgen;
+
+/* Writes into dst the C text of component k (an index expression, possibly
+ * "@" for the per-component template) of node n. */
+typedef void (*kfc_comp_fn)(const kfc_opgen *g, int32_t n, const char *k, char *dst, size_t cap);
+
+struct kfc_opgen {
+    const kfc_prog *p;
+    kfk_buf *b;                /* where the statements go */
+    const void *ctx;           /* the tier's emitter, for comp and dst */
+    kfc_comp_fn comp;          /* an operand's component (dim-1 nodes broadcast) */
+    kfc_comp_fn dst;           /* an assigned component of a non-leaf node */
+    /* Appends tmpl once per component ('@' the index): kfk_buf_each or kfk_opt_each. */
+    void (*each)(kfk_buf *b, const char *indent, int64_t n, const char *tmpl);
+    const char *const *indent; /* indentation per level */
+    int powi_max;              /* Pow up to this |m| by kf_powi; 0: none (x, x*x, else pow) */
+    int selects;               /* Max/ArgMax over components as selects (vectorizable) */
+};
+
+static inline int kfc_is_leaf(const kfc_node *x)
+{
+    return kfc_op_info[x->op].nargs == 0;
+}
+
+/* The literal of a constant leaf (IntCst, RatCst, Num, Zero) into dst;
+ * returns 0 (dst untouched) for every other node. */
+int kfc_opgen_literal(const kfc_node *x, char *dst, size_t cap);
+
+/* Appends, once per component of n (unrolled or looped, see g->each), the
+ * statement built from fmt where the operands' components use index "@". */
+void kfc_opgen_stmt(const kfc_opgen *g, int lv, int64_t n, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* The code computing non-leaf node n at level lv (its array is declared by
+ * the tier): an element-wise template, or the op's code of its own. */
+void kfc_opgen_node(const kfc_opgen *g, int32_t n, int lv);
+
+/* The kernel entry's definition (kernels/abi.h) up to its opening brace, and
+ * the head of the loops over the inner ranges jr in the ABI's visiting order
+ * (both loops left open), as every tier writes them. */
+#define KFC_REDUCE_HEAD                                                                  \
+    "void kf_reduce(const void *const *args, kf_i64 r0, kf_i64 r1, const kf_i64 *jr,\n" \
+    "               kf_i64 nr, void *out, kf_i64 *idx)\n{\n"
+#define KFC_RANGES_HEAD                               \
+    "        for (kf_i64 q = 0; q < nr; q++) {\n"     \
+    "            for (kf_i64 j = jr[2 * q]; j < jr[2 * q + 1]; j++) {\n"
+
+/* The sum scheme's name for the kernel's header comment ("?" out of range). */
+const char *kfc_opgen_scheme_name(int sum_scheme);
+
+/* Allocates *lvl, one byte per node: 0 for the nodes reachable from root
+ * and root2 (root2 < 0: none), -1 for the others (the tiers then store their
+ * levels there). Returns KF_OK, or KF_ERR_INTERNAL / KF_ERR_NOMEM with d set. */
+int kfc_opgen_reach(const kfc_prog *p, int32_t root, int32_t root2, int8_t **lvl, kfc_diag *d);
+
+/* The end of an emitter: frees lvl; returns the source in b, or NULL (b
+ * freed) when !ok (d already set) or when b ran out of memory (d set). */
+char *kfc_opgen_finish(kfk_buf *b, int8_t *lvl, int ok, kfc_diag *d);
+
+/* The prelude's helper functions and their KF_* macros (after KF_HELPER and
+ * the libm macros): branches for libtcc, or selects (vectorizable) plus
+ * kf_powi for the optimizing tier; same NaN and zero rules either way. */
+void kfc_opgen_helpers(kfk_buf *b, int opt);
+
+#endif
