@@ -46,7 +46,7 @@ HEADERS   := $(wildcard include/*.h compiler/*.h compiler/*.def runtime/*.h kern
 
 DEPS_OK   := build/.deps-ok
 
-.PHONY: all demo test bench fuzz clean deps
+.PHONY: all demo demo-block-sparse test bench fuzz clean deps
 all: $(BUILD)/libkforge.a $(BUILD)/kforge $(BUILD)/kforge-tests $(EX_BIN) $(BENCH_BIN) $(BASE_BIN)
 
 $(DEPS_OK): scripts/install-deps.sh
@@ -94,6 +94,10 @@ bench: all
 
 demo: $(BUILD)/examples/gauss_demo
 	$(BUILD)/examples/gauss_demo
+
+# The block-sparse tutorial reproduced (examples/block_sparse.c).
+demo-block-sparse: $(BUILD)/examples/block_sparse
+	$(BUILD)/examples/block_sparse
 
 test: $(DEPS_OK)
 	sh scripts/run-tests.sh

@@ -9,7 +9,10 @@
 #      K=10, LogSumExp, Gaussian D in {1, 3, 16, 64};
 #   3. compile times: libtcc, cc on a cold cache (a fresh temporary
 #      KFORGE_CACHE_DIR), and a cache hit in a new process (kf_compile to a
-#      runnable kernel).
+#      runnable kernel);
+#   4. block-sparse (bench/blocksparse.c): the tutorial's clouds at M=N=2e5,
+#      sigma 0.05 and 0.01, ns per computed pair against dense; the whole
+#      pipeline against dense at 2e4; planning with 10^4 clusters per cloud.
 # libtcc is skipped at 1e5 (~12 ns/pair: two minutes alone); big sizes run
 # fewer repeats. The raw `kforge bench` outputs are kept in BUILD/bench-logs.
 # Environment: BENCH_THREADS (default 2), BENCH_QUICK=1 (sizes / 10, for tests).
@@ -146,6 +149,50 @@ while IFS='|' read -r label tcc_ms miss_cache cc_ms hit_cache hit_ms; do
     echo "| $label | $(fmt "$tcc_ms") | $(fmt "$cc_ms")$note | $(fmt "$hit_ms")$hnote |"
 done <"$compiles"
 echo
+# 4. Block-sparse (issue 4): bench/blocksparse.c on the tutorial's clouds
+# (docs/blocksparse.md), the cc tier, kforge's planner with cutoff 4 sigma.
+BS=$B/bench/blocksparse
+if [ -x "$BS" ]; then
+    # bs NAME ARGS...: one table row from $BS, its stderr kept in $LOGS.
+    bs() {
+        nlog=$((nlog + 1))
+        log=$LOGS/$(printf %02d $nlog)-$1.txt
+        shift
+        if "$BS" "$@" 2>"$log"; then :; else
+            echo "run.sh: blocksparse $* failed (see $log)" >&2
+            failed=1
+        fi
+    }
+    echo "### Block-sparse Gaussian kernel sum, tutorial clouds, float32, cc tier"
+    echo
+    echo "Kept: the planner's pattern (centroids closer than 4 sigma + half cell diagonals)."
+    echo "Dense ns/pair is timed on the first rows (10^4, 5000 at sigma 0.01) over all N;"
+    echo "sparse ns/pair per COMPUTED pair; the goal is a ratio dense/sparse >= 0.8."
+    echo
+    echo "| M=N | sigma | eps | clusters | kept | dense ns/pair | sparse ns/computed pair |" \
+        "dense / sparse | sparse run, s | planning | rel. error |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|"
+    bs bs-speed-005 speed "$(size 200000)" 0.05 0.05 "$THREADS" "$(size 10000)"
+    bs bs-speed-001 speed "$(size 200000)" 0.01 0.01 "$THREADS" "$(size 5000)"
+    echo
+    echo "Whole pipeline (plan + sorting the inputs + sparse run + results back in the user's"
+    echo "order) against one dense run, both over every row:"
+    echo
+    echo "| M=N | sigma | clusters | kept | dense, s | planning | sorting inputs | sparse run, s |" \
+        "order back | pipeline, s | dense / pipeline |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|"
+    bs bs-pipeline pipeline "$(size 20000)" 0.05 0.05 "$THREADS"
+    echo
+    echo "Planning alone, two uniform clouds in the unit square (1/eps^2 cells each):"
+    echo
+    echo "| n | eps | cutoff | clusters | kept | cluster | sort | ranges | mask | total |"
+    echo "|---|---|---|---|---|---|---|---|---|---|"
+    bs bs-plan plan "$(size 200000)" 0.01 0.02 "$THREADS"
+    echo
+else
+    echo "run.sh: $BS is missing: no block-sparse figures" >&2
+    failed=1
+fi
 if [ "$failed" != 0 ]; then
     echo "run.sh: some benches failed; see $LOGS" >&2
     exit 1

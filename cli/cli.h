@@ -8,6 +8,8 @@
  *   cmd_check.c canonical form, dims, variable table, generated C
  *   cmd_bench.c random inputs, compile and run per JIT tier, times and agreement
  *   cmd_cache.c list, describe and clear the kernel cache
+ *   cmd_eigsh.c spectral coordinates of a point cloud (eigenpairs of K, L or L_norm)
+ *   gen.c       the tutorial's spiral and Swiss roll point clouds (gen.h)
  *   npy.c       the .npy reader and writer (npy.h)
  */
 #ifndef KF_CLI_CLI_H
@@ -55,6 +57,7 @@ typedef struct kfcli_args {
     uint64_t seed;
     const char *cache_dir;    /* bench, cache: --cache-dir, or NULL */
     double older_than;        /* cache clear: --older-than DAYS, -1: not given */
+    double bs_eps, bs_cutoff; /* eval, bench: --block-sparse EPS:CUTOFF; bs_eps 0: not given */
 } kfcli_args;
 
 /* Parses argv[1..argc) of command `cmd` (KFCLI_CMD_*) into *a. Returns 0, or
@@ -84,5 +87,7 @@ int kfcli_bench(int argc, char **argv); /* argv[0] is "bench" */
 int kfcli_cache(int argc, char **argv); /* argv[0] is "cache" */
 void kfcli_help_bench(FILE *f);
 void kfcli_help_cache(FILE *f);
+int kfcli_eigsh(int argc, char **argv); /* argv[0] is "eigsh" */
+void kfcli_help_eigsh(FILE *f);
 
 #endif

@@ -40,6 +40,10 @@ void kfcli_help_bench(FILE *f)
         "  --sum-scheme S       float32 Sum accumulation: block (default), direct, f64, kahan\n"
         "  --cache-dir DIR      kernel cache directory (default: $KFORGE_CACHE_DIR, else\n"
         "                       $XDG_CACHE_HOME/kforge, else ~/.cache/kforge)\n"
+        "  --block-sparse EPS:CUTOFF\n"
+        "                       also time the block-sparse run (docs/blocksparse.md): the\n"
+        "                       first i- and j-variable clustered on grids of side EPS, the\n"
+        "                       cluster pairs within CUTOFF (plus half diagonals) computed\n"
         "  -v, --verbose        the library's messages on stderr\n"
         "  -h, --help           this text\n"
         "\n"
@@ -48,6 +52,11 @@ void kfcli_help_bench(FILE *f)
         "passes parse/check/simplify/emit/jit in ms (jit: libtcc, cc + dlopen, or the load from\n"
         "the cache), run_ms (median), min_ms, ns/pair and pairs/s. A progress line goes to\n"
         "stderr when it is a terminal and a step takes over a second.\n"
+        "With --block-sparse: the clusters, the kept fraction of the pairs, the planning\n"
+        "steps' times, then per tier dense_ms and sparse_ms (medians), speed-up (dense /\n"
+        "sparse), pipeline (dense / (planning + sorting the inputs + sparse run + restoring\n"
+        "the order)), ns/pair of the dense run, ns/kept (sparse time per computed pair) and\n"
+        "rel_error = sum|sparse - dense| / sum|dense| (the tutorial's measure).\n"
         "Exit status: 0 ok, 1 a tier failed to compile or run, 2 usage or formula error.\n"
         "\n"
         "Example (the Gaussian kernel sum on 10^5 x 10^5 points, both JIT tiers):\n"
@@ -74,6 +83,11 @@ typedef struct tier {
     char *entry;            /* copy of st.cache_entry, or NULL */
     void *out;              /* the first cmp_rows rows of the output */
     int64_t *idx;
+    /* --block-sparse */
+    int sp_ok;
+    double sp_med_s, sp_min_s, back_s; /* sparse run (median, min), restoring the order */
+    double rel_err;         /* sum|sparse - dense| / sum|dense| over finite values */
+    int64_t nonfinite_bad, idx_diff;
 } tier;
 
 /* Everything bench holds, freed in one place. */
@@ -89,6 +103,14 @@ typedef struct bench {
     int64_t *idx;
     tier t[MAX_TIERS];
     int nt;
+    /* --block-sparse: one plan for every tier (the inputs are the same) */
+    kf_plan *plan;
+    double plan_s, perm_s;
+    int xv, yv;
+    int64_t bsdim;
+    void **sargs;           /* the inputs sorted by cluster (parameters: b->args') */
+    void *sout, *uout;      /* sparse result, sorted and in the inputs' order */
+    int64_t *sidx, *uidx;
 } bench;
 
 static int fail_usage(const char *msg, const char *arg)
@@ -368,6 +390,194 @@ static int run_tier(bench *b, tier *t)
     return 0;
 }
 
+/* ---- block-sparse ---- */
+
+/* The variable of category cat with the lowest index, or -1; *dim its dim. */
+static int first_var(const kf_kernel *k, int cat, int64_t *dim)
+{
+    for (int v = 0; v < kf_kernel_nargs(k); v++) {
+        int c;
+        if (kf_kernel_var(k, v, &c, dim) == KF_OK && c == cat)
+            return v;
+    }
+    return -1;
+}
+
+/* Plans on the first i- and j-variable, sorts every i- and j-variable, and
+ * makes the sparse outputs (once: every tier runs on the same inputs). */
+static int plan_inputs(bench *b)
+{
+    int64_t dx = 0, dy = 0;
+    b->xv = first_var(b->k, 0, &dx);
+    b->yv = first_var(b->k, 1, &dy);
+    if (b->xv < 0 || b->yv < 0) {
+        fprintf(stderr, "kforge bench: --block-sparse clusters the first i-variable and the "
+                        "first j-variable; the formula has no %s\n",
+                b->xv < 0 ? "i-variable (Vi)" : "j-variable (Vj)");
+        return KFCLI_EXIT_USAGE;
+    }
+    if (dx != dy) {
+        fprintf(stderr, "kforge bench: --block-sparse clusters the first i-variable and the "
+                        "first j-variable, which need the same dim: variable %d has dim %lld, "
+                        "variable %d dim %lld\n",
+                b->xv, (long long)dx, b->yv, (long long)dy);
+        return KFCLI_EXIT_USAGE;
+    }
+    b->bsdim = dx;
+    double t0 = kfcli_now();
+    b->plan = kf_plan_block_sparse(b->ctx, b->dtype, b->args[b->xv], b->M, b->args[b->yv], b->N,
+                                   dx, b->a.bs_eps, b->a.bs_cutoff, 0);
+    b->plan_s = kfcli_now() - t0;
+    if (!b->plan) {
+        fprintf(stderr, "kforge bench: --block-sparse: %s\n", kf_errmsg(b->ctx));
+        return kfcli_exit_of(kf_status_of(b->ctx));
+    }
+    size_t es = b->dtype == KF_FLOAT32 ? 4 : 8;
+    if (!(b->sargs = calloc((size_t)b->nargs + 1, sizeof *b->sargs)))
+        goto nomem;
+    t0 = kfcli_now();
+    for (int v = 0; v < b->nargs; v++) {
+        int cat;
+        int64_t dim;
+        if (kf_kernel_var(b->k, v, &cat, &dim) != KF_OK || (cat != 0 && cat != 1))
+            continue;
+        int64_t n = cat == 0 ? b->M : b->N;
+        if (!(b->sargs[v] = malloc(bytes_of(n, dim, es))))
+            goto nomem;
+        if (kf_permute_rows(b->ctx, b->args[v], n, dim * (int64_t)es,
+                            cat == 0 ? b->plan->perm_x : b->plan->perm_y, b->sargs[v]) != KF_OK) {
+            fprintf(stderr, "kforge bench: --block-sparse: %s\n", kf_errmsg(b->ctx));
+            return KFCLI_EXIT_RUNTIME;
+        }
+    }
+    b->perm_s = kfcli_now() - t0;
+    size_t ob = bytes_of(b->rows, b->odim, es), ib = bytes_of(b->rows, b->idim, 8);
+    if (!(b->sout = malloc(ob)) || !(b->uout = malloc(ob)) || !(b->sidx = malloc(ib)) ||
+        !(b->uidx = malloc(ib)))
+        goto nomem;
+    return 0;
+nomem:
+    fputs("kforge bench: out of memory for the block-sparse inputs\n", stderr);
+    return KFCLI_EXIT_RUNTIME;
+}
+
+/* The block-sparse runs of tier t (its kernel is b->k, its dense output is
+ * still in b->out): times, then the result in the inputs' order against dense. */
+static int run_sparse(bench *b, tier *t)
+{
+    int rc;
+    if (!b->plan && (rc = plan_inputs(b)))
+        return rc;
+    const kf_plan *p = b->plan;
+    kf_ranges rg;
+    kf_blocks_view(p->blocks, &rg);
+    const void **args = calloc((size_t)b->nargs + 1, sizeof *args);
+    int reps = b->a.repeat > 0 ? b->a.repeat : 5;
+    double *ts = malloc(sizeof *ts * (size_t)reps);
+    if (!args || !ts) {
+        free(args), free(ts);
+        return KFCLI_EXIT_RUNTIME;
+    }
+    for (int v = 0; v < b->nargs; v++)
+        args[v] = b->sargs[v] ? b->sargs[v] : b->args[v];
+    progress pg;
+    char what[64];
+    for (int r = 0; r < reps; r++) {
+        snprintf(what, sizeof what, "%s: block-sparse run %d of %d", tier_names[t->jit], r + 1,
+                 reps);
+        progress_start(&pg, what);
+        double r0 = kfcli_now();
+        int st = kf_run_ranges(b->k, b->M, b->N, args, b->nargs, &rg, b->sout, b->sidx);
+        ts[r] = kfcli_now() - r0;
+        progress_stop(&pg);
+        if (st != KF_OK) {
+            fprintf(stderr, "kforge bench: %s: %s\n", tier_names[t->jit], kf_errmsg(b->ctx));
+            free(args), free(ts);
+            return kfcli_exit_of(st);
+        }
+    }
+    free(args);
+    qsort(ts, (size_t)reps, sizeof *ts, cmp_double);
+    t->sp_min_s = ts[0];
+    t->sp_med_s = reps % 2 ? ts[reps / 2] : 0.5 * (ts[reps / 2 - 1] + ts[reps / 2]);
+    free(ts);
+
+    /* back to the inputs' order: rows by the outer iperm, indices by the inner perm */
+    int axis1 = b->a.axis == 1;
+    size_t es = b->dtype == KF_FLOAT32 ? 4 : 8;
+    double t0 = kfcli_now();
+    const int64_t *inner = axis1 ? p->perm_y : p->perm_x;
+    for (int64_t q = 0; q < b->rows * b->idim; q++)
+        if (b->sidx[q] >= 0)
+            b->sidx[q] = inner[b->sidx[q]];
+    const int64_t *iperm = axis1 ? p->iperm_x : p->iperm_y;
+    if ((b->odim > 0 && kf_permute_rows(b->ctx, b->sout, b->rows, b->odim * (int64_t)es, iperm,
+                                        b->uout) != KF_OK) ||
+        (b->idim > 0 &&
+         kf_permute_rows(b->ctx, b->sidx, b->rows, b->idim * 8, iperm, b->uidx) != KF_OK)) {
+        fprintf(stderr, "kforge bench: --block-sparse: %s\n", kf_errmsg(b->ctx));
+        return KFCLI_EXIT_RUNTIME;
+    }
+    t->back_s = kfcli_now() - t0;
+
+    double num = 0, den = 0;
+    int64_t n = b->rows * b->odim;
+    t->nonfinite_bad = t->idx_diff = 0;
+    for (int64_t q = 0; q < n; q++) {
+        double u = es == 4 ? ((const float *)b->uout)[q] : ((const double *)b->uout)[q];
+        double d = es == 4 ? ((const float *)b->out)[q] : ((const double *)b->out)[q];
+        if (isfinite(u) && isfinite(d)) {
+            num += fabs(u - d);
+            den += fabs(d);
+        } else if (!(isnan(u) && isnan(d)) && u != d) {
+            t->nonfinite_bad++;
+        }
+    }
+    t->rel_err = den > 0 ? num / den : num > 0 ? INFINITY : 0;
+    for (int64_t q = 0; q < b->rows * b->idim; q++)
+        t->idx_diff += b->uidx[q] != b->idx[q];
+    t->sp_ok = 1;
+    return 0;
+}
+
+static void print_sparse(const bench *b)
+{
+    const kf_plan *p = b->plan;
+    double pairs = (double)b->M * (double)b->N, kept = pairs * p->kept_fraction;
+    printf("\nblock-sparse %g:%g on variables %d (i) and %d (j), dim %lld: %lld x %lld clusters, "
+           "kept %.2f%% of the pairs (%.4g of %.4g)\n",
+           b->a.bs_eps, b->a.bs_cutoff, b->xv, b->yv, (long long)b->bsdim, (long long)p->ncx,
+           (long long)p->ncy, 100 * p->kept_fraction, kept, pairs);
+    printf("planning %.3f ms (cluster %.3f, sort %.3f, ranges %.3f, mask %.3f), sorting the "
+           "inputs %.3f ms\n",
+           1e3 * b->plan_s, 1e3 * p->cluster_s, 1e3 * p->sort_s, 1e3 * p->ranges_s,
+           1e3 * p->mask_s, 1e3 * b->perm_s);
+    printf("%-9s %-9s %11s %11s %9s %9s %9s %9s %10s\n", "tier", "engine", "dense_ms",
+           "sparse_ms", "speed-up", "pipeline", "ns/pair", "ns/kept", "rel_error");
+    for (int q = 0; q < b->nt; q++) {
+        const tier *t = &b->t[q];
+        if (!t->sp_ok)
+            continue;
+        double whole = b->plan_s + b->perm_s + t->sp_med_s + t->back_s;
+        printf("%-9s %-9s %11.3f %11.3f %9.3f %9.3f %9.4f %9.4f ", tier_names[t->jit], t->engine,
+               1e3 * t->med_s, 1e3 * t->sp_med_s, t->sp_med_s > 0 ? t->med_s / t->sp_med_s : 0,
+               whole > 0 ? t->med_s / whole : 0, pairs > 0 ? 1e9 * t->med_s / pairs : 0,
+               kept > 0 ? 1e9 * t->sp_med_s / kept : 0);
+        if (b->odim > 0)
+            printf("%10.3g\n", t->rel_err);
+        else
+            printf("%10s\n", "-");
+    }
+    for (int q = 0; q < b->nt; q++) {
+        const tier *t = &b->t[q];
+        if (t->sp_ok && (t->idx_diff || t->nonfinite_bad))
+            printf("%s: block-sparse vs dense: %lld of %lld indices differ, %lld non-finite "
+                   "values differ\n",
+                   tier_names[t->jit], (long long)t->idx_diff, (long long)(b->rows * b->idim),
+                   (long long)t->nonfinite_bad);
+    }
+}
+
 /* ---- agreement ---- */
 
 /* max |x - y| / max |y| over n values of dtype (NaN matches NaN, an infinity
@@ -512,6 +722,11 @@ static void bench_free(bench *b)
     free(b->args);
     free(b->out);
     free(b->idx);
+    for (int v = 0; b->sargs && v < b->nargs; v++)
+        free(b->sargs[v]);
+    free(b->sargs);
+    free(b->sout), free(b->uout), free(b->sidx), free(b->uidx);
+    kf_plan_free(b->plan);
     kf_kernel_free(b->k);
     kf_free(b->ctx);
     kfcli_args_free(&b->a);
@@ -552,6 +767,16 @@ static int bench_main(bench *b, int argc, char **argv)
         if (rc) {
             fprintf(stderr, "kforge bench: tier %s failed\n", tier_names[t->jit]);
             status = KFCLI_EXIT_RUNTIME;
+        }
+        if (t->ok && a->bs_eps > 0 && b->rows > 0) {
+            rc = run_sparse(b, t);
+            if (rc == KFCLI_EXIT_USAGE)
+                return rc; /* no variables to cluster on, or EPS unusable: every tier */
+            if (rc) {
+                fprintf(stderr, "kforge bench: tier %s: the block-sparse run failed\n",
+                        tier_names[t->jit]);
+                status = KFCLI_EXIT_RUNTIME;
+            }
         }
         if (t->ok && !shown) {
             print_header(b);
@@ -601,6 +826,8 @@ static int bench_main(bench *b, int argc, char **argv)
     }
     if (b->rows > 0 && (rc = reference_rows(b, &worried)) && !status)
         status = rc;
+    if (b->plan)
+        print_sparse(b);
     if (worried)
         fputs("kforge bench: warning: the tiers disagree beyond rounding (see above)\n", stderr);
     return status;

@@ -43,7 +43,18 @@ void kfcli_help_eval(FILE *f)
         "                       and ArgKMin the int64 indices (rows, indices)\n"
         "  --index-out IDX      the int64 indices of Max_ArgMax, Min_ArgMin, KMin_ArgKMin\n"
         "  -M M, -N N           the number of i (j) points when no i- (j-) variable gives it\n"
-        "  -v, --verbose        engine, threads, compile and run times, pairs/s on stderr\n"
+        "  --block-sparse EPS:CUTOFF\n"
+        "                       block-sparse run (docs/blocksparse.md): cluster the first\n"
+        "                       i-variable and the first j-variable (by index; they must have\n"
+        "                       the same dim) on grids of cells of side EPS, compute only the\n"
+        "                       cluster pairs whose centroids are closer than CUTOFF plus half\n"
+        "                       of each cell's diagonal (every pair closer than CUTOFF is\n"
+        "                       computed; CUTOFF may be inf), others count as absent; results\n"
+        "                       come out in the files' order. E.g. 4 sigma for a Gaussian of\n"
+        "                       width sigma\n"
+        "  -v, --verbose        engine, threads, compile and run times, pairs/s on stderr;\n"
+        "                       with --block-sparse also the clusters, the kept fraction of\n"
+        "                       the pairs and the planning time\n"
         "  --dump               also print the program after each compiler pass\n"
         "  -h, --help           this text\n"
         "\n"
@@ -101,6 +112,11 @@ typedef struct eval_state {
     void *out;
     int64_t *idx;
     char *tmp_out, *tmp_idx;
+    /* --block-sparse */
+    kf_plan *plan;
+    void **sorted;     /* per variable index: the rows in cluster order, or NULL */
+    void *sout;        /* the result in cluster order */
+    int64_t *sidx;
 } eval_state;
 
 static void eval_free(eval_state *s)
@@ -112,6 +128,12 @@ static void eval_free(eval_state *s)
         kfcli_npy_free(&s->in[f]);
     free(s->in);
     free(s->argp);
+    for (int v = 0; s->sorted && v < s->a.nfiles; v++)
+        free(s->sorted[v]);
+    free(s->sorted);
+    free(s->sout);
+    free(s->sidx);
+    kf_plan_free(s->plan);
     free(s->out);
     free(s->idx);
     kf_kernel_free(s->k);
@@ -221,6 +243,126 @@ static int write_outputs(eval_state *s, kf_dtype dtype, int64_t rows, int64_t od
     return 0;
 }
 
+/* The variable of category cat with the lowest index, or -1; *dim its dim. */
+static int first_var(const kf_kernel *k, int cat, int64_t *dim)
+{
+    for (int v = 0; v < kf_kernel_nargs(k); v++) {
+        int c;
+        if (kf_kernel_var(k, v, &c, dim) == KF_OK && c == cat)
+            return v;
+    }
+    return -1;
+}
+
+/* --block-sparse EPS:CUTOFF: plans on the first i- and the first j-variable
+ * (kf_plan_block_sparse), sorts every i-variable by perm_x and every
+ * j-variable by perm_y, runs kf_run_ranges on the sorted copies, then gives
+ * the results back in the files' order: output row r of the user is sorted
+ * row iperm[r], and an index t into the sorted inner cloud is perm[t] in the
+ * user's. ob, ib: bytes of s->out and s->idx. */
+static int block_sparse(eval_state *s, kf_dtype dtype, int64_t M, int64_t N, int64_t rows,
+                        size_t ob, size_t ib, double *t_run)
+{
+    const kfcli_args *a = &s->a;
+    kf_kernel *k = s->k;
+    int64_t dx = 0, dy = 0;
+    int xv = first_var(k, 0, &dx), yv = first_var(k, 1, &dy);
+    if (xv < 0 || yv < 0)
+        return fail_usage("--block-sparse clusters the first i-variable and the first "
+                          "j-variable; the formula has no %s",
+                          xv < 0 ? "i-variable (Vi)" : "j-variable (Vj)");
+    if (dx != dy)
+        return fail_usage("--block-sparse clusters the first i-variable and the first "
+                          "j-variable, which need the same dim: variable %d has dim %lld, "
+                          "variable %d dim %lld",
+                          xv, (long long)dx, yv, (long long)dy);
+    size_t es = dtype == KF_FLOAT32 ? 4 : 8;
+    int nargs = kf_kernel_nargs(k);
+    double t0 = kfcli_now();
+    s->plan = kf_plan_block_sparse(s->ctx, dtype, s->argp[xv], M, s->argp[yv], N, dx, a->bs_eps,
+                                   a->bs_cutoff, 0);
+    if (!s->plan) {
+        fprintf(stderr, "kforge eval: --block-sparse: %s\n", kf_errmsg(s->ctx));
+        return kfcli_exit_of(kf_status_of(s->ctx));
+    }
+    double t_plan = kfcli_now() - t0;
+    const kf_plan *p = s->plan;
+
+    /* sorted copies of every i- and j-variable; parameters as they are */
+    t0 = kfcli_now();
+    s->sorted = calloc((size_t)nargs + 1, sizeof *s->sorted);
+    const void **sargs = calloc((size_t)nargs + 1, sizeof *sargs);
+    int st = s->sorted && sargs ? KF_OK : KF_ERR_NOMEM;
+    for (int v = 0; v < nargs && st == KF_OK; v++) {
+        int cat;
+        int64_t dim;
+        sargs[v] = s->argp[v];
+        if (kf_kernel_var(k, v, &cat, &dim) != KF_OK || (cat != 0 && cat != 1))
+            continue;
+        int64_t n = cat == 0 ? M : N;
+        size_t rb = (size_t)dim * es; /* bounded: the file holds n rows of it */
+        if (!(s->sorted[v] = malloc(rb * (size_t)n + 1))) {
+            st = KF_ERR_NOMEM;
+            break;
+        }
+        st = kf_permute_rows(s->ctx, s->argp[v], n, (int64_t)rb, cat == 0 ? p->perm_x : p->perm_y,
+                             s->sorted[v]);
+        sargs[v] = s->sorted[v];
+    }
+    double t_perm = kfcli_now() - t0;
+    if (st == KF_OK && (!(s->sout = malloc(ob ? ob : 16)) || !(s->sidx = malloc(ib ? ib : 16))))
+        st = KF_ERR_NOMEM;
+    if (st != KF_OK) {
+        free(sargs);
+        if (st == KF_ERR_NOMEM)
+            fputs("kforge eval: --block-sparse: out of memory for the sorted inputs\n", stderr);
+        else
+            fprintf(stderr, "kforge eval: --block-sparse: %s\n", kf_errmsg(s->ctx));
+        return KFCLI_EXIT_RUNTIME;
+    }
+
+    kf_ranges rg;
+    kf_blocks_view(p->blocks, &rg);
+    t0 = kfcli_now();
+    st = kf_run_ranges(k, M, N, sargs, nargs, &rg, s->sout, s->sidx);
+    *t_run = kfcli_now() - t0;
+    free(sargs);
+    if (st != KF_OK) {
+        fprintf(stderr, "kforge eval: %s\n", kf_errmsg(s->ctx));
+        return kfcli_exit_of(st);
+    }
+
+    /* back to the files' order */
+    t0 = kfcli_now();
+    int axis = kf_kernel_axis(k);
+    const int64_t *iperm = axis == 1 ? p->iperm_x : p->iperm_y;
+    const int64_t *inner_perm = axis == 1 ? p->perm_y : p->perm_x;
+    int64_t odim = kf_kernel_out_dim(k), idim = kf_kernel_index_dim(k);
+    for (int64_t q = 0; q < rows * idim; q++)
+        if (s->sidx[q] >= 0)
+            s->sidx[q] = inner_perm[s->sidx[q]];
+    st = KF_OK;
+    if (odim > 0)
+        st = kf_permute_rows(s->ctx, s->sout, rows, odim * (int64_t)es, iperm, s->out);
+    if (st == KF_OK && idim > 0)
+        st = kf_permute_rows(s->ctx, s->sidx, rows, idim * 8, iperm, s->idx);
+    if (st != KF_OK) {
+        fprintf(stderr, "kforge eval: --block-sparse: %s\n", kf_errmsg(s->ctx));
+        return KFCLI_EXIT_RUNTIME;
+    }
+    double t_back = kfcli_now() - t0;
+    if (a->verbose)
+        fprintf(stderr,
+                "kforge eval: block-sparse on variables %d (i) and %d (j), dim %lld, eps %g, "
+                "cutoff %g: %lld x %lld clusters, kept %.2f%% of the pairs; planning %.3f ms "
+                "(cluster %.3f, sort %.3f, ranges %.3f, mask %.3f), sorting the inputs %.3f ms, "
+                "restoring the order %.3f ms\n",
+                xv, yv, (long long)dx, a->bs_eps, a->bs_cutoff, (long long)p->ncx,
+                (long long)p->ncy, 100 * p->kept_fraction, 1e3 * t_plan, 1e3 * p->cluster_s,
+                1e3 * p->sort_s, 1e3 * p->ranges_s, 1e3 * p->mask_s, 1e3 * t_perm, 1e3 * t_back);
+    return 0;
+}
+
 /* Without --dtype, the dtype is that of the first file the formula uses: a
  * compile without a reduction (front end only, no JIT) tells which that is. */
 static int dtype_of_files(eval_state *s, kf_dtype *dtype, char *from, size_t cap)
@@ -325,15 +467,21 @@ static int eval_main(eval_state *s, int argc, char **argv)
         return KFCLI_EXIT_RUNTIME;
     }
 
-    t0 = kfcli_now();
-    int st = kf_run(s->k, M, N, s->argp, nargs, s->out, s->idx);
-    double t_run = kfcli_now() - t0;
-    if (st != KF_OK) {
-        fprintf(stderr, "kforge eval: %s\n", kf_errmsg(s->ctx));
-        return kfcli_exit_of(st);
+    double t_run = 0;
+    if (a->bs_eps > 0) {
+        if ((rc = block_sparse(s, dtype, M, N, rows, ob, ib, &t_run)))
+            return rc;
+    } else {
+        t0 = kfcli_now();
+        int st = kf_run(s->k, M, N, s->argp, nargs, s->out, s->idx);
+        t_run = kfcli_now() - t0;
+        if (st != KF_OK) {
+            fprintf(stderr, "kforge eval: %s\n", kf_errmsg(s->ctx));
+            return kfcli_exit_of(st);
+        }
     }
     if (a->verbose) {
-        double pairs = (double)M * (double)N;
+        double pairs = (double)M * (double)N * (s->plan ? s->plan->kept_fraction : 1.0);
         fprintf(stderr,
                 "kforge eval: engine %s, %d thread%s, compile %.3f ms, run %.3f ms, %.4g pairs, "
                 "%.4g pairs/s\n",

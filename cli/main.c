@@ -1,4 +1,4 @@
-/* main.c -- the kforge command: dispatches to eval, check, bench, cache, help and --version. */
+/* main.c -- the kforge command: dispatches to eval, check, bench, cache, eigsh, help and --version. */
 #include <stdio.h>
 #include <string.h>
 
@@ -15,6 +15,8 @@ static void help_main(FILE *f)
           "  kforge bench FORMULA [options]                        time the JIT tiers on random\n"
           "                                                        inputs\n"
           "  kforge cache list|info|clear                          the kernel cache\n"
+          "  kforge eigsh --gen spiral:10000 [options]             spectral coordinates of a\n"
+          "                                                        point cloud (--points X.npy)\n"
           "  kforge help [COMMAND]                                 this text, or a command's\n"
           "  kforge --version                                      the version\n"
           "\n"
@@ -44,11 +46,13 @@ static int help(int argc, char **argv)
         kfcli_help_bench(stdout);
     else if (!strcmp(argv[1], "cache"))
         kfcli_help_cache(stdout);
+    else if (!strcmp(argv[1], "eigsh"))
+        kfcli_help_eigsh(stdout);
     else if (!strcmp(argv[1], "help"))
         help_main(stdout);
     else {
         fprintf(stderr, "kforge help: no command '%s'; the commands are eval, check, bench "
-                        "and cache\n", argv[1]);
+                        "cache and eigsh\n", argv[1]);
         return KFCLI_EXIT_USAGE;
     }
     return KFCLI_EXIT_OK;
@@ -70,6 +74,8 @@ int main(int argc, char **argv)
         rc = kfcli_bench(argc - 1, argv + 1);
     else if (!strcmp(cmd, "cache"))
         rc = kfcli_cache(argc - 1, argv + 1);
+    else if (!strcmp(cmd, "eigsh"))
+        rc = kfcli_eigsh(argc - 1, argv + 1);
     else if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h"))
         rc = help(argc - 1, argv + 1);
     else if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) {

@@ -1,5 +1,6 @@
 /* opts.c -- the command line of every kforge command (eval, check, bench, cache) into a kfcli_args. */
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,7 +10,7 @@
 enum {
     OPT_ALIAS, OPT_RED, OPT_AXIS, OPT_K, OPT_F2, OPT_DTYPE, OPT_THREADS, OPT_JIT, OPT_SUM,
     OPT_VERBOSE, OPT_DUMP, OPT_OUT, OPT_IDX, OPT_M, OPT_N, OPT_EMIT, OPT_HELP, OPT_REPEAT,
-    OPT_SEED, OPT_CACHE_DIR, OPT_OLDER
+    OPT_SEED, OPT_CACHE_DIR, OPT_OLDER, OPT_BLOCK_SPARSE
 };
 
 /* One table for every command: `cmds` says which accept the option. */
@@ -43,6 +44,7 @@ static const struct opt {
     {"seed", 0, 1, KFCLI_CMD_BENCH, OPT_SEED},
     {"cache-dir", 0, 1, KFCLI_CMD_BENCH | KFCLI_CMD_CACHE, OPT_CACHE_DIR},
     {"older-than", 0, 1, KFCLI_CMD_CACHE, OPT_OLDER},
+    {"block-sparse", 0, 1, EB, OPT_BLOCK_SPARSE},
     {"help", 'h', 0, ECB | KFCLI_CMD_CACHE, OPT_HELP},
 #undef EC
 #undef ECB
@@ -82,6 +84,30 @@ static int usage(const kfcli_args *a, const char *fmt, ...)
     fprintf(stderr, "\n(see 'kforge help %s')\n", a->cmd);
     va_end(ap);
     return KFCLI_EXIT_USAGE;
+}
+
+/* A plain decimal number (no hex, no nan; "inf" only when allow_inf) filling
+ * all of s[0..n); returns 0 on success. */
+static int parse_real(const char *s, size_t n, int allow_inf, double *out)
+{
+    char buf[64];
+    if (n == 0 || n >= sizeof buf)
+        return -1;
+    memcpy(buf, s, n);
+    buf[n] = 0;
+    if (allow_inf && !strcmp(buf, "inf")) {
+        *out = INFINITY;
+        return 0;
+    }
+    if (strpbrk(buf, "xXnNiI") || buf[0] == ' ' || buf[0] == '\t')
+        return -1;
+    char *end;
+    errno = 0;
+    double d = strtod(buf, &end);
+    if (*end || errno || !isfinite(d))
+        return -1;
+    *out = d;
+    return 0;
 }
 
 /* Picks one word of a list ("float32|float64") or fails. */
@@ -181,6 +207,19 @@ static int set_value(kfcli_args *a, const struct opt *o, const char *name, const
         if (!*v || *end || errno || !(d >= 0 && d <= 1e6) || strpbrk(v, "xXnNiI"))
             return usage(a, "%s must be a number of days from 0 to 1000000, not '%s'", name, v);
         a->older_than = d;
+        return 0;
+    }
+    case OPT_BLOCK_SPARSE: {
+        /* EPS:CUTOFF: grid cells of side EPS > 0; cluster pairs kept within CUTOFF >= 0
+         * (or inf) plus half of each cell's diagonal (docs/blocksparse.md) */
+        const char *colon = strchr(v, ':');
+        double e, c;
+        if (!colon || parse_real(v, (size_t)(colon - v), 0, &e) || !(e > 0) ||
+            parse_real(colon + 1, strlen(colon + 1), 1, &c) || !(c >= 0))
+            return usage(a, "%s must be EPS:CUTOFF with a cell size EPS > 0 and a cutoff "
+                            "radius CUTOFF >= 0 or inf (e.g. 0.05:0.2), not '%s'", name, v);
+        a->bs_eps = e;
+        a->bs_cutoff = c;
         return 0;
     }
     case OPT_EMIT:

@@ -47,7 +47,10 @@ typedef enum kf_status {
     KF_ERR_JIT = 7,         /* the JIT could not compile the generated code (a kforge bug: report it) */
     KF_ERR_IO = 8,          /* a file could not be read or written */
     KF_ERR_THREAD = 9,      /* worker threads could not be started */
-    KF_ERR_INTERNAL = 10    /* an invariant of kforge itself failed (a kforge bug: report it) */
+    KF_ERR_INTERNAL = 10,   /* an invariant of kforge itself failed (a kforge bug: report it) */
+    KF_ERR_NOCONV = 11      /* an iterative solver (kf_eigsh, kf_cg) stopped at its iteration cap
+                               before meeting its tolerance; what converged is still returned and
+                               the report says how much */
 } kf_status;
 
 /* Element type of every array bound to a kernel. */
@@ -319,6 +322,199 @@ void kf_plan_free(kf_plan *plan);
 const char *kf_status_name(int status);
 /* KF_VERSION_STRING of the library actually linked. */
 const char *kf_version(void);
+
+/* ---- solvers: linear operators, eigensolver, graph Laplacians, CG (docs/solvers.md) ----
+ * A kf_linop is a SYMMETRIC operator of size n and one dtype: y = A x.
+ *  - BLOCKS of b vectors are n x b, C order (row-major): x[i*b + c] is
+ *    entry i of column c. This is the layout of a j-variable of dim b, so a
+ *    kernel operator serves all b columns with ONE kernel evaluation.
+ *  - OWNERSHIP: operators are reference counted. A combinator (scale, add,
+ *    sub, compose, graph) takes its own reference to its operands, so you may
+ *    kf_linop_free() an operand as soon as the combination is built. Arrays
+ *    given to kf_linop_kernel / kf_linop_formula (args) and the kernel given
+ *    to kf_linop_kernel are BORROWED: they must outlive every operator that
+ *    uses them. kf_linop_diag copies its vector.
+ *  - Errors go to the context of the operator (of the first operand for
+ *    combinators). Operators of a context are used by one thread at a time.
+ *  - Every constructor returns NULL with the status and message in the
+ *    context on failure: mismatched sizes or dtypes are KF_ERR_ARG. */
+typedef struct kf_linop kf_linop;
+
+/* An operator from a compiled Sum kernel (axis 1, or 0: symmetric either way)
+ * that is LINEAR in its j-variable `var` (the vector): y_i = sum_j F(...) v_j.
+ * The formula's dim must equal var's dim w; args are the other arrays (as for
+ * kf_run; args[var] is ignored), with M = N = n. rg (may be NULL) restricts
+ * the sum to a block-sparsity pattern (copied pointers: the arrays it points
+ * to are borrowed). Blocks: apply with b == w is one kf_run; with w == 1 and
+ * any b, b runs; anything else is KF_ERR_ARG. Linearity is the caller's
+ * promise (it is not checked). */
+kf_linop *kf_linop_kernel(kf_kernel *k, int var, const void *const *args, int nargs, int64_t n,
+                          const kf_ranges *rg);
+/* The same from formula text: `vec_name` names the vector, which gets the
+ * alias "vec_name=Vj(var,b)" (do NOT declare it in aliases). The operator
+ * compiles one kernel per block width b it is asked for (b = 1 at once, so
+ * errors in the formula show here) and keeps them; any b >= 1 works, wide
+ * blocks in chunks of at most 64 columns. opts may be NULL (defaults; jit
+ * picks the engine). args as for kf_linop_kernel (nargs counts var). Only a
+ * formula operator can be subsampled, which the coarse-to-fine start of
+ * kf_spectral needs. */
+kf_linop *kf_linop_formula(kf_ctx *ctx, const char *formula, const char *const *aliases,
+                           int naliases, const char *vec_name, int var, const void *const *args,
+                           int nargs, int64_t n, kf_dtype dtype, const kf_compile_opts *opts,
+                           const kf_ranges *rg);
+/* diag(d): d has n values of dtype and is copied. */
+kf_linop *kf_linop_diag(kf_ctx *ctx, kf_dtype dtype, int64_t n, const void *d);
+kf_linop *kf_linop_identity(kf_ctx *ctx, kf_dtype dtype, int64_t n);
+kf_linop *kf_linop_scale(kf_linop *a, double s);       /* s A */
+kf_linop *kf_linop_add(kf_linop *a, kf_linop *b);      /* A + B */
+kf_linop *kf_linop_sub(kf_linop *a, kf_linop *b);      /* A - B */
+/* A B (apply B, then A). Symmetric only when the caller makes it so, e.g.
+ * D K D with D diagonal. */
+kf_linop *kf_linop_compose(kf_linop *a, kf_linop *b);
+/* Drops one reference (NULL is allowed); the operator dies with the last. */
+void kf_linop_free(kf_linop *op);
+
+/* y = A x for a block of b >= 1 columns (x, y: n x b of the op's dtype, C
+ * order, not overlapping). NaN in x is not checked (it propagates). */
+int kf_linop_apply(kf_linop *op, const void *x, void *y, int64_t b);
+/* The diagonal of A (n values of dtype). A kernel operator evaluates its
+ * formula at the pairs (i, i) in one block-sparse run; combinations combine;
+ * a composition needs one diagonal factor (else KF_ERR_UNSUPPORTED). */
+int kf_linop_diagonal(kf_linop *op, void *d);
+int64_t kf_linop_size(const kf_linop *op);
+kf_dtype kf_linop_dtype(const kf_linop *op);
+kf_ctx *kf_linop_ctx(const kf_linop *op);
+/* Columns applied so far through this operator (b per block apply), and the
+ * seconds spent in them; kf_linop_reset_stats zeroes both. */
+int64_t kf_linop_matvecs(const kf_linop *op);
+double kf_linop_seconds(const kf_linop *op);
+void kf_linop_reset_stats(kf_linop *op);
+
+/* Graph operators from a kernel operator K, with the degrees D = K 1
+ * computed ONCE here (or taken from `degrees`, n values of dtype, when not
+ * NULL). degrees_out (may be NULL) receives D. The normalized kinds need
+ * every D_i > 0 (else KF_ERR_ARG naming the row). */
+typedef enum kf_graph {
+    KF_GRAPH_LAPLACIAN = 1,      /* L = diag(D) - K */
+    KF_GRAPH_LAPLACIAN_NORM = 2, /* L_norm = I - D^-1/2 K D^-1/2 */
+    KF_GRAPH_AFFINITY_NORM = 3   /* D^-1/2 K D^-1/2 = I - L_norm */
+} kf_graph;
+kf_linop *kf_linop_graph(kf_linop *K, kf_graph kind, const void *degrees, void *degrees_out);
+
+/* Which eigenvalues kf_eigsh computes (ARPACK's names). */
+typedef enum kf_which {
+    KF_WHICH_LM = 0, /* largest magnitude */
+    KF_WHICH_SM = 1, /* smallest magnitude */
+    KF_WHICH_LA = 2, /* largest algebraic */
+    KF_WHICH_SA = 3, /* smallest algebraic */
+    KF_WHICH_BE = 4  /* both ends: k/2 from each end (the extra one from the high end) */
+} kf_which;
+
+/* Eigensolver options. Always start from kf_eigsh_opts_init(); fields may be added. */
+typedef struct kf_eigsh_opts {
+    int k;           /* eigenpairs wanted, 1 <= k < n (default 6) */
+    kf_which which;  /* default KF_WHICH_LM */
+    int ncv;         /* Lanczos basis size, k < ncv <= n; 0 (default): max(2k+1, 20) capped at n */
+    double tol;      /* relative accuracy of the Ritz values; 0 (default): machine precision */
+    int maxiter;     /* cap on ARPACK's restart iterations; 0 (default): 10 n, at least 1000 */
+    const void *v0;  /* starting vector (n values of the op's dtype, not all zero), or NULL
+                        (default): a vector drawn from `seed` */
+    uint64_t seed;   /* default 1; the same seed gives the same result */
+} kf_eigsh_opts;
+void kf_eigsh_opts_init(kf_eigsh_opts *o);
+
+/* What a solve did. Times in seconds. */
+typedef struct kf_eigsh_report {
+    int converged;       /* pairs that met tol (k on success) */
+    int iterations;      /* ARPACK's implicit-restart iterations (iparam[2]) */
+    int restarts;        /* iterations - 1: restarts after the first Lanczos run */
+    int ncv;             /* basis size used */
+    int64_t matvecs;     /* operator applications (columns) of the Lanczos iterations; the
+                            final residual check applies the operator to k more columns, not
+                            counted here (nor in matvec_s) */
+    int64_t matvecs_coarse; /* kf_spectral COARSE: applications of the small subsample operator
+                               (each costs about (coarse_n / n)^2 of a full one), not in matvecs */
+    double coarse_s;     /* kf_spectral COARSE: subsample solve + interpolation (in total_s) */
+    double matvec_s;     /* time in the operator */
+    double arpack_s;     /* time in ARPACK (the rest of the solve: total - matvec - setup) */
+    double total_s;      /* the whole call */
+    double max_residual; /* max over the converged pairs of |A v - lambda v| (v has norm 1) */
+    int arpack_info;     /* the last ARPACK info code (0 success) */
+} kf_eigsh_report;
+
+/* The k eigenpairs of the symmetric op selected by `which` (ARPACK-ng:
+ * dsaupd/dseupd for float64, ssaupd/sseupd for float32).
+ *   values    (k) of the op's dtype, ASCENDING;
+ *   vectors   (n x k) C order, column j (vectors[i*k + j]) for values[j],
+ *             norm 1; may be NULL;
+ *   residuals (k) doubles |A v_j - values[j] v_j|, or NULL;
+ *   report    may be NULL.
+ * KF_ERR_NOCONV when maxiter ran out: the first report->converged values
+ * (and their vectors and residuals) are valid, the others are NaN. Bad
+ * arguments (k >= n, ncv out of range, NaN in v0) are KF_ERR_ARG with a
+ * message; every ARPACK error code has its own message. */
+int kf_eigsh(kf_linop *op, const kf_eigsh_opts *o, void *values, void *vectors,
+             double *residuals, kf_eigsh_report *report);
+
+/* Spectral coordinates of a kernel graph: eigenpairs of K, L or L_norm. */
+typedef enum kf_spectral_mode {
+    KF_SPECTRAL_AUTO = 0,     /* SHIFTED when it applies (a Laplacian, SM/SA), else DIRECT */
+    KF_SPECTRAL_DIRECT = 1,   /* kf_eigsh on the graph operator exactly as asked (scipy's way) */
+    KF_SPECTRAL_SHIFTED = 2,  /* smallest (SM/SA) of a Laplacian as the LARGEST ('LA') of
+                                 c I - L: c = 1 for L_norm (the normalized affinity
+                                 D^-1/2 K D^-1/2, lambda = 1 - mu), c = max D for L */
+    KF_SPECTRAL_COARSE = 3    /* SHIFTED (or LA/LM on K) started from a coarse solve: the same
+                                 problem on a random subsample, its eigenvectors interpolated to
+                                 every point through the kernel (Nystrom) as ARPACK's v0.
+                                 Needs a formula operator (kf_linop_formula). Measured: it
+                                 saves no matvecs over SHIFTED (docs/solvers.md); AUTO never
+                                 picks it. */
+} kf_spectral_mode;
+
+typedef struct kf_spectral_opts {
+    kf_eigsh_opts eig;     /* k, which (of the graph operator), ncv, tol, maxiter, seed */
+    int laplacian;         /* 0: K itself, KF_GRAPH_LAPLACIAN or KF_GRAPH_LAPLACIAN_NORM */
+    kf_spectral_mode mode; /* default KF_SPECTRAL_AUTO */
+    int64_t coarse_n;      /* subsample size of COARSE; 0 (default): min(n/4, 2000), at least 4k */
+} kf_spectral_opts;
+void kf_spectral_opts_init(kf_spectral_opts *o);
+
+/* Eigenpairs of the operator `laplacian` makes of K (K must be a kernel or
+ * formula operator), in the requested `which`; outputs as kf_eigsh, the
+ * values being those of the asked operator (1 - mu in the shifted mode).
+ * *mode_used (may be NULL) gets the mode actually run. */
+int kf_spectral(kf_linop *K, const kf_spectral_opts *o, void *values, void *vectors,
+                double *residuals, kf_eigsh_report *report, kf_spectral_mode *mode_used);
+
+/* Conjugate gradients for (alpha I + A) X = B, A symmetric positive
+ * (semi)definite, with nrhs right-hand sides solved together (one block
+ * apply per iteration for all columns). */
+typedef struct kf_cg_opts {
+    double alpha;        /* ridge added to the diagonal (default 0) */
+    double tol;          /* stop a column when |b - (alpha I + A) x| <= tol |b| (default 1e-6) */
+    int maxiter;         /* iteration cap; 0 (default): 10 n, at least 100 */
+    int jacobi;          /* nonzero: Jacobi preconditioner 1 / (alpha + diag A) */
+    const void *diag;    /* diag A (n of dtype) for jacobi; NULL: kf_linop_diagonal(A) */
+    int x0;              /* nonzero: X holds the starting guess; else start from 0 */
+} kf_cg_opts;
+void kf_cg_opts_init(kf_cg_opts *o);
+
+typedef struct kf_cg_report {
+    int iterations;      /* iterations until the last column converged (or the cap) */
+    int converged;       /* columns that met tol */
+    int64_t matvecs;     /* columns the operator was applied to */
+    double max_relres;   /* max over columns of the final relative residual */
+    double matvec_s, total_s;
+} kf_cg_report;
+
+/* B and X are n x nrhs, C order, of the op's dtype (X is written; it is read
+ * first when opts->x0). relres (nrhs doubles, may be NULL) gets each
+ * column's final |b - (alpha I + A) x| / |b| (0 for a zero column, which
+ * gives x = 0). KF_ERR_NOCONV when a column missed tol at maxiter (X holds
+ * the last iterate). NaN in B: KF_ERR_ARG. Float32 operators iterate in
+ * float64 and round X at the end. */
+int kf_cg(kf_linop *A, const void *B, void *X, int64_t nrhs, const kf_cg_opts *opts,
+          double *relres, kf_cg_report *report);
 
 #ifdef __cplusplus
 }

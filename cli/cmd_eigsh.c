@@ -1,0 +1,781 @@
+/*
+ * cmd_eigsh.c -- `kforge eigsh`: spectral coordinates of a point cloud, the
+ * eigenpairs of a kernel matrix or of its graph Laplacian, without storing it.
+ *
+ *   points (--points X.npy | --gen) ──▶ checks (NaN, k < n) ──▶ [block-sparse plan: sort]
+ *     ──▶ scale by 1/sigma ──▶ formula operator K ──▶ kf_spectral (L, L_norm, modes)
+ *     ──▶ [vectors back to the user's order] ──▶ eigenvalues + report, .npy files
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "gen.h"
+#include "npy.h"
+
+void kfcli_help_eigsh(FILE *f)
+{
+    fputs(
+        "Usage: kforge eigsh (--points X.npy | --gen spiral:N[:SEED] | --gen swissroll:N[:SEED])\n"
+        "                    [options]\n"
+        "\n"
+        "Spectral coordinates of a point cloud: the k eigenpairs of the kernel matrix K\n"
+        "(K_ij = k(x_i, x_j)) or of its graph Laplacian, computed with ARPACK's Lanczos method\n"
+        "on the implicit matrix (never stored). Prints the eigenvalues (ascending) and a report.\n"
+        "\n"
+        "Points:\n"
+        "  --points X.npy       (n, d) or (n,) float32/float64 points; NaN or inf is an error\n"
+        "  --gen KIND:N[:SEED]  the tutorial's clouds, deterministic for a SEED (default 1):\n"
+        "                       spiral (2-D) or swissroll (3-D), 0.01 Gaussian noise\n"
+        "\n"
+        "Kernel and operator:\n"
+        "  --kernel K           gaussian exp(-|x-y|^2/(2 s^2)) (default), laplace exp(-|x-y|/s),\n"
+        "                       cauchy 1/(1+|x-y|^2/s^2), or a FORMULA in x=Vi(0,d) and\n"
+        "                       y=Vj(1,d) on the raw points (e.g. 'Exp(-SqDist(x,y)*IntCst(50))');\n"
+        "                       it must be scalar; the command multiplies it by the vector\n"
+        "  --sigma S            the scale s of the named kernels (default 0.05; the points are\n"
+        "                       divided by s); a FORMULA carries its own scale\n"
+        "  --laplacian L        normalized (default): I - D^-1/2 K D^-1/2; unnormalized:\n"
+        "                       diag(D) - K; none: K itself. D = K 1, the degrees\n"
+        "  --mode M             auto (default), direct (ARPACK on the operator as asked, scipy's\n"
+        "                       way), shifted (smallest of a Laplacian as the largest of\n"
+        "                       c I - L), coarse (shifted, started from a solve on a subsample)\n"
+        "  --compare            also run every other mode that applies and compare matvecs,\n"
+        "                       time and eigenvalues\n"
+        "  --block-sparse EPS[:CUTOFF]  skip the pairs of grid cells (side EPS) whose centres\n"
+        "                       are farther apart than CUTOFF + half of both cells' diagonals\n"
+        "                       (default CUTOFF: 4s gaussian, 8s laplace, 100s cauchy; a FORMULA\n"
+        "                       needs one). Vectors are still in the order of the input points\n"
+        "\n"
+        "Eigensolver:\n"
+        "  -k K                 eigenpairs wanted, 1 <= K < n (default 7)\n"
+        "  --which W            SM (default for a Laplacian), LM (default for none), SA, LA\n"
+        "  --tol T              relative accuracy of the eigenvalues (default 0: machine precision)\n"
+        "  --ncv N              Lanczos basis size, K < N <= n (default max(2K+1, 20))\n"
+        "  --maxiter N          cap on restart iterations (default 10 n, at least 1000)\n"
+        "  --seed S             seed of the start vector and subsample (default 1)\n"
+        "\n"
+        "Other options:\n"
+        "  --dtype T            float32 or float64 (default: the file's; float32 for --gen)\n"
+        "  --threads N          worker threads (default: $KFORGE_THREADS, else every core)\n"
+        "  --jit E              auto (default), tcc, cc or reference\n"
+        "  -o, --output F       the eigenvalues, (K,) of the dtype\n"
+        "  --vectors F          the eigenvectors, (n, K), column j for eigenvalue j\n"
+        "  -q, --quiet          no progress lines on stderr (shown only on a terminal)\n"
+        "  -v, --verbose        engine and compile messages on stderr\n"
+        "  -h, --help           this text\n"
+        "\n"
+        "Exit status: 0 ok, 1 runtime failure or no convergence (the converged values are\n"
+        "printed, no file is written), 2 usage or input error.\n"
+        "\n"
+        "Examples:\n"
+        "  kforge eigsh --gen spiral:10000 --laplacian unnormalized -k 7\n"
+        "  kforge eigsh --gen swissroll:100000 --sigma 0.01 --block-sparse 0.05 -k 7 \\\n"
+        "      --vectors coords.npy\n",
+        f);
+}
+
+enum { KER_GAUSSIAN, KER_LAPLACE, KER_CAUCHY, KER_FORMULA };
+static const char *const kernel_names[] = {"gaussian", "laplace", "cauchy"};
+/* Formulas of the named kernels on points already divided by sigma. */
+static const char *const kernel_formulas[] = {"Exp(-SqDist(x,y)/IntCst(2))",
+                                              "Exp(-Sqrt(SqDist(x,y)))",
+                                              "Inv(IntCst(1)+SqDist(x,y))"};
+/* Where each named kernel falls below ~3e-4 (e^-8), in units of sigma. */
+static const double kernel_cutoffs[] = {4, 8, 100};
+
+static const char *const mode_names[] = {"auto", "direct", "shifted", "coarse"};
+static const char *const lap_names[] = {"none", "unnormalized", "normalized"};
+static const char *const which_names[] = {"LM", "SM", "LA", "SA"};
+
+/* The command line. */
+typedef struct eigsh_cfg {
+    const char *points;
+    kfcli_gen gen;
+    int have_gen;
+    int kernel;              /* KER_* */
+    const char *formula;     /* the kernel formula (named or the user's) */
+    double sigma;
+    int sigma_set;
+    int laplacian;           /* index in lap_names */
+    int k;
+    int which;               /* kf_which, or -1: the default */
+    double tol;
+    int ncv, maxiter;
+    uint64_t seed;
+    int dtype;               /* kf_dtype, or -1 */
+    int block_sparse;
+    double eps, cutoff;      /* cutoff < 0: the kernel's default */
+    kf_spectral_mode mode;
+    int compare, quiet, verbose, help, threads;
+    kf_jit jit;
+    const char *out, *vectors;
+} eigsh_cfg;
+
+/* Everything the command holds, freed in one place. */
+typedef struct eigsh_state {
+    eigsh_cfg c;
+    kfcli_args a;            /* for kfcli_ctx_new / kfcli_compile */
+    kf_ctx *ctx;
+    int64_t n, d;
+    double *x;               /* (n, d) points as read, float64 */
+    double *xs;              /* sorted (block-sparse) copy, or NULL */
+    void *pts;               /* (n, d) of the dtype: sorted, scaled: the kernel's x and y */
+    kf_plan *plan;
+    kf_linop *K;
+    void *values, *vectors, *vec_user;
+    double *residuals;
+    char *tmp_out, *tmp_vec;
+    int progress;            /* stderr is a terminal and not --quiet */
+} eigsh_state;
+
+static int usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("kforge eigsh: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputs("\n(see 'kforge help eigsh')\n", stderr);
+    va_end(ap);
+    return KFCLI_EXIT_USAGE;
+}
+
+static int pick(const char *v, const char *const *words, int n)
+{
+    for (int k = 0; k < n; k++)
+        if (!strcmp(v, words[k]))
+            return k;
+    return -1;
+}
+
+/* A plain finite decimal number (strtod alone would take "nan", "inf", hex). */
+static int parse_num(const char *s, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (!*s || *end || errno || !isfinite(v) || strpbrk(s, "xXnNiI"))
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_block_sparse(eigsh_cfg *c, const char *v)
+{
+    char buf[128];
+    if (strlen(v) >= sizeof buf)
+        return usage("--block-sparse '%.40s...': too long", v);
+    strcpy(buf, v);
+    char *colon = strchr(buf, ':');
+    if (colon)
+        *colon = 0;
+    if (parse_num(buf, &c->eps) || !(c->eps > 0))
+        return usage("--block-sparse EPS[:CUTOFF]: EPS must be a positive number, not '%s'", buf);
+    c->cutoff = -1;
+    if (colon && (parse_num(colon + 1, &c->cutoff) || !(c->cutoff >= 0)))
+        return usage("--block-sparse EPS[:CUTOFF]: CUTOFF must be a number >= 0, not '%s'",
+                     colon + 1);
+    c->block_sparse = 1;
+    return 0;
+}
+
+/* One option with its value; returns 0 or an exit status. */
+static int set_opt(eigsh_cfg *c, const char *name, const char *v)
+{
+    int64_t i;
+    int w;
+    char err[KFCLI_ERRLEN];
+    if (!strcmp(name, "--points")) {
+        c->points = v;
+    } else if (!strcmp(name, "--gen")) {
+        if (kfcli_gen_parse(v, &c->gen, err, sizeof err))
+            return usage("%s", err);
+        c->have_gen = 1;
+    } else if (!strcmp(name, "--kernel")) {
+        if (!*v)
+            return usage("--kernel needs gaussian, laplace, cauchy or a formula");
+        w = pick(v, kernel_names, 3);
+        c->kernel = w < 0 ? KER_FORMULA : w;
+        c->formula = w < 0 ? v : kernel_formulas[w];
+    } else if (!strcmp(name, "--sigma")) {
+        if (parse_num(v, &c->sigma) || !(c->sigma > 0))
+            return usage("--sigma must be a positive number, not '%s'", v);
+        c->sigma_set = 1;
+    } else if (!strcmp(name, "--laplacian")) {
+        if ((c->laplacian = pick(v, lap_names, 3)) < 0)
+            return usage("--laplacian must be none, unnormalized or normalized, not '%s'", v);
+    } else if (!strcmp(name, "-k")) {
+        if (kfcli_parse_i64(v, 1, 1000000, &i))
+            return usage("-k must be an integer from 1 to 1000000, not '%s'", v);
+        c->k = (int)i;
+    } else if (!strcmp(name, "--which")) {
+        if ((c->which = pick(v, which_names, 4)) < 0)
+            return usage("--which must be SM, LM, SA or LA, not '%s'", v);
+    } else if (!strcmp(name, "--tol")) {
+        if (parse_num(v, &c->tol) || !(c->tol >= 0))
+            return usage("--tol must be a number >= 0, not '%s'", v);
+    } else if (!strcmp(name, "--ncv")) {
+        if (kfcli_parse_i64(v, 2, 100000000, &i))
+            return usage("--ncv must be an integer from 2 to 100000000, not '%s'", v);
+        c->ncv = (int)i;
+    } else if (!strcmp(name, "--maxiter")) {
+        if (kfcli_parse_i64(v, 1, 1000000000, &i))
+            return usage("--maxiter must be a positive integer, not '%s'", v);
+        c->maxiter = (int)i;
+    } else if (!strcmp(name, "--seed")) {
+        if (kfcli_parse_i64(v, 0, INT64_MAX, &i))
+            return usage("--seed must be a non-negative integer, not '%s'", v);
+        c->seed = (uint64_t)i;
+    } else if (!strcmp(name, "--dtype")) {
+        if ((w = pick(v, (const char *const[]){"float32", "float64"}, 2)) < 0)
+            return usage("--dtype must be float32 or float64, not '%s'", v);
+        c->dtype = w == 0 ? KF_FLOAT32 : KF_FLOAT64;
+    } else if (!strcmp(name, "--block-sparse")) {
+        return parse_block_sparse(c, v);
+    } else if (!strcmp(name, "--mode")) {
+        if ((w = pick(v, mode_names, 4)) < 0)
+            return usage("--mode must be auto, direct, shifted or coarse, not '%s'", v);
+        c->mode = (kf_spectral_mode)w;
+    } else if (!strcmp(name, "--threads")) {
+        if (kfcli_parse_i64(v, 1, 4096, &i))
+            return usage("--threads must be an integer from 1 to 4096, not '%s'", v);
+        c->threads = (int)i;
+    } else if (!strcmp(name, "--jit")) {
+        if ((w = pick(v, (const char *const[]){"auto", "tcc", "reference", "cc"}, 4)) < 0)
+            return usage("--jit must be auto, tcc, cc or reference, not '%s'", v);
+        c->jit = (kf_jit[]){KF_JIT_AUTO, KF_JIT_TCC, KF_JIT_REFERENCE, KF_JIT_CC}[w];
+    } else if (!strcmp(name, "-o") || !strcmp(name, "--output")) {
+        c->out = v;
+    } else if (!strcmp(name, "--vectors")) {
+        c->vectors = v;
+    } else {
+        return -1;
+    }
+    return 0;
+}
+
+static int parse_args(eigsh_cfg *c, int argc, char **argv)
+{
+    static const char *const flags[] = {"--compare", "-q", "--quiet", "-v", "--verbose", "-h",
+                                        "--help"};
+    /* the options set_opt takes, for the message when one ends the line */
+    static const char *const valued[] = {
+        "--points", "--gen",   "--kernel", "--sigma",        "--laplacian", "-k",      "--which",
+        "--tol",    "--ncv",   "--maxiter", "--seed",        "--dtype",     "--mode",  "--threads",
+        "--jit",    "-o",      "--output", "--block-sparse", "--vectors"};
+    memset(c, 0, sizeof *c);
+    c->kernel = KER_GAUSSIAN;
+    c->formula = kernel_formulas[KER_GAUSSIAN];
+    c->sigma = 0.05;
+    c->laplacian = 2;
+    c->k = 7;
+    c->which = -1;
+    c->seed = 1;
+    c->dtype = -1;
+    c->jit = KF_JIT_AUTO;
+    for (int a = 1; a < argc; a++) {
+        const char *s = argv[a];
+        int f = pick(s, flags, 7);
+        if (f >= 0) {
+            if (f == 0)
+                c->compare = 1;
+            else if (f <= 2)
+                c->quiet = 1;
+            else if (f <= 4)
+                c->verbose = 1;
+            else
+                c->help = 1;
+            continue;
+        }
+        char name[32];
+        const char *val = NULL;
+        if (s[0] == '-' && s[1] == '-' && strchr(s, '=')) { /* --name=value */
+            size_t nl = (size_t)(strchr(s, '=') - s);
+            if (nl >= sizeof name)
+                return usage("unknown option '%s'", s);
+            memcpy(name, s, nl);
+            name[nl] = 0;
+            val = s + nl + 1;
+        } else if (s[0] == '-' && (s[1] == 'k' || s[1] == 'o') && s[2]) { /* -k7, -oFILE */
+            snprintf(name, sizeof name, "-%c", s[1]);
+            val = s + 2;
+        } else if (s[0] == '-' && s[1] && strlen(s) < sizeof name) {
+            strcpy(name, s);
+        } else {
+            return usage("unexpected argument '%s' (the points come from --points or --gen)", s);
+        }
+        if (!val) {
+            if (a + 1 >= argc)
+                return pick(name, valued, (int)(sizeof valued / sizeof valued[0])) >= 0
+                           ? usage("option %s needs a value", name)
+                           : usage("unknown option '%s'", s);
+            val = argv[++a];
+        }
+        int rc = set_opt(c, name, val);
+        if (rc == -1)
+            return usage("unknown option '%s'", name);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* Progress on a terminal: one line, overwritten by the next (\r, clear to end). */
+static void progress(const eigsh_state *s, const char *msg)
+{
+    if (s->progress)
+        fprintf(stderr, "\rkforge eigsh: %s\033[K", msg);
+}
+
+static void progress_done(const eigsh_state *s)
+{
+    if (s->progress)
+        fputs("\r\033[K", stderr);
+}
+
+/* The points: from the file (float32 or float64, any number of columns) or
+ * the generator, as float64; NaN and inf refused, naming the point. */
+static int load_points(eigsh_state *s)
+{
+    eigsh_cfg *c = &s->c;
+    if (c->have_gen) {
+        s->n = c->gen.n;
+        s->d = kfcli_gen_dim(c->gen.kind);
+        s->x = malloc(sizeof(double) * (size_t)(s->n * s->d));
+        if (!s->x) {
+            fprintf(stderr, "kforge eigsh: out of memory for %lld points\n", (long long)s->n);
+            return KFCLI_EXIT_RUNTIME;
+        }
+        kfcli_gen_points(&c->gen, s->x);
+        if (c->dtype < 0)
+            c->dtype = KF_FLOAT32; /* the tutorial's choice: twice the speed, enough accuracy */
+        return 0;
+    }
+    char err[KFCLI_ERRLEN];
+    kfcli_npy in;
+    int st = kfcli_npy_read(c->points, &in, err, sizeof err);
+    if (st) {
+        fprintf(stderr, "kforge eigsh: %s\n", err);
+        return st == KF_ERR_NOMEM ? KFCLI_EXIT_RUNTIME : KFCLI_EXIT_USAGE;
+    }
+    char shp[64];
+    kfcli_npy_shape_str(&in, shp, sizeof shp);
+    int rc = 0;
+    if (in.type == KFCLI_NPY_I8)
+        rc = usage("%s: 'descr' is '<i8' (int64); points must be '<f4' or '<f8'", c->points);
+    else if (in.ndim == 0 || in.shape[0] < 1 || (in.ndim == 2 && in.shape[1] < 1))
+        rc = usage("%s: shape %s; points must be (n, d) or (n,) with n, d >= 1", c->points, shp);
+    if (rc) {
+        kfcli_npy_free(&in);
+        return rc;
+    }
+    s->n = in.shape[0];
+    s->d = in.ndim == 2 ? in.shape[1] : 1;
+    s->x = malloc(sizeof(double) * (size_t)in.count);
+    if (!s->x) {
+        kfcli_npy_free(&in);
+        fprintf(stderr, "kforge eigsh: out of memory for %lld points\n", (long long)s->n);
+        return KFCLI_EXIT_RUNTIME;
+    }
+    for (int64_t e = 0; e < in.count; e++)
+        s->x[e] = in.type == KFCLI_NPY_F4 ? (double)((const float *)in.data)[e]
+                                          : ((const double *)in.data)[e];
+    if (c->dtype < 0)
+        c->dtype = in.type == KFCLI_NPY_F4 ? KF_FLOAT32 : KF_FLOAT64;
+    kfcli_npy_free(&in);
+    for (int64_t e = 0; e < s->n * s->d; e++)
+        if (!isfinite(s->x[e]))
+            return usage("%s: point %lld has a %s coordinate (column %lld)", c->points,
+                         (long long)(e / s->d), isnan(s->x[e]) ? "NaN" : "infinite",
+                         (long long)(e % s->d));
+    return 0;
+}
+
+/* Arguments that need the point count, with messages in the command's terms
+ * (the library would refuse them too, in its own). */
+static int check_sizes(const eigsh_state *s)
+{
+    const eigsh_cfg *c = &s->c;
+    if (s->n < 2)
+        return usage("%lld point: eigsh needs at least 2", (long long)s->n);
+    if (c->k >= s->n)
+        return usage("-k %d must be smaller than the number of points (%lld)", c->k,
+                     (long long)s->n);
+    if (c->ncv && (c->ncv <= c->k || c->ncv > s->n))
+        return usage("--ncv %d must be above -k (%d) and at most the number of points (%lld)",
+                     c->ncv, c->k, (long long)s->n);
+    if (c->kernel == KER_FORMULA && c->sigma_set)
+        return usage("--sigma scales the named kernels; write the scale into the FORMULA");
+    if (c->kernel == KER_FORMULA && c->block_sparse && c->cutoff < 0)
+        return usage("--block-sparse %g: a FORMULA kernel needs the CUTOFF distance "
+                     "(--block-sparse EPS:CUTOFF)", c->eps);
+    if (c->out && c->vectors && !strcmp(c->out, c->vectors))
+        return usage("-o and --vectors name the same file '%s'", c->out);
+    return 0;
+}
+
+/* The user's FORMULA alone (scalar, in x and y): errors with a caret on its
+ * own text, before the command appends the vector. */
+static int check_formula(eigsh_state *s, const char *const *aliases)
+{
+    kfcli_args a = s->a;
+    a.formula = s->c.formula;
+    a.aliases = (const char **)aliases;
+    a.naliases = 2;
+    a.reduction = NULL;
+    int rc;
+    kf_kernel *k = kfcli_compile(s->ctx, &a, (kf_dtype)s->c.dtype, &rc);
+    if (!k)
+        return rc;
+    int64_t dim = kf_kernel_formula_dim(k);
+    kf_kernel_free(k);
+    if (dim != 1)
+        return usage("the kernel FORMULA must be scalar (dim 1); '%s' has dim %lld", s->c.formula,
+                     (long long)dim);
+    return 0;
+}
+
+/* Block-sparse: the plan on the raw points, then the points in cluster order. */
+static int plan_blocks(eigsh_state *s, kf_ranges *rg)
+{
+    eigsh_cfg *c = &s->c;
+    double cutoff = c->cutoff >= 0 ? c->cutoff : kernel_cutoffs[c->kernel] * c->sigma;
+    c->cutoff = cutoff;
+    progress(s, "planning the block-sparse pattern...");
+    s->plan = kf_plan_block_sparse(s->ctx, KF_FLOAT64, s->x, s->n, s->x, s->n, s->d, c->eps,
+                                   cutoff, 0);
+    if (!s->plan) {
+        progress_done(s);
+        fprintf(stderr, "kforge eigsh: --block-sparse: %s\n", kf_errmsg(s->ctx));
+        return kfcli_exit_of(kf_status_of(s->ctx));
+    }
+    /* x and y are one cloud: the operator is symmetric only if both sorts agree */
+    if (memcmp(s->plan->perm_x, s->plan->perm_y, sizeof(int64_t) * (size_t)s->n)) {
+        fputs("kforge eigsh: internal: the block-sparse plan sorted x and y differently\n", stderr);
+        return KFCLI_EXIT_RUNTIME;
+    }
+    s->xs = malloc(sizeof(double) * (size_t)(s->n * s->d));
+    if (!s->xs) {
+        fputs("kforge eigsh: out of memory for the sorted points\n", stderr);
+        return KFCLI_EXIT_RUNTIME;
+    }
+    kf_permute_rows(s->ctx, s->x, s->n, (int64_t)sizeof(double) * s->d, s->plan->perm_x, s->xs);
+    kf_blocks_view(s->plan->blocks, rg);
+    return 0;
+}
+
+/* The kernel operator on the (sorted) points divided by sigma. */
+static int make_operator(eigsh_state *s, const kf_ranges *rg)
+{
+    eigsh_cfg *c = &s->c;
+    char ax[48], ay[48];
+    snprintf(ax, sizeof ax, "x=Vi(0,%lld)", (long long)s->d);
+    snprintf(ay, sizeof ay, "y=Vj(1,%lld)", (long long)s->d);
+    const char *aliases[2] = {ax, ay};
+    int rc;
+    if (c->kernel == KER_FORMULA && (rc = check_formula(s, aliases)))
+        return rc;
+    kf_dtype dt = (kf_dtype)c->dtype;
+    size_t es = dt == KF_FLOAT32 ? 4 : 8;
+    s->pts = malloc(es * (size_t)(s->n * s->d));
+    if (!s->pts) {
+        fputs("kforge eigsh: out of memory for the points\n", stderr);
+        return KFCLI_EXIT_RUNTIME;
+    }
+    const double *src = s->xs ? s->xs : s->x;
+    double scale = c->kernel == KER_FORMULA ? 1.0 : 1.0 / c->sigma;
+    for (int64_t e = 0; e < s->n * s->d; e++) {
+        if (dt == KF_FLOAT32)
+            ((float *)s->pts)[e] = (float)(src[e] * scale);
+        else
+            ((double *)s->pts)[e] = src[e] * scale;
+    }
+    /* "(F)*v": F scalar, v the block of vectors (Vj(2, b)); linear in v */
+    size_t fl = strlen(c->formula) + 8;
+    char *formula = malloc(fl);
+    if (!formula) {
+        fputs("kforge eigsh: out of memory\n", stderr);
+        return KFCLI_EXIT_RUNTIME;
+    }
+    snprintf(formula, fl, "(%s)*v", c->formula);
+    kf_compile_opts co;
+    kf_compile_opts_init(&co);
+    co.jit = c->jit;
+    const void *args[3] = {s->pts, s->pts, NULL};
+    progress(s, "compiling the kernel...");
+    s->K = kf_linop_formula(s->ctx, formula, aliases, 2, "v", 2, args, 3, s->n, dt, &co, rg);
+    free(formula);
+    if (!s->K) {
+        progress_done(s);
+        fprintf(stderr, "kforge eigsh: %s\n", kf_errmsg(s->ctx));
+        return kfcli_exit_of(kf_status_of(s->ctx));
+    }
+    return 0;
+}
+
+static const char *mode_text(kf_spectral_mode m, int laplacian)
+{
+    switch (m) {
+    case KF_SPECTRAL_DIRECT:
+        return "direct (ARPACK on the operator as asked)";
+    case KF_SPECTRAL_SHIFTED:
+        return laplacian == 2 ? "shifted (largest of D^-1/2 K D^-1/2, lambda = 1 - mu)"
+                              : "shifted (largest of c I - L, c = max D)";
+    case KF_SPECTRAL_COARSE:
+        return "coarse (shifted, started from a solve on a subsample)";
+    default:
+        return "auto";
+    }
+}
+
+/* One kf_spectral solve into s->values / s->vectors / s->residuals. */
+static int solve(eigsh_state *s, kf_spectral_mode mode, kf_eigsh_report *rep,
+                 kf_spectral_mode *used, double *wall)
+{
+    const eigsh_cfg *c = &s->c;
+    kf_spectral_opts so;
+    kf_spectral_opts_init(&so);
+    so.eig.k = c->k;
+    so.eig.which = (kf_which)(c->which >= 0 ? c->which : c->laplacian ? KF_WHICH_SM : KF_WHICH_LM);
+    so.eig.ncv = c->ncv;
+    so.eig.tol = c->tol;
+    so.eig.maxiter = c->maxiter;
+    so.eig.seed = c->seed;
+    so.laplacian = c->laplacian == 0 ? 0 : c->laplacian == 1 ? KF_GRAPH_LAPLACIAN
+                                                              : KF_GRAPH_LAPLACIAN_NORM;
+    so.mode = mode;
+    char msg[96];
+    snprintf(msg, sizeof msg, "Lanczos (%s mode, k = %d) on %lld points...", mode_names[mode], c->k,
+             (long long)s->n);
+    progress(s, msg);
+    double t0 = kfcli_now();
+    int st = kf_spectral(s->K, &so, s->values, s->vectors, s->residuals, rep, used);
+    *wall = kfcli_now() - t0;
+    progress_done(s);
+    return st;
+}
+
+static double value_at(const eigsh_state *s, const void *v, int j)
+{
+    return s->c.dtype == KF_FLOAT32 ? (double)((const float *)v)[j] : ((const double *)v)[j];
+}
+
+static void print_report(const eigsh_state *s, const kf_eigsh_report *r, kf_spectral_mode used,
+                         double solve_s)
+{
+    const eigsh_cfg *c = &s->c;
+    printf("\nreport\n");
+    printf("  mode          %s\n", mode_text(used, c->laplacian));
+    printf("  converged     %d of %d (ARPACK info %d)\n", r->converged, c->k, r->arpack_info);
+    printf("  iterations    %d (%d restart%s), ncv %d\n", r->iterations, r->restarts,
+           r->restarts == 1 ? "" : "s", r->ncv);
+    printf("  matvecs       %lld", (long long)r->matvecs);
+    if (r->matvecs_coarse)
+        printf(" (%lld on the coarse start)", (long long)r->matvecs_coarse);
+    printf("\n  residuals     max |A v - lambda v| = %.3g\n", r->max_residual);
+    /* "other": the solver's setup (degrees are matvecs too), copies, residual checks */
+    double rest = fmax(0.0, solve_s - r->matvec_s - r->arpack_s);
+    printf("  solve time    %.3f s: matvecs %.3f s (%.1f%%), ARPACK %.3f s, other %.3f s\n",
+           solve_s, r->matvec_s, solve_s > 0 ? 100 * r->matvec_s / solve_s : 0.0, r->arpack_s,
+           rest);
+    if (s->plan)
+        printf("  block-sparse  eps %g, cutoff %g: %lld x %lld clusters, kept %.2f%% of the "
+               "pairs, plan %.3f s\n",
+               c->eps, c->cutoff, (long long)s->plan->ncx, (long long)s->plan->ncy,
+               100 * s->plan->kept_fraction, s->plan->total_s);
+    printf("  threads       %d\n", kf_threads(s->ctx));
+}
+
+/* --compare: every other applicable mode, on the same operator, in one table. */
+static int compare_modes(eigsh_state *s, kf_spectral_mode first, const kf_eigsh_report *r0,
+                         double t0s, const void *ref)
+{
+    printf("\ncompare       mode       matvecs   iterations   solve s   max |dlambda| vs %s\n",
+           mode_names[first]);
+    printf("              %-8s %9lld %12d %9.3f   -\n", mode_names[first], (long long)r0->matvecs,
+           r0->iterations, t0s);
+    for (int m = KF_SPECTRAL_DIRECT; m <= KF_SPECTRAL_COARSE; m++) {
+        if ((kf_spectral_mode)m == first)
+            continue;
+        if (m != KF_SPECTRAL_DIRECT && !s->c.laplacian)
+            continue; /* the shifted modes are about Laplacians */
+        kf_eigsh_report r;
+        kf_spectral_mode used;
+        double t;
+        int st = solve(s, (kf_spectral_mode)m, &r, &used, &t);
+        if (st != KF_OK && st != KF_ERR_NOCONV) {
+            printf("              %-8s not run: %s\n", mode_names[m], kf_errmsg(s->ctx));
+            continue;
+        }
+        double dl = 0;
+        for (int j = 0; j < s->c.k; j++)
+            dl = fmax(dl, fabs(value_at(s, s->values, j) - value_at(s, ref, j)));
+        printf("              %-8s %9lld %12d %9.3f   %.3g%s\n", mode_names[m], (long long)r.matvecs,
+               r.iterations, t, dl, st == KF_ERR_NOCONV ? " (not converged)" : "");
+    }
+    return 0;
+}
+
+static int write_files(eigsh_state *s)
+{
+    char err[KFCLI_ERRLEN];
+    kfcli_npy_type t = s->c.dtype == KF_FLOAT32 ? KFCLI_NPY_F4 : KFCLI_NPY_F8;
+    kfcli_npy vals = {t, 1, {s->c.k, 1}, s->c.k, s->values};
+    kfcli_npy vecs = {t, 2, {s->n, s->c.k}, s->n * s->c.k, s->vec_user};
+    int st = 0;
+    if (s->c.out)
+        st = kfcli_npy_stage(s->c.out, &vals, &s->tmp_out, err, sizeof err);
+    if (!st && s->c.vectors)
+        st = kfcli_npy_stage(s->c.vectors, &vecs, &s->tmp_vec, err, sizeof err);
+    if (!st && s->tmp_out) {
+        st = kfcli_npy_commit(s->tmp_out, s->c.out, 1, err, sizeof err);
+        s->tmp_out = NULL;
+    }
+    if (!st && s->tmp_vec) {
+        st = kfcli_npy_commit(s->tmp_vec, s->c.vectors, 1, err, sizeof err);
+        s->tmp_vec = NULL;
+    }
+    if (st) {
+        fprintf(stderr, "kforge eigsh: %s\n", err);
+        return KFCLI_EXIT_RUNTIME;
+    }
+    return 0;
+}
+
+static void print_header(const eigsh_state *s)
+{
+    const eigsh_cfg *c = &s->c;
+    if (c->have_gen)
+        printf("points        %s:%lld:%llu (generated)", kfcli_gen_name(c->gen.kind),
+               (long long)c->gen.n, (unsigned long long)c->gen.seed);
+    else
+        printf("points        %s", c->points);
+    printf(", n = %lld, d = %lld, %s\n", (long long)s->n, (long long)s->d,
+           c->dtype == KF_FLOAT32 ? "float32" : "float64");
+    if (c->kernel == KER_FORMULA)
+        printf("kernel        %s\n", c->formula);
+    else
+        printf("kernel        %s, sigma %g\n", kernel_names[c->kernel], c->sigma);
+    static const char *const ops[] = {"K", "L = diag(D) - K", "L_norm = I - D^-1/2 K D^-1/2"};
+    int which = c->which >= 0 ? c->which : c->laplacian ? KF_WHICH_SM : KF_WHICH_LM;
+    printf("operator      %s, %d eigenpairs, which %s\n", ops[c->laplacian], c->k,
+           which_names[which]);
+}
+
+static int eigsh_main(eigsh_state *s, int argc, char **argv)
+{
+    double t_start = kfcli_now();
+    eigsh_cfg *c = &s->c;
+    int rc = parse_args(c, argc, argv);
+    if (rc)
+        return rc;
+    if (c->help) {
+        kfcli_help_eigsh(stdout);
+        return 0;
+    }
+    if (!c->points == !c->have_gen)
+        return usage(c->points ? "give --points or --gen, not both"
+                               : "missing the points: --points X.npy or --gen spiral:N[:SEED]");
+    s->progress = !c->quiet && isatty(2);
+    if ((rc = load_points(s)) || (rc = check_sizes(s)))
+        return rc;
+
+    s->a.cmd = "eigsh";
+    s->a.threads = c->threads;
+    s->a.verbose = c->verbose;
+    s->a.jit = c->jit;
+    s->a.axis = 1;
+    if (!(s->ctx = kfcli_ctx_new(&s->a, &rc)))
+        return rc;
+    kf_ranges rg;
+    if (c->block_sparse && (rc = plan_blocks(s, &rg)))
+        return rc;
+    if ((rc = make_operator(s, c->block_sparse ? &rg : NULL)))
+        return rc;
+
+    size_t es = c->dtype == KF_FLOAT32 ? 4 : 8;
+    s->values = calloc((size_t)c->k, es);
+    s->residuals = calloc((size_t)c->k, sizeof(double));
+    s->vectors = malloc(es * (size_t)(s->n * c->k));
+    void *ref = calloc((size_t)c->k, es);
+    if (!s->values || !s->residuals || !s->vectors || !ref) {
+        free(ref);
+        fputs("kforge eigsh: out of memory for the eigenvectors\n", stderr);
+        return KFCLI_EXIT_RUNTIME;
+    }
+    kf_eigsh_report rep;
+    kf_spectral_mode used = c->mode;
+    double solve_s;
+    int st = solve(s, c->mode, &rep, &used, &solve_s);
+    if (st != KF_OK && st != KF_ERR_NOCONV) {
+        free(ref);
+        fprintf(stderr, "kforge eigsh: %s\n", kf_errmsg(s->ctx));
+        return kfcli_exit_of(st);
+    }
+    print_header(s);
+    int nshow = st == KF_OK ? c->k : rep.converged;
+    printf("\neigenvalues (ascending)%s\n", st == KF_OK ? "" : ", the converged ones");
+    if (nshow == 0)
+        printf("  (none)\n");
+    for (int j = 0; j < nshow; j++)
+        printf("  %3d  %16.9g   residual %.2g\n", j, value_at(s, s->values, j), s->residuals[j]);
+    print_report(s, &rep, used, solve_s);
+    if (st == KF_ERR_NOCONV) {
+        free(ref);
+        fprintf(stderr, "kforge eigsh: %s\n", kf_errmsg(s->ctx));
+        fprintf(stderr, "kforge eigsh: %d of %d eigenpairs converged (--maxiter, --ncv, --tol); "
+                        "no file written\n", rep.converged, c->k);
+        return KFCLI_EXIT_RUNTIME;
+    }
+    memcpy(ref, s->values, es * (size_t)c->k);
+    if (s->plan && c->vectors) { /* back to the user's order: row p is sorted row iperm[p] */
+        if (!(s->vec_user = malloc(es * (size_t)(s->n * c->k)))) {
+            free(ref);
+            fputs("kforge eigsh: out of memory for the eigenvectors\n", stderr);
+            return KFCLI_EXIT_RUNTIME;
+        }
+        kf_permute_rows(s->ctx, s->vectors, s->n, (int64_t)es * c->k, s->plan->iperm_x,
+                        s->vec_user);
+    }
+    if (!s->vec_user) {
+        s->vec_user = s->vectors;
+        s->vectors = NULL;
+    }
+    rc = write_files(s);
+    if (!rc && c->compare) {
+        s->vectors = s->vectors ? s->vectors : malloc(es * (size_t)(s->n * c->k));
+        if (s->vectors)
+            compare_modes(s, used, &rep, solve_s, ref);
+    }
+    memcpy(s->values, ref, es * (size_t)c->k);
+    free(ref);
+    printf("\ntotal         %.3f s (points, plan, compile, degrees, solve, output)\n",
+           kfcli_now() - t_start);
+    return rc;
+}
+
+int kfcli_eigsh(int argc, char **argv)
+{
+    eigsh_state s;
+    memset(&s, 0, sizeof s);
+    int rc = eigsh_main(&s, argc, argv);
+    char err[KFCLI_ERRLEN];
+    kfcli_npy_commit(s.tmp_out, s.c.out, 0, err, sizeof err);
+    kfcli_npy_commit(s.tmp_vec, s.c.vectors, 0, err, sizeof err);
+    kf_linop_free(s.K);
+    kf_plan_free(s.plan);
+    kf_free(s.ctx);
+    free(s.x);
+    free(s.xs);
+    free(s.pts);
+    free(s.values);
+    free(s.vectors);
+    free(s.vec_user);
+    free(s.residuals);
+    return rc;
+}

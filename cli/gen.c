@@ -1,0 +1,147 @@
+/* gen.c -- the tutorial's spiral and Swiss roll from a seed (formulas and draw order in gen.h). */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "gen.h"
+
+/* xoshiro256** (Blackman and Vigna): fast, passes BigCrush, and its state is
+ * a local struct, so generating is reentrant. */
+typedef struct rng {
+    uint64_t s[4];
+} rng;
+
+static uint64_t splitmix64(uint64_t *x)
+{
+    uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static uint64_t rotl(uint64_t x, int k)
+{
+    return (x << k) | (x >> (64 - k));
+}
+
+static void rng_seed(rng *r, uint64_t seed)
+{
+    /* splitmix64 spreads any seed (0 included) over the state, which is then never all zero */
+    for (int k = 0; k < 4; k++)
+        r->s[k] = splitmix64(&seed);
+}
+
+static uint64_t rng_next(rng *r)
+{
+    uint64_t *s = r->s;
+    uint64_t out = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 45);
+    return out;
+}
+
+/* Uniform in the open interval (0, 1): 53 random bits, never 0 (log below). */
+static double rng_uniform(rng *r)
+{
+    return ((double)(rng_next(r) >> 11) + 0.5) * 0x1p-53;
+}
+
+/* One standard normal per call (Box-Muller's cosine half: simpler to keep the
+ * draw order fixed than caching the sine half). */
+static double rng_normal(rng *r)
+{
+    double u1 = rng_uniform(r), u2 = rng_uniform(r);
+    return sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2);
+}
+
+int kfcli_gen_dim(kfcli_gen_kind kind)
+{
+    return kind == KFCLI_GEN_SPIRAL ? 2 : 3;
+}
+
+const char *kfcli_gen_name(kfcli_gen_kind kind)
+{
+    return kind == KFCLI_GEN_SPIRAL ? "spiral" : "swissroll";
+}
+
+void kfcli_gen_points(const kfcli_gen *g, double *x)
+{
+    rng r;
+    rng_seed(&r, g->seed);
+    const double noise = 0.01;
+    for (int64_t k = 0; k < g->n; k++) {
+        double t = 2.0 * M_PI * (double)k / (double)g->n;
+        if (g->kind == KFCLI_GEN_SPIRAL) {
+            x[2 * k + 0] = 0.4 + 0.4 * (t / 7) * cos(t) + noise * rng_normal(&r);
+            x[2 * k + 1] = 0.5 + 0.3 * sin(t) + noise * rng_normal(&r);
+        } else {
+            double u = rng_uniform(&r);
+            x[3 * k + 0] = 0.4 + 0.4 * (t / 7) * cos(1.5 * t) + noise * rng_normal(&r);
+            x[3 * k + 1] = 0.1 + 0.8 * u + noise * rng_normal(&r);
+            x[3 * k + 2] = 0.5 + 0.3 * (t / 7) * sin(1.5 * t) + noise * rng_normal(&r);
+        }
+    }
+}
+
+/* Strict decimal in [lo, hi]: digits only, no sign, no overflow. */
+static int parse_u64(const char *s, size_t len, uint64_t lo, uint64_t hi, uint64_t *out)
+{
+    if (len == 0 || len > 20)
+        return -1;
+    uint64_t v = 0;
+    for (size_t k = 0; k < len; k++) {
+        if (s[k] < '0' || s[k] > '9')
+            return -1;
+        unsigned d = (unsigned)(s[k] - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            return -1;
+        v = v * 10 + d;
+    }
+    if (v < lo || v > hi)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int kfcli_gen_parse(const char *spec, kfcli_gen *g, char *err, size_t errlen)
+{
+    memset(g, 0, sizeof *g);
+    const char *c1 = strchr(spec, ':');
+    size_t nlen = c1 ? (size_t)(c1 - spec) : strlen(spec);
+    if (nlen == 6 && !strncmp(spec, "spiral", 6))
+        g->kind = KFCLI_GEN_SPIRAL;
+    else if (nlen == 9 && !strncmp(spec, "swissroll", 9))
+        g->kind = KFCLI_GEN_SWISSROLL;
+    else {
+        snprintf(err, errlen, "--gen '%.60s': the generators are spiral:N[:SEED] and "
+                              "swissroll:N[:SEED]", spec);
+        return -1;
+    }
+    if (!c1) {
+        snprintf(err, errlen, "--gen '%.60s': missing the point count (e.g. %.*s:10000)", spec,
+                 (int)nlen, spec);
+        return -1;
+    }
+    const char *ns = c1 + 1, *c2 = strchr(ns, ':');
+    size_t nslen = c2 ? (size_t)(c2 - ns) : strlen(ns);
+    uint64_t n, seed = KFCLI_GEN_DEFAULT_SEED;
+    if (parse_u64(ns, nslen, 1, KFCLI_GEN_MAX_N, &n)) {
+        snprintf(err, errlen, "--gen '%.60s': the point count must be an integer from 1 to %d",
+                 spec, KFCLI_GEN_MAX_N);
+        return -1;
+    }
+    if (c2 && parse_u64(c2 + 1, strlen(c2 + 1), 0, UINT64_MAX, &seed)) {
+        snprintf(err, errlen, "--gen '%.60s': the seed must be a non-negative decimal integer "
+                              "below 2^64", spec);
+        return -1;
+    }
+    g->n = (int64_t)n;
+    g->seed = seed;
+    if (errlen)
+        err[0] = 0;
+    return 0;
+}

@@ -1,0 +1,96 @@
+/*
+ * solvers.h -- solver internals: the operator object behind kf_linop and the
+ * helpers the eigensolver, the spectral driver and CG share.
+ *
+ *   linop.c     operators: kernel/formula, diag, identity, scale, add, sub, compose
+ *   graph.c     degrees and the Laplacians (kf_linop_graph)
+ *   eigsh.c     the ARPACK reverse-communication driver (kf_eigsh)
+ *   spectral.c  kf_spectral: direct, shifted and coarse-to-fine modes
+ *   cg.c        block conjugate gradients (kf_cg)
+ */
+#ifndef KF_SOLVERS_H
+#define KF_SOLVERS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kforge.h"
+
+/* The widest block one formula kernel is compiled for; wider blocks are
+ * applied in chunks (each width is one more compiled kernel). */
+#define KFS_MAX_BLOCK 64
+
+typedef enum kfs_kind {
+    KFS_KERNEL,   /* a caller's Sum kernel linear in var (borrowed) */
+    KFS_FORMULA,  /* formula text, one owned kernel per block width */
+    KFS_DIAG,     /* diag(d), d owned (double copy and dtype copy) */
+    KFS_IDENTITY,
+    KFS_SCALE,    /* s * a */
+    KFS_ADD,      /* a + b */
+    KFS_SUB,      /* a - b */
+    KFS_COMPOSE   /* a * b */
+} kfs_kind;
+
+struct kf_linop {
+    int refs;           /* references; the last kf_linop_free frees */
+    kfs_kind kind;
+    kf_ctx *ctx;
+    kf_dtype dtype;
+    int64_t n;
+    kf_linop *a, *b;    /* operands (one reference each), or NULL */
+    double s;           /* KFS_SCALE factor */
+    double *d;          /* KFS_DIAG: the diagonal in double */
+    /* KFS_KERNEL and KFS_FORMULA */
+    kf_kernel *k;       /* KFS_KERNEL: the caller's kernel */
+    int var;            /* the vector's variable index */
+    int width;          /* KFS_KERNEL: the vector's dim */
+    const void **args;  /* owned copy of the pointer array (arrays borrowed); args[var] is set per apply */
+    int nargs;
+    int has_rg;
+    kf_ranges rg;       /* copied view (arrays borrowed) */
+    /* KFS_FORMULA only */
+    char *formula, *vec_name;
+    char **aliases;     /* owned copies */
+    int naliases;
+    kf_compile_opts copts;
+    kf_kernel *kw[KFS_MAX_BLOCK + 1]; /* kernel of block width w, compiled on demand */
+    /* statistics */
+    int64_t matvecs;
+    double seconds;
+};
+
+/* Monotonic seconds. */
+double kfs_now(void);
+/* Size in bytes of one value of dtype. */
+size_t kfs_dsize(kf_dtype dtype);
+/* Reads / writes element i of an array of dtype as double. */
+static inline double kfs_get(kf_dtype t, const void *p, int64_t i)
+{
+    return t == KF_FLOAT64 ? ((const double *)p)[i] : (double)((const float *)p)[i];
+}
+static inline void kfs_set(kf_dtype t, void *p, int64_t i, double v)
+{
+    if (t == KF_FLOAT64)
+        ((double *)p)[i] = v;
+    else
+        ((float *)p)[i] = (float)v;
+}
+/* malloc of count * size with overflow check; NULL on failure (no message). */
+void *kfs_alloc(int64_t count, size_t size);
+
+/* The formula kernel for block width w (1..KFS_MAX_BLOCK), compiled on first
+ * use. NULL with the message in op->ctx. */
+kf_kernel *kfs_formula_kernel(kf_linop *op, int w);
+/* A formula operator of the same formula on a subset of the points: rows
+ * idx[0..m) of every i- and j-variable (copied into *store, which the caller
+ * frees after the operator; parameters shared). No ranges. */
+kf_linop *kfs_formula_subsample(kf_linop *op, const int64_t *idx, int64_t m, void **store);
+/* The kernel operator underneath (KFS_KERNEL or KFS_FORMULA) of op, or NULL. */
+int kfs_is_kernel(const kf_linop *op);
+
+/* splitmix64: the seeded generator behind start vectors and subsamples. */
+uint64_t kfs_rand(uint64_t *state);
+/* Uniform in [-1, 1). */
+double kfs_rand_sym(uint64_t *state);
+
+#endif

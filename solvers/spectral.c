@@ -1,0 +1,336 @@
+/* spectral.c -- kf_spectral: eigenpairs of K, L = diag(D) - K or
+ * L_norm = I - D^-1/2 K D^-1/2 with the degrees computed once, in three modes:
+ *   DIRECT   kf_eigsh on the asked operator (what scipy's eigsh does);
+ *   SHIFTED  the smallest of a Laplacian as the largest ('LA') of c I - L
+ *            (c = 1: the normalized affinity; c = max D for L), lambda = c - mu;
+ *   COARSE   SHIFTED started from a coarse solve: the same problem on a random
+ *            subsample, its eigenvectors extended to all points through the
+ *            kernel (Nystrom / Nadaraya-Watson) and summed into ARPACK's v0.
+ *            Measured: no fewer matvecs than SHIFTED (ARPACK's restarts, not
+ *            the start, dominate), so AUTO never picks it; kept for the record.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../runtime/rt.h"
+#include "solvers.h"
+
+void kf_spectral_opts_init(kf_spectral_opts *o)
+{
+    if (!o)
+        return;
+    memset(o, 0, sizeof *o);
+    kf_eigsh_opts_init(&o->eig);
+    o->mode = KF_SPECTRAL_AUTO;
+}
+
+static int smallest(kf_which w) { return w == KF_WHICH_SM || w == KF_WHICH_SA; }
+
+/* The subsample size of COARSE, or 0 when none makes sense for n and k. */
+static int64_t coarse_size(const kf_spectral_opts *o, int64_t n)
+{
+    int64_t m = o->coarse_n;
+    if (m == 0) {
+        m = n / 4 < 2000 ? n / 4 : 2000;
+        if (m < 4 * (int64_t)o->eig.k)
+            m = 4 * (int64_t)o->eig.k;
+    }
+    return m > o->eig.k + 1 && m < n ? m : 0;
+}
+
+/* The operator whose eigenpairs are solved for, and (shifted modes) the
+ * constant c of lambda = c - mu. D (n of dtype) is the degree vector. */
+static kf_linop *target(kf_linop *K, int lap, int shifted, const void *D, double *c)
+{
+    *c = 0;
+    if (lap == 0)
+        return K->refs++, K;
+    if (!shifted)
+        return kf_linop_graph(K, (kf_graph)lap, D, NULL);
+    if (lap == KF_GRAPH_LAPLACIAN_NORM) {
+        *c = 1;
+        return kf_linop_graph(K, KF_GRAPH_AFFINITY_NORM, D, NULL);
+    }
+    /* c I - L = (c I - diag(D)) + K, c = max D >= every eigenvalue of L would
+     * need 2 max D; LA does not need c to bound anything, only to keep the
+     * shift exact, so max D keeps the numbers small. */
+    double mx = 0;
+    for (int64_t i = 0; i < K->n; i++)
+        mx = fmax(mx, kfs_get(K->dtype, D, i));
+    *c = mx;
+    void *s = kfs_alloc(K->n, kfs_dsize(K->dtype));
+    if (!s)
+        return kfr_error(K->ctx, KF_ERR_NOMEM, "kf_spectral: out of memory"), NULL;
+    for (int64_t i = 0; i < K->n; i++)
+        kfs_set(K->dtype, s, i, mx - kfs_get(K->dtype, D, i));
+    kf_linop *S = kf_linop_diag(K->ctx, K->dtype, K->n, s);
+    free(s);
+    kf_linop *T = S ? kf_linop_add(S, K) : NULL;
+    kf_linop_free(S);
+    return T;
+}
+
+/* The degrees D = K 1 (n of dtype, malloc'd), or NULL with the message. */
+static void *degrees(kf_linop *K)
+{
+    size_t es = kfs_dsize(K->dtype);
+    char *b = kfs_alloc(2 * K->n, es);
+    if (!b)
+        return kfr_error(K->ctx, KF_ERR_NOMEM, "kf_spectral: out of memory"), NULL;
+    for (int64_t i = 0; i < K->n; i++)
+        kfs_set(K->dtype, b, i, 1.0);
+    if (kf_linop_apply(K, b, b + (size_t)K->n * es, 1) != KF_OK) {
+        free(b);
+        return NULL;
+    }
+    memmove(b, b + (size_t)K->n * es, (size_t)K->n * es);
+    return b;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* m distinct indices in 0..n-1, ascending (keeps a block-sparse order local). */
+static int64_t *subsample(int64_t n, int64_t m, uint64_t seed)
+{
+    int64_t *all = kfs_alloc(n, sizeof *all);
+    if (!all)
+        return NULL;
+    for (int64_t i = 0; i < n; i++)
+        all[i] = i;
+    uint64_t st = seed ^ 0x5bd1e995u;
+    for (int64_t i = 0; i < m; i++) { /* partial Fisher-Yates */
+        int64_t j = i + (int64_t)(kfs_rand(&st) % (uint64_t)(n - i));
+        int64_t t = all[i];
+        all[i] = all[j], all[j] = t;
+    }
+    qsort(all, (size_t)m, sizeof *all, cmp_i64);
+    return all;
+}
+
+/* The coarse-to-fine starting vector v0 (n of dtype): solve on m points,
+ * extend each eigenvector f to every point x_i as the kernel average
+ * sum_j K(x_i, s_j) f_j / sum_j K(x_i, s_j) (one kernel run of width k + 1
+ * for all of them), scale by sqrt(D) for L_norm (its eigenvectors are
+ * D^1/2 times smooth functions), normalize and sum. */
+static int coarse_start(kf_linop *K, const kf_spectral_opts *o, const void *D, int64_t m,
+                        void *v0, kf_eigsh_report *rep)
+{
+    kf_ctx *ctx = K->ctx;
+    kf_dtype t = K->dtype;
+    size_t es = kfs_dsize(t);
+    int64_t n = K->n;
+    int k = o->eig.k, lap = o->laplacian;
+    double t0 = kfs_now();
+    int64_t *idx = subsample(n, m, o->eig.seed);
+    if (!idx)
+        return kfr_error(ctx, KF_ERR_NOMEM, "kf_spectral: out of memory");
+    void *store = NULL;
+    kf_linop *sub = kfs_formula_subsample(K, idx, m, &store);
+    free(idx);
+    if (!sub)
+        return kf_status_of(ctx);
+    char *vals = kfs_alloc(k, es), *U = kfs_alloc(m * (k + 1), es), *G = kfs_alloc(n * (k + 1), es);
+    void *Ds = NULL;
+    int rc = vals && U && G ? KF_OK : kfr_error(ctx, KF_ERR_NOMEM, "kf_spectral: out of memory");
+    kf_spectral_opts so = *o;
+    so.mode = KF_SPECTRAL_SHIFTED;
+    if (!smallest(o->eig.which) || lap == 0)
+        so.mode = KF_SPECTRAL_DIRECT;
+    so.eig.v0 = NULL;
+    so.eig.ncv = 0;
+    so.eig.tol = 1e-4; /* a start vector needs no more */
+    kf_eigsh_report srep;
+    char *Uk = NULL;
+    if (rc == KF_OK && (Uk = kfs_alloc(m * k, es)) == NULL)
+        rc = kfr_error(ctx, KF_ERR_NOMEM, "kf_spectral: out of memory");
+    if (rc == KF_OK) {
+        rc = kf_spectral(sub, &so, vals, Uk, NULL, &srep, NULL);
+        if (rc == KF_ERR_NOCONV) /* what did converge still makes a start; NaN columns are dropped */
+            rc = KF_OK;
+        rep->matvecs_coarse = srep.matvecs + 1;
+    }
+    if (rc == KF_OK && lap == KF_GRAPH_LAPLACIAN_NORM && !(Ds = degrees(sub)))
+        rc = kf_status_of(ctx);
+    if (rc == KF_OK) {
+        /* U = [f_1 .. f_k, 1] on the subsample, f = D_s^-1/2 u for L_norm. */
+        for (int64_t j = 0; j < m; j++) {
+            double sc = Ds ? 1 / sqrt(kfs_get(t, Ds, j)) : 1;
+            for (int c = 0; c < k; c++) {
+                double u = kfs_get(t, Uk, j * k + c);
+                kfs_set(t, U, j * (k + 1) + c, isnan(u) ? 0 : sc * u);
+            }
+            kfs_set(t, U, j * (k + 1) + k, 1.0);
+        }
+        kf_kernel *ker = kfs_formula_kernel(K, k + 1);
+        const void **args = calloc((size_t)K->nargs, sizeof *args);
+        if (!ker || !args) {
+            rc = ker ? kfr_error(ctx, KF_ERR_NOMEM, "kf_spectral: out of memory")
+                     : kf_status_of(ctx);
+        } else {
+            for (int v = 0; v < K->nargs; v++) {
+                int cat;
+                int64_t dim;
+                args[v] = K->args[v];
+                if (v != K->var && kf_kernel_var(ker, v, &cat, &dim) == KF_OK && cat == 1)
+                    args[v] = sub->args[v]; /* j-variables: the subsample */
+            }
+            args[K->var] = U;
+            rc = kf_run(ker, n, m, args, K->nargs, G, NULL);
+        }
+        free(args);
+    }
+    if (rc == KF_OK) {
+        double *acc = calloc((size_t)n, sizeof *acc);
+        if (!acc)
+            rc = kfr_error(ctx, KF_ERR_NOMEM, "kf_spectral: out of memory");
+        for (int c = 0; c < k && acc; c++) {
+            double nrm = 0;
+            for (int64_t i = 0; i < n; i++) {
+                double w = kfs_get(t, G, i * (k + 1) + k);
+                double f = w > 0 ? kfs_get(t, G, i * (k + 1) + c) / w : 0;
+                if (lap == KF_GRAPH_LAPLACIAN_NORM)
+                    f *= sqrt(kfs_get(t, D, i));
+                kfs_set(t, G, i * (k + 1) + c, f);
+                nrm += f * f;
+            }
+            nrm = nrm > 0 ? 1 / sqrt(nrm) : 0;
+            for (int64_t i = 0; i < n; i++)
+                acc[i] += nrm * kfs_get(t, G, i * (k + 1) + c);
+        }
+        if (acc) {
+            double tot = 0;
+            for (int64_t i = 0; i < n; i++)
+                tot += acc[i] * acc[i];
+            uint64_t st = o->eig.seed;
+            for (int64_t i = 0; i < n; i++) /* all zero (nothing converged): a random start */
+                kfs_set(t, v0, i, tot > 0 && isfinite(tot) ? acc[i] : kfs_rand_sym(&st));
+        }
+        free(acc);
+    }
+    free(vals), free(U), free(G), free(Uk), free(Ds);
+    kf_linop_free(sub);
+    free(store);
+    rep->coarse_s = kfs_now() - t0;
+    return rc;
+}
+
+/* lambda = c - mu for the first nc pairs (LA order: mu ascending), reversed
+ * so that lambda ascends; values, vector columns and residuals move together. */
+static void unshift(kf_dtype t, int64_t n, int k, int nc, double c, void *values, void *vectors,
+                    double *residuals)
+{
+    for (int a = 0, b = nc - 1; a <= b; a++, b--) {
+        double va = kfs_get(t, values, a), vb = kfs_get(t, values, b);
+        kfs_set(t, values, a, c - vb);
+        kfs_set(t, values, b, c - va);
+        if (a == b)
+            continue;
+        if (residuals) {
+            double r = residuals[a];
+            residuals[a] = residuals[b], residuals[b] = r;
+        }
+        for (int64_t i = 0; vectors && i < n; i++) {
+            double xa = kfs_get(t, vectors, i * k + a), xb = kfs_get(t, vectors, i * k + b);
+            kfs_set(t, vectors, i * k + a, xb);
+            kfs_set(t, vectors, i * k + b, xa);
+        }
+    }
+}
+
+/* The mode to run for o, or -1 with the message when the asked one cannot. */
+static int resolve_mode(kf_linop *K, const kf_spectral_opts *o)
+{
+    int lap = o->laplacian, small = smallest(o->eig.which);
+    int can_shift = lap != 0 && small;
+    int can_coarse = K->kind == KFS_FORMULA && (can_shift || (lap == 0 && !small &&
+                                                              o->eig.which != KF_WHICH_BE));
+    switch (o->mode) {
+    case KF_SPECTRAL_AUTO:
+        /* Never COARSE: measured on the spiral it saves no matvecs (docs/solvers.md). */
+        return can_shift ? KF_SPECTRAL_SHIFTED : KF_SPECTRAL_DIRECT;
+    case KF_SPECTRAL_DIRECT:
+        return KF_SPECTRAL_DIRECT;
+    case KF_SPECTRAL_SHIFTED:
+        if (can_shift)
+            return KF_SPECTRAL_SHIFTED;
+        kfr_error(K->ctx, KF_ERR_ARG, "kf_spectral: the shifted mode needs a Laplacian and "
+                  "which = SM or SA");
+        return -1;
+    case KF_SPECTRAL_COARSE:
+        if (can_coarse && coarse_size(o, K->n))
+            return KF_SPECTRAL_COARSE;
+        kfr_error(K->ctx, KF_ERR_ARG, "kf_spectral: the coarse mode needs a formula operator "
+                  "(kf_linop_formula), a Laplacian with SM/SA or K with LA/LM, and "
+                  "k + 1 < coarse_n < n");
+        return -1;
+    }
+    kfr_error(K->ctx, KF_ERR_ARG, "kf_spectral: unknown mode %d", (int)o->mode);
+    return -1;
+}
+
+int kf_spectral(kf_linop *K, const kf_spectral_opts *o, void *values, void *vectors,
+                double *residuals, kf_eigsh_report *report, kf_spectral_mode *mode_used)
+{
+    if (!K)
+        return KF_ERR_ARG;
+    double t_start = kfs_now();
+    kfr_clear_error(K->ctx);
+    kf_eigsh_report dummy, *rep = report ? report : &dummy;
+    memset(rep, 0, sizeof *rep);
+    if (!o || !values)
+        return kfr_error(K->ctx, KF_ERR_ARG, "kf_spectral: opts and values must not be NULL");
+    if (!kfs_is_kernel(K))
+        return kfr_error(K->ctx, KF_ERR_ARG, "kf_spectral: K must be a kernel or formula operator");
+    if (o->laplacian != 0 && o->laplacian != KF_GRAPH_LAPLACIAN &&
+        o->laplacian != KF_GRAPH_LAPLACIAN_NORM)
+        return kfr_error(K->ctx, KF_ERR_ARG, "kf_spectral: laplacian = %d (0, KF_GRAPH_LAPLACIAN "
+                         "or KF_GRAPH_LAPLACIAN_NORM)", o->laplacian);
+    if (o->eig.k < 1 || o->eig.k >= K->n || o->coarse_n < 0)
+        return kfr_error(K->ctx, KF_ERR_ARG, "kf_spectral: k = %d, coarse_n = %lld: expected "
+                         "1 <= k < n = %lld and coarse_n >= 0", o->eig.k, (long long)o->coarse_n,
+                         (long long)K->n);
+    int mode = resolve_mode(K, o);
+    if (mode < 0)
+        return KF_ERR_ARG;
+    if (mode_used)
+        *mode_used = (kf_spectral_mode)mode;
+    void *D = NULL, *v0 = NULL;
+    int rc = KF_OK;
+    if (o->laplacian != 0 && !(D = degrees(K)))
+        return kf_status_of(K->ctx);
+    double c = 0;
+    int shifted = mode != KF_SPECTRAL_DIRECT && o->laplacian != 0;
+    kf_linop *T = target(K, o->laplacian, shifted, D, &c);
+    if (!T)
+        rc = kf_status_of(K->ctx);
+    kf_eigsh_opts eo = o->eig;
+    if (shifted)
+        eo.which = KF_WHICH_LA;
+    if (rc == KF_OK && mode == KF_SPECTRAL_COARSE) {
+        v0 = kfs_alloc(K->n, kfs_dsize(K->dtype));
+        rc = v0 ? coarse_start(K, o, D, coarse_size(o, K->n), v0, rep)
+                : kfr_error(K->ctx, KF_ERR_NOMEM, "kf_spectral: out of memory");
+        eo.v0 = v0;
+    }
+    if (rc == KF_OK) {
+        kf_eigsh_report er;
+        rc = kf_eigsh(T, &eo, values, vectors, residuals, &er);
+        er.matvecs_coarse = rep->matvecs_coarse;
+        er.coarse_s = rep->coarse_s;
+        *rep = er;
+        if ((rc == KF_OK || rc == KF_ERR_NOCONV) && shifted) {
+            /* The converged pairs come first (mu ascending), NaN after. */
+            int nc = rep->converged < o->eig.k ? rep->converged : o->eig.k;
+            unshift(K->dtype, K->n, o->eig.k, nc, c, values, vectors, residuals);
+        }
+    }
+    kf_linop_free(T);
+    free(D), free(v0);
+    rep->total_s = kfs_now() - t_start;
+    return rc;
+}
