@@ -1,7 +1,8 @@
 # kforge -- build, demo, tests, fuzzing.
 #
 #   make            library, the kforge command, tests, examples (build/)
-#   make demo       build and run the README demo (Gaussian kernel sum)
+#   make demo       build and run the README demo: the Gaussian kernel sum, then the
+#                   main job (kforge eigsh: spectral coordinates of a 10^4-point spiral)
 #   make test       the whole suite: unit + CLI tests, again under ASan/UBSan,
 #                   bounded fuzzing; ends with "N passed, N failed"
 #   make fuzz       libFuzzer targets for FUZZ_SECONDS each (default 20)
@@ -76,9 +77,9 @@ TEST_WRAP := -Wl,--wrap=malloc -Wl,--wrap=calloc -Wl,--wrap=realloc
 $(BUILD)/kforge-tests: $(TEST_OBJ) $(BUILD)/libkforge-cli.a $(BUILD)/libkforge.a
 	$(CC) $(LDFLAGS) $(TEST_WRAP) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/examples/%: examples/%.c $(BUILD)/libkforge.a $(HEADERS)
+$(BUILD)/examples/%: examples/%.c $(BUILD)/libkforge-cli.a $(BUILD)/libkforge.a $(HEADERS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libkforge.a $(LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libkforge-cli.a $(BUILD)/libkforge.a $(LDLIBS)
 
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libkforge.a $(HEADERS)
 	@mkdir -p $(dir $@)
@@ -92,8 +93,9 @@ $(BUILD)/bench/baseline_%: bench/baseline/%.c
 bench: all
 	sh bench/run.sh $(BUILD)
 
-demo: $(BUILD)/examples/gauss_demo
+demo: $(BUILD)/examples/gauss_demo $(BUILD)/kforge
 	$(BUILD)/examples/gauss_demo
+	$(BUILD)/kforge eigsh --gen spiral:10000 --laplacian unnormalized
 
 # The block-sparse tutorial reproduced (examples/block_sparse.c).
 demo-block-sparse: $(BUILD)/examples/block_sparse

@@ -602,8 +602,6 @@ static int compare_modes(eigsh_state *s, kf_spectral_mode first, const kf_eigsh_
     for (int m = KF_SPECTRAL_DIRECT; m <= KF_SPECTRAL_COARSE; m++) {
         if ((kf_spectral_mode)m == first)
             continue;
-        if (m != KF_SPECTRAL_DIRECT && !s->c.laplacian)
-            continue; /* the shifted modes are about Laplacians */
         kf_eigsh_report r;
         kf_spectral_mode used;
         double t;
@@ -708,6 +706,8 @@ static int eigsh_main(eigsh_state *s, int argc, char **argv)
         fputs("kforge eigsh: out of memory for the eigenvectors\n", stderr);
         return KFCLI_EXIT_RUNTIME;
     }
+    print_header(s);
+    fflush(stdout); /* what is being solved shows before a long solve */
     kf_eigsh_report rep;
     kf_spectral_mode used = c->mode;
     double solve_s;
@@ -717,7 +717,6 @@ static int eigsh_main(eigsh_state *s, int argc, char **argv)
         fprintf(stderr, "kforge eigsh: %s\n", kf_errmsg(s->ctx));
         return kfcli_exit_of(st);
     }
-    print_header(s);
     int nshow = st == KF_OK ? c->k : rep.converged;
     printf("\neigenvalues (ascending)%s\n", st == KF_OK ? "" : ", the converged ones");
     if (nshow == 0)
