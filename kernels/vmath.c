@@ -9,12 +9,21 @@
  * no tables, so GCC vectorizes them with the loop around them.
  *
  * exp: x = k ln2 + r, |r| <= ln2/2, k = round(x / ln2) by the 1.5*2^p magic
- * constant (no float->int conversion, so NaN is never converted); e^r by a
- * polynomial; 2^k applied as two factors 2^(k/2) 2^(k - k/2), each a normal
- * number, so results down to the smallest subnormal are rounded once (no slow
- * path, no flush to zero). x is clamped first, which keeps k in range:
- * below the clamp e^x rounds to 0, above it to inf; NaN passes the clamps
- * (comparisons are false) and propagates through r.
+ * constant (no float->int conversion); p = e^r by a polynomial. No
+ * floating-point operation may produce a subnormal or underflow: without FTZ
+ * (which we must not turn on) x86 takes a microcode assist per such lane,
+ * ~2.5x the whole kernel when small bandwidths put most arguments below -87
+ * (-708 in double), even where the answer is 0. So 2^k is applied in integer:
+ * normal results add k to p's exponent field (exact); when that field would
+ * be <= 0 the subnormal's bits are p 2^(k+149) (2^(k+1074)), a normal number
+ * below 2^23 (2^52), rounded half-even to an integer by adding 2^23 (2^52)
+ * and reading the low bits: one rounding, as IEEE would do it, so results
+ * are bit-identical to p * 2^k. Out of range (and inf, huge values) by
+ * selects at the end: below -104 (-746) 0, above the last x with a finite
+ * e^x inf, NaN -> NaN (x + inf). GCC vectorizes it all (AVX2: no 64-bit
+ * min/max, hence the & mask instead of a clamp on the scale's exponent).
+ * No clamp of x at the start: GCC threads the clamped constants through the
+ * tail and emits ~twice the code.
  * log: x = 2^e m, m in [sqrt(1/2), sqrt(2)], subnormals scaled by 2^23 (2^54)
  * first; log(m) by a polynomial in f = m - 1; specials selected at the end.
  * Measured max error over sweeps (tests/t_opt.c asserts it):
@@ -25,8 +34,6 @@ static const char vmath_f32[] =
     "/* inline float exp/log (kernels/vmath.c): no libm, no errno, vectorizable */\n"
     "static inline __attribute__((always_inline, unused)) float kf_vexp(float x)\n"
     "{\n"
-    "    x = x < -104.0f ? -104.0f : x; /* e^-104 < half the smallest subnormal: 0 */\n"
-    "    x = x > 89.0f ? 89.0f : x;     /* e^89 > FLT_MAX: inf */\n"
     "    float t = x * 1.44269504088896341f + 12582912.0f; /* 1.5*2^23: k in the low bits */\n"
     "    float k = t - 12582912.0f;\n"
     "    int ki;\n"
@@ -41,12 +48,22 @@ static const char vmath_f32[] =
     "    p = p * r + 1.6666665459E-1f;\n"
     "    p = p * r + 5.0000001201E-1f;\n"
     "    p = p * (r * r) + r + 1.0f;\n"
-    "    int k1 = ki >> 1, k2 = ki - k1;\n"
-    "    int b1 = (k1 + 127) << 23, b2 = (k2 + 127) << 23;\n"
-    "    float s1, s2;\n"
-    "    __builtin_memcpy(&s1, &b1, 4);\n"
-    "    __builtin_memcpy(&s2, &b2, 4);\n"
-    "    return p * s1 * s2;\n"
+    "    unsigned pb, kb = (unsigned)ki << 23;\n"
+    "    __builtin_memcpy(&pb, &p, 4);\n"
+    "    unsigned nb = pb + kb; /* p 2^k by adding to its exponent field: normal results */\n"
+    "    int sub = (int)nb < 0x00800000; /* its exponent field <= 0: subnormal (or 0) */\n"
+    "    unsigned bs = (kb + (276u << 23)) & 0x7f800000u; /* 2^(k+149); never subnormal */\n"
+    "    float sv, res;\n"
+    "    __builtin_memcpy(&sv, &bs, 4);\n"
+    "    float v = p * sv + 8388608.0f; /* 2^23 + p 2^(k+149) rounded half-even: */\n"
+    "    unsigned sb;\n"
+    "    __builtin_memcpy(&sb, &v, 4);\n"
+    "    sb -= 0x4B000000u; /* the subnormal's bits (2^-149 units) */\n"
+    "    sb = sub ? sb : nb;\n"
+    "    __builtin_memcpy(&res, &sb, 4);\n"
+    "    res = x < -104.0f ? 0.0f : res; /* e^-104 < half the smallest subnormal */\n"
+    "    /* 88.7228317 is the largest x with e^x <= FLT_MAX; x + inf: inf, or NaN for NaN */\n"
+    "    return x <= 88.7228317f ? res : x + __builtin_inff();\n"
     "}\n"
     "static inline __attribute__((always_inline, unused)) float kf_vlog(float x)\n"
     "{\n"
@@ -86,13 +103,11 @@ static const char vmath_f64[] =
     "/* inline double exp/log (kernels/vmath.c): no libm, no errno, vectorizable */\n"
     "static inline __attribute__((always_inline, unused)) double kf_vexp(double x)\n"
     "{\n"
-    "    x = x < -746.0 ? -746.0 : x; /* below: 0 */\n"
-    "    x = x > 710.0 ? 710.0 : x;   /* above: inf */\n"
     "    double t = x * 1.4426950408889634 + 6755399441055744.0; /* 1.5*2^52 */\n"
     "    double k = t - 6755399441055744.0;\n"
-    "    long long kl;\n"
-    "    __builtin_memcpy(&kl, &t, 8);\n"
-    "    int ki = (int)(kl - 0x4338000000000000LL); /* |k| <= 1077 */\n"
+    "    long long ki;\n"
+    "    __builtin_memcpy(&ki, &t, 8);\n"
+    "    ki -= 0x4338000000000000LL;\n"
     "    double r = x - k * 6.93147180369123816490e-01; /* fdlibm ln2_hi: k*hi is exact */\n"
     "    r = r - k * 1.90821492927058770002e-10;\n"
     "    double p = 1.6059043836821613e-10; /* Taylor to r^13: error < r^14/14! ~ 4e-18 */\n"
@@ -108,12 +123,22 @@ static const char vmath_f64[] =
     "    p = p * r + 0.16666666666666666;\n"
     "    p = p * r + 0.5;\n"
     "    p = p * (r * r) + r + 1.0;\n"
-    "    int k1 = ki >> 1, k2 = ki - k1;\n"
-    "    long long b1 = (long long)(k1 + 1023) << 52, b2 = (long long)(k2 + 1023) << 52;\n"
-    "    double s1, s2;\n"
-    "    __builtin_memcpy(&s1, &b1, 8);\n"
-    "    __builtin_memcpy(&s2, &b2, 8);\n"
-    "    return p * s1 * s2;\n"
+    "    unsigned long long pb, kb = (unsigned long long)ki << 52;\n"
+    "    __builtin_memcpy(&pb, &p, 8);\n"
+    "    unsigned long long nb = pb + kb; /* p 2^k by its exponent field: normal results */\n"
+    "    long long sub = (long long)nb < 0x0010000000000000LL; /* exponent field <= 0 */\n"
+    "    unsigned long long bs = (kb + (2097ULL << 52)) & 0x7ff0000000000000ULL; /* 2^(k+1074) */\n"
+    "    double sv, res;\n"
+    "    __builtin_memcpy(&sv, &bs, 8);\n"
+    "    double v = p * sv + 4503599627370496.0; /* 2^52 + p 2^(k+1074) rounded: */\n"
+    "    unsigned long long sb;\n"
+    "    __builtin_memcpy(&sb, &v, 8);\n"
+    "    sb -= 0x4330000000000000ULL; /* the subnormal's bits (2^-1074 units) */\n"
+    "    sb = sub ? sb : nb;\n"
+    "    __builtin_memcpy(&res, &sb, 8);\n"
+    "    res = x < -746.0 ? 0.0 : res; /* e^-746 < half the smallest subnormal */\n"
+    "    /* 709.78271289338397 is the largest x with e^x <= DBL_MAX; x + inf: inf or NaN */\n"
+    "    return x <= 709.78271289338397 ? res : x + __builtin_inf();\n"
     "}\n"
     "static inline __attribute__((always_inline, unused)) double kf_vlog(double x)\n"
     "{\n"

@@ -630,6 +630,23 @@ KFT_TEST(opt_vmath_accuracy)
         KFT_CHECK(isnan(ed(NAN)) && ed(0) == 1 && ed(-740) > 0);
         KFT_CHECK(ld(0) == -INFINITY && isnan(ld(-1)) && ld(INFINITY) == INFINITY && isnan(ld(NAN)) && ld(1) == 0);
         double tiny = 4.9e-324; /* the smallest subnormal */
+        /* the edges of the integer scaling (kernels/vmath.c): the last finite
+         * result, the subnormal/normal seam, NaN payloads, |x| past the magic
+         * constant's window */
+        KFT_CHECK(isfinite(ef(88.7228317f)) && ef(88.7228394f) == INFINITY);
+        KFT_CHECK(ulps(ef(-87.3365479f), expl(-87.3365479f), 1) <= 1 && ulps(ef(-87.3365402f), expl(-87.3365402f), 1) <= 1);
+        KFT_CHECK(ef(-1e7f) == 0 && ef(1e7f) == INFINITY && ef(-3e38f) == 0 && isnan(ef(-NAN)));
+        KFT_CHECK(isfinite(ed(709.78271289338397)) && ed(709.78271289338409) == INFINITY);
+        KFT_CHECK(ulps(ed(-708.3964185322641), expl(-708.3964185322641), 0) <= 1 && ed(-745.1332191019411) > 0 && ed(-745.13321910194122) == 0);
+        KFT_CHECK(ed(-1e16) == 0 && ed(1e16) == INFINITY && ed(-1e300) == 0 && isnan(ed(-NAN)));
+        {
+            float qf;
+            double qd;
+            uint32_t bf = 0xffc12345u; /* a negative NaN with a payload */
+            uint64_t bd = 0xfff8123456789abcULL;
+            memcpy(&qf, &bf, 4), memcpy(&qd, &bd, 8);
+            KFT_CHECK(isnan(ef(qf)) && isnan(ed(qd)));
+        }
         KFT_CHECK(ulps(ld(tiny), logl(tiny), 0) <= 1);
     }
     for (int q = 0; q < 2; q++)
