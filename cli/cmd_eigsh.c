@@ -332,6 +332,18 @@ static void progress(const eigsh_state *s, const char *msg)
         fprintf(stderr, "\rkforge eigsh: %s\033[K", msg);
 }
 
+/* kf_eigsh_opts.progress: the matvec count and elapsed time, at most ~4
+ * times a second (a matvec can take a millisecond). */
+static void progress_matvecs(void *user, int64_t matvecs, double elapsed_s)
+{
+    double *last = user;
+    if (elapsed_s - *last < 0.25)
+        return;
+    *last = elapsed_s;
+    fprintf(stderr, "\rkforge eigsh: Lanczos: %lld matvecs, %.1f s\033[K", (long long)matvecs,
+            elapsed_s);
+}
+
 static void progress_done(const eigsh_state *s)
 {
     if (s->progress)
@@ -549,6 +561,11 @@ static int solve(eigsh_state *s, kf_spectral_mode mode, kf_eigsh_report *rep,
     so.laplacian = c->laplacian == 0 ? 0 : c->laplacian == 1 ? KF_GRAPH_LAPLACIAN
                                                               : KF_GRAPH_LAPLACIAN_NORM;
     so.mode = mode;
+    double last_progress = 0;
+    if (s->progress) {
+        so.eig.progress = progress_matvecs;
+        so.eig.progress_user = &last_progress;
+    }
     char msg[96];
     snprintf(msg, sizeof msg, "Lanczos (%s mode, k = %d) on %lld points...", mode_names[mode], c->k,
              (long long)s->n);

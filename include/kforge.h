@@ -420,6 +420,11 @@ typedef struct kf_eigsh_opts {
     const void *v0;  /* starting vector (n values of the op's dtype, not all zero), or NULL
                         (default): a vector drawn from `seed` */
     uint64_t seed;   /* default 1; the same seed gives the same result */
+    /* Called from the solving thread after every operator application with
+     * the count so far and the seconds since the solve began, so long solves
+     * can show progress; NULL (default): not called. */
+    void (*progress)(void *user, int64_t matvecs, double elapsed_s);
+    void *progress_user;
 } kf_eigsh_opts;
 void kf_eigsh_opts_init(kf_eigsh_opts *o);
 

@@ -165,6 +165,7 @@ static int iterate(solve *s, const kf_eigsh_opts *o, kf_eigsh_report *rep)
     s->iparam[2] = maxiter;
     s->iparam[3] = 1;       /* block size: ARPACK only supports 1 */
     s->iparam[6] = 1;       /* mode 1: A x = lambda x */
+    double start = kfs_now();
     for (;;) {
         saupd(s, &ido, &info);
         if (ido != -1 && ido != 1)
@@ -177,6 +178,8 @@ static int iterate(solve *s, const kf_eigsh_opts *o, kf_eigsh_report *rep)
         rep->matvecs++;
         if (rc != KF_OK)
             return rc;
+        if (o->progress)
+            o->progress(o->progress_user, rep->matvecs, kfs_now() - start);
         for (int i = 0; i < s->n; i++)
             if (isnan(kfs_get(s->t, y, i)))
                 return kfr_error(ctx, KF_ERR_ARG,
