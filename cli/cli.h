@@ -58,6 +58,7 @@ typedef struct kfcli_args {
     const char *cache_dir;    /* bench, cache: --cache-dir, or NULL */
     double older_than;        /* cache clear: --older-than DAYS, -1: not given */
     double bs_eps, bs_cutoff; /* eval, bench: --block-sparse EPS:CUTOFF; bs_eps 0: not given */
+    int bs_kmeans;            /* ... :kmeans=ITERS: Lloyd iterations from the grid; 0: grid only */
 } kfcli_args;
 
 /* Parses argv[1..argc) of command `cmd` (KFCLI_CMD_*) into *a. Returns 0, or

@@ -40,7 +40,7 @@ void kfcli_help_bench(FILE *f)
         "  --sum-scheme S       float32 Sum accumulation: block (default), direct, f64, kahan\n"
         "  --cache-dir DIR      kernel cache directory (default: $KFORGE_CACHE_DIR, else\n"
         "                       $XDG_CACHE_HOME/kforge, else ~/.cache/kforge)\n"
-        "  --block-sparse EPS:CUTOFF\n"
+        "  --block-sparse EPS:CUTOFF[:kmeans=ITERS]\n"
         "                       also time the block-sparse run (docs/blocksparse.md): the\n"
         "                       first i- and j-variable clustered on grids of side EPS, the\n"
         "                       cluster pairs within CUTOFF (plus half diagonals) computed\n"
@@ -426,7 +426,7 @@ static int plan_inputs(bench *b)
     b->bsdim = dx;
     double t0 = kfcli_now();
     b->plan = kf_plan_block_sparse(b->ctx, b->dtype, b->args[b->xv], b->M, b->args[b->yv], b->N,
-                                   dx, b->a.bs_eps, b->a.bs_cutoff, 0);
+                                   dx, b->a.bs_eps, b->a.bs_cutoff, b->a.bs_kmeans);
     b->plan_s = kfcli_now() - t0;
     if (!b->plan) {
         fprintf(stderr, "kforge bench: --block-sparse: %s\n", kf_errmsg(b->ctx));

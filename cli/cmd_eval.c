@@ -43,7 +43,7 @@ void kfcli_help_eval(FILE *f)
         "                       and ArgKMin the int64 indices (rows, indices)\n"
         "  --index-out IDX      the int64 indices of Max_ArgMax, Min_ArgMin, KMin_ArgKMin\n"
         "  -M M, -N N           the number of i (j) points when no i- (j-) variable gives it\n"
-        "  --block-sparse EPS:CUTOFF\n"
+        "  --block-sparse EPS:CUTOFF[:kmeans=ITERS]\n"
         "                       block-sparse run (docs/blocksparse.md): cluster the first\n"
         "                       i-variable and the first j-variable (by index; they must have\n"
         "                       the same dim) on grids of cells of side EPS, compute only the\n"
@@ -51,7 +51,9 @@ void kfcli_help_eval(FILE *f)
         "                       of each cell's diagonal (every pair closer than CUTOFF is\n"
         "                       computed; CUTOFF may be inf), others count as absent; results\n"
         "                       come out in the files' order. E.g. 4 sigma for a Gaussian of\n"
-        "                       width sigma\n"
+        "                       width sigma. With :kmeans=ITERS the grid clusters are refined\n"
+        "                       by ITERS Lloyd (k-means) iterations, for dims where grid cells\n"
+        "                       are useless (D > 3 or so)\n"
         "  -v, --verbose        engine, threads, compile and run times, pairs/s on stderr;\n"
         "                       with --block-sparse also the clusters, the kept fraction of\n"
         "                       the pairs and the planning time\n"
@@ -280,7 +282,7 @@ static int block_sparse(eval_state *s, kf_dtype dtype, int64_t M, int64_t N, int
     int nargs = kf_kernel_nargs(k);
     double t0 = kfcli_now();
     s->plan = kf_plan_block_sparse(s->ctx, dtype, s->argp[xv], M, s->argp[yv], N, dx, a->bs_eps,
-                                   a->bs_cutoff, 0);
+                                   a->bs_cutoff, a->bs_kmeans);
     if (!s->plan) {
         fprintf(stderr, "kforge eval: --block-sparse: %s\n", kf_errmsg(s->ctx));
         return kfcli_exit_of(kf_status_of(s->ctx));

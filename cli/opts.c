@@ -1,4 +1,5 @@
 /* opts.c -- the command line of every kforge command (eval, check, bench, cache) into a kfcli_args. */
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -210,16 +211,30 @@ static int set_value(kfcli_args *a, const struct opt *o, const char *name, const
         return 0;
     }
     case OPT_BLOCK_SPARSE: {
-        /* EPS:CUTOFF: grid cells of side EPS > 0; cluster pairs kept within CUTOFF >= 0
-         * (or inf) plus half of each cell's diagonal (docs/blocksparse.md) */
+        /* EPS:CUTOFF[:kmeans=ITERS]: grid cells of side EPS > 0 (or k-means started
+         * from them, for dims where grid cells are useless); cluster pairs kept
+         * within CUTOFF >= 0 (or inf) plus half of each cluster's extent
+         * (docs/blocksparse.md) */
         const char *colon = strchr(v, ':');
+        const char *third = colon ? strchr(colon + 1, ':') : NULL;
+        size_t clen = colon ? (third ? (size_t)(third - colon - 1) : strlen(colon + 1)) : 0;
         double e, c;
+        long iters = 0;
+        if (third) {
+            char *end;
+            errno = 0;
+            if (strncmp(third + 1, "kmeans=", 7) != 0 || !isdigit((unsigned char)third[8]) ||
+                (iters = strtol(third + 8, &end, 10), *end) || errno || iters < 1 || iters > 1000)
+                return usage(a, "%s: the third field must be kmeans=ITERS with 1 <= ITERS <= 1000 "
+                                "(e.g. 0.5:1:kmeans=10), not '%s'", name, v);
+        }
         if (!colon || parse_real(v, (size_t)(colon - v), 0, &e) || !(e > 0) ||
-            parse_real(colon + 1, strlen(colon + 1), 1, &c) || !(c >= 0))
-            return usage(a, "%s must be EPS:CUTOFF with a cell size EPS > 0 and a cutoff "
-                            "radius CUTOFF >= 0 or inf (e.g. 0.05:0.2), not '%s'", name, v);
+            parse_real(colon + 1, clen, 1, &c) || !(c >= 0))
+            return usage(a, "%s must be EPS:CUTOFF[:kmeans=ITERS] with a cell size EPS > 0 and a "
+                            "cutoff radius CUTOFF >= 0 or inf (e.g. 0.05:0.2), not '%s'", name, v);
         a->bs_eps = e;
         a->bs_cutoff = c;
+        a->bs_kmeans = (int)iters;
         return 0;
     }
     case OPT_EMIT:

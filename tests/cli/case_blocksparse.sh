@@ -26,6 +26,17 @@ for d in 8 4; do
         same_vals "block-sparse f$d axis $axis Gaussian ~ dense" "$T/bssparse.npy" "$T/bsdense.npy" 1e-6 1e-6
     done
 done
+# k-means clusters (:kmeans=ITERS) with a generous cutoff: still the dense result.
+# shellcheck disable=SC2086
+run "$BIN" eval "$BG" $BA -r Sum --axis 1 --jit tcc -o "$T/bssparse.npy" $F --block-sparse 0.2:0.7:kmeans=5
+expect "block-sparse k-means" 0
+same_vals "block-sparse k-means Gaussian ~ dense" "$T/bssparse.npy" "$T/bsdense.npy" 1e-6 1e-6
+for bad in 0.2:0.7:kmeans=0 0.2:0.7:kmeans= 0.2:0.7:means=3 0.2:0.7:kmeans=5x 0.1:1:2; do
+    # shellcheck disable=SC2086
+    run "$BIN" eval "$BG" $BA -r Sum --axis 1 -o "$T/bsbad.npy" $F --block-sparse $bad
+    expect "block-sparse bad third field $bad" 2 "kmeans=ITERS"
+done
+absent "block-sparse bad k-means field writes nothing" "$T/bsbad.npy"
 # A cutoff that drops pairs that matter: the result differs (the test can fail).
 # shellcheck disable=SC2086
 run "$BIN" eval "$BG" $BA -r Sum --axis 1 --jit tcc -o "$T/bssparse.npy" $F --block-sparse 0.2:0.05
@@ -82,7 +93,7 @@ vals_are "block-sparse N = 0 gives 0" "$T/bso.npy" "0 0 0"
 
 # Bad EPS:CUTOFF, and clouds it cannot cluster: exit 2, nothing written.
 rm -f "$T/bso.npy"
-for v in 0:1 -1:1 abc 0.1 0.1: :1 0.1:-1 0.1:nan nan:1 inf:1 0x1p3:1 '0.1:1:2' 1e999:1; do
+for v in 0:1 -1:1 abc 0.1 0.1: :1 0.1:-1 0.1:nan nan:1 inf:1 0x1p3:1 1e999:1; do
     run "$BIN" eval 'SqDist(x,y)' --alias 'x=Vi(0,1)' --alias 'y=Vj(1,1)' -r Sum --axis 1 \
         -o "$T/bso.npy" "$T/bshx.npy" "$T/bshy.npy" --block-sparse "$v"
     expect "bad --block-sparse '$v'" 2 "--block-sparse must be EPS:CUTOFF"
