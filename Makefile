@@ -81,9 +81,9 @@ $(BUILD)/examples/%: examples/%.c $(BUILD)/libkforge-cli.a $(BUILD)/libkforge.a 
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libkforge-cli.a $(BUILD)/libkforge.a $(LDLIBS)
 
-$(BUILD)/bench/%: bench/%.c $(BUILD)/libkforge.a $(HEADERS)
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libkforge-cli.a $(BUILD)/libkforge.a $(HEADERS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libkforge.a $(LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libkforge-cli.a $(BUILD)/libkforge.a $(LDLIBS)
 
 $(BUILD)/bench/baseline_%: bench/baseline/%.c
 	@mkdir -p $(dir $@)

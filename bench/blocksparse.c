@@ -27,6 +27,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../cli/gen.h"
 #include "kforge.h"
 
 static double now(void)
@@ -36,32 +37,11 @@ static double now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static uint64_t rng_state = 2024;
-static double uniform01(void)
-{
-    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return ((double)((z ^ (z >> 31)) >> 11) + 0.5) * 0x1p-53;
-}
-static double randn(void)
-{
-    return sqrt(-2 * log(uniform01())) * cos(2 * M_PI * uniform01());
-}
 
 /* The tutorial's clouds: x a noisy spiral (M), y a blob around (.6, .6) (N), b ~ N(0, 1). */
 static void tutorial(float *x, int64_t M, float *y, float *b, int64_t N)
 {
-    for (int64_t i = 0; i < M; i++) {
-        double t = 2 * M_PI * (double)i / (double)M;
-        x[2 * i] = (float)(.4 + .4 * (t / 7) * cos(t) + .01 * randn());
-        x[2 * i + 1] = (float)(.5 + .3 * sin(t) + .01 * randn());
-    }
-    for (int64_t j = 0; j < N; j++) {
-        y[2 * j] = (float)(randn() / 10 + .6);
-        y[2 * j + 1] = (float)(randn() / 10 + .6);
-        b[j] = (float)randn();
-    }
+    kfcli_gen_tutorial_clouds(2024, x, M, y, b, N);
 }
 
 static int die(kf_ctx *ctx, const char *what)
@@ -182,8 +162,8 @@ static int plan_only(int64_t n, double eps, double cutoff, int threads)
     float *x = malloc(sizeof(float) * (size_t)(2 * n)), *y = malloc(sizeof(float) * (size_t)(2 * n));
     if (!x || !y)
         return die(NULL, "allocation");
-    for (int64_t q = 0; q < 2 * n; q++)
-        x[q] = (float)uniform01(), y[q] = (float)uniform01();
+    kfcli_gen_uniform_f32(7, x, 2 * n);
+    kfcli_gen_uniform_f32(8, y, 2 * n);
     kf_ctx *ctx = new_ctx(threads);
     if (!ctx)
         return die(NULL, "kf_new");

@@ -91,4 +91,8 @@ void kfcli_help_cache(FILE *f);
 int kfcli_eigsh(int argc, char **argv); /* argv[0] is "eigsh" */
 void kfcli_help_eigsh(FILE *f);
 
+/* The variable of category cat (0 i, 1 j, 2 parameter) with the lowest index,
+ * or -1; *dim gets its dim. --block-sparse clusters on these. */
+int kfcli_first_var(const kf_kernel *k, int cat, int64_t *dim);
+
 #endif

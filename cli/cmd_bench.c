@@ -392,24 +392,14 @@ static int run_tier(bench *b, tier *t)
 
 /* ---- block-sparse ---- */
 
-/* The variable of category cat with the lowest index, or -1; *dim its dim. */
-static int first_var(const kf_kernel *k, int cat, int64_t *dim)
-{
-    for (int v = 0; v < kf_kernel_nargs(k); v++) {
-        int c;
-        if (kf_kernel_var(k, v, &c, dim) == KF_OK && c == cat)
-            return v;
-    }
-    return -1;
-}
 
 /* Plans on the first i- and j-variable, sorts every i- and j-variable, and
  * makes the sparse outputs (once: every tier runs on the same inputs). */
 static int plan_inputs(bench *b)
 {
     int64_t dx = 0, dy = 0;
-    b->xv = first_var(b->k, 0, &dx);
-    b->yv = first_var(b->k, 1, &dy);
+    b->xv = kfcli_first_var(b->k, 0, &dx);
+    b->yv = kfcli_first_var(b->k, 1, &dy);
     if (b->xv < 0 || b->yv < 0) {
         fprintf(stderr, "kforge bench: --block-sparse clusters the first i-variable and the "
                         "first j-variable; the formula has no %s\n",

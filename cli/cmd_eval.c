@@ -245,16 +245,6 @@ static int write_outputs(eval_state *s, kf_dtype dtype, int64_t rows, int64_t od
     return 0;
 }
 
-/* The variable of category cat with the lowest index, or -1; *dim its dim. */
-static int first_var(const kf_kernel *k, int cat, int64_t *dim)
-{
-    for (int v = 0; v < kf_kernel_nargs(k); v++) {
-        int c;
-        if (kf_kernel_var(k, v, &c, dim) == KF_OK && c == cat)
-            return v;
-    }
-    return -1;
-}
 
 /* --block-sparse EPS:CUTOFF: plans on the first i- and the first j-variable
  * (kf_plan_block_sparse), sorts every i-variable by perm_x and every
@@ -268,7 +258,7 @@ static int block_sparse(eval_state *s, kf_dtype dtype, int64_t M, int64_t N, int
     const kfcli_args *a = &s->a;
     kf_kernel *k = s->k;
     int64_t dx = 0, dy = 0;
-    int xv = first_var(k, 0, &dx), yv = first_var(k, 1, &dy);
+    int xv = kfcli_first_var(k, 0, &dx), yv = kfcli_first_var(k, 1, &dy);
     if (xv < 0 || yv < 0)
         return fail_usage("--block-sparse clusters the first i-variable and the first "
                           "j-variable; the formula has no %s",

@@ -68,23 +68,64 @@ const char *kfcli_gen_name(kfcli_gen_kind kind)
     return kind == KFCLI_GEN_SPIRAL ? "spiral" : "swissroll";
 }
 
+/* Point k of g's cloud into p (dim values), drawing from r in the documented order. */
+static void gen_point(const kfcli_gen *g, rng *r, int64_t k, double *p)
+{
+    const double noise = 0.01;
+    double t = 2.0 * M_PI * (double)k / (double)g->n;
+    if (g->kind == KFCLI_GEN_SPIRAL) {
+        p[0] = 0.4 + 0.4 * (t / 7) * cos(t) + noise * rng_normal(r);
+        p[1] = 0.5 + 0.3 * sin(t) + noise * rng_normal(r);
+    } else {
+        double u = rng_uniform(r);
+        p[0] = 0.4 + 0.4 * (t / 7) * cos(1.5 * t) + noise * rng_normal(r);
+        p[1] = 0.1 + 0.8 * u + noise * rng_normal(r);
+        p[2] = 0.5 + 0.3 * (t / 7) * sin(1.5 * t) + noise * rng_normal(r);
+    }
+}
+
 void kfcli_gen_points(const kfcli_gen *g, double *x)
 {
     rng r;
     rng_seed(&r, g->seed);
-    const double noise = 0.01;
-    for (int64_t k = 0; k < g->n; k++) {
-        double t = 2.0 * M_PI * (double)k / (double)g->n;
-        if (g->kind == KFCLI_GEN_SPIRAL) {
-            x[2 * k + 0] = 0.4 + 0.4 * (t / 7) * cos(t) + noise * rng_normal(&r);
-            x[2 * k + 1] = 0.5 + 0.3 * sin(t) + noise * rng_normal(&r);
-        } else {
-            double u = rng_uniform(&r);
-            x[3 * k + 0] = 0.4 + 0.4 * (t / 7) * cos(1.5 * t) + noise * rng_normal(&r);
-            x[3 * k + 1] = 0.1 + 0.8 * u + noise * rng_normal(&r);
-            x[3 * k + 2] = 0.5 + 0.3 * (t / 7) * sin(1.5 * t) + noise * rng_normal(&r);
-        }
+    int d = kfcli_gen_dim(g->kind);
+    for (int64_t k = 0; k < g->n; k++)
+        gen_point(g, &r, k, x + d * k);
+}
+
+void kfcli_gen_tutorial_clouds(uint64_t seed, float *x, int64_t M, float *y, float *b, int64_t N)
+{
+    kfcli_gen g = {KFCLI_GEN_SPIRAL, M, seed};
+    rng r;
+    rng_seed(&r, seed);
+    for (int64_t k = 0; k < M; k++) {
+        double p[2];
+        gen_point(&g, &r, k, p);
+        x[2 * k] = (float)p[0], x[2 * k + 1] = (float)p[1];
     }
+    rng_seed(&r, seed + 1);
+    for (int64_t k = 0; k < N; k++) {
+        y[2 * k] = (float)(0.6 + 0.1 * rng_normal(&r));
+        y[2 * k + 1] = (float)(0.6 + 0.1 * rng_normal(&r));
+        if (b)
+            b[k] = (float)rng_normal(&r);
+    }
+}
+
+void kfcli_gen_uniform_f32(uint64_t seed, float *x, int64_t n)
+{
+    rng r;
+    rng_seed(&r, seed);
+    for (int64_t k = 0; k < n; k++)
+        x[k] = (float)rng_uniform(&r);
+}
+
+void kfcli_gen_normal_f32(uint64_t seed, float *x, int64_t n)
+{
+    rng r;
+    rng_seed(&r, seed);
+    for (int64_t k = 0; k < n; k++)
+        x[k] = (float)rng_normal(&r);
 }
 
 /* Strict decimal in [lo, hi]: digits only, no sign, no overflow. */

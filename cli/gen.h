@@ -1,7 +1,7 @@
 /*
  * gen.h -- the point clouds of the scipy-eigsh tutorial, generated from a seed:
  * `kforge eigsh --gen spiral:N[:SEED]` and `--gen swissroll:N[:SEED]`, and
- * examples/spectral.c (which compiles cli/gen.c in, so both make the same clouds).
+ * the examples and benches (linked with libkforge-cli.a, so all make the same clouds).
  *
  * With t_k = 2 pi k / N (numpy's linspace(0, 2 pi, N + 1)[:-1]) and e ~ N(0, 1):
  *   spiral (2-D):     (0.4 + 0.4 (t/7) cos t,        0.5 + 0.3 sin t)            + 0.01 e
@@ -43,5 +43,14 @@ int kfcli_gen_dim(kfcli_gen_kind kind);
 const char *kfcli_gen_name(kfcli_gen_kind kind);
 /* Writes the g->n points, row-major (n, dim) float64, into x. */
 void kfcli_gen_points(const kfcli_gen *g, double *x);
+
+/* The block-sparse tutorial's clouds in float32 (examples/block_sparse.c,
+ * bench/blocksparse.c): x (M, 2) the spiral above from `seed`; from seed + 1,
+ * point by point, y (N, 2) a Gaussian blob around (0.6, 0.6) with standard
+ * deviation 0.1 and, if b is not NULL, b[k] a standard normal signal. */
+void kfcli_gen_tutorial_clouds(uint64_t seed, float *x, int64_t M, float *y, float *b, int64_t N);
+/* n values uniform in (0, 1) / standard normal, float32, from seed. */
+void kfcli_gen_uniform_f32(uint64_t seed, float *x, int64_t n);
+void kfcli_gen_normal_f32(uint64_t seed, float *x, int64_t n);
 
 #endif

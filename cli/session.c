@@ -139,3 +139,13 @@ kf_kernel *kfcli_compile(kf_ctx *ctx, const kfcli_args *a, kf_dtype dtype, int *
     *exit_code = kfcli_exit_of(st ? st : KF_ERR_INTERNAL);
     return NULL;
 }
+
+int kfcli_first_var(const kf_kernel *k, int cat, int64_t *dim)
+{
+    for (int v = 0; v < kf_kernel_nargs(k); v++) {
+        int c;
+        if (kf_kernel_var(k, v, &c, dim) == KF_OK && c == cat)
+            return v;
+    }
+    return -1;
+}

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "../cli/gen.h"
 #include "kforge.h"
 
 static double now(void)
@@ -29,19 +30,6 @@ static double now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* splitmix64 and Box-Muller: numpy's randn, up to the draw. */
-static uint64_t rng_state = 12345;
-static double uniform01(void)
-{
-    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return ((double)((z ^ (z >> 31)) >> 11) + 0.5) * 0x1p-53;
-}
-static double randn(void)
-{
-    return sqrt(-2 * log(uniform01())) * cos(2 * M_PI * uniform01());
-}
 
 static int fail(kf_ctx *ctx, const char *what)
 {
@@ -95,16 +83,8 @@ int main(int argc, char **argv)
         !xls || !yls)
         return fail(NULL, "allocation");
 
-    /* The dataset: t = linspace(0, 2 pi, M + 1)[:-1]; a spiral plus noise, a blob. */
-    for (int64_t i = 0; i < M; i++) {
-        double t = 2 * M_PI * (double)i / (double)M;
-        x[2 * i] = (float)(.4 + .4 * (t / 7) * cos(t) + .01 * randn());
-        x[2 * i + 1] = (float)(.5 + .3 * sin(t) + .01 * randn());
-    }
-    for (int64_t j = 0; j < N; j++) {
-        y[2 * j] = (float)(randn() / 10 + .6);
-        y[2 * j + 1] = (float)(randn() / 10 + .6);
-    }
+    /* The dataset: t = linspace(0, 2 pi, M + 1)[:-1]; a spiral plus noise, a blob (cli/gen.h). */
+    kfcli_gen_tutorial_clouds(12345, x, M, y, NULL, N);
 
     kf_options opt;
     kf_options_init(&opt);
@@ -176,8 +156,7 @@ int main(int argc, char **argv)
            plan->total_s, (long long)plan->ncx, (long long)plan->ncy);
 
     /* ---- the Gaussian convolution, dense and block-sparse ---- */
-    for (int64_t j = 0; j < N; j++)
-        bs[j] = (float)randn(); /* a signal on the SORTED y, as in the tutorial */
+    kfcli_gen_normal_f32(54321, bs, N); /* a signal on the SORTED y, as in the tutorial */
     float g = (float)(1 / (2 * sigma * sigma));
     const char *aliases[] = {"x=Vi(0,2)", "y=Vj(1,2)", "b=Vj(2,1)", "g=Pm(3,1)"};
     kf_kernel *K = kf_compile(ctx, "Exp(-SqDist(x,y)*g)*b", aliases, 4, "Sum", 1, KF_FLOAT32, NULL);
