@@ -1,14 +1,16 @@
 /* cmd_check.c -- `kforge check`: canonical form, dims, variable table, engine, generated C. */
 #include <ctype.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "../runtime/cuda_api.h"
 #include "cli.h"
 
 void kfcli_help_check(FILE *f)
 {
     fputs(
         "Usage: kforge check FORMULA [--alias A]... [--reduction R [--axis 0|1] [-K N]\n"
-        "                    [--formula2 F]] [--dtype float32|float64] [--emit c]\n"
+        "                    [--formula2 F]] [--dtype float32|float64] [--emit c|cuda|ptx]\n"
         "\n"
         "Parses, checks and simplifies FORMULA without running it, and prints its canonical\n"
         "form (formula2's too), the reduction and output dims, the variable table (index,\n"
@@ -23,6 +25,10 @@ void kfcli_help_check(FILE *f)
         "  --dtype T            float32 or float64 (default float64)\n"
         "  --emit c             print only the generated C source: the whole reduction kernel\n"
         "                       when a reduction is given, else the formula function\n"
+        "  --emit cuda          print the CUDA source of the whole reduction kernel (needs\n"
+        "                       --reduction; docs/cuda.md)\n"
+        "  --emit ptx           compile that source with NVRTC (loaded at run time; no GPU\n"
+        "                       needed) for " KFR_CUDA_DEFAULT_ARCH " and print the PTX\n"
         "  -v, --verbose        log the compile; --dump: the program after each pass\n"
         "  -h, --help           this text\n"
         "\n"
@@ -126,6 +132,23 @@ static void print_report(const kfcli_args *a, kf_ctx *ctx, kf_kernel *k)
            kf_threads(ctx) == 1 ? "" : "s");
 }
 
+/* --emit cuda / ptx: exit 2 when the kernel has no reduction or NVRTC
+ * rejects the source (its log on stderr), 1 when NVRTC cannot be loaded. */
+static int emit_cuda(kf_kernel *k, int ptx)
+{
+    char msg[600], *text = NULL;
+    int st = kfr_cuda_text(k, ptx, KFR_CUDA_DEFAULT_ARCH, &text, msg, sizeof msg);
+    if (st != KF_OK) {
+        fprintf(stderr, "kforge check: %s\n", msg);
+        return st == KF_ERR_ARG || st == KF_ERR_JIT ? KFCLI_EXIT_USAGE : KFCLI_EXIT_RUNTIME;
+    }
+    fputs(text, stdout);
+    if (*text && text[strlen(text) - 1] != '\n')
+        putchar('\n');
+    free(text);
+    return 0;
+}
+
 int kfcli_check(int argc, char **argv)
 {
     kfcli_args a;
@@ -151,7 +174,9 @@ int kfcli_check(int argc, char **argv)
         goto done;
     if (!(k = kfcli_compile(ctx, &a, a.dtype < 0 ? KF_FLOAT64 : (kf_dtype)a.dtype, &rc)))
         goto done;
-    if (a.emit) {
+    if (a.emit && strcmp(a.emit, "c")) {
+        rc = emit_cuda(k, !strcmp(a.emit, "ptx"));
+    } else if (a.emit) {
         const char *src = kf_kernel_source(k);
         if (!src) {
             fputs("kforge check: no generated source for this engine\n", stderr);

@@ -238,8 +238,8 @@ static int set_value(kfcli_args *a, const struct opt *o, const char *name, const
         return 0;
     }
     case OPT_EMIT:
-        if (strcmp(v, "c"))
-            return usage(a, "%s: the only language is 'c', not '%s'", name, v);
+        if (strcmp(v, "c") && strcmp(v, "cuda") && strcmp(v, "ptx"))
+            return usage(a, "%s must be c, cuda or ptx, not '%s'", name, v);
         a->emit = v;
         return 0;
     }

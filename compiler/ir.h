@@ -202,6 +202,10 @@ char *kfc_emit_c(const kfc_prog *p, const kfc_red *r, kfc_diag *d);
  * kfc_emit_c, kernels/abi.h), written for `cc -O3 -march=native` to vectorize:
  * needs no libm for exp/log (inline polynomials, accuracy in docs/performance.md). */
 char *kfc_emit_c_opt(const kfc_prog *p, const kfc_red *r, kfc_diag *d);
+/* CUDA C source of the whole reduction (for NVRTC, no headers): extern "C"
+ * kf_reduce_cuda(args, rows, jr, nr, out, idx), one thread per output row;
+ * launch contract in docs/cuda.md. Malloc'd; NULL with d set on failure. */
+char *kfc_emit_cuda(const kfc_prog *p, const kfc_red *r, kfc_diag *d);
 /* C source of the formula alone: void kf_formula(const void *const *args,
  * int64_t i, int64_t j, T *out) -- for `kforge check --emit c` without reduction. */
 char *kfc_emit_c_formula(const kfc_prog *p, kf_dtype dtype, kfc_diag *d);

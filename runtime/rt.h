@@ -117,4 +117,12 @@ int kfr_error_diag(kf_ctx *ctx, const kfc_diag *d);
 /* Sends a message to the user's log callback if level <= verbose. */
 void kfr_log(kf_ctx *ctx, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* ---- CUDA: NVRTC, loaded with dlopen at first use (nvrtc.c) ---- */
+/* Compiles CUDA source to PTX for arch ("compute_90", "sm_80", ...): *ptx is
+ * malloc'd. KF_ERR_JIT with the head of NVRTC's log in d on a compile error;
+ * KF_ERR_UNSUPPORTED (d says what was tried) when NVRTC cannot be loaded. */
+int kfr_nvrtc_ptx(const char *src, const char *arch, char **ptx, kfc_diag *d);
+/* NVRTC's version, or KF_ERR_UNSUPPORTED when it cannot be loaded. */
+int kfr_nvrtc_version(int *major, int *minor);
+
 #endif

@@ -26,7 +26,7 @@ expect_out "--emit c: the reduction kernel" "kf_reduce"
 run "$BIN" check "$G" $GA --emit c
 expect_out "--emit c without a reduction: the formula" "kf_formula"
 run "$BIN" check "$G" $GA --emit rust
-expect "--emit rust" 2 "the only language is 'c'"
+expect "--emit rust" 2 "must be c, cuda or ptx, not 'rust'"
 run "$BIN" check 'Exp(-SqDist(x,y)' $GA
 expect "check: syntax error" 2 "kforge check: 1:17: "
 if [ "$(sed -n 2p "$T/err")" = "  Exp(-SqDist(x,y)" ] && [ "$(sed -n 3p "$T/err")" = "                  ^" ]; then

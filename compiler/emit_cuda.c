@@ -1,0 +1,265 @@
+/*
+ * emit_cuda.c -- the checked AST and a reduction to self-contained CUDA C
+ * (for NVRTC): one kernel, kf_reduce_cuda, one thread per output row.
+ *
+ *   validate     kfc_emit_c's own validation (every backend accepts the same ASTs)
+ *   levels       P: constants/parameters, O: + outer variables, I: + inner
+ *   prelude      KF_T, kf_i64, the KF_* macros as CUDA device math, the
+ *                shared helpers of emit_ops.c as __device__ inline functions
+ *   body         P and O nodes once per thread; the inner range walked tile
+ *                by tile: each tile's inner variables are copied to shared
+ *                memory by the block (one point per thread), then every
+ *                active thread folds the tile's terms into its row state,
+ *                which the skeleton of kernels/skel_c.c keeps in a local
+ *                (register) copy of the output row, written back at the end.
+ *
+ * Launch contract (docs/cuda.md): blockDim.x = any, gridDim.x =
+ * ceil(rows / blockDim.x), dynamic shared memory = blockDim.x *
+ * KF_SMEM_PER_POINT bytes (the value is in the source's header comment and
+ * returned by the emitted constant kf_smem_per_point). Only numbers and
+ * generated identifiers reach the source: never text of the user's.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "../kernels/kernels.h"
+#include "emit_ops.h"
+#include "ir.h"
+
+enum { LV_P = 0, LV_O = 1, LV_I = 2 };
+
+typedef struct emitter {
+    const kfc_prog *p;
+    kfk_buf b;
+    int axis;
+    int8_t *lvl;                /* per node: LV_*, or -1 when unreachable */
+    int32_t vdim[KFC_MAX_VARS]; /* 0: variable unused */
+    int8_t vlv[KFC_MAX_VARS];   /* LV_P, LV_O or LV_I */
+    int64_t voff[KFC_MAX_VARS]; /* inner variables: offset in a shared point, in values */
+    kfc_diag *d;
+    kfc_opgen g;
+} emitter;
+
+static int analyze(emitter *e, int32_t root, int32_t root2)
+{
+    const kfc_prog *p = e->p;
+    int st = kfc_opgen_reach(p, root, root2, &e->lvl, e->d);
+    if (st)
+        return st;
+    for (int32_t n = 0; n < p->nnodes; n++) {
+        if (e->lvl[n] < 0)
+            continue;
+        const kfc_node *x = &p->nodes[n];
+        int lv = LV_P;
+        if (x->op == KFC_OP_VAR) {
+            int v = (int)x->iv[0], role = kfc_role((int)x->iv[2], e->axis);
+            lv = role == KFC_ROLE_PARAM ? LV_P : role == KFC_ROLE_OUTER ? LV_O : LV_I;
+            e->vdim[v] = x->dim;
+            e->vlv[v] = (int8_t)lv;
+        }
+        for (int k = 0; k < kfc_op_info[x->op].nargs; k++)
+            if (e->lvl[x->a[k]] > lv)
+                lv = e->lvl[x->a[k]];
+        e->lvl[n] = (int8_t)lv;
+    }
+    return KF_OK;
+}
+
+/* Component k of node n (dim-1 nodes broadcast): variables through their vV
+ * pointers (global memory, or the shared tile for inner ones), nodes nN[]. */
+static void comp(const kfc_opgen *g, int32_t n, const char *k, char *dst, size_t cap)
+{
+    const kfc_node *x = &g->p->nodes[n];
+    const char *kk = x->dim == 1 ? "0" : k;
+    if (kfc_opgen_literal(x, dst, cap))
+        return;
+    if (x->op == KFC_OP_VAR)
+        snprintf(dst, cap, "v%d[%s]", (int)x->iv[0], kk);
+    else
+        snprintf(dst, cap, "n%d[%s]", (int)n, kk);
+}
+
+static void dst_comp(const kfc_opgen *g, int32_t n, const char *k, char *dst, size_t cap)
+{
+    (void)g;
+    snprintf(dst, cap, "n%d[%s]", (int)n, k);
+}
+
+static const char *const indent[] = {"    ", "    ", "                    "};
+
+static void emit_nodes(emitter *e, int lv)
+{
+    for (int32_t n = 0; n < e->p->nnodes; n++) {
+        const kfc_node *x = &e->p->nodes[n];
+        if (e->lvl[n] != lv || kfc_is_leaf(x))
+            continue;
+        kfk_buf_printf(&e->b, "%sKF_T n%d[%d]; /* %s */\n", indent[lv], (int)n, (int)x->dim,
+                       kfc_op_info[x->op].name);
+        kfc_opgen_node(&e->g, n, lv);
+    }
+}
+
+/* As emit_c.c's root_array: the node's array, or a copy of a leaf root. */
+static void root_array(emitter *e, int32_t root, int lv, const char *name, char *dst, size_t cap)
+{
+    const kfc_node *x = &e->p->nodes[root];
+    if (!kfc_is_leaf(x)) {
+        snprintf(dst, cap, "n%d", (int)root);
+        return;
+    }
+    snprintf(dst, cap, "%s", name);
+    if (e->lvl[root] != lv)
+        return;
+    char c[KFC_CAP];
+    comp(&e->g, root, "@", c, sizeof c);
+    kfk_buf_printf(&e->b, "%sKF_T %s[%d];\n", indent[lv], name, (int)x->dim);
+    kfc_opgen_stmt(&e->g, lv, x->dim, "%s[@] = %s;", name, c);
+}
+
+/* No #include: NVRTC provides the CUDA math functions as device builtins.
+ * The helpers are emit_ops.c's (libtcc flavour: same NaN and zero rules). */
+static void prelude(kfk_buf *b, kf_dtype dtype)
+{
+    int f = dtype == KF_FLOAT32;
+    const char *sfx = f ? "f" : "";
+    kfk_buf_printf(b, "typedef long long kf_i64;\ntypedef %s KF_T;\n\n", f ? "float" : "double");
+    static const char *const unary[][2] = {
+        {"EXP", "exp"},   {"LOG", "log"},   {"SIN", "sin"},   {"COS", "cos"},     {"ASIN", "asin"},
+        {"ACOS", "acos"}, {"ATAN", "atan"}, {"SQRT", "sqrt"}, {"FABS", "fabs"},   {"FLOOR", "floor"},
+        {"ROUND", "round"},
+    };
+    for (size_t k = 0; k < sizeof unary / sizeof unary[0]; k++)
+        kfk_buf_printf(b, "#define KF_%s(x) %s%s(x)\n", unary[k][0], unary[k][1], sfx);
+    kfk_buf_printf(b, "#define KF_ATAN2(x, y) atan2%s(x, y)\n#define KF_POW(x, y) pow%s(x, y)\n", sfx, sfx);
+    /* An infinity without 1.0/0.0 (which NVRTC warns about) or headers. */
+    if (f)
+        kfk_buf_printf(b, "#define KF_INF __int_as_float(0x7f800000)\n");
+    else
+        kfk_buf_printf(b, "#define KF_INF __longlong_as_double(0x7ff0000000000000LL)\n");
+    kfk_buf_printf(b, "#define KF_HELPER static __device__ __forceinline__\n\n");
+    kfc_opgen_helpers(b, 0);
+}
+
+/* Shared-memory bytes per point of a tile (every inner variable's values). */
+static int64_t layout(emitter *e, kf_dtype dtype)
+{
+    int64_t off = 0;
+    for (int v = 0; v < KFC_MAX_VARS; v++)
+        if (e->vdim[v] && e->vlv[v] == LV_I) {
+            e->voff[v] = off;
+            off += e->vdim[v];
+        }
+    return off * (dtype == KF_FLOAT32 ? 4 : 8);
+}
+
+char *kfc_emit_cuda(const kfc_prog *p, const kfc_red *r, kfc_diag *d)
+{
+    emitter e = {.p = p, .axis = r->axis, .d = d};
+    e.g = (kfc_opgen){.p = p, .b = &e.b, .ctx = &e, .comp = comp, .dst = dst_comp,
+                      .each = kfk_buf_each, .indent = indent};
+    /* kfc_emit_c validates the AST and the reduction against it. */
+    char *check = kfc_emit_c(p, r, d);
+    if (!check)
+        return NULL;
+    free(check);
+    int32_t r2 = kfc_red_info[r->id].formula2 ? p->root2 : -1;
+    if (analyze(&e, p->root, r2))
+        return kfc_opgen_finish(&e.b, e.lvl, 0, d);
+    int64_t smem = layout(&e, r->dtype);
+    kfk_buf_printf(&e.b,
+                   "/* kforge CUDA kernel: %s over %s (axis %d), %s, sum scheme %s.\n"
+                   " * Generated; self-contained (NVRTC, no headers). One thread per output row;\n"
+                   " * launch with gridDim.x = ceil(rows / blockDim.x) and blockDim.x * %lld bytes\n"
+                   " * of dynamic shared memory. The contract is in docs/cuda.md. */\n",
+                   kfc_red_info[r->id].name, r->axis == 1 ? "j" : "i", r->axis,
+                   r->dtype == KF_FLOAT32 ? "float32" : "float64", kfc_opgen_scheme_name(r->sum_scheme),
+                   (long long)smem);
+    prelude(&e.b, r->dtype);
+    kfk_buf_printf(&e.b, "#define KF_SMEM_PER_POINT %lld\n"
+                         "extern \"C\" __device__ const long long kf_smem_per_point = KF_SMEM_PER_POINT;\n\n",
+                   (long long)smem);
+    kfk_buf_printf(&e.b,
+                   "extern \"C\" __global__ void kf_reduce_cuda(const void *const *args, long long rows,\n"
+                   "                                          const long long *jr, long long nr, void *out,\n"
+                   "                                          long long *idx)\n{\n");
+    kfk_buf_printf(&e.b, "    extern __shared__ double kf_smem[]; /* double: aligned for both dtypes */\n"
+                         "    KF_T *kf_sh = (KF_T *)kf_smem;\n"
+                         "    const kf_i64 kf_nt = blockDim.x, kf_tid = threadIdx.x;\n"
+                         "    const kf_i64 kf_row = (kf_i64)blockIdx.x * kf_nt + kf_tid;\n"
+                         "    const int kf_active = kf_row < rows;\n"
+                         "    /* inactive threads compute on row 0 and write nothing; they stay\n"
+                         "     * for the tile loads and barriers */\n"
+                         "    const kf_i64 kf_orow = kf_active ? kf_row : 0;\n"
+                         "    (void)kf_sh; (void)out; (void)idx;\n");
+    kfk_buf_printf(&e.b, "    /* parameters and constants */\n");
+    for (int v = 0; v < KFC_MAX_VARS; v++)
+        if (e.vdim[v] && e.vlv[v] == LV_P)
+            kfk_buf_printf(&e.b, "    const KF_T *v%d = (const KF_T *)args[%d];\n", v, v);
+    char f[32], g[32];
+    emit_nodes(&e, LV_P);
+    root_array(&e, p->root, LV_P, "kf_f", f, sizeof f);
+    if (r2 >= 0)
+        root_array(&e, r2, LV_P, "kf_g", g, sizeof g);
+    kfk_buf_printf(&e.b, "    /* the outer (row) variables */\n");
+    for (int v = 0; v < KFC_MAX_VARS; v++)
+        if (e.vdim[v] && e.vlv[v] == LV_O)
+            kfk_buf_printf(&e.b, "    const KF_T *v%d = (const KF_T *)args[%d] + kf_orow * %d;\n", v, v,
+                           (int)e.vdim[v]);
+    emit_nodes(&e, LV_O);
+    root_array(&e, p->root, LV_O, "kf_f", f, sizeof f);
+    if (r2 >= 0)
+        root_array(&e, r2, LV_O, "kf_g", g, sizeof g);
+    /* The skeleton writes row r of kf_out/kf_idx: give it a local row as row 0. */
+    kfk_buf_printf(&e.b, "    {\n        const kf_i64 r = 0;\n");
+    if (r->valdim > 0)
+        kfk_buf_printf(&e.b, "        KF_T kf_lo[%lld];\n        KF_T *kf_out = kf_lo;\n", (long long)r->valdim);
+    if (r->idxdim > 0)
+        kfk_buf_printf(&e.b, "        kf_i64 kf_lx[%lld];\n        kf_i64 *kf_idx = kf_lx;\n",
+                       (long long)r->idxdim);
+    kfk_skel_row_begin(&e.b, r);
+    kfk_buf_printf(&e.b,
+                   "        for (kf_i64 q = 0; q < nr; q++) {\n"
+                   "            const kf_i64 kf_j1 = jr[2 * q + 1];\n"
+                   "            for (kf_i64 kf_j0 = jr[2 * q]; kf_j0 < kf_j1; kf_j0 += kf_nt) {\n"
+                   "                const kf_i64 kf_n = kf_j1 - kf_j0 < kf_nt ? kf_j1 - kf_j0 : kf_nt;\n"
+                   "                __syncthreads(); /* the previous tile is consumed */\n"
+                   "                if (kf_tid < kf_n) {\n");
+    for (int v = 0; v < KFC_MAX_VARS; v++)
+        if (e.vdim[v] && e.vlv[v] == LV_I)
+            kfk_buf_printf(&e.b,
+                           "                    { const KF_T *kf_src = (const KF_T *)args[%d] + (kf_j0 + kf_tid) * %d;\n"
+                           "                      KF_T *kf_d = kf_sh + kf_nt * %lld + kf_tid * %d;\n"
+                           "                      for (int kf_c = 0; kf_c < %d; kf_c++) kf_d[kf_c] = kf_src[kf_c]; }\n",
+                           v, (int)e.vdim[v], (long long)e.voff[v], (int)e.vdim[v], (int)e.vdim[v]);
+    kfk_buf_printf(&e.b, "                }\n"
+                         "                __syncthreads();\n"
+                         "                if (!kf_active)\n"
+                         "                    continue;\n"
+                         "                for (kf_i64 kf_tt = 0; kf_tt < kf_n; kf_tt++) {\n"
+                         "                    const kf_i64 j = kf_j0 + kf_tt;\n"
+                         "                    (void)j;\n");
+    for (int v = 0; v < KFC_MAX_VARS; v++)
+        if (e.vdim[v] && e.vlv[v] == LV_I)
+            kfk_buf_printf(&e.b, "                    const KF_T *v%d = kf_sh + kf_nt * %lld + kf_tt * %d;\n", v,
+                           (long long)e.voff[v], (int)e.vdim[v]);
+    emit_nodes(&e, LV_I);
+    root_array(&e, p->root, LV_I, "kf_f", f, sizeof f);
+    if (r2 >= 0)
+        root_array(&e, r2, LV_I, "kf_g", g, sizeof g);
+    kfk_skel_term(&e.b, r, f, r2 >= 0 ? g : NULL);
+    kfk_buf_printf(&e.b, "                }\n            }\n        }\n");
+    kfk_skel_row_end(&e.b, r);
+    kfk_buf_printf(&e.b, "        if (kf_active) {\n");
+    if (r->valdim > 0)
+        kfk_buf_printf(&e.b,
+                       "            KF_T *kf_o = (KF_T *)out + kf_row * %lld;\n"
+                       "            for (int kf_c = 0; kf_c < %lld; kf_c++) kf_o[kf_c] = kf_lo[kf_c];\n",
+                       (long long)r->valdim, (long long)r->valdim);
+    if (r->idxdim > 0)
+        kfk_buf_printf(&e.b,
+                       "            kf_i64 *kf_x = idx + kf_row * %lld;\n"
+                       "            for (int kf_c = 0; kf_c < %lld; kf_c++) kf_x[kf_c] = kf_lx[kf_c];\n",
+                       (long long)r->idxdim, (long long)r->idxdim);
+    kfk_buf_printf(&e.b, "        }\n    }\n}\n");
+    return kfc_opgen_finish(&e.b, e.lvl, 1, d);
+}

@@ -1,0 +1,21 @@
+/* cuda_api.h -- the CUDA emit/PTX entry points `kforge check --emit cuda|ptx`
+ * uses (internal: not in include/kforge.h until the CUDA backend runs code). */
+#ifndef KF_RUNTIME_CUDA_API_H
+#define KF_RUNTIME_CUDA_API_H
+
+#include <stddef.h>
+
+#include "kforge.h"
+
+/* The default architecture of --emit ptx: PTX for it JIT-compiles on every
+ * later GPU (Ampere, Hopper, ...). */
+#define KFR_CUDA_DEFAULT_ARCH "compute_80"
+
+/* The CUDA source of kernel k's reduction (ptx == 0) or its PTX for arch
+ * (ptx != 0), malloc'd into *text. On failure returns the kf_status and
+ * writes a message into msg: KF_ERR_ARG when k has no reduction,
+ * KF_ERR_UNSUPPORTED when NVRTC cannot be loaded, KF_ERR_JIT with NVRTC's
+ * log when it rejects the source. */
+int kfr_cuda_text(kf_kernel *k, int ptx, const char *arch, char **text, char *msg, size_t cap);
+
+#endif

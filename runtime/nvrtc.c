@@ -1,0 +1,137 @@
+/* nvrtc.c -- CUDA source to PTX with NVRTC, loaded with dlopen at first use
+ * (kforge builds and runs without CUDA; no CUDA header is needed). */
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rt.h"
+
+/* The few NVRTC declarations used (nvrtc.h, stable since CUDA 7). */
+typedef int nvrtc_result; /* NVRTC_SUCCESS = 0 */
+typedef struct nvrtc_prog_s *nvrtc_prog;
+
+typedef struct nvrtc_api {
+    void *lib;
+    nvrtc_result (*create)(nvrtc_prog *, const char *, const char *, int, const char *const *,
+                           const char *const *);
+    nvrtc_result (*compile)(nvrtc_prog, int, const char *const *);
+    nvrtc_result (*ptx_size)(nvrtc_prog, size_t *);
+    nvrtc_result (*ptx)(nvrtc_prog, char *);
+    nvrtc_result (*log_size)(nvrtc_prog, size_t *);
+    nvrtc_result (*log)(nvrtc_prog, char *);
+    nvrtc_result (*destroy)(nvrtc_prog *);
+    nvrtc_result (*version)(int *, int *);
+    char why[256]; /* why loading failed, when lib is NULL */
+} nvrtc_api;
+
+/* Written once under pthread_once, read-only afterwards. */
+static nvrtc_api api;
+static pthread_once_t api_once = PTHREAD_ONCE_INIT;
+
+static void api_load(void)
+{
+    static const char *const names[] = {
+        "libnvrtc.so", "libnvrtc.so.13", "libnvrtc.so.12", "/usr/local/cuda/lib64/libnvrtc.so",
+        "/usr/local/cuda/lib64/libnvrtc.so.13", "/usr/local/cuda/lib64/libnvrtc.so.12",
+    };
+    void *lib = NULL;
+    for (size_t k = 0; k < sizeof names / sizeof names[0] && !lib; k++)
+        lib = dlopen(names[k], RTLD_NOW | RTLD_LOCAL);
+    if (!lib) {
+        snprintf(api.why, sizeof api.why,
+                 "NVRTC not found (tried libnvrtc.so, .so.13, .so.12 on the library path and in "
+                 "/usr/local/cuda/lib64): install the CUDA toolkit's NVRTC to compile CUDA kernels");
+        return;
+    }
+    /* dlsym returns void *: memcpy into the typed pointers (ISO C forbids the cast). */
+    struct { const char *name; void *slot; size_t size; } syms[] = {
+        {"nvrtcCreateProgram", &api.create, sizeof api.create},
+        {"nvrtcCompileProgram", &api.compile, sizeof api.compile},
+        {"nvrtcGetPTXSize", &api.ptx_size, sizeof api.ptx_size},
+        {"nvrtcGetPTX", &api.ptx, sizeof api.ptx},
+        {"nvrtcGetProgramLogSize", &api.log_size, sizeof api.log_size},
+        {"nvrtcGetProgramLog", &api.log, sizeof api.log},
+        {"nvrtcDestroyProgram", &api.destroy, sizeof api.destroy},
+        {"nvrtcVersion", &api.version, sizeof api.version},
+    };
+    for (size_t k = 0; k < sizeof syms / sizeof syms[0]; k++) {
+        void *f = dlsym(lib, syms[k].name);
+        if (!f) {
+            snprintf(api.why, sizeof api.why, "NVRTC library lacks %s", syms[k].name);
+            dlclose(lib);
+            return;
+        }
+        memcpy(syms[k].slot, &f, syms[k].size);
+    }
+    api.lib = lib;
+}
+
+static const nvrtc_api *api_get(void)
+{
+    pthread_once(&api_once, api_load);
+    return api.lib ? &api : NULL;
+}
+
+int kfr_nvrtc_version(int *major, int *minor)
+{
+    const nvrtc_api *a = api_get();
+    if (!a || a->version(major, minor) != 0)
+        return KF_ERR_UNSUPPORTED;
+    return KF_OK;
+}
+
+/* The arch must look like compute_NN or sm_NN (it becomes an option string). */
+static int arch_ok(const char *arch)
+{
+    const char *p = !strncmp(arch, "compute_", 8) ? arch + 8 : !strncmp(arch, "sm_", 3) ? arch + 3 : NULL;
+    if (!p || !*p || strlen(p) > 4)
+        return 0;
+    for (; *p; p++)
+        if (!((*p >= '0' && *p <= '9') || *p == 'a' || *p == 'f'))
+            return 0;
+    return 1;
+}
+
+int kfr_nvrtc_ptx(const char *src, const char *arch, char **ptx, kfc_diag *d)
+{
+    *ptx = NULL;
+    const nvrtc_api *a = api_get();
+    if (!a)
+        return kfc_diag_set(d, KF_ERR_UNSUPPORTED, -1, -1, "%s", api.why);
+    if (!arch || !arch_ok(arch))
+        return kfc_diag_set(d, KF_ERR_ARG, -1, -1, "bad CUDA architecture '%.32s' (e.g. compute_90)",
+                            arch ? arch : "(null)");
+    char opt_arch[48];
+    snprintf(opt_arch, sizeof opt_arch, "--gpu-architecture=%s", arch);
+    const char *opts[] = {opt_arch, "--std=c++17", "--fmad=false"};
+    nvrtc_prog prog = NULL;
+    if (a->create(&prog, src, "kforge.cu", 0, NULL, NULL) != 0)
+        return kfc_diag_set(d, KF_ERR_NOMEM, -1, -1, "NVRTC could not create a program");
+    int st = KF_OK;
+    int rc = a->compile(prog, (int)(sizeof opts / sizeof opts[0]), opts);
+    if (rc != 0) {
+        size_t n = 0;
+        char *log = NULL;
+        if (a->log_size(prog, &n) == 0 && n > 0 && (log = malloc(n + 1)) && a->log(prog, log) == 0)
+            log[n] = 0;
+        else if (log)
+            log[0] = 0;
+        /* The diag holds the head of the log; the whole log is long for big kernels. */
+        st = kfc_diag_set(d, KF_ERR_JIT, -1, -1, "NVRTC failed (error %d):\n%s", rc, log ? log : "");
+        free(log);
+    } else {
+        size_t n = 0;
+        char *out = NULL;
+        if (a->ptx_size(prog, &n) != 0 || !(out = malloc(n + 1)) || a->ptx(prog, out) != 0) {
+            free(out);
+            st = kfc_diag_set(d, KF_ERR_NOMEM, -1, -1, "NVRTC: cannot read the PTX");
+        } else {
+            out[n] = 0;
+            *ptx = out;
+        }
+    }
+    a->destroy(&prog);
+    return st;
+}
