@@ -152,31 +152,12 @@ static int analyze(emitter *e, int32_t root, int32_t root2)
 
 /* ---- where values live (the node code itself is in emit_ops.c) ---- */
 
-/* Component k (an index expression, possibly "@" for kfk_buf_each) of node n,
- * broadcasting dim-1 nodes. */
-static void comp(const kfc_opgen *g, int32_t n, const char *k, char *dst, size_t cap)
-{
-    const kfc_node *x = &g->p->nodes[n];
-    const char *kk = x->dim == 1 ? "0" : k;
-    if (kfc_opgen_literal(x, dst, cap))
-        return;
-    if (x->op == KFC_OP_VAR)
-        snprintf(dst, cap, "v%d[%s]", (int)x->iv[0], kk);
-    else
-        snprintf(dst, cap, "n%d[%s]", (int)n, kk);
-}
-
-/* Component k of node n's own array, as written to. */
-static void dst_comp(const kfc_opgen *g, int32_t n, const char *k, char *dst, size_t cap)
-{
-    snprintf(dst, cap, "n%d[%s]", (int)n, k);
-}
-
 static const char *const indent[] = {"    ", "        ", "                ", "                  "};
 
 static void opgen_init(emitter *e)
 {
-    e->g = (kfc_opgen){.p = e->p, .b = &e->b, .ctx = e, .comp = comp, .dst = dst_comp,
+    e->g = (kfc_opgen){.p = e->p, .b = &e->b, .ctx = e, .comp = kfc_opgen_comp_vn,
+                       .dst = kfc_opgen_dst_vn,
                        .each = kfk_buf_each, .indent = indent};
 }
 
@@ -210,24 +191,6 @@ static void emit_level(emitter *e, int lv, const char *const rowexpr[3])
                        kfc_op_info[x->op].name);
         kfc_opgen_node(&e->g, n, lv);
     }
-}
-
-/* The name of a KF_T array holding root's values: its node array, or `name`,
- * a copy made at the root's level when the root is a leaf. */
-static void root_array(emitter *e, int32_t root, int lv, const char *name, char *dst, size_t cap)
-{
-    const kfc_node *x = &e->p->nodes[root];
-    if (!kfc_is_leaf(x)) {
-        snprintf(dst, cap, "n%d", (int)root);
-        return;
-    }
-    snprintf(dst, cap, "%s", name);
-    if (e->lvl[root] != lv)
-        return;
-    char c[KFC_CAP];
-    comp(&e->g, root, "@", c, sizeof c);
-    kfk_buf_printf(&e->b, "%sKF_T %s[%d];\n", indent[lv], name, (int)x->dim);
-    kfc_opgen_stmt(&e->g, lv, x->dim, "%s[@] = %s;", name, c);
 }
 
 /* ---- prelude: everything the generated code uses, declared by hand ---- */
@@ -319,9 +282,9 @@ char *kfc_emit_c(const kfc_prog *p, const kfc_red *r, kfc_diag *d)
             kfk_buf_printf(&e.b, KFC_RANGES_HEAD "                /* once per pair */\n");
             emit_level(&e, LV_I, rows);
         }
-        root_array(&e, p->root, lv, "kf_f", f, sizeof f);
+        kfc_opgen_root_array(&e.g, e.lvl, p->root, lv, "kf_f", f, sizeof f);
         if (r2 >= 0)
-            root_array(&e, r2, lv, "kf_g", g, sizeof g);
+            kfc_opgen_root_array(&e.g, e.lvl, r2, lv, "kf_g", g, sizeof g);
     }
     kfk_skel_term(&e.b, r, f, r2 >= 0 ? g : NULL);
     kfk_buf_printf(&e.b, "            }\n        }\n");
@@ -345,7 +308,7 @@ char *kfc_emit_c_formula(const kfc_prog *p, kf_dtype dtype, kfc_diag *d)
     const char *rows[3] = {"i", "j", NULL};
     emit_level(&e, LV_P, rows);
     char c[KFC_CAP];
-    comp(&e.g, p->root, "@", c, sizeof c);
+    kfc_opgen_comp_vn(&e.g, p->root, "@", c, sizeof c);
     kfc_opgen_stmt(&e.g, LV_P, p->nodes[p->root].dim, "out[@] = %s;", c);
     kfk_buf_printf(&e.b, "}\n");
     return finish(&e);

@@ -40,49 +40,15 @@ typedef struct emitter {
     kfc_opgen g;
 } emitter;
 
-static int analyze(emitter *e, int32_t root, int32_t root2)
+/* The shared level bits (emit_ops.c), with "depends on the inner index" as
+ * one level: a thread computes those per tile point whatever else they use. */
+static int levels(emitter *e, int32_t root, int32_t root2)
 {
-    const kfc_prog *p = e->p;
-    int st = kfc_opgen_reach(p, root, root2, &e->lvl, e->d);
-    if (st)
-        return st;
-    for (int32_t n = 0; n < p->nnodes; n++) {
-        if (e->lvl[n] < 0)
-            continue;
-        const kfc_node *x = &p->nodes[n];
-        int lv = LV_P;
-        if (x->op == KFC_OP_VAR) {
-            int v = (int)x->iv[0], role = kfc_role((int)x->iv[2], e->axis);
-            lv = role == KFC_ROLE_PARAM ? LV_P : role == KFC_ROLE_OUTER ? LV_O : LV_I;
-            e->vdim[v] = x->dim;
-            e->vlv[v] = (int8_t)lv;
-        }
-        for (int k = 0; k < kfc_op_info[x->op].nargs; k++)
-            if (e->lvl[x->a[k]] > lv)
-                lv = e->lvl[x->a[k]];
-        e->lvl[n] = (int8_t)lv;
-    }
-    return KF_OK;
-}
-
-/* Component k of node n (dim-1 nodes broadcast): variables through their vV
- * pointers (global memory, or the shared tile for inner ones), nodes nN[]. */
-static void comp(const kfc_opgen *g, int32_t n, const char *k, char *dst, size_t cap)
-{
-    const kfc_node *x = &g->p->nodes[n];
-    const char *kk = x->dim == 1 ? "0" : k;
-    if (kfc_opgen_literal(x, dst, cap))
-        return;
-    if (x->op == KFC_OP_VAR)
-        snprintf(dst, cap, "v%d[%s]", (int)x->iv[0], kk);
-    else
-        snprintf(dst, cap, "n%d[%s]", (int)n, kk);
-}
-
-static void dst_comp(const kfc_opgen *g, int32_t n, const char *k, char *dst, size_t cap)
-{
-    (void)g;
-    snprintf(dst, cap, "n%d[%s]", (int)n, k);
+    int st = kfc_opgen_levels(e->p, root, root2, e->axis, &e->lvl, e->vdim, e->vlv, e->d);
+    for (int32_t n = 0; !st && n < e->p->nnodes; n++)
+        if (e->lvl[n] & KFC_LV_INNER)
+            e->lvl[n] = LV_I;
+    return st;
 }
 
 static const char *const indent[] = {"    ", "    ", "                    "};
@@ -97,23 +63,6 @@ static void emit_nodes(emitter *e, int lv)
                        kfc_op_info[x->op].name);
         kfc_opgen_node(&e->g, n, lv);
     }
-}
-
-/* As emit_c.c's root_array: the node's array, or a copy of a leaf root. */
-static void root_array(emitter *e, int32_t root, int lv, const char *name, char *dst, size_t cap)
-{
-    const kfc_node *x = &e->p->nodes[root];
-    if (!kfc_is_leaf(x)) {
-        snprintf(dst, cap, "n%d", (int)root);
-        return;
-    }
-    snprintf(dst, cap, "%s", name);
-    if (e->lvl[root] != lv)
-        return;
-    char c[KFC_CAP];
-    comp(&e->g, root, "@", c, sizeof c);
-    kfk_buf_printf(&e->b, "%sKF_T %s[%d];\n", indent[lv], name, (int)x->dim);
-    kfc_opgen_stmt(&e->g, lv, x->dim, "%s[@] = %s;", name, c);
 }
 
 /* No #include: NVRTC provides the CUDA math functions as device builtins.
@@ -155,7 +104,8 @@ static int64_t layout(emitter *e, kf_dtype dtype)
 char *kfc_emit_cuda(const kfc_prog *p, const kfc_red *r, kfc_diag *d)
 {
     emitter e = {.p = p, .axis = r->axis, .d = d};
-    e.g = (kfc_opgen){.p = p, .b = &e.b, .ctx = &e, .comp = comp, .dst = dst_comp,
+    e.g = (kfc_opgen){.p = p, .b = &e.b, .ctx = &e, .comp = kfc_opgen_comp_vn,
+                      .dst = kfc_opgen_dst_vn,
                       .each = kfk_buf_each, .indent = indent};
     /* kfc_emit_c validates the AST and the reduction against it. */
     char *check = kfc_emit_c(p, r, d);
@@ -163,7 +113,7 @@ char *kfc_emit_cuda(const kfc_prog *p, const kfc_red *r, kfc_diag *d)
         return NULL;
     free(check);
     int32_t r2 = kfc_red_info[r->id].formula2 ? p->root2 : -1;
-    if (analyze(&e, p->root, r2))
+    if (levels(&e, p->root, r2))
         return kfc_opgen_finish(&e.b, e.lvl, 0, d);
     int64_t smem = layout(&e, r->dtype);
     kfk_buf_printf(&e.b,
@@ -197,18 +147,18 @@ char *kfc_emit_cuda(const kfc_prog *p, const kfc_red *r, kfc_diag *d)
             kfk_buf_printf(&e.b, "    const KF_T *v%d = (const KF_T *)args[%d];\n", v, v);
     char f[32], g[32];
     emit_nodes(&e, LV_P);
-    root_array(&e, p->root, LV_P, "kf_f", f, sizeof f);
+    kfc_opgen_root_array(&e.g, e.lvl, p->root, LV_P, "kf_f", f, sizeof f);
     if (r2 >= 0)
-        root_array(&e, r2, LV_P, "kf_g", g, sizeof g);
+        kfc_opgen_root_array(&e.g, e.lvl, r2, LV_P, "kf_g", g, sizeof g);
     kfk_buf_printf(&e.b, "    /* the outer (row) variables */\n");
     for (int v = 0; v < KFC_MAX_VARS; v++)
         if (e.vdim[v] && e.vlv[v] == LV_O)
             kfk_buf_printf(&e.b, "    const KF_T *v%d = (const KF_T *)args[%d] + kf_orow * %d;\n", v, v,
                            (int)e.vdim[v]);
     emit_nodes(&e, LV_O);
-    root_array(&e, p->root, LV_O, "kf_f", f, sizeof f);
+    kfc_opgen_root_array(&e.g, e.lvl, p->root, LV_O, "kf_f", f, sizeof f);
     if (r2 >= 0)
-        root_array(&e, r2, LV_O, "kf_g", g, sizeof g);
+        kfc_opgen_root_array(&e.g, e.lvl, r2, LV_O, "kf_g", g, sizeof g);
     /* The skeleton writes row r of kf_out/kf_idx: give it a local row as row 0. */
     kfk_buf_printf(&e.b, "    {\n        const kf_i64 r = 0;\n");
     if (r->valdim > 0)
@@ -243,9 +193,9 @@ char *kfc_emit_cuda(const kfc_prog *p, const kfc_red *r, kfc_diag *d)
             kfk_buf_printf(&e.b, "                    const KF_T *v%d = kf_sh + kf_nt * %lld + kf_tt * %d;\n", v,
                            (long long)e.voff[v], (int)e.vdim[v]);
     emit_nodes(&e, LV_I);
-    root_array(&e, p->root, LV_I, "kf_f", f, sizeof f);
+    kfc_opgen_root_array(&e.g, e.lvl, p->root, LV_I, "kf_f", f, sizeof f);
     if (r2 >= 0)
-        root_array(&e, r2, LV_I, "kf_g", g, sizeof g);
+        kfc_opgen_root_array(&e.g, e.lvl, r2, LV_I, "kf_g", g, sizeof g);
     kfk_skel_term(&e.b, r, f, r2 >= 0 ? g : NULL);
     kfk_buf_printf(&e.b, "                }\n            }\n        }\n");
     kfk_skel_row_end(&e.b, r);

@@ -42,6 +42,67 @@ int kfc_opgen_reach(const kfc_prog *p, int32_t root, int32_t root2, int8_t **lvl
     return KF_OK;
 }
 
+void kfc_opgen_comp_vn(const kfc_opgen *g, int32_t n, const char *k, char *dst, size_t cap)
+{
+    const kfc_node *x = &g->p->nodes[n];
+    const char *kk = x->dim == 1 ? "0" : k;
+    if (kfc_opgen_literal(x, dst, cap))
+        return;
+    if (x->op == KFC_OP_VAR)
+        snprintf(dst, cap, "v%d[%s]", (int)x->iv[0], kk);
+    else
+        snprintf(dst, cap, "n%d[%s]", (int)n, kk);
+}
+
+void kfc_opgen_dst_vn(const kfc_opgen *g, int32_t n, const char *k, char *dst, size_t cap)
+{
+    (void)g;
+    snprintf(dst, cap, "n%d[%s]", (int)n, k);
+}
+
+int kfc_opgen_levels(const kfc_prog *p, int32_t root, int32_t root2, int axis, int8_t **lvl,
+                     int32_t *vdim, int8_t *vlv, kfc_diag *d)
+{
+    int st = kfc_opgen_reach(p, root, root2, lvl, d);
+    if (st)
+        return st;
+    int8_t *l = *lvl;
+    /* children have smaller indices: one pass upwards sees them first */
+    for (int32_t n = 0; n < p->nnodes; n++) {
+        if (l[n] < 0)
+            continue;
+        const kfc_node *x = &p->nodes[n];
+        int lv = 0;
+        if (x->op == KFC_OP_VAR) {
+            int v = (int)x->iv[0], role = kfc_role((int)x->iv[2], axis);
+            lv = role == KFC_ROLE_PARAM ? 0 : role == KFC_ROLE_OUTER ? KFC_LV_OUTER : KFC_LV_INNER;
+            vdim[v] = x->dim;
+            vlv[v] = (int8_t)lv;
+        }
+        for (int k = 0; k < kfc_op_info[x->op].nargs; k++)
+            lv |= l[x->a[k]];
+        l[n] = (int8_t)lv;
+    }
+    return KF_OK;
+}
+
+void kfc_opgen_root_array(const kfc_opgen *g, const int8_t *lvl, int32_t root, int lv,
+                          const char *name, char *dst, size_t cap)
+{
+    const kfc_node *x = &g->p->nodes[root];
+    if (!kfc_is_leaf(x)) {
+        snprintf(dst, cap, "n%d", (int)root);
+        return;
+    }
+    snprintf(dst, cap, "%s", name);
+    if (lvl[root] != lv)
+        return;
+    char c[KFC_CAP];
+    g->comp(g, root, "@", c, sizeof c);
+    kfk_buf_printf(g->b, "%sKF_T %s[%d];\n", g->indent[lv], name, (int)x->dim);
+    kfc_opgen_stmt(g, lv, x->dim, "%s[@] = %s;", name, c);
+}
+
 const char *kfc_opgen_scheme_name(int sum_scheme)
 {
     static const char *const scheme[] = {"auto", "block", "direct", "f64", "kahan"};

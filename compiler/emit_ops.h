@@ -69,6 +69,31 @@ const char *kfc_opgen_scheme_name(int sum_scheme);
  * levels there). Returns KF_OK, or KF_ERR_INTERNAL / KF_ERR_NOMEM with d set. */
 int kfc_opgen_reach(const kfc_prog *p, int32_t root, int32_t root2, int8_t **lvl, kfc_diag *d);
 
+/* Level bits of a node: which per-pair inputs it depends on. 0: parameters
+ * and constants only (computed once per call); KFC_LV_OUTER: the output row's
+ * variables; KFC_LV_INNER: the reduced index's. A node has the OR of its
+ * children's bits. */
+enum { KFC_LV_OUTER = 1, KFC_LV_INNER = 2 };
+/* kfc_opgen_reach, then the level bits of every reachable node into *lvl
+ * (-1 stays for the others) and, for each variable index v a reachable node
+ * uses, vdim[v] (its dim; 0 for unused indices: callers zero the array) and
+ * vlv[v] (its bits: 0, KFC_LV_OUTER or KFC_LV_INNER, from kfc_role and axis). */
+int kfc_opgen_levels(const kfc_prog *p, int32_t root, int32_t root2, int axis, int8_t **lvl,
+                     int32_t *vdim, int8_t *vlv, kfc_diag *d);
+
+/* The name of a KF_T array holding root's values into dst: "nR" for a
+ * computed node, else `name`, a copy of the leaf made (declared and filled)
+ * when lv is the leaf's level lvl[root]. */
+void kfc_opgen_root_array(const kfc_opgen *g, const int8_t *lvl, int32_t root, int lv,
+                          const char *name, char *dst, size_t cap);
+
+/* The naming the libtcc and CUDA tiers share: variable v's components are
+ * vV[k], node n's nN[k]; dim-1 operands broadcast (index 0), constants are
+ * literals. kfc_opgen_comp_vn reads an operand; kfc_opgen_dst_vn names an
+ * assigned component of a non-leaf node. */
+void kfc_opgen_comp_vn(const kfc_opgen *g, int32_t n, const char *k, char *dst, size_t cap);
+void kfc_opgen_dst_vn(const kfc_opgen *g, int32_t n, const char *k, char *dst, size_t cap);
+
 /* The end of an emitter: frees lvl; returns the source in b, or NULL (b
  * freed) when !ok (d already set) or when b ran out of memory (d set). */
 char *kfc_opgen_finish(kfk_buf *b, int8_t *lvl, int ok, kfc_diag *d);

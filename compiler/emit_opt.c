@@ -45,31 +45,6 @@ typedef struct emitter {
     kfc_opgen g; /* the node code generator (emit_ops.c), set by opgen_init */
 } emitter;
 
-/* Reachability and levels. kfc_emit_c has validated every reachable node. */
-static int analyze(emitter *e, int32_t root, int32_t root2)
-{
-    const kfc_prog *p = e->p;
-    int st = kfc_opgen_reach(p, root, root2, &e->lvl, e->d);
-    if (st)
-        return st;
-    for (int32_t n = 0; n < p->nnodes; n++) {
-        if (e->lvl[n] < 0)
-            continue;
-        const kfc_node *x = &p->nodes[n];
-        int lv = LV_P;
-        if (x->op == KFC_OP_VAR) {
-            int v = (int)x->iv[0], role = kfc_role((int)x->iv[2], e->axis);
-            lv = role == KFC_ROLE_PARAM ? LV_P : role == KFC_ROLE_OUTER ? LV_O : LV_J;
-            e->vdim[v] = x->dim;
-            e->vlv[v] = (int8_t)lv;
-        }
-        for (int k = 0; k < kfc_op_info[x->op].nargs; k++)
-            lv |= e->lvl[x->a[k]];
-        e->lvl[n] = (int8_t)lv;
-    }
-    return KF_OK;
-}
-
 /* ---- where values live (the node code itself is in emit_ops.c) ---- */
 
 /* Component k (an index expression, possibly "@") of node n, broadcasting
@@ -191,7 +166,7 @@ char *kfc_emit_c_opt(const kfc_prog *p, const kfc_red *r, kfc_diag *d)
         return NULL;
     free(check);
     int32_t r2 = kfc_red_info[r->id].formula2 ? p->root2 : -1;
-    if (analyze(&e, p->root, r2))
+    if (kfc_opgen_levels(p, p->root, r2, e.axis, &e.lvl, e.vdim, e.vlv, e.d))
         return kfc_opgen_finish(&e.b, e.lvl, 0, d);
     int rb = lanes(&e, r);
     kfk_buf_printf(&e.b,
