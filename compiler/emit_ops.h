@@ -98,6 +98,14 @@ void kfc_opgen_dst_vn(const kfc_opgen *g, int32_t n, const char *k, char *dst, s
  * freed) when !ok (d already set) or when b ran out of memory (d set). */
 char *kfc_opgen_finish(kfk_buf *b, int8_t *lvl, int ok, kfc_diag *d);
 
+/* Exp node n computes e^(s*c) with node s >= 0, -0 or NaN in every component
+ * and c a negative float constant, exactly as the unfused nodes would round
+ * it (compiler/exp_fuse.c): 1 with *s and *c set, else 0. */
+int kfc_exp_scaled(const kfc_prog *p, int32_t n, int32_t *s, double *c);
+/* kf_vexpns's constant arguments for c: c and c log2(e) as floats, and the
+ * bits of 104/|c|, where s is clamped. */
+void kfc_exp_scaled_args(double c, float *cf, float *cl, int32_t *sl);
+
 /* The prelude's helper functions and their KF_* macros (after KF_HELPER and
  * the libm macros): branches for libtcc, or selects (vectorizable) plus
  * kf_powi for the optimizing tier; same NaN and zero rules either way. */

@@ -38,6 +38,7 @@ typedef struct emitter {
     const kfc_prog *p;
     kfk_buf b;
     int axis;
+    kf_dtype dtype;
     int8_t *lvl;                /* per node: LV_*, or -1 when unreachable */
     int32_t vdim[KFC_MAX_VARS]; /* 0: variable unused */
     int8_t vlv[KFC_MAX_VARS];   /* LV_P, LV_O or LV_J */
@@ -82,6 +83,27 @@ static void opgen_init(emitter *e)
                        .each = kfk_opt_each, .indent = indent, .powi_max = POWI_MAX, .selects = 1};
 }
 
+/* Exp(s*c) with s >= 0 and c < 0 as kf_vexpns (kernels/vmath.c), float only:
+ * the Gaussian's exp, started from s. 0 when the node is not of that shape. */
+static int fused_exp(emitter *e, int32_t n, int lv)
+{
+    int32_t s;
+    double c;
+    if (e->dtype != KF_FLOAT32 || !kfc_exp_scaled(e->p, n, &s, &c))
+        return 0;
+    float cf, cl;
+    int32_t sl;
+    kfc_exp_scaled_args(c, &cf, &cl, &sl);
+    char dst[KFC_CAP], arg[KFC_CAP], cs[48], cls[48];
+    comp(&e->g, n, "@", dst, sizeof dst);
+    comp(&e->g, s, "@", arg, sizeof arg);
+    kfk_fmt_double(cs, sizeof cs, (double)cf);
+    kfk_fmt_double(cls, sizeof cls, (double)cl);
+    kfc_opgen_stmt(&e->g, lv, e->p->nodes[n].dim, "%s = kf_vexpns(%s, (float)%s, (float)%s, %ld);", dst, arg,
+                   cs, cls, (long)sl);
+    return 1;
+}
+
 /* Declarations and code of the nodes of one level, in index order. */
 static void emit_nodes(emitter *e, int lv, int declare_only)
 {
@@ -97,7 +119,8 @@ static void emit_nodes(emitter *e, int lv, int declare_only)
         if (lv != LV_O)
             kfk_buf_printf(&e->b, "%sKF_T %c%d[%d]; /* %s */\n", indent[lv], "pout"[lv], (int)n,
                            (int)x->dim, kfc_op_info[x->op].name);
-        kfc_opgen_node(&e->g, n, lv);
+        if (!fused_exp(e, n, lv))
+            kfc_opgen_node(&e->g, n, lv);
     }
 }
 
@@ -157,7 +180,7 @@ static void root_template(const emitter *e, int32_t root, char *dst, size_t cap)
 
 char *kfc_emit_c_opt(const kfc_prog *p, const kfc_red *r, kfc_diag *d)
 {
-    emitter e = {.p = p, .axis = r->axis, .d = d};
+    emitter e = {.p = p, .axis = r->axis, .dtype = r->dtype, .d = d};
     opgen_init(&e);
     /* The libtcc emitter validates the AST and the reduction against it (an
      * inconsistent one is KF_ERR_INTERNAL there); both tiers accept the same. */

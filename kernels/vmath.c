@@ -18,52 +18,92 @@
  * be <= 0 the subnormal's bits are p 2^(k+149) (2^(k+1074)), a normal number
  * below 2^23 (2^52), rounded half-even to an integer by adding 2^23 (2^52)
  * and reading the low bits: one rounding, as IEEE would do it, so results
- * are bit-identical to p * 2^k. Out of range (and inf, huge values) by
- * selects at the end: below -104 (-746) 0, above the last x with a finite
- * e^x inf, NaN -> NaN (x + inf). GCC vectorizes it all (AVX2: no 64-bit
- * min/max, hence the & mask instead of a clamp on the scale's exponent).
- * No clamp of x at the start: GCC threads the clamped constants through the
- * tail and emits ~twice the code.
+ * are bit-identical to p * 2^k.
+ *
+ * float, tuned for the AMD Zen 3 we bench on (docs/performance.md, "Where the
+ * float32 Gaussian's time goes"): there the loop is limited by the number of
+ * vector registers in flight, so both the operation count and the length of
+ * the dependency chain cost time. Hence: x clamped at -104 by one unsigned
+ * integer min on its bits (below -104, -inf and negative NaNs all become
+ * -104, whose e^x rounds to 0; a float select made GCC carry both sides);
+ * k's bits shifted straight into the exponent field (t's magic bits shift
+ * out); Cody-Waite with FMA (ln2 as the float nearest it plus a tiny tail);
+ * a degree-6 minimax polynomial (our Remez fit with c0 = c1 = 1, relative
+ * error 3e-9) whose two highest terms take r before the tail correction, so
+ * they start 4 cycles earlier (the correction, < 3e-7, is far below their
+ * weight); and the subnormal choice as one signed max: the subnormal bits
+ * are larger than the wrapped exponent-add bits on subnormal lanes, and the
+ * scale of that path is capped at 2^23 so they are not larger on normal
+ * lanes. x > 88.72 (inf) and NaN by the last select.
+ * kf_vexpns(s, c, cl, sl) is e^(s*c) for an s that is >= 0, -0 or NaN and a
+ * negative constant c (the Gaussian's -SqDist/2): the emitter proves both
+ * (compiler/exp_fuse.c). t = s*(c log2 e) does not wait for the product
+ * s*c, the clamp is on s (sl: the bits of 104/|c|; a signed min keeps -0),
+ * no overflow test, and NaN by one select. 0.88 ulp over every float s.
+ * double: the older, plainer scheme (Taylor to r^13, selects at the end).
  * log: x = 2^e m, m in [sqrt(1/2), sqrt(2)], subnormals scaled by 2^23 (2^54)
  * first; log(m) by a polynomial in f = m - 1; specials selected at the end.
  * Measured max error over sweeps (tests/t_opt.c asserts it):
  * docs/performance.md.
  */
 
+/* The float exp's core from the clamped argument xc (and t = xc log2e +
+ * 1.5*2^23 computed by the caller) to the result bits, shared by kf_vexp
+ * and kf_vexpns: reduction, polynomial, 2^k. Leaves float `res`. */
+#define VEXPF_CORE                                                                                 \
+    "    float k = t - 12582912.0f;\n"                                                             \
+    "    unsigned tb;\n"                                                                           \
+    "    __builtin_memcpy(&tb, &t, 4);\n"                                                          \
+    "    unsigned kb = tb << 23; /* k << 23: the magic's own bits shift out */\n"                  \
+    "    float r1 = __builtin_fmaf(-k, 0.693147182464599609375f, xc); /* ln2 rounded to float */\n" \
+    "    float r = __builtin_fmaf(-k, -1.904654323148236e-09f, r1); /* and the rest of ln2 */\n"   \
+    "    float p = 1.381461275741458e-3f; /* e^r: degree-6 minimax, c0 = c1 = 1 */\n"            \
+    "    p = p * r1 + 8.368710055947304e-3f;\n"                                                    \
+    "    p = p * r1 + 4.166838899254799e-2f;\n"                                                    \
+    "    p = p * r + 1.666652113199234e-1f;\n"                                                     \
+    "    p = p * r + 4.999999403953552e-1f;\n"                                                     \
+    "    p = p * r + 1.0f;\n"                                                                      \
+    "    p = p * r + 1.0f;\n"                                                                      \
+    "    unsigned pb;\n"                                                                           \
+    "    __builtin_memcpy(&pb, &p, 4);\n"                                                          \
+    "    unsigned nb = pb + kb; /* p 2^k by adding to its exponent field: normal results */\n"     \
+    "    int kc = (int)kb < -126 * 8388608 ? (int)kb : -126 * 8388608;\n"                          \
+    "    unsigned bs = (unsigned)kc + (276u << 23); /* 2^(k+149), at most 2^23: never subnormal */\n" \
+    "    float sv, res;\n"                                                                         \
+    "    __builtin_memcpy(&sv, &bs, 4);\n"                                                         \
+    "    float v = p * sv + 8388608.0f; /* 2^23 + p 2^(k+149) rounded half-even: */\n"             \
+    "    unsigned sb;\n"                                                                           \
+    "    __builtin_memcpy(&sb, &v, 4);\n"                                                          \
+    "    sb -= 0x4B000000u; /* the subnormal's bits (2^-149 units) */\n"                           \
+    "    sb = (int)sb > (int)nb ? sb : nb; /* subnormal lanes: sb; normal ones: nb */\n"           \
+    "    __builtin_memcpy(&res, &sb, 4);\n"
+
 static const char vmath_f32[] =
     "/* inline float exp/log (kernels/vmath.c): no libm, no errno, vectorizable */\n"
     "static inline __attribute__((always_inline, unused)) float kf_vexp(float x)\n"
     "{\n"
-    "    float t = x * 1.44269504088896341f + 12582912.0f; /* 1.5*2^23: k in the low bits */\n"
-    "    float k = t - 12582912.0f;\n"
-    "    int ki;\n"
-    "    __builtin_memcpy(&ki, &t, 4);\n"
-    "    ki -= 0x4B400000;\n"
-    "    float r = x - k * 0.693359375f; /* Cody-Waite: ln2 = 0.693359375 - 2.12194440e-4 */\n"
-    "    r = r - k * -2.12194440e-4f;\n"
-    "    float p = 1.9875691500E-4f; /* Cephes expf: (e^r - 1 - r)/r^2 */\n"
-    "    p = p * r + 1.3981999507E-3f;\n"
-    "    p = p * r + 8.3334519073E-3f;\n"
-    "    p = p * r + 4.1665795894E-2f;\n"
-    "    p = p * r + 1.6666665459E-1f;\n"
-    "    p = p * r + 5.0000001201E-1f;\n"
-    "    p = p * (r * r) + r + 1.0f;\n"
-    "    unsigned pb, kb = (unsigned)ki << 23;\n"
-    "    __builtin_memcpy(&pb, &p, 4);\n"
-    "    unsigned nb = pb + kb; /* p 2^k by adding to its exponent field: normal results */\n"
-    "    int sub = (int)nb < 0x00800000; /* its exponent field <= 0: subnormal (or 0) */\n"
-    "    unsigned bs = (kb + (276u << 23)) & 0x7f800000u; /* 2^(k+149); never subnormal */\n"
-    "    float sv, res;\n"
-    "    __builtin_memcpy(&sv, &bs, 4);\n"
-    "    float v = p * sv + 8388608.0f; /* 2^23 + p 2^(k+149) rounded half-even: */\n"
-    "    unsigned sb;\n"
-    "    __builtin_memcpy(&sb, &v, 4);\n"
-    "    sb -= 0x4B000000u; /* the subnormal's bits (2^-149 units) */\n"
-    "    sb = sub ? sb : nb;\n"
-    "    __builtin_memcpy(&res, &sb, 4);\n"
-    "    res = x < -104.0f ? 0.0f : res; /* e^-104 < half the smallest subnormal */\n"
+    "    unsigned xb;\n"
+    "    __builtin_memcpy(&xb, &x, 4);\n"
+    "    xb = xb < 0xC2D00000u ? xb : 0xC2D00000u; /* below -104, -inf, -NaN: -104 */\n"
+    "    float xc;\n"
+    "    __builtin_memcpy(&xc, &xb, 4);\n"
+    "    float t = xc * 1.44269504088896341f + 12582912.0f; /* 1.5*2^23: k in the low bits */\n"
+    VEXPF_CORE
     "    /* 88.7228317 is the largest x with e^x <= FLT_MAX; x + inf: inf, or NaN for NaN */\n"
     "    return x <= 88.7228317f ? res : x + __builtin_inff();\n"
+    "}\n"
+    "/* e^(s*c) for s >= 0, -0 or NaN and c < 0 (cl = c log2 e, sl = bits of 104/|c|) */\n"
+    "static inline __attribute__((always_inline, unused)) float kf_vexpns(float s, float c, float cl, int sl)\n"
+    "{\n"
+    "    int si;\n"
+    "    __builtin_memcpy(&si, &s, 4);\n"
+    "    si = si < sl ? si : sl; /* s*c below -104, +inf, +NaN: -104; -0 and -NaN stay */\n"
+    "    float sc;\n"
+    "    __builtin_memcpy(&sc, &si, 4);\n"
+    "    float xc = sc * c;\n"
+    "    float t = sc * cl + 12582912.0f;\n"
+    VEXPF_CORE
+    "    return s != s ? s : res;\n"
     "}\n"
     "static inline __attribute__((always_inline, unused)) float kf_vlog(float x)\n"
     "{\n"

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../compiler/emit_ops.h"
 #include "../kernels/opt.h"
 #include "../runtime/rt.h"
 #include "harness.h"
@@ -390,6 +391,9 @@ static const char *const op_exprs[] = {
     "OneHot(u*w*IntCst(4)+IntCst(2),5)", "SumT(u-w,3)", "MatVecMult(TensorProd(x,y),p)",
     "VecMatMult(p,TensorProd(x,y))", "TensorProd(x,y)", "Exp(p)*Sin(x)+Cos(y)", "Log(p*p+IntCst(1))*u",
     "Sqrt(x*x)+w", "Exp(u)*Exp(w)", "-x", "Zero(3)+x", "RatCst(1,3)*y+0.3",
+    /* the shapes the optimizing tier fuses into kf_vexpns (compiler/exp_fuse.c) */
+    "Exp(-SqDist(x,y)/IntCst(2))", "Exp(-Norm2(x-y)*0.3)", "Exp(-(Abs(x-y)+Square(y))*IntCst(2)*0.7)",
+    "Exp(Sqrt(Abs(x))*RatCst(-3,4))", "Exp(-SqDist(x,y)/IntCst(3))",
 };
 
 /* Concat(e0, Concat(e1, ...)) of op_exprs[a..b). */
@@ -522,11 +526,15 @@ KFT_TEST(opt_special_values)
     /* (float32 sums of subnormal terms differ from the double reference by whole
      * subnormal ulps, far above the relative tolerance: no subnormal results here;
      * t_opt_vmath_accuracy checks them directly) */
-    const double uv[] = {-1000, 100, NAN, -INFINITY, INFINITY, 0.5, 0, -1, -60, 1e-40, 1e-310, -80};
+    const double uv[] = {-1000, 100, NAN, -INFINITY, INFINITY, 0.5, 0, -0.0, -1, -60, 1e-40, 1e-310, -80};
     int64_t M = (int64_t)(sizeof uv / sizeof uv[0]);
     okern ks[] = {
         {.f = "Exp(u*w)", .red = "Sum", .al = al, .na = 2, .axis = 1, .dt = KF_FLOAT32},
         {.f = "Exp(u*w)", .red = "Sum", .al = al, .na = 2, .axis = 1, .dt = KF_FLOAT64},
+        /* kf_vexpns: NaN, inf, -0 and far tails through the clamp on s */
+        {.f = "Exp(-Square(u)/IntCst(2))*w", .red = "Sum", .al = al, .na = 2, .axis = 1, .dt = KF_FLOAT32},
+        {.f = "Exp(-Abs(u)*0.3)", .red = "Max", .al = al, .na = 2, .axis = 1, .dt = KF_FLOAT32},
+        {.f = "Exp(Sqrt(u)*IntCst(-2))", .red = "Min", .al = al, .na = 2, .axis = 1, .dt = KF_FLOAT32},
         {.f = "Log(u*w)", .red = "Max", .al = al, .na = 2, .axis = 1, .dt = KF_FLOAT32},
         {.f = "Log(u*w)", .red = "Min", .al = al, .na = 2, .axis = 1, .dt = KF_FLOAT64},
         {.f = "u*w", .red = "LogSumExp", .al = al, .na = 2, .axis = 1, .dt = KF_FLOAT32},
@@ -552,7 +560,8 @@ KFT_TEST(opt_special_values)
 /* ---- the inline exp/log against libm ---- */
 
 static const char vm_wrap_f[] = "float kft_exp(float x) { return kf_vexp(x); }\n"
-                                "float kft_log(float x) { return kf_vlog(x); }\n";
+                                "float kft_log(float x) { return kf_vlog(x); }\n"
+                                "float kft_expns(float s, float c, float cl, int sl) { return kf_vexpns(s, c, cl, sl); }\n";
 static const char vm_wrap_d[] = "double kft_exp(double x) { return kf_vexp(x); }\n"
                                 "double kft_log(double x) { return kf_vlog(x); }\n";
 
@@ -648,6 +657,31 @@ KFT_TEST(opt_vmath_accuracy)
             KFT_CHECK(isnan(ef(qf)) && isnan(ed(qd)));
         }
         KFT_CHECK(ulps(ld(tiny), logl(tiny), 0) <= 1);
+        /* e^(s*c) as the fused Gaussian exp computes it, for s from 0 past
+         * the clamp at 104/|c|, against expl of the same rounded product */
+        float (*ens)(float, float, float, int32_t) =
+            (float (*)(float, float, float, int32_t))dlsym(dl[0], "kft_expns");
+        KFT_CHECK(ens != NULL);
+        static const double cs[] = {-0.5, -1, -1.0 / 3, -7.3, -1e-3, -2e5};
+        double mns = 0;
+        for (size_t q = 0; ens && q < sizeof cs / sizeof cs[0]; q++) {
+            float cf, cl;
+            int32_t sl;
+            kfc_exp_scaled_args(cs[q], &cf, &cl, &sl);
+            double top = 130 / fabs(cs[q]);
+            for (int i = 0; i <= 200000; i++) {
+                float sf = (float)(top * i / 200000);
+                mns = fmax(mns, ulps(ens(sf, cf, cl, sl), expl((long double)(sf * cf)), 1));
+            }
+            KFT_CHECK(ens(INFINITY, cf, cl, sl) == 0 && ens(3e38f, cf, cl, sl) == 0);
+            KFT_CHECK(ens(0, cf, cl, sl) == 1 && ens(-0.0f, cf, cl, sl) == 1 && isnan(ens(NAN, cf, cl, sl)));
+            uint32_t bn = 0xffc12345u, bp = 0x7f812345u; /* NaNs with payloads, both signs */
+            float qn, qp;
+            memcpy(&qn, &bn, 4), memcpy(&qp, &bp, 4);
+            KFT_CHECK(isnan(ens(qn, cf, cl, sl)) && isnan(ens(qp, cf, cl, sl)));
+        }
+        fprintf(stderr, "  fused exp(s*c) max ulp %.3f\n", mns);
+        KFT_CHECKF(mns <= 1.5, "exp(s*c) %.3f ulp", mns); /* measured over every float s: 0.88 */
     }
     for (int q = 0; q < 2; q++)
         if (dl[q])
@@ -668,4 +702,49 @@ KFT_TEST(opt_emit_rejects_bad_ast)
     KFT_CHECK(src == NULL && d.status == KF_ERR_INTERNAL);
     free(src);
     kfc_prog_free(&k.p);
+}
+
+/* ---- which Exp nodes the optimizing tier fuses (compiler/exp_fuse.c) ---- */
+
+/* c of the outermost Exp node of f, or 0 when it is not fused. */
+static double fused_c(const char *f)
+{
+    static const char *const al[] = {"x=Vi(0,3)", "y=Vj(1,3)", "u=Vi(2,1)", "w=Vj(3,1)", "p=Pm(4,1)"};
+    okern k = {.f = f, .red = "Sum", .al = al, .na = 5, .axis = 1, .dt = KF_FLOAT32};
+    if (okern_build(&k))
+        return NAN;
+    double c = 0;
+    for (int32_t n = k.p.nnodes - 1; n >= 0; n--) { /* parents after children */
+        int32_t s;
+        if (k.p.nodes[n].op == KFC_OP_EXP) {
+            if (!kfc_exp_scaled(&k.p, n, &s, &c))
+                c = 0;
+            break;
+        }
+    }
+    kfc_prog_free(&k.p);
+    return c;
+}
+
+KFT_TEST(opt_exp_fusion_shapes)
+{
+    /* e^(s*c) with s >= 0 and one rounding step at most, exactly as unfused */
+    KFT_CHECK(fused_c("Exp(-SqDist(x,y)/IntCst(2))") == -0.5);
+    KFT_CHECK(fused_c("Exp(SqDist(x,y)*-0.25)") == -0.25);
+    KFT_CHECK(fused_c("Exp(-Norm2(x-y))*w") == -1);
+    KFT_CHECK(fused_c("Exp(IntCst(-3)*SqNorm2(x))") == -3);
+    KFT_CHECK(fused_c("Exp(-(Abs(x-y)+Square(y))*IntCst(2)*0.7)") == 2 * (double)0.7f * -1);
+    KFT_CHECK(fused_c("Exp(-Sum(Sqrt(x)+Exp(y))/IntCst(4))") == -0.25);
+    KFT_CHECK(fused_c("Exp(-SqDist(x,y)*0.3)") == -(double)0.3f);
+    /* not fused: sign of s or c unknown, c >= 0, two roundings, c out of range */
+    KFT_CHECK(fused_c("Exp(-SqDist(x,y)/IntCst(3))") == 0); /* fl(s/3) != fl(s*fl(1/3)) */
+    KFT_CHECK(fused_c("Exp(-SqDist(x,y)*0.3*0.7)") == 0);
+    KFT_CHECK(fused_c("Exp(SqDist(x,y)/IntCst(2))") == 0);
+    KFT_CHECK(fused_c("Exp(-p*SqDist(x,y))") == 0);
+    KFT_CHECK(fused_c("Exp(-u*w)") == 0);
+    KFT_CHECK(fused_c("Exp(-Inv(u))") == 0);
+    KFT_CHECK(fused_c("Exp(-(u-w)*IntCst(2))") == 0);
+    KFT_CHECK(fused_c("Exp(-SqDist(x,y)*1e-35)") == 0);
+    KFT_CHECK(fused_c("Exp(-SqDist(x,y)*1e35)") == 0);
+    KFT_CHECK(fused_c("Exp(x-y)") == 0);
 }
