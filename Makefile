@@ -47,7 +47,7 @@ HEADERS   := $(wildcard include/*.h compiler/*.h compiler/*.def runtime/*.h kern
 
 DEPS_OK   := build/.deps-ok
 
-.PHONY: all demo demo-block-sparse test bench fuzz clean deps
+.PHONY: all demo demo-block-sparse test test-gpu bench bench-gpu fuzz clean deps
 all: $(BUILD)/libkforge.a $(BUILD)/kforge $(BUILD)/kforge-tests $(EX_BIN) $(BENCH_BIN) $(BASE_BIN)
 
 $(DEPS_OK): scripts/install-deps.sh
@@ -103,6 +103,12 @@ demo-block-sparse: $(BUILD)/examples/block_sparse
 
 test: $(DEPS_OK)
 	sh scripts/run-tests.sh
+
+# On a machine with an NVIDIA GPU (docs/cuda.md): the CUDA tests, and the GPU figures.
+test-gpu: all $(BUILD)/kforge-tests
+	sh scripts/test-gpu.sh $(BUILD)
+bench-gpu: all
+	sh bench/gpu.sh $(BUILD)
 
 # Fuzzers: clang + libFuzzer, with ASan and UBSan, over the library and the CLI's readers.
 FUZZ_SECONDS ?= 20

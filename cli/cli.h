@@ -1,7 +1,7 @@
 /*
  * cli.h -- the pieces of the kforge command shared by its files.
  *
- *   main.c      dispatch: eval | check | bench | cache | help | --version
+ *   main.c      dispatch: eval | check | bench | cache | eigsh | devices | help | --version
  *   opts.c      command line -> kfcli_args (one option table for every command)
  *   session.c   context + compile with kfcli_args, formula errors with a caret
  *   cmd_eval.c  .npy files in, kf_run, .npy files out
@@ -9,6 +9,7 @@
  *   cmd_bench.c random inputs, compile and run per JIT tier, times and agreement
  *   cmd_cache.c list, describe and clear the kernel cache
  *   cmd_eigsh.c spectral coordinates of a point cloud (eigenpairs of K, L or L_norm)
+ *   cmd_devices.c the CUDA devices the driver sees, or why there are none
  *   gen.c       the tutorial's spiral and Swiss roll point clouds (gen.h)
  *   npy.c       the .npy reader and writer (npy.h)
  */
@@ -45,6 +46,8 @@ typedef struct kfcli_args {
     int dtype;                /* kf_dtype, or -1: not given */
     int threads;              /* 0: not given */
     kf_jit jit;
+    kf_backend backend;       /* --backend (default auto) */
+    int device;               /* --device (default 0) */
     kf_sum_scheme sum_scheme;
     int verbose, dump, help;
     const char *out, *index_out;
@@ -90,6 +93,8 @@ void kfcli_help_bench(FILE *f);
 void kfcli_help_cache(FILE *f);
 int kfcli_eigsh(int argc, char **argv); /* argv[0] is "eigsh" */
 void kfcli_help_eigsh(FILE *f);
+int kfcli_devices(int argc, char **argv); /* argv[0] is "devices" */
+void kfcli_help_devices(FILE *f);
 
 /* The variable of category cat (0 i, 1 j, 2 parameter) with the lowest index,
  * or -1; *dim gets its dim. --block-sparse clusters on these. */

@@ -31,9 +31,13 @@ void kfcli_help_bench(FILE *f)
         "  -M M, -N N           the number of i and j points (default 10000 each)\n"
         "  --dtype T            float32 (default) or float64\n"
         "  --jit LIST           tiers to time, comma-separated, in order: auto, tcc, cc,\n"
-        "                       reference, or all (= tcc,cc,reference); default tcc,cc.\n"
-        "                       auto: the time to the first answer, then the wait for the\n"
-        "                       background build before the runs\n"
+        "                       reference, cuda (the GPU, docs/cuda.md), or all (=\n"
+        "                       tcc,cc,reference); default tcc,cc. auto: the time to the\n"
+        "                       first answer, then the wait for the background build\n"
+        "                       before the runs. CPU tiers always run on the CPU\n"
+        "  --backend B          cpu or auto: the CPU tiers (default); cuda: the cuda tier\n"
+        "                       alone when --jit is not given\n"
+        "  --device D           the GPU of the cuda tier (default 0)\n"
         "  --repeat R           timed runs per tier (default 5)\n"
         "  --threads N          worker threads (default: $KFORGE_THREADS, else every core)\n"
         "  --seed S             seed of the random inputs (default 1)\n"
@@ -69,7 +73,9 @@ void kfcli_help_bench(FILE *f)
 enum { MAX_TIERS = 4, CMP_ROWS = 1000, REF_ROWS = 8 };
 #define REF_PAIRS 2e7 /* the reference check's budget: ~1-2 s at its speed */
 
-static const char *const tier_names[] = {"auto", "tcc", "reference", "cc"}; /* by kf_jit */
+/* by kf_jit, and one more: the GPU (--backend cuda, or "cuda" in --jit) */
+static const char *const tier_names[] = {"auto", "tcc", "reference", "cc", "cuda"};
+#define TIER_CUDA ((kf_jit)4)
 
 /* What one tier gave. */
 typedef struct tier {
@@ -124,7 +130,7 @@ static int fail_usage(const char *msg, const char *arg)
 static int parse_tiers(bench *b)
 {
     static const kf_jit all[] = {KF_JIT_TCC, KF_JIT_CC, KF_JIT_REFERENCE};
-    const char *s = b->a.jits ? b->a.jits : "tcc,cc";
+    const char *s = b->a.jits ? b->a.jits : b->a.backend == KF_BACKEND_CUDA ? "cuda" : "tcc,cc";
     while (1) {
         size_t n = strcspn(s, ",");
         kf_jit add[3];
@@ -133,11 +139,11 @@ static int parse_tiers(bench *b)
             memcpy(add, all, sizeof all);
             nadd = 3;
         }
-        for (int w = 0; w < 4 && !nadd; w++)
+        for (int w = 0; w < 5 && !nadd; w++)
             if (strlen(tier_names[w]) == n && !strncmp(s, tier_names[w], n))
                 add[nadd++] = (kf_jit)w;
         if (!nadd) {
-            fprintf(stderr, "kforge bench: --jit takes auto, tcc, cc, reference or all, "
+            fprintf(stderr, "kforge bench: --jit takes auto, tcc, cc, reference, cuda or all, "
                             "comma-separated; not '%.*s'\n(see 'kforge help bench')\n",
                     (int)(n > 64 ? 64 : n), s);
             return KFCLI_EXIT_USAGE;
@@ -329,7 +335,9 @@ static int keep_rows(bench *b, tier *t)
 static int run_tier(bench *b, tier *t)
 {
     kfcli_args ta = b->a;
-    ta.jit = t->jit;
+    /* CPU tiers stay on the CPU whatever the size; the cuda tier is the GPU */
+    ta.jit = t->jit == TIER_CUDA ? KF_JIT_AUTO : t->jit;
+    ta.backend = t->jit == TIER_CUDA ? KF_BACKEND_CUDA : KF_BACKEND_CPU;
     const char *name = tier_names[t->jit];
     char what[64];
     progress pg;

@@ -63,6 +63,9 @@ void kfcli_help_eigsh(FILE *f)
         "  --dtype T            float32 or float64 (default: the file's; float32 for --gen)\n"
         "  --threads N          worker threads (default: $KFORGE_THREADS, else every core)\n"
         "  --jit E              auto (default), tcc, cc or reference\n"
+        "  --backend B          auto (default: the GPU for matvecs of 2^26 pairs or more when\n"
+        "                       one is usable), cpu, or cuda (an error without a GPU)\n"
+        "  --device D           the GPU ordinal (default 0; see kforge devices)\n"
         "  -o, --output F       the eigenvalues, (K,) of the dtype\n"
         "  --vectors F          the eigenvectors, (n, K), column j for eigenvalue j\n"
         "  -q, --quiet          no progress lines on stderr (shown only on a terminal)\n"
@@ -113,6 +116,8 @@ typedef struct eigsh_cfg {
     kf_spectral_mode mode;
     int compare, quiet, verbose, help, threads;
     kf_jit jit;
+    kf_backend backend;
+    int device;
     const char *out, *vectors;
 } eigsh_cfg;
 
@@ -249,6 +254,14 @@ static int set_opt(eigsh_cfg *c, const char *name, const char *v)
         if ((w = pick(v, (const char *const[]){"auto", "tcc", "reference", "cc"}, 4)) < 0)
             return usage("--jit must be auto, tcc, cc or reference, not '%s'", v);
         c->jit = (kf_jit[]){KF_JIT_AUTO, KF_JIT_TCC, KF_JIT_REFERENCE, KF_JIT_CC}[w];
+    } else if (!strcmp(name, "--backend")) {
+        if ((w = pick(v, (const char *const[]){"auto", "cpu", "cuda"}, 3)) < 0)
+            return usage("--backend must be auto, cpu or cuda, not '%s'", v);
+        c->backend = (kf_backend[]){KF_BACKEND_AUTO, KF_BACKEND_CPU, KF_BACKEND_CUDA}[w];
+    } else if (!strcmp(name, "--device")) {
+        if (kfcli_parse_i64(v, 0, 1023, &i))
+            return usage("--device must be a GPU ordinal from 0 to 1023, not '%s'", v);
+        c->device = (int)i;
     } else if (!strcmp(name, "-o") || !strcmp(name, "--output")) {
         c->out = v;
     } else if (!strcmp(name, "--vectors")) {
@@ -267,7 +280,7 @@ static int parse_args(eigsh_cfg *c, int argc, char **argv)
     static const char *const valued[] = {
         "--points", "--gen",   "--kernel", "--sigma",        "--laplacian", "-k",      "--which",
         "--tol",    "--ncv",   "--maxiter", "--seed",        "--dtype",     "--mode",  "--threads",
-        "--jit",    "-o",      "--output", "--block-sparse", "--vectors"};
+        "--jit",    "-o",      "--output", "--block-sparse", "--vectors", "--backend", "--device"};
     memset(c, 0, sizeof *c);
     c->kernel = KER_GAUSSIAN;
     c->formula = kernel_formulas[KER_GAUSSIAN];
@@ -518,6 +531,8 @@ static int make_operator(eigsh_state *s, const kf_ranges *rg)
     kf_compile_opts co;
     kf_compile_opts_init(&co);
     co.jit = c->jit;
+    co.backend = c->backend;
+    co.device = c->device;
     const void *args[3] = {s->pts, s->pts, NULL};
     progress(s, "compiling the kernel...");
     s->K = kf_linop_formula(s->ctx, formula, aliases, 2, "v", 2, args, 3, s->n, dt, &co, rg);

@@ -1,4 +1,5 @@
-/* main.c -- the kforge command: dispatches to eval, check, bench, cache, eigsh, help and --version. */
+/* main.c -- the kforge command: dispatches to eval, check, bench, cache, eigsh, devices, help and
+ * --version. */
 #include <stdio.h>
 #include <string.h>
 
@@ -17,6 +18,7 @@ static void help_main(FILE *f)
           "  kforge cache list|info|clear                          the kernel cache\n"
           "  kforge eigsh --gen spiral:10000 [options]             spectral coordinates of a\n"
           "                                                        point cloud (--points X.npy)\n"
+          "  kforge devices                                        the CUDA devices, or why none\n"
           "  kforge help [COMMAND]                                 this text, or a command's\n"
           "  kforge --version                                      the version\n"
           "\n"
@@ -48,11 +50,13 @@ static int help(int argc, char **argv)
         kfcli_help_cache(stdout);
     else if (!strcmp(argv[1], "eigsh"))
         kfcli_help_eigsh(stdout);
+    else if (!strcmp(argv[1], "devices"))
+        kfcli_help_devices(stdout);
     else if (!strcmp(argv[1], "help"))
         help_main(stdout);
     else {
-        fprintf(stderr, "kforge help: no command '%s'; the commands are eval, check, bench "
-                        "cache and eigsh\n", argv[1]);
+        fprintf(stderr, "kforge help: no command '%s'; the commands are eval, check, bench, "
+                        "cache, eigsh and devices\n", argv[1]);
         return KFCLI_EXIT_USAGE;
     }
     return KFCLI_EXIT_OK;
@@ -76,6 +80,8 @@ int main(int argc, char **argv)
         rc = kfcli_cache(argc - 1, argv + 1);
     else if (!strcmp(cmd, "eigsh"))
         rc = kfcli_eigsh(argc - 1, argv + 1);
+    else if (!strcmp(cmd, "devices"))
+        rc = kfcli_devices(argc - 1, argv + 1);
     else if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h"))
         rc = help(argc - 1, argv + 1);
     else if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) {

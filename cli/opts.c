@@ -11,7 +11,7 @@
 enum {
     OPT_ALIAS, OPT_RED, OPT_AXIS, OPT_K, OPT_F2, OPT_DTYPE, OPT_THREADS, OPT_JIT, OPT_SUM,
     OPT_VERBOSE, OPT_DUMP, OPT_OUT, OPT_IDX, OPT_M, OPT_N, OPT_EMIT, OPT_HELP, OPT_REPEAT,
-    OPT_SEED, OPT_CACHE_DIR, OPT_OLDER, OPT_BLOCK_SPARSE
+    OPT_SEED, OPT_CACHE_DIR, OPT_OLDER, OPT_BLOCK_SPARSE, OPT_BACKEND, OPT_DEVICE
 };
 
 /* One table for every command: `cmds` says which accept the option. */
@@ -46,6 +46,8 @@ static const struct opt {
     {"cache-dir", 0, 1, KFCLI_CMD_BENCH | KFCLI_CMD_CACHE, OPT_CACHE_DIR},
     {"older-than", 0, 1, KFCLI_CMD_CACHE, OPT_OLDER},
     {"block-sparse", 0, 1, EB, OPT_BLOCK_SPARSE},
+    {"backend", 0, 1, EB, OPT_BACKEND},
+    {"device", 0, 1, EB, OPT_DEVICE},
     {"help", 'h', 0, ECB | KFCLI_CMD_CACHE, OPT_HELP},
 #undef EC
 #undef ECB
@@ -125,6 +127,7 @@ static int set_value(kfcli_args *a, const struct opt *o, const char *name, const
     static const char *const dtypes[] = {"float32", "float64"};
     static const char *const jits[] = {"auto", "tcc", "reference", "cc"};
     static const char *const sums[] = {"auto", "block", "direct", "f64", "kahan"};
+    static const char *const backends[] = {"auto", "cpu", "cuda"};
     int64_t x;
     int w;
     switch (o->id) {
@@ -165,6 +168,16 @@ static int set_value(kfcli_args *a, const struct opt *o, const char *name, const
         if ((w = pick(v, jits, 4)) < 0)
             return usage(a, "%s must be auto, tcc, cc or reference, not '%s'", name, v);
         a->jit = (kf_jit[]){KF_JIT_AUTO, KF_JIT_TCC, KF_JIT_REFERENCE, KF_JIT_CC}[w];
+        return 0;
+    case OPT_BACKEND:
+        if ((w = pick(v, backends, 3)) < 0)
+            return usage(a, "%s must be cpu, cuda or auto, not '%s'", name, v);
+        a->backend = (kf_backend[]){KF_BACKEND_AUTO, KF_BACKEND_CPU, KF_BACKEND_CUDA}[w];
+        return 0;
+    case OPT_DEVICE:
+        if (kfcli_parse_i64(v, 0, 1023, &x))
+            return usage(a, "%s must be a GPU ordinal from 0 to 1023, not '%s'", name, v);
+        a->device = (int)x;
         return 0;
     case OPT_SUM:
         if ((w = pick(v, sums, 5)) < 0)

@@ -117,6 +117,8 @@ kf_kernel *kfcli_compile(kf_ctx *ctx, const kfcli_args *a, kf_dtype dtype, int *
     co.formula2 = a->formula2;
     co.sum_scheme = a->sum_scheme;
     co.jit = a->jit;
+    co.backend = a->backend;
+    co.device = a->device;
     co.dump = a->dump;
     int axis = a->axis < 0 ? 1 : a->axis;
     kf_kernel *k = kf_compile(ctx, a->formula, a->aliases, a->naliases, a->reduction, axis, dtype,

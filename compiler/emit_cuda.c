@@ -13,8 +13,12 @@
  *                which the skeleton of kernels/skel_c.c keeps in a local
  *                (register) copy of the output row, written back at the end.
  *
- * Launch contract (docs/cuda.md): blockDim.x = any, gridDim.x =
- * ceil(rows / blockDim.x), dynamic shared memory = blockDim.x *
+ * Launch contract (docs/cuda.md): one block per task; task b is four int64
+ * tasks[4b..4b+3] = {row0, row1, q0, q1}: the block's threads own output rows
+ * row0..row1-1 (0 < row1 - row0 <= blockDim.x) and walk the inner ranges
+ * jr[2q], jr[2q+1] for q0 <= q < q1, in order. Dense runs are tasks of
+ * consecutive rows over one range, block-sparse runs one task per slice of an
+ * i-cluster over its list (docs/cuda.md). Dynamic shared memory = blockDim.x *
  * KF_SMEM_PER_POINT bytes (the value is in the source's header comment and
  * returned by the emitted constant kf_smem_per_point). Only numbers and
  * generated identifiers reach the source: never text of the user's.
@@ -119,8 +123,8 @@ char *kfc_emit_cuda(const kfc_prog *p, const kfc_red *r, kfc_diag *d)
     kfk_buf_printf(&e.b,
                    "/* kforge CUDA kernel: %s over %s (axis %d), %s, sum scheme %s.\n"
                    " * Generated; self-contained (NVRTC, no headers). One thread per output row;\n"
-                   " * launch with gridDim.x = ceil(rows / blockDim.x) and blockDim.x * %lld bytes\n"
-                   " * of dynamic shared memory. The contract is in docs/cuda.md. */\n",
+                   " * one block per task {row0, row1, q0, q1}; blockDim.x * %lld bytes of dynamic\n"
+                   " * shared memory. The contract is in docs/cuda.md. */\n",
                    kfc_red_info[r->id].name, r->axis == 1 ? "j" : "i", r->axis,
                    r->dtype == KF_FLOAT32 ? "float32" : "float64", kfc_opgen_scheme_name(r->sum_scheme),
                    (long long)smem);
@@ -129,17 +133,17 @@ char *kfc_emit_cuda(const kfc_prog *p, const kfc_red *r, kfc_diag *d)
                          "extern \"C\" __device__ const long long kf_smem_per_point = KF_SMEM_PER_POINT;\n\n",
                    (long long)smem);
     kfk_buf_printf(&e.b,
-                   "extern \"C\" __global__ void kf_reduce_cuda(const void *const *args, long long rows,\n"
-                   "                                          const long long *jr, long long nr, void *out,\n"
-                   "                                          long long *idx)\n{\n");
+                   "extern \"C\" __global__ void kf_reduce_cuda(const void *const *args, const long long *tasks,\n"
+                   "                                          const long long *jr, void *out, long long *idx)\n{\n");
     kfk_buf_printf(&e.b, "    extern __shared__ double kf_smem[]; /* double: aligned for both dtypes */\n"
                          "    KF_T *kf_sh = (KF_T *)kf_smem;\n"
                          "    const kf_i64 kf_nt = blockDim.x, kf_tid = threadIdx.x;\n"
-                         "    const kf_i64 kf_row = (kf_i64)blockIdx.x * kf_nt + kf_tid;\n"
-                         "    const int kf_active = kf_row < rows;\n"
-                         "    /* inactive threads compute on row 0 and write nothing; they stay\n"
-                         "     * for the tile loads and barriers */\n"
-                         "    const kf_i64 kf_orow = kf_active ? kf_row : 0;\n"
+                         "    const long long *kf_task = tasks + 4 * (kf_i64)blockIdx.x;\n"
+                         "    const kf_i64 kf_row = kf_task[0] + kf_tid;\n"
+                         "    const int kf_active = kf_row < kf_task[1];\n"
+                         "    /* inactive threads compute on the task's first row and write\n"
+                         "     * nothing; they stay for the tile loads and barriers */\n"
+                         "    const kf_i64 kf_orow = kf_active ? kf_row : kf_task[0];\n"
                          "    (void)kf_sh; (void)out; (void)idx;\n");
     kfk_buf_printf(&e.b, "    /* parameters and constants */\n");
     for (int v = 0; v < KFC_MAX_VARS; v++)
@@ -168,7 +172,7 @@ char *kfc_emit_cuda(const kfc_prog *p, const kfc_red *r, kfc_diag *d)
                        (long long)r->idxdim);
     kfk_skel_row_begin(&e.b, r);
     kfk_buf_printf(&e.b,
-                   "        for (kf_i64 q = 0; q < nr; q++) {\n"
+                   "        for (kf_i64 q = kf_task[2]; q < kf_task[3]; q++) {\n"
                    "            const kf_i64 kf_j1 = jr[2 * q + 1];\n"
                    "            for (kf_i64 kf_j0 = jr[2 * q]; kf_j0 < kf_j1; kf_j0 += kf_nt) {\n"
                    "                const kf_i64 kf_n = kf_j1 - kf_j0 < kf_nt ? kf_j1 - kf_j0 : kf_nt;\n"

@@ -48,9 +48,11 @@ typedef enum kf_status {
     KF_ERR_IO = 8,          /* a file could not be read or written */
     KF_ERR_THREAD = 9,      /* worker threads could not be started */
     KF_ERR_INTERNAL = 10,   /* an invariant of kforge itself failed (a kforge bug: report it) */
-    KF_ERR_NOCONV = 11      /* an iterative solver (kf_eigsh, kf_cg) stopped at its iteration cap
+    KF_ERR_NOCONV = 11,     /* an iterative solver (kf_eigsh, kf_cg) stopped at its iteration cap
                                before meeting its tolerance; what converged is still returned and
                                the report says how much */
+    KF_ERR_DEVICE = 12      /* a GPU operation failed (out of device memory, launch failure, ...):
+                               the message has the driver's error name and text */
 } kf_status;
 
 /* Element type of every array bound to a kernel. */
@@ -79,6 +81,17 @@ typedef enum kf_jit {
                              cache (or a private temporary directory) and loaded with dlopen; the
                              compile waits for it */
 } kf_jit;
+
+/* Where a kernel runs (docs/cuda.md). */
+typedef enum kf_backend {
+    KF_BACKEND_AUTO = 0, /* the GPU when kforge can use one (NVIDIA driver and device present) and
+                            the run has at least KF_AUTO_GPU_PAIRS pairs, else the CPU */
+    KF_BACKEND_CPU = 1,  /* the JIT engine (kf_compile_opts.jit) on the context's threads */
+    KF_BACKEND_CUDA = 2  /* an NVIDIA GPU (kf_compile_opts.device): kf_compile fails with
+                            KF_ERR_DEVICE when none is usable, saying why */
+} kf_backend;
+/* KF_BACKEND_AUTO's threshold: below it the GPU's fixed costs (copies, launch) outweigh it. */
+#define KF_AUTO_GPU_PAIRS (1LL << 26)
 
 /* Verbosity levels of messages sent to kf_options.log. */
 enum { KF_LOG_ERROR = 0, KF_LOG_INFO = 1, KF_LOG_DEBUG = 2 };
@@ -109,6 +122,9 @@ typedef struct kf_compile_opts {
     kf_sum_scheme sum_scheme; /* float32 Sum accumulation; default KF_SUM_AUTO */
     kf_jit jit;               /* engine; default KF_JIT_AUTO, which $KFORGE_JIT may set */
     int dump;                 /* nonzero: log the AST after each compiler pass at KF_LOG_DEBUG */
+    kf_backend backend;       /* default KF_BACKEND_AUTO, which $KFORGE_BACKEND (auto, cpu, cuda)
+                                 may set */
+    int device;               /* GPU ordinal for the CUDA backend (default 0; $KFORGE_DEVICE) */
 } kf_compile_opts;
 
 /* Fills *opt with defaults. */
@@ -160,6 +176,35 @@ void kf_kernel_free(kf_kernel *k);
 int kf_run(kf_kernel *k, int64_t M, int64_t N, const void *const *args, int nargs, void *out,
            int64_t *index_out);
 
+/* kf_run on arrays that already live on the kernel's GPU (KF_BACKEND_CUDA
+ * kernels, or AUTO kernels once kf_kernel_backend says "cuda"): dargs[v],
+ * out and index_out are CUDA device pointers (CUdeviceptr values cast to
+ * void *), laid out as for kf_run; nothing is copied. stream is a CUstream
+ * or NULL: with NULL the call returns when the results are written; with a
+ * stream the work is queued on it and the call returns at once (synchronize
+ * the stream before reading out). Calls on ONE kernel must use one stream at
+ * a time (the kernel's small launch tables are reused). A CPU kernel gives
+ * KF_ERR_ARG. Device failures: KF_ERR_DEVICE with the driver's message. */
+int kf_run_device(kf_kernel *k, int64_t M, int64_t N, const void *const *dargs, int nargs,
+                  void *out, int64_t *index_out, void *stream);
+
+/* The CUDA devices kforge can use. */
+typedef struct kf_device_info {
+    char name[256];
+    int major, minor;       /* compute capability */
+    int sms;                /* multiprocessors */
+    int64_t total_mem;      /* bytes */
+    int64_t free_mem;       /* bytes, now */
+    int max_smem_per_block; /* bytes a kernel may opt in to */
+    int driver_version;     /* e.g. 13000 */
+} kf_device_info;
+/* Number of usable devices into *n. KF_OK with *n >= 1, or
+ * KF_ERR_UNSUPPORTED with *n = 0 and the reason in ctx (no driver, the
+ * toolkit's stub library, no device, driver too old). */
+int kf_device_count(kf_ctx *ctx, int *n);
+/* Properties of device ordinal dev. KF_ERR_ARG for a bad ordinal. */
+int kf_device_get(kf_ctx *ctx, int dev, kf_device_info *info);
+
 /* Introspection. Strings belong to the kernel and live as long as it does. */
 int kf_kernel_nargs(const kf_kernel *k);     /* highest variable index + 1 */
 /* Category (0 i, 1 j, 2 parameter) and dim of variable index v; returns
@@ -176,9 +221,12 @@ const char *kf_kernel_canonical2(const kf_kernel *k); /* of formula2, or NULL */
 /* Generated C source: the whole reduction kernel, or the formula function
  * alone when compiled without a reduction. */
 const char *kf_kernel_source(const kf_kernel *k);
-/* Engine running the kernel now: "cc", "tcc" or "reference" (with KF_JIT_AUTO
+/* Engine running the kernel now: "cc", "tcc", "reference" or "cuda" (KF_BACKEND_CUDA; with KF_JIT_AUTO
  * it changes from "tcc" to "cc" when the background build is swapped in). */
 const char *kf_kernel_engine(const kf_kernel *k);
+/* Where the kernel's runs go: "cpu", "cuda", or "auto" (an AUTO kernel that
+ * has not yet met a run big enough for the GPU, or found none usable). */
+const char *kf_kernel_backend(const kf_kernel *k);
 
 /* What kf_compile did, for benchmarks and --verbose. Times in seconds. */
 typedef struct kf_compile_stats {
@@ -207,7 +255,7 @@ typedef struct kf_cache_entry {
     const char *key;       /* hex SHA-256 of everything the code depends on */
     const char *formula;   /* canonical formula (and formula2 after a ';'), as stored */
     const char *reduction; /* reduction name, axis and dtype, e.g. "Sum axis=1 float32" */
-    const char *tier;      /* "cc" */
+    const char *tier;      /* "cc", or "cuda" (a CUBIN or PTX image; the arch ends the reduction text) */
     const char *path;      /* the object file */
     int64_t size_bytes;    /* object + source + metadata */
     int64_t last_use;      /* Unix time of the last load (or creation) */

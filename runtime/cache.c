@@ -6,9 +6,12 @@
  *
  *   DIR/KEY/meta        text: key, tier, formula, reduction, created, the
  *                       object's size and SHA-256 (written last: it vouches
- *                       for kernel.so)
- *   DIR/KEY/kernel.so   the object; carries `kf_cache_key`
+ *                       for kernel.so, kernel.cubin or kernel.ptx)
+ *   DIR/KEY/kernel.so   the object (tier cc); carries `kf_cache_key`
  *   DIR/KEY/kernel.c    the generated source, for debugging
+ *   DIR/KEY/kernel.cubin or kernel.ptx   the GPU image (tier cuda; the meta
+ *                       also names the arch and NVRTC version), and
+ *   DIR/KEY/kernel.cu   its CUDA source, for debugging
  *   DIR/tmp-XXXXXX/     a build in progress, renamed to DIR/KEY when complete
  *   DIR/trash-*         an entry being removed
  */
@@ -313,9 +316,20 @@ static const char *scheme_name(kf_sum_scheme s)
     return (int)s >= 0 && (int)s <= KF_SUM_KAHAN ? names[s] : "?";
 }
 
-int kfr_cache_key(const kf_kernel *k, const kfr_cc *cc, char key[KFR_HEX_LEN + 1])
+/* The kernel's part of a key: the reduction and the canonical formulas. */
+static void key_kernel(kfk_buf *b, const kf_kernel *k)
 {
     const kfc_red *r = &k->red;
+    kfk_buf_printf(b, "reduction %s id=%d axis=%d dtype=%s scheme=%s K=%d D=%d E=%d valdim=%lld "
+                      "idxdim=%lld\n",
+                   kfc_red_info[r->id].name, r->id, r->axis, dtype_name(r->dtype),
+                   scheme_name(r->sum_scheme), r->K, (int)r->D, (int)r->E, (long long)r->valdim,
+                   (long long)r->idxdim);
+    kfk_buf_printf(b, "formula %s\nformula2 %s\n", k->canon, k->canon2 ? k->canon2 : "-");
+}
+
+int kfr_cache_key(const kf_kernel *k, const kfr_cc *cc, char key[KFR_HEX_LEN + 1])
+{
     char cpu[512];
     kfr_cpu_features(cpu, sizeof cpu);
     kfk_buf b = {0};
@@ -323,12 +337,7 @@ int kfr_cache_key(const kf_kernel *k, const kfr_cc *cc, char key[KFR_HEX_LEN + 1
      * change in any of them must give another object. */
     kfk_buf_printf(&b, "kforge cache key 1\ncodegen %d\nemitter %s\ntier cc\n",
                    KFC_CODEGEN_VERSION, KFR_OPT_EMITTER_NAME);
-    kfk_buf_printf(&b, "reduction %s id=%d axis=%d dtype=%s scheme=%s K=%d D=%d E=%d valdim=%lld "
-                       "idxdim=%lld\n",
-                   kfc_red_info[r->id].name, r->id, r->axis, dtype_name(r->dtype),
-                   scheme_name(r->sum_scheme), r->K, (int)r->D, (int)r->E, (long long)r->valdim,
-                   (long long)r->idxdim);
-    kfk_buf_printf(&b, "formula %s\nformula2 %s\n", k->canon, k->canon2 ? k->canon2 : "-");
+    key_kernel(&b, k);
     kfk_buf_printf(&b, "cc %s size=%lld mtime_ns=%lld\ncc-words", cc->real, (long long)cc->size,
                    (long long)cc->mtime_ns);
     const char *w = cc->words;
@@ -336,6 +345,44 @@ int kfr_cache_key(const kf_kernel *k, const kfr_cc *cc, char key[KFR_HEX_LEN + 1
         if (q > 0)
             kfk_buf_printf(&b, " %s", w);
     kfk_buf_printf(&b, "\nflags %s\ncpu %s\n", kfr_cc_flags(), cpu);
+    int rc = b.oom ? KF_ERR_NOMEM : kfr_sha256_hex(b.s, b.len, key) == 0 ? KF_OK : KF_ERR_INTERNAL;
+    free(b.s);
+    return rc;
+}
+
+/* arch and the NVRTC version go into meta lines: anything but a short
+ * word of [A-Za-z0-9_.] is replaced, so that no value can add a line. */
+static const char *word(const char *s, char *buf, size_t cap)
+{
+    size_t n = 0;
+    for (; s && *s && n + 1 < cap; s++) {
+        char c = *s;
+        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                 c == '_' || c == '.';
+        buf[n++] = ok ? c : '_';
+    }
+    if (!n)
+        buf[n++] = '-';
+    buf[n] = 0;
+    return buf;
+}
+
+int kfr_cache_key_cuda(const kf_kernel *k, const char *src, const char *arch,
+                       const char *nvrtc_version, char key[KFR_HEX_LEN + 1])
+{
+    char a[32], v[32], ssha[KFR_HEX_LEN + 1] = "-";
+    if (src && kfr_sha256_hex(src, strlen(src), ssha) != 0)
+        return KF_ERR_INTERNAL;
+    kfk_buf b = {0};
+    /* As for cc: everything the image depends on. The arch is the one the
+     * image is compiled for (sm_NN: CUBIN, compute_NN: PTX), so a CUBIN and
+     * a PTX of one kernel have different keys. */
+    kfk_buf_printf(&b, "kforge cache key 1\ncodegen %d\nemitter cuda\ntier cuda\n",
+                   KFC_CODEGEN_VERSION);
+    key_kernel(&b, k);
+    word(arch, a, sizeof a);
+    kfk_buf_printf(&b, "arch %s\nnvrtc %s\nnvrtc-options --gpu-architecture=%s %s\nsource %s\n", a,
+                   word(nvrtc_version, v, sizeof v), a, kfr_nvrtc_flags(), ssha);
     int rc = b.oom ? KF_ERR_NOMEM : kfr_sha256_hex(b.s, b.len, key) == 0 ? KF_OK : KF_ERR_INTERNAL;
     free(b.s);
     return rc;
@@ -368,13 +415,45 @@ char *kfr_cache_meta(const kf_kernel *k, const char *key)
     return b.s;
 }
 
+char *kfr_cache_meta_cuda(const kf_kernel *k, const char *key, const char *arch,
+                          const char *nvrtc_version)
+{
+    char red[128], a[32], v[32];
+    red_line(k, red, sizeof red);
+    kfk_buf b = {0};
+    kfk_buf_printf(&b, "kforge-cache 1\nkey %s\ntier cuda\narch %s\nnvrtc %s\nreduction %s\n"
+                       "formula %s%s%s\ncreated %lld\n",
+                   key, word(arch, a, sizeof a), word(nvrtc_version, v, sizeof v), red, k->canon,
+                   k->canon2 ? ";" : "", k->canon2 ? k->canon2 : "", (long long)time(NULL));
+    if (b.oom) {
+        free(b.s);
+        return NULL;
+    }
+    return b.s;
+}
+
 /* The short fields of a meta file; long lines (the formula) are skipped, so
- * this reads any meta with a fixed buffer and no heap. */
+ * this reads any meta with a fixed buffer and no heap. A cc entry vouches
+ * for kernel.so with so_size/so_sha256; a cuda entry names its image file
+ * (image) and vouches for it with image_size/image_sha256. */
 typedef struct meta_fields {
     char key[KFR_HEX_LEN + 1], sha[KFR_HEX_LEN + 1], tier[16];
-    int64_t so_size, created;
+    char arch[32], image[16], image_sha[KFR_HEX_LEN + 1];
+    int64_t so_size, image_size, created;
     int header;
 } meta_fields;
+
+/* The files a cuda entry's image may be. */
+static int image_name_ok(const char *f)
+{
+    return f && (strcmp(f, "kernel.cubin") == 0 || strcmp(f, "kernel.ptx") == 0);
+}
+
+/* A key names a directory: it must be the hex we compute, nothing else. */
+static int key_ok(const char *key)
+{
+    return key && strspn(key, "0123456789abcdef") == KFR_HEX_LEN && !key[KFR_HEX_LEN];
+}
 
 static void meta_field(meta_fields *m, const char *line)
 {
@@ -390,12 +469,21 @@ static void meta_field(meta_fields *m, const char *line)
         m->so_size = strtoll(line + 8, NULL, 10);
     else if (strncmp(line, "created ", 8) == 0)
         m->created = strtoll(line + 8, NULL, 10);
+    else if (strncmp(line, "arch ", 5) == 0)
+        fmt(m->arch, sizeof m->arch, "%s", line + 5);
+    else if (strncmp(line, "image ", 6) == 0)
+        fmt(m->image, sizeof m->image, "%s", line + 6);
+    else if (strncmp(line, "image_size ", 11) == 0)
+        m->image_size = strtoll(line + 11, NULL, 10);
+    else if (strncmp(line, "image_sha256 ", 13) == 0 && strlen(line + 13) == KFR_HEX_LEN)
+        memcpy(m->image_sha, line + 13, KFR_HEX_LEN + 1);
 }
 
 static int meta_scan(int fd, meta_fields *m)
 {
     memset(m, 0, sizeof *m);
     m->so_size = -1;
+    m->image_size = -1;
     char line[256], chunk[4096];
     size_t n = 0;
     int skipping = 0;
@@ -515,8 +603,45 @@ static int open_trusted(const char *dir, const char *name, struct stat *st, char
     return -1;
 }
 
-/* (cache.h) */
-int kfr_cache_check_entry(const char *entry, const char *key, char *why, size_t cap, int *untrusted)
+/* Reads exactly n bytes of fd into a malloc'd, NUL-terminated buffer.
+ * 0 with *out; -1 when the file is shorter; -3 out of memory. */
+static int read_image(int fd, int64_t n, char **out)
+{
+    char *buf = malloc((size_t)n + 1);
+    if (!buf)
+        return -3;
+    int64_t got = 0;
+    while (got < n) {
+        ssize_t r = pread(fd, buf + got, (size_t)(n - got), got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        got += r;
+    }
+    if (got != n) {
+        free(buf);
+        return -1;
+    }
+    buf[n] = 0;
+    *out = buf;
+    return 0;
+}
+
+/* The largest GPU image an entry may vouch for (a CUBIN is kilobytes to a
+ * few megabytes); a meta claiming more is invalid rather than a huge malloc. */
+#define KFR_MAX_IMAGE ((int64_t)256 << 20)
+
+/* Checks the entry directory against key: trust (directory, meta, object),
+ * the meta names key and a known tier, the object has the meta's size and
+ * SHA-256. want, if not NULL, is the object the caller needs ("kernel.so",
+ * "kernel.cubin", "kernel.ptx"): an entry holding another is invalid. With
+ * img, the object is read into memory (*img malloc'd, NUL-terminated, *len)
+ * and the hash is taken over those bytes, so what is returned is exactly
+ * what was verified. 0; -1 with why (*untrusted set for ownership or
+ * permissions); -3 out of memory (says nothing about the entry). */
+static int verify_entry(const char *entry, const char *key, const char *want, meta_fields *m,
+                        char **img, size_t *len, char *why, size_t cap, int *untrusted)
 {
     struct stat st;
     char w[160];
@@ -533,33 +658,88 @@ int kfr_cache_check_entry(const char *entry, const char *key, char *why, size_t 
         *untrusted = 1;
         return -1;
     }
-    meta_fields m;
     int fd = open_trusted(entry, "meta", &st, why, cap, untrusted);
     if (fd < 0)
         return -1;
-    int rc = meta_scan(fd, &m);
+    int rc = meta_scan(fd, m);
     close(fd);
-    if (rc != 0 || !m.header || strcmp(m.key, key) != 0 || strcmp(m.tier, "cc") != 0 ||
-        !m.sha[0] || m.so_size < 0) {
+    int cc = strcmp(m->tier, "cc") == 0 && m->sha[0] && m->so_size >= 0;
+    int cuda = strcmp(m->tier, "cuda") == 0 && m->arch[0] && image_name_ok(m->image) &&
+               m->image_sha[0] && m->image_size >= 0;
+    if (rc != 0 || !m->header || strcmp(m->key, key) != 0 || !(cc || cuda)) {
         snprintf(why, cap, "its metadata is incomplete or names another key");
         return -1;
     }
+    const char *name = cc ? "kernel.so" : m->image, *sha = cc ? m->sha : m->image_sha;
+    int64_t want_size = cc ? m->so_size : m->image_size;
+    if (want && strcmp(want, name) != 0) {
+        snprintf(why, cap, "it holds %s (tier %s), not %s", name, m->tier, want);
+        return -1;
+    }
     /* The object's bytes must be the ones the metadata vouches for: this
-     * catches truncation and alteration BEFORE dlopen runs any of it. */
-    fd = open_trusted(entry, "kernel.so", &st, why, cap, untrusted);
+     * catches truncation and alteration BEFORE anything uses them. */
+    fd = open_trusted(entry, name, &st, why, cap, untrusted);
     if (fd < 0)
         return -1;
-    char sha[KFR_HEX_LEN + 1];
+    char got[KFR_HEX_LEN + 1] = "";
     int64_t size = -1;
-    rc = kfr_sha256_fd(fd, sha, &size);
+    if (!img) {
+        rc = kfr_sha256_fd(fd, got, &size);
+    } else {
+        char *buf = NULL;
+        size = st.st_size;
+        rc = size != want_size || size > KFR_MAX_IMAGE ? -1 : read_image(fd, size, &buf);
+        if (rc == 0 && kfr_sha256_hex(buf, (size_t)size, got) != 0)
+            rc = -1;
+        if (rc == 0 && strcmp(got, sha) == 0) {
+            *img = buf;
+            *len = (size_t)size;
+        } else {
+            free(buf);
+        }
+    }
     close(fd);
-    if (rc != 0 || size != m.so_size || strcmp(sha, m.sha) != 0) {
-        snprintf(why, cap, "kernel.so (%lld bytes) does not match its metadata (%lld bytes, "
+    if (rc == -3) {
+        snprintf(why, cap, "out of memory reading %s (%lld bytes)", name, (long long)want_size);
+        return -3;
+    }
+    if (rc != 0 || size != want_size || strcmp(got, sha) != 0) {
+        snprintf(why, cap, "%s (%lld bytes) does not match its metadata (%lld bytes, "
                            "sha256 %.12s...): truncated or altered",
-                 (long long)size, (long long)m.so_size, m.sha);
+                 name, (long long)size, (long long)want_size, sha);
         return -1;
     }
     return 0;
+}
+
+/* (cache.h) */
+int kfr_cache_check_entry(const char *entry, const char *key, char *why, size_t cap, int *untrusted)
+{
+    meta_fields m;
+    return verify_entry(entry, key, NULL, &m, NULL, NULL, why, cap, untrusted) == 0 ? 0 : -1;
+}
+
+/* The last use, for `kforge cache clear --older-than`: the meta's mtime. */
+static void touch_last_use(const kfr_cache *c, const char *entry)
+{
+    if (c->mode == 1) {
+        char meta[PATH_MAX];
+        fmt(meta, sizeof meta, "%s/meta", entry);
+        utimensat(AT_FDCWD, meta, NULL, 0);
+    }
+}
+
+/* An entry that failed its checks (w says why): removed when c is writable.
+ * The load's return value (-1 invalid, -2 untrusted), why filled. */
+static int load_failed(const kfr_cache *c, const char *entry, int untrusted, const char *w,
+                       char *why, size_t cap)
+{
+    char q[300];
+    int removed = c->mode == 1 && kfr_cache_trash(c->dir, entry) == 0;
+    snprintf(why, cap, "%s cache entry %s: %s; %s", untrusted ? "refusing" : "invalid",
+             printable(entry, q, sizeof q), w,
+             removed ? "removed it, rebuilding" : "not loading it, compiling anew");
+    return untrusted ? -2 : -1;
 }
 
 int kfr_cache_load(const kfr_cache *c, const char *key, kfr_so **spare, kfr_so **out, char *why,
@@ -576,30 +756,54 @@ int kfr_cache_load(const kfr_cache *c, const char *key, kfr_so **spare, kfr_so *
         return 0;
     int untrusted = 0;
     char w[400];
-    int rc = kfr_cache_check_entry(entry, key, w, sizeof w, &untrusted);
+    meta_fields m;
+    int rc = verify_entry(entry, key, "kernel.so", &m, NULL, NULL, w, sizeof w, &untrusted);
     if (rc == 0)
         rc = open_object(obj, key, spare, out, w, sizeof w, 1);
     if (rc == 0) {
-        if (c->mode == 1) {
-            /* The last use, for `kforge cache clear --older-than`. */
-            char meta[PATH_MAX];
-            fmt(meta, sizeof meta, "%s/meta", entry);
-            utimensat(AT_FDCWD, meta, NULL, 0);
-        }
+        touch_last_use(c, entry);
         return 1;
     }
-    char q[300];
-    int removed = c->mode == 1 && kfr_cache_trash(c->dir, entry) == 0;
-    snprintf(why, cap, "%s cache entry %s: %s; %s", untrusted ? "refusing" : "invalid",
-             printable(entry, q, sizeof q), w,
-             removed ? "removed it, rebuilding" : "not loading it, compiling anew");
-    return untrusted ? -2 : -1;
+    return load_failed(c, entry, untrusted, w, why, cap);
+}
+
+int kfr_cache_load_blob(const kfr_cache *c, const char *key, const char *fname, char **img,
+                        size_t *len, char *why, size_t cap)
+{
+    *img = NULL;
+    *len = 0;
+    if (c->mode < 0)
+        return 0;
+    if (!key_ok(key) || !image_name_ok(fname)) {
+        snprintf(why, cap, "kfr_cache_load_blob: bad key or file name (kernel.cubin or kernel.ptx)");
+        return -1;
+    }
+    char entry[PATH_MAX];
+    fmt(entry, sizeof entry, "%s/%s", c->dir, key);
+    struct stat st;
+    if (lstat(entry, &st) != 0 && errno == ENOENT)
+        return 0;
+    int untrusted = 0;
+    char w[400], q[300];
+    meta_fields m;
+    int rc = verify_entry(entry, key, fname, &m, img, len, w, sizeof w, &untrusted);
+    if (rc == 0) {
+        touch_last_use(c, entry);
+        return 1;
+    }
+    if (rc == -3) {
+        /* Our memory, not the entry, failed: it stays. */
+        snprintf(why, cap, "cache entry %s: %s; not loading it", printable(entry, q, sizeof q), w);
+        return -1;
+    }
+    return load_failed(c, entry, untrusted, w, why, cap);
 }
 
 /* ---- building ---- */
 
-static int write_all(int fd, const char *s, size_t n)
+static int write_all(int fd, const void *data, size_t n)
 {
+    const char *s = data;
     while (n > 0) {
         ssize_t w = write(fd, s, n);
         if (w < 0 && errno == EINTR)
@@ -612,23 +816,33 @@ static int write_all(int fd, const char *s, size_t n)
     return 0;
 }
 
-/* Writes dir/name from up to three pieces, fsync'd. 0 or -1. */
-static int write_file(const char *dir, const char *name, const char *a, const char *b,
-                      const char *c)
+/* Writes dir/name from n pieces of bytes, fsync'd. 0 or -1. */
+typedef struct piece {
+    const void *p;
+    size_t n;
+} piece;
+
+static int write_pieces(const char *dir, const char *name, const piece *v, int n)
 {
     char p[PATH_MAX];
     snprintf(p, sizeof p, "%s/%s", dir, name);
     int fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
     if (fd < 0)
         return -1;
-    int rc = write_all(fd, a, strlen(a));
-    if (!rc && b)
-        rc = write_all(fd, b, strlen(b));
-    if (!rc && c)
-        rc = write_all(fd, c, strlen(c));
+    int rc = 0;
+    for (int k = 0; k < n && !rc; k++)
+        rc = write_all(fd, v[k].p, v[k].n);
     if (!rc)
         rc = fsync(fd);
     return close(fd) != 0 || rc != 0 ? -1 : 0;
+}
+
+/* Writes dir/name from up to three strings (b and c may be NULL), fsync'd. 0 or -1. */
+static int write_file(const char *dir, const char *name, const char *a, const char *b,
+                      const char *c)
+{
+    piece v[3] = {{a, strlen(a)}, {b, b ? strlen(b) : 0}, {c, c ? strlen(c) : 0}};
+    return write_pieces(dir, name, v, 3);
 }
 
 static void fsync_dir(const char *dir)
@@ -745,4 +959,88 @@ int kfr_cache_build(const kfr_cache *c, const kfr_cc *cc, const char *key, const
         return KF_ERR_JIT;
     }
     return KF_OK;
+}
+
+/* ---- storing a GPU image ---- */
+
+int kfr_cache_store_blob(const kfr_cache *c, const char *key, const char *fname, const void *img,
+                         size_t len, const char *src, const char *meta, int *stored, char *err,
+                         size_t cap)
+{
+    *stored = 0;
+    if (cap)
+        err[0] = 0;
+    if (!key_ok(key) || !image_name_ok(fname) || !meta || (!img && len)) {
+        snprintf(err, cap, "kfr_cache_store_blob: bad key, file name (kernel.cubin or kernel.ptx), "
+                           "image or meta");
+        return KF_ERR_ARG;
+    }
+    if (c->mode != 1)
+        return KF_OK; /* read-only or no cache: the caller keeps its image */
+    char tmp[PATH_MAX], entry[PATH_MAX];
+    fmt(tmp, sizeof tmp, "%s/tmp-XXXXXX", c->dir);
+    int made = mkdtemp(tmp) != NULL;
+    if (!made && errno == ENOENT && mkdir_p(c->dir) == 0) {
+        /* A writable cache may not exist yet (kfr_cache_locate without create). */
+        fmt(tmp, sizeof tmp, "%s/tmp-XXXXXX", c->dir);
+        made = mkdtemp(tmp) != NULL;
+    }
+    if (!made) {
+        snprintf(err, cap, "cannot create a build directory in the cache: %s", strerror(errno));
+        return KF_ERR_IO;
+    }
+    chmod(tmp, 0755); /* the entry it becomes: readable where the cache is */
+    /* The source first and the meta last, as for kernel.so: the meta
+     * vouches for the image, so an entry with a meta is complete. */
+    char sha[KFR_HEX_LEN + 1], sums[KFR_HEX_LEN + 96];
+    piece image = {img, len};
+    int rc = src ? write_file(tmp, "kernel.cu", src, NULL, NULL) : 0;
+    if (rc == 0)
+        rc = write_pieces(tmp, fname, &image, 1);
+    if (rc == 0 && kfr_sha256_hex(len ? img : "", len, sha) != 0) {
+        errno = EIO;
+        rc = -1;
+    }
+    if (rc == 0) {
+        snprintf(sums, sizeof sums, "image %s\nimage_size %llu\nimage_sha256 %s\n", fname,
+                 (unsigned long long)len, sha);
+        rc = write_file(tmp, "meta", meta, sums, NULL);
+    }
+    if (rc != 0) {
+        snprintf(err, cap, "cannot write the cache entry's files in %s: %s", tmp, strerror(errno));
+        kfr_cache_remove_tree(tmp);
+        return KF_ERR_IO;
+    }
+    /* The whole entry appears at once or not at all; the first complete
+     * entry wins (rename onto a non-empty directory fails). */
+    fmt(entry, sizeof entry, "%s/%s", c->dir, key);
+    char why[600] = "";
+    for (int attempt = 0; attempt < 3; attempt++) {
+        if (rename(tmp, entry) == 0) {
+            fsync_dir(c->dir);
+            *stored = 1;
+            return KF_OK;
+        }
+        if (errno != EEXIST && errno != ENOTEMPTY) {
+            snprintf(why, sizeof why, "%s", strerror(errno));
+            break;
+        }
+        /* Someone else's entry: keep it if it is valid and of this kind;
+         * otherwise move it away and try again. */
+        meta_fields m;
+        int untrusted = 0;
+        int v = verify_entry(entry, key, fname, &m, NULL, NULL, why, sizeof why, &untrusted);
+        if (v == 0) {
+            kfr_cache_remove_tree(tmp);
+            *stored = 1;
+            return KF_OK;
+        }
+        if (v == -3 || (kfr_cache_trash(c->dir, entry) != 0 && errno != ENOENT))
+            break;
+    }
+    kfr_cache_remove_tree(tmp);
+    char q[300];
+    snprintf(err, cap, "cannot store cache entry %s: %s", printable(entry, q, sizeof q),
+             why[0] ? why : "it kept changing");
+    return KF_ERR_IO;
 }

@@ -3,7 +3,8 @@
  *   hash.c    SHA-256 (OpenSSL EVP) in hex
  *   cpu.c     the CPU features a -march=native object depends on
  *   jit_cc.c  finding $CC, running it (no shell, timeout, cancel), dlopen
- *   cache.c   the cache directory, its entries and the in-process table
+ *   cache.c   the cache directory, its entries (optimized objects and GPU
+ *             images) and the in-process table
  * docs/cache.md describes the layout, the key and the write protocol.
  */
 #ifndef KF_RUNTIME_CACHE_H
@@ -91,6 +92,22 @@ int kfr_cache_key(const kf_kernel *k, const kfr_cc *cc, char key[KFR_HEX_LEN + 1
 /* The metadata text of an entry, without the object's hash (malloc'd, NULL on OOM). */
 char *kfr_cache_meta(const kf_kernel *k, const char *key);
 
+/* The key of a kernel's compiled GPU code (cuda_run.c computes it): SHA-256
+ * over the tier "cuda", KFC_CODEGEN_VERSION, the reduction and canonical
+ * formulas (as kfr_cache_key), arch, the NVRTC version, the NVRTC options
+ * (--gpu-architecture=ARCH and kfr_nvrtc_flags()) and the SHA-256 of src
+ * (may be NULL). arch is the one the image is compiled for: "sm_90" for a
+ * CUBIN, "compute_90" for PTX, so the two never share a key.
+ * KF_OK, KF_ERR_NOMEM or KF_ERR_INTERNAL. */
+int kfr_cache_key_cuda(const kf_kernel *k, const char *src, const char *arch,
+                       const char *nvrtc_version, char key[KFR_HEX_LEN + 1]);
+/* The metadata text of a GPU entry (tier cuda, with arch and nvrtc lines),
+ * without the image's name, size and hash, which kfr_cache_store_blob adds
+ * (malloc'd, NULL on OOM). arch and nvrtc_version ("13.0") are shown as
+ * words: other characters become '_'. */
+char *kfr_cache_meta_cuda(const kf_kernel *k, const char *key, const char *arch,
+                          const char *nvrtc_version);
+
 /* Looks key up in the disk cache c. 1: loaded, *out set (a table reference;
  * *spare is used and set to NULL when a new table node was needed). 0: no
  * entry. -1: the entry exists but is invalid, -2: it is untrusted (another
@@ -108,11 +125,39 @@ int kfr_cache_build(const kfr_cache *c, const kfr_cc *cc, const char *key, const
                     const char *meta, const atomic_int *cancel, kfr_so **spare, kfr_so **out,
                     int *stored, char *err, size_t cap);
 
+/* GPU images (tier cuda) live beside the .so entries: DIR/KEY/{meta,
+ * kernel.cubin or kernel.ptx, kernel.cu}. fname is "kernel.cubin" or
+ * "kernel.ptx"; anything else is refused (KF_ERR_ARG / -1), as is a key that
+ * is not 64 lowercase hex digits. */
+
+/* Looks key up in the disk cache c, as kfr_cache_load does. 1: loaded:
+ * *img (malloc'd, NUL-terminated beyond *len bytes, so PTX is a C string)
+ * holds exactly the bytes whose size and SHA-256 the meta records (read
+ * once, hashed in memory, then returned); the last use is touched. 0: no
+ * entry. -1: invalid (damaged, incomplete, holding another file than fname,
+ * or out of memory -- the only case where it is kept), -2: untrusted; why
+ * says what (a log line), and the entry was removed when c is writable. */
+int kfr_cache_load_blob(const kfr_cache *c, const char *key, const char *fname, char **img,
+                        size_t *len, char *why, size_t cap);
+/* Stores img[0..len) as fname of entry key, with src (the CUDA source, may
+ * be NULL) as kernel.cu and meta (kfr_cache_meta_cuda's text) followed by
+ * the image's name, size and SHA-256, by the protocol of docs/cache.md:
+ * written and fsync'ed in DIR/tmp-XXXXXX, renamed to DIR/KEY; if a valid
+ * entry of this kind is already there it wins (an invalid one is moved
+ * away first). KF_OK with *stored = 1 when the entry is in the cache;
+ * KF_OK with *stored = 0 when c is read-only or unusable; KF_ERR_IO (err
+ * says why, *stored = 0) when writing failed -- never fatal for the caller,
+ * whose image is good; KF_ERR_ARG for a bad key, fname or meta. */
+int kfr_cache_store_blob(const kfr_cache *c, const char *key, const char *fname, const void *img,
+                         size_t len, const char *src, const char *meta, int *stored, char *err,
+                         size_t cap);
+
 /* For kf_cache_list/clear (cache_admin.c): */
-/* Checks the entry directory against key: trusted owner and modes, the
- * meta names key, kernel.so has the meta's size and SHA-256. 0, or -1 with
- * why (*untrusted set when ownership or permissions are the reason). Loads
- * nothing. */
+/* Checks the entry directory against key, whatever its kind: trusted owner
+ * and modes, the meta names key and tier cc (kernel.so) or cuda (an arch and
+ * kernel.cubin or kernel.ptx), that file has the meta's size and SHA-256.
+ * 0, or -1 with why (*untrusted set when ownership or permissions are the
+ * reason). Loads nothing. */
 int kfr_cache_check_entry(const char *entry, const char *key, char *why, size_t cap,
                           int *untrusted);
 /* Renames entry out of the way (atomic for readers), then deletes it. 0 or -1. */

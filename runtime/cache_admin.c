@@ -1,4 +1,5 @@
-/* cache_admin.c -- kf_cache_dir, kf_cache_list, kf_cache_clear: the cache as the user manages it. */
+/* cache_admin.c -- kf_cache_dir, kf_cache_list, kf_cache_clear: the cache as the user manages it
+ * (optimized objects and GPU images alike: docs/cache.md). */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
@@ -204,13 +205,24 @@ int kf_cache_list(kf_ctx *ctx, int (*fn)(void *user, const kf_cache_entry *e), v
             free(meta);
             continue; /* removed meanwhile */
         }
-        snprintf(obj, sizeof obj, "%s/kernel.so", entry);
         kf_cache_entry e = {.key = names[q], .path = obj, .last_use = (int64_t)st.st_mtime,
                             .size_bytes = size};
         size_t n = split_lines(meta);
         e.tier = field(meta, n, "tier");
         e.reduction = field(meta, n, "reduction");
         e.formula = field(meta, n, "formula");
+        /* A GPU entry (checked above: its image is kernel.cubin or
+         * kernel.ptx): the image is its object, and the architecture it is
+         * for follows the reduction ("Sum axis=1 float32 sm_90"), since
+         * kf_cache_entry has no field of its own for it. */
+        char red[256];
+        if (!strcmp(e.tier, "cuda")) {
+            snprintf(obj, sizeof obj, "%s/%s", entry, field(meta, n, "image"));
+            snprintf(red, sizeof red, "%s %s", e.reduction, field(meta, n, "arch"));
+            e.reduction = red;
+        } else {
+            snprintf(obj, sizeof obj, "%s/kernel.so", entry);
+        }
         int stop = fn(user, &e);
         free(meta);
         if (stop)

@@ -14,8 +14,10 @@
  *                                 disk cache (tiers.c, cache.c)
  *     jit        kfr_tier_jit     libtcc in memory (tcc, and auto on a miss); the cc
  *                                 build on a miss (cc: now; auto: in the background)
- *                                 (both skipped for the reference engine and without
- *                                 a reduction)
+ *                                 (both skipped for the reference engine, without
+ *                                 a reduction, and for the CUDA backend)
+ *     cuda       kfr_cuda_prepare KF_BACKEND_CUDA: CUDA source, NVRTC or the cache,
+ *                                 module on the device (cuda_run.c)
  *        |
  *   kf_kernel: program + reduction + source + entry point
  *
@@ -28,6 +30,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cuda_run.h"
 #include "rt.h"
 
 /* Everything one compile needs; passes read the inputs and fill k. */
@@ -94,14 +97,28 @@ static int pass_emit(job *j)
     return j->d.status;
 }
 
+/* The CPU tiers; a CUDA-only kernel builds no CPU code. */
 static int pass_cache(job *j)
 {
-    return kfr_tier_lookup(j->k, &j->d);
+    return j->k->backend == KF_BACKEND_CUDA ? KF_OK : kfr_tier_lookup(j->k, &j->d);
 }
 
 static int pass_jit(job *j)
 {
-    return kfr_tier_jit(j->k, &j->d);
+    return j->k->backend == KF_BACKEND_CUDA ? KF_OK : kfr_tier_jit(j->k, &j->d);
+}
+
+/* KF_BACKEND_CUDA: the GPU now, so a missing one is kf_compile's error.
+ * (AUTO waits for a run big enough: most machines have no GPU.) */
+static int pass_cuda(job *j)
+{
+    kf_kernel *k = j->k;
+    if (k->backend != KF_BACKEND_CUDA || !k->has_red)
+        return KF_OK;
+    int rc = kfr_cuda_prepare(k, &j->d);
+    if (rc == KF_ERR_UNSUPPORTED) /* no driver, device or NVRTC: the GPU asked for is missing */
+        rc = j->d.status = KF_ERR_DEVICE;
+    return rc;
 }
 
 /* Each pass and the kf_compile_stats field its time adds to. */
@@ -115,6 +132,7 @@ static const struct pass {
     {"simplify", pass_simplify, STAT(simplify_s)}, {"print", pass_print, STAT(simplify_s)},
     {"red_setup", pass_red_setup, STAT(check_s)}, {"emit", pass_emit, STAT(emit_s)},
     {"cache", pass_cache, STAT(jit_s)},           {"jit", pass_jit, STAT(jit_s)},
+    {"cuda", pass_cuda, STAT(jit_s)},
 };
 #undef STAT
 
@@ -158,6 +176,41 @@ static int resolve_engine(kf_ctx *ctx, kf_jit requested, kf_jit *engine)
     return KF_OK;
 }
 
+/* The backend and device: opts, unless AUTO / 0 and $KFORGE_BACKEND /
+ * $KFORGE_DEVICE say otherwise (empty values count as unset; bad ones are
+ * errors, as for $KFORGE_JIT). KF_OK or KF_ERR_ARG (message set). */
+static int resolve_backend(kf_ctx *ctx, const kf_compile_opts *o, kf_backend *backend, int *device)
+{
+    *backend = o->backend;
+    *device = o->device;
+    const char *env = getenv("KFORGE_BACKEND");
+    if (env && *env) {
+        kf_backend b;
+        if (!strcmp(env, "auto"))
+            b = KF_BACKEND_AUTO;
+        else if (!strcmp(env, "cpu"))
+            b = KF_BACKEND_CPU;
+        else if (!strcmp(env, "cuda"))
+            b = KF_BACKEND_CUDA;
+        else
+            return kfr_error(ctx, KF_ERR_ARG, "KFORGE_BACKEND='%.40s%s' is not one of auto, cpu, cuda",
+                             env, strlen(env) > 40 ? "..." : "");
+        if (*backend == KF_BACKEND_AUTO)
+            *backend = b;
+    }
+    env = getenv("KFORGE_DEVICE");
+    if (env && *env) {
+        char *end;
+        long v = strtol(env, &end, 10);
+        if (*end || end == env || v < 0 || v > 1023 || env[0] == '+' || env[0] == ' ')
+            return kfr_error(ctx, KF_ERR_ARG, "KFORGE_DEVICE='%.40s%s' is not a device ordinal 0..1023",
+                             env, strlen(env) > 40 ? "..." : "");
+        if (*device == 0)
+            *device = (int)v;
+    }
+    return KF_OK;
+}
+
 /* Boundary checks of kf_compile's arguments (STYLE.md point 9). */
 static int check_args(kf_ctx *ctx, const char *formula, const char *const *aliases, int naliases,
                       int axis, kf_dtype dtype, const kf_compile_opts *o)
@@ -186,6 +239,10 @@ static int check_args(kf_ctx *ctx, const char *formula, const char *const *alias
                          (int)o->sum_scheme);
     if ((int)o->jit < KF_JIT_AUTO || (int)o->jit > KF_JIT_CC)
         return kfr_error(ctx, KF_ERR_ARG, "kf_compile: jit is %d, expected 0..3", (int)o->jit);
+    if ((int)o->backend < KF_BACKEND_AUTO || (int)o->backend > KF_BACKEND_CUDA)
+        return kfr_error(ctx, KF_ERR_ARG, "kf_compile: backend is %d, expected 0..2", (int)o->backend);
+    if (o->device < 0 || o->device > 1023)
+        return kfr_error(ctx, KF_ERR_ARG, "kf_compile: device is %d, expected 0..1023", o->device);
     return KF_OK;
 }
 
@@ -201,7 +258,9 @@ kf_kernel *kf_compile(kf_ctx *ctx, const char *formula, const char *const *alias
     if (check_args(ctx, formula, aliases, naliases, axis, dtype, o) != KF_OK)
         return NULL;
     kf_jit engine = KF_JIT_TCC;
-    if (resolve_engine(ctx, o->jit, &engine) != KF_OK)
+    kf_backend backend;
+    int device;
+    if (resolve_engine(ctx, o->jit, &engine) != KF_OK || resolve_backend(ctx, o, &backend, &device) != KF_OK)
         return NULL;
 
     kf_kernel *k = calloc(1, sizeof *k);
@@ -211,6 +270,8 @@ kf_kernel *kf_compile(kf_ctx *ctx, const char *formula, const char *const *alias
     }
     k->ctx = ctx;
     k->engine = engine;
+    k->backend = backend;
+    k->device = device;
     k->axis = axis;
     k->dtype = dtype;
     kfc_prog_init(&k->prog);
@@ -260,6 +321,7 @@ void kf_kernel_free(kf_kernel *k)
         return;
     /* The builder first: it may still be about to swap k->fn. */
     kfr_tier_free(k);
+    kfr_cuda_free(k);
     kfr_tcc_free(k->tcc);
     kfc_prog_free(&k->prog);
     free(k->canon);
@@ -342,7 +404,20 @@ const char *kf_kernel_engine(const kf_kernel *k)
 {
     if (!k)
         return NULL;
+    if (k->backend == KF_BACKEND_CUDA)
+        return "cuda";
     if (k->engine == KF_JIT_REFERENCE)
         return "reference";
     return atomic_load(&((kf_kernel *)k)->on_cc) ? "cc" : "tcc";
+}
+
+const char *kf_kernel_backend(const kf_kernel *k)
+{
+    if (!k)
+        return NULL;
+    if (k->backend == KF_BACKEND_CPU)
+        return "cpu";
+    if (k->backend == KF_BACKEND_CUDA)
+        return "cuda";
+    return k->cuda ? "cuda" : k->cuda_off ? "cpu" : "auto";
 }

@@ -238,6 +238,7 @@ const char *kf_status_name(int status)
     case KF_ERR_THREAD: return "KF_ERR_THREAD";
     case KF_ERR_INTERNAL: return "KF_ERR_INTERNAL";
     case KF_ERR_NOCONV: return "KF_ERR_NOCONV";
+    case KF_ERR_DEVICE: return "KF_ERR_DEVICE";
     }
     return "KF_ERR_UNKNOWN";
 }

@@ -72,6 +72,7 @@ struct kf_ctx {
 };
 
 typedef struct kfr_so kfr_so;       /* cache.h: a loaded optimized object */
+typedef struct kfr_cuda kfr_cuda;   /* cuda_run.c: a kernel's CUDA module and buffers */
 typedef struct kfr_build kfr_build; /* tiers.c: a build of the optimized code */
 
 struct kf_kernel {
@@ -96,6 +97,12 @@ struct kf_kernel {
     kfr_so *so;           /* the optimized object's table reference, or NULL */
     kfr_build *build;     /* a background build (KF_JIT_AUTO), joined by wait/free; or NULL */
     kf_compile_stats stats; /* kf_kernel_stats; cache_entry points into so or build */
+    kf_backend backend;   /* resolved: KF_BACKEND_CPU, _CUDA (no CPU code is built), or _AUTO
+                             (the CPU, and the GPU for runs of KF_AUTO_GPU_PAIRS or more) */
+    int device;           /* GPU ordinal */
+    kfr_cuda *cuda;       /* the CUDA side once prepared (CUDA: by kf_compile; AUTO: by the
+                             first big run), or NULL */
+    int cuda_off;         /* AUTO: the GPU was tried and is not usable; the CPU from now on */
 };
 
 /* ---- the optimizing tier and the cache (tiers.c) ----
@@ -119,10 +126,27 @@ void kfr_log(kf_ctx *ctx, int level, const char *fmt, ...) __attribute__((format
 
 /* ---- CUDA: NVRTC, loaded with dlopen at first use (nvrtc.c) ---- */
 /* Compiles CUDA source to PTX for arch ("compute_90", "sm_80", ...): *ptx is
- * malloc'd. KF_ERR_JIT with the head of NVRTC's log in d on a compile error;
- * KF_ERR_UNSUPPORTED (d says what was tried) when NVRTC cannot be loaded. */
+ * malloc'd (kfr_nvrtc_compile with cubin = 0). KF_ERR_JIT with the head of
+ * NVRTC's log in d on a compile error; KF_ERR_UNSUPPORTED (d says what was
+ * tried) when NVRTC cannot be loaded. */
 int kfr_nvrtc_ptx(const char *src, const char *arch, char **ptx, kfc_diag *d);
+/* Compiles CUDA source to a CUBIN (cubin != 0; arch must be real: "sm_90")
+ * or to PTX (cubin == 0; for "sm_NN" the PTX is for compute_NN, the virtual
+ * architecture a driver JIT-compiles for that device and later ones). *img
+ * is malloc'd and NUL-terminated, *len its size (for PTX the text's length,
+ * without the NUL). Errors as kfr_nvrtc_ptx, plus KF_ERR_UNSUPPORTED when
+ * this NVRTC predates nvrtcGetCUBIN (CUDA 11.1): the caller falls back to
+ * PTX. Options: --gpu-architecture=ARCH, then kfr_nvrtc_flags(). */
+int kfr_nvrtc_compile(const char *src, const char *arch, int cubin, char **img, size_t *len,
+                      kfc_diag *d);
 /* NVRTC's version, or KF_ERR_UNSUPPORTED when it cannot be loaded. */
 int kfr_nvrtc_version(int *major, int *minor);
+/* NVRTC's version as text ("13.0", for cache keys) into buf. KF_OK,
+ * KF_ERR_UNSUPPORTED (buf "") when NVRTC cannot be loaded, KF_ERR_ARG when
+ * cap is too small. */
+int kfr_nvrtc_version_string(char *buf, size_t cap);
+/* The options every compile passes after --gpu-architecture, space-separated
+ * (part of the CUDA cache key). */
+const char *kfr_nvrtc_flags(void);
 
 #endif

@@ -1,10 +1,12 @@
-/* run.c -- kf_run and kf_run_ranges: validate at the boundary, then hand
- * blocks of output rows to the pool (dense: equal row blocks over the whole
- * inner range; block-sparse: the tasks of runtime/ranges.c). */
+/* run.c -- kf_run, kf_run_ranges and kf_run_device: validate at the
+ * boundary, then either the GPU (runtime/cuda_run.c) or blocks of output
+ * rows on the pool (dense: equal row blocks over the whole inner range;
+ * block-sparse: the tasks of runtime/ranges.c). */
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdlib.h>
 
+#include "cuda_run.h"
 #include "ranges.h"
 #include "rt.h"
 
@@ -144,6 +146,34 @@ static int run_tasks(kf_kernel *k, const char *who, const void *const *args, voi
     return KF_OK;
 }
 
+/* Whether this run goes to the GPU: always for KF_BACKEND_CUDA (prepared by
+ * kf_compile); for AUTO when it has KF_AUTO_GPU_PAIRS pairs or more and a
+ * GPU can be readied (tried once per kernel; a failure is logged and the
+ * kernel stays on the CPU). */
+static int use_gpu(kf_kernel *k, int64_t rows, int64_t inner)
+{
+    if (k->backend == KF_BACKEND_CUDA)
+        return 1;
+    if (k->backend != KF_BACKEND_AUTO || k->cuda_off || (double)rows * (double)inner < (double)KF_AUTO_GPU_PAIRS)
+        return 0;
+    kfc_diag d;
+    kfc_diag_clear(&d);
+    if (kfr_cuda_prepare(k, &d) == KF_OK)
+        return 1;
+    k->cuda_off = 1;
+    kfr_log(k->ctx, KF_LOG_INFO, "backend auto: the GPU is not used (%s); running on the CPU", d.msg);
+    return 0;
+}
+
+static int run_gpu(kf_kernel *k, int64_t M, int64_t N, const void *const *args, void *out,
+                   int64_t *index_out, const kf_ranges *rg, int device_ptrs, void *stream)
+{
+    kfc_diag d;
+    kfc_diag_clear(&d);
+    int rc = kfr_cuda_run(k, M, N, args, out, index_out, rg, device_ptrs, stream, &d);
+    return rc == KF_OK ? KF_OK : kfr_error_diag(k->ctx, &d);
+}
+
 int kf_run(kf_kernel *k, int64_t M, int64_t N, const void *const *args, int nargs, void *out,
            int64_t *index_out)
 {
@@ -155,7 +185,37 @@ int kf_run(kf_kernel *k, int64_t M, int64_t N, const void *const *args, int narg
     int rc = validate("kf_run", k, M, N, args, nargs, out, index_out, rows);
     if (rc != KF_OK || rows == 0)
         return rc;
+    if (use_gpu(k, rows, inner))
+        return run_gpu(k, M, N, args, out, index_out, NULL, 0, NULL);
     return run_tasks(k, "kf_run", args, out, index_out, rows, inner, NULL, 0);
+}
+
+int kf_run_device(kf_kernel *k, int64_t M, int64_t N, const void *const *dargs, int nargs,
+                  void *out, int64_t *index_out, void *stream)
+{
+    static const char who[] = "kf_run_device";
+    if (!k)
+        return KF_ERR_ARG;
+    kfr_clear_error(k->ctx);
+    int axis = k->has_red ? k->red.axis : k->axis;
+    int64_t rows = axis == 1 ? M : N;
+    int rc = validate(who, k, M, N, dargs, nargs, out, index_out, rows);
+    if (rc != KF_OK)
+        return rc;
+    if (k->backend == KF_BACKEND_CPU)
+        return kfr_error(k->ctx, KF_ERR_ARG,
+                         "%s: the kernel was compiled for the CPU backend; compile it with "
+                         "KF_BACKEND_CUDA (or AUTO) to pass device arrays", who);
+    kfc_diag d;
+    kfc_diag_clear(&d);
+    if (kfr_cuda_prepare(k, &d) != KF_OK) {
+        if (d.status == KF_ERR_UNSUPPORTED)
+            d.status = KF_ERR_DEVICE; /* device arrays without a usable GPU */
+        return kfr_error_diag(k->ctx, &d);
+    }
+    if (rows == 0)
+        return KF_OK;
+    return run_gpu(k, M, N, dargs, out, index_out, NULL, 1, stream);
 }
 
 int kf_run_ranges(kf_kernel *k, int64_t M, int64_t N, const void *const *args, int nargs,
@@ -176,6 +236,8 @@ int kf_run_ranges(kf_kernel *k, int64_t M, int64_t N, const void *const *args, i
     rc = kfr_ranges_check(ctx, rg, axis, rows, inner);
     if (rc != KF_OK || rows == 0)
         return rc;
+    if (use_gpu(k, rows, inner))
+        return run_gpu(k, M, N, args, out, index_out, rg, 0, NULL);
     kfr_task *tasks;
     int64_t ntasks;
     rc = kfr_ranges_tasks(ctx, rg, axis, rows, kfr_pool_threads(ctx->pool), &tasks, &ntasks);

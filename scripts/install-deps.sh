@@ -8,9 +8,11 @@
 #                       reverse-communication drivers) and the dense checks of its tests
 #   libssl-dev          SHA-256 of cache keys (OpenSSL's libcrypto: well kept, everywhere)
 #   make, gcc           the build itself (gcc is also the optimizing tier's default $CC)
+#   g++                 compiles the generated CUDA kernels for the CPU in the emulation
+#                       tests (tests/t_cuda_emu.c), so their logic is checked without a GPU
 set -eu
 need=""
-for pkg in tcc libtcc-dev libarpack2-dev liblapack-dev libblas-dev libssl-dev clang libclang-rt-14-dev gcc make; do
+for pkg in tcc libtcc-dev libarpack2-dev liblapack-dev libblas-dev libssl-dev clang libclang-rt-14-dev gcc g++ make; do
     if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
         need="$need $pkg"
     fi

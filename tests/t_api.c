@@ -124,6 +124,7 @@ KFT_TEST(api_status_names_and_version)
     KFT_CHECK(strcmp(kf_status_name(KF_ERR_SYNTAX), "KF_ERR_SYNTAX") == 0);
     KFT_CHECK(strcmp(kf_status_name(KF_ERR_INTERNAL), "KF_ERR_INTERNAL") == 0);
     KFT_CHECK(strcmp(kf_status_name(KF_ERR_JIT), "KF_ERR_JIT") == 0);
+    KFT_CHECK(strcmp(kf_status_name(KF_ERR_DEVICE), "KF_ERR_DEVICE") == 0);
     KFT_CHECK(strcmp(kf_status_name(-1), "KF_ERR_UNKNOWN") == 0);
     KFT_CHECK(strcmp(kf_status_name(99), "KF_ERR_UNKNOWN") == 0);
     /* every code has its own name */

@@ -1,5 +1,6 @@
 /* t_cache.c -- the kernel cache: keys, hits across processes, concurrent builders, damaged
- * and untrusted entries, read-only directories, list and clear. Also keeps the whole test
+ * and untrusted entries, read-only directories, list and clear; then the GPU images (CUBIN,
+ * PTX) stored beside the objects, and NVRTC producing them. Also keeps the whole test
  * binary off the user's ~/.cache (see private_cache). */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -12,6 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../runtime/cache.h"
+#include "../runtime/cuda_api.h"
 #include "cacheutil.h"
 #include "harness.h"
 
@@ -512,5 +515,530 @@ KFT_TEST(cache_leftovers_of_a_crash)
     KFT_CHECK(kf_cache_clear(lc.ctx, 1, &removed) == KF_OK && removed == 0);
     KFT_CHECK(kft_count_entries(dir, &other) == 1 && other == 0);
     kft_logctx_free(&lc);
+    kft_rmtree(dir);
+}
+
+/* ---- GPU images (tier cuda): kfr_cache_store_blob / kfr_cache_load_blob ---- */
+
+/* A cuda-tier fixture: a compiled kernel (libtcc: only its canonical form
+ * and reduction matter here), a cache on dir, a key and meta for arch. */
+typedef struct blob_fx {
+    kft_logctx lc;
+    char f[128];
+    kft_spec s;
+    kf_kernel *k;
+    kfr_cache c;
+    char key[KFR_HEX_LEN + 1];
+    char *meta;
+} blob_fx;
+
+/* x must be zeroed (blob_fx_free frees whatever was made). */
+static int blob_fx_new(blob_fx *x, const char *dir, int c, const char *arch)
+{
+    kft_gauss_spec(&x->s, x->f, sizeof x->f, c, KF_FLOAT32);
+    if (kft_logctx_new(&x->lc, dir, 1, 0) != 0)
+        return -1;
+    x->k = kft_compile_jit(x->lc.ctx, &x->s, KF_JIT_TCC);
+    if (!x->k)
+        return -1;
+    kfr_cache_locate(&x->lc.ctx->opt, &x->c, 1);
+    if (kfr_cache_key_cuda(x->k, "// cuda source\n", arch, "13.0", x->key) != KF_OK)
+        return -1;
+    x->meta = kfr_cache_meta_cuda(x->k, x->key, arch, "13.0");
+    return x->meta ? 0 : -1;
+}
+
+static void blob_fx_free(blob_fx *x)
+{
+    free(x->meta);
+    kf_kernel_free(x->k);
+    if (x->lc.ctx)
+        kft_logctx_free(&x->lc);
+    memset(x, 0, sizeof *x);
+}
+
+/* A binary image with NULs and every byte value, headed like an ELF file. */
+static void fake_image(unsigned char *img, size_t n)
+{
+    for (size_t q = 0; q < n; q++)
+        img[q] = (unsigned char)(q * 7 + q / 251);
+    memcpy(img, "\x7f" "ELF", 4);
+}
+
+/* A fresh kfr_cache on dir, as another process would see it, loads key's fname. */
+static int fresh_load(const char *dir, const char *key, const char *fname, char **img, size_t *len,
+                      char *why, size_t cap)
+{
+    kf_options o;
+    kf_options_init(&o);
+    o.cache_dir = dir;
+    kfr_cache c;
+    kfr_cache_locate(&o, &c, 0);
+    return kfr_cache_load_blob(&c, key, fname, img, len, why, cap);
+}
+
+KFT_TEST(cache_cuda_key_and_meta)
+{
+    char *dir = kft_tmpdir("ckey");
+    blob_fx x = {0};
+    if (!KFT_CHECK(dir && blob_fx_new(&x, dir, 81, "sm_90") == 0)) {
+        blob_fx_free(&x);
+        kft_rmtree(dir);
+        return;
+    }
+    char k2[KFR_HEX_LEN + 1];
+    KFT_CHECK(kfr_cache_key_cuda(x.k, "// cuda source\n", "sm_90", "13.0", k2) == KF_OK &&
+              !strcmp(k2, x.key));
+    KFT_CHECK(kfr_cache_key_cuda(x.k, "// cuda source\n", "compute_90", "13.0", k2) == KF_OK &&
+              strcmp(k2, x.key));
+    KFT_CHECK(kfr_cache_key_cuda(x.k, "// cuda source\n", "sm_80", "13.0", k2) == KF_OK &&
+              strcmp(k2, x.key));
+    KFT_CHECK(kfr_cache_key_cuda(x.k, "// cuda source\n", "sm_90", "13.1", k2) == KF_OK &&
+              strcmp(k2, x.key));
+    KFT_CHECK(kfr_cache_key_cuda(x.k, "// other source\n", "sm_90", "13.0", k2) == KF_OK &&
+              strcmp(k2, x.key));
+    /* not the cc tier's key for the same kernel */
+    kfr_cc cc;
+    char why[256];
+    if (kfr_cc_find(&cc, why, sizeof why) == 0)
+        KFT_CHECK(kfr_cache_key(x.k, &cc, k2) == KF_OK && strcmp(k2, x.key));
+    KFT_CHECKF(strstr(x.meta, "tier cuda\narch sm_90\nnvrtc 13.0\nreduction Sum axis=1 float32\n") &&
+                   strstr(x.meta, x.key),
+               "%s", x.meta);
+    /* a value cannot add a line to the meta */
+    char *m = kfr_cache_meta_cuda(x.k, x.key, "sm_90\nimage kernel.so", "13.0");
+    KFT_CHECKF(m && strstr(m, "arch sm_90_image_kernel.so\n"), "%s", m ? m : "NULL");
+    free(m);
+    blob_fx_free(&x);
+    kft_rmtree(dir);
+}
+
+KFT_TEST(cache_cuda_blob_store_and_load)
+{
+    char *dir = kft_tmpdir("blob");
+    blob_fx x = {0};
+    static unsigned char img[5000];
+    fake_image(img, sizeof img);
+    if (!KFT_CHECK(dir && blob_fx_new(&x, dir, 82, "sm_90") == 0)) {
+        blob_fx_free(&x);
+        kft_rmtree(dir);
+        return;
+    }
+    char err[600], why[600], p[4400];
+    char *got = NULL;
+    size_t len = 0;
+    /* no entry yet */
+    KFT_CHECK(fresh_load(dir, x.key, "kernel.cubin", &got, &len, why, sizeof why) == 0 && !got);
+    int stored = -1;
+    KFT_CHECKF(kfr_cache_store_blob(&x.c, x.key, "kernel.cubin", img, sizeof img, "// src\n",
+                                    x.meta, &stored, err, sizeof err) == KF_OK && stored == 1,
+               "%s", err);
+    int other = -1;
+    KFT_CHECK(kft_count_entries(dir, &other) == 1 && other == 0);
+    snprintf(p, sizeof p, "%s/%s/kernel.cu", dir, x.key);
+    char *src = kft_read_file(p);
+    KFT_CHECK(src && !strcmp(src, "// src\n"));
+    free(src);
+    snprintf(p, sizeof p, "%s/%s/meta", dir, x.key);
+    char *meta = kft_read_file(p);
+    KFT_CHECKF(meta && strstr(meta, "tier cuda\n") && strstr(meta, "arch sm_90\n") &&
+                   strstr(meta, "image kernel.cubin\nimage_size 5000\nimage_sha256 "),
+               "%s", meta ? meta : "NULL");
+    free(meta);
+    snprintf(p, sizeof p, "%s/%s", dir, x.key);
+    int untrusted = 0;
+    KFT_CHECKF(kfr_cache_check_entry(p, x.key, why, sizeof why, &untrusted) == 0, "%s", why);
+    /* loaded back by a fresh cache handle: the same bytes, NUL after them */
+    KFT_CHECKF(fresh_load(dir, x.key, "kernel.cubin", &got, &len, why, sizeof why) == 1, "%s", why);
+    KFT_CHECK(got && len == sizeof img && !memcmp(got, img, len) && got[len] == 0);
+    free(got);
+    got = NULL;
+    /* a second store of the same key keeps the first entry, leaves no build behind */
+    stored = -1;
+    KFT_CHECK(kfr_cache_store_blob(&x.c, x.key, "kernel.cubin", img, sizeof img, NULL, x.meta,
+                                   &stored, err, sizeof err) == KF_OK && stored == 1);
+    KFT_CHECK(kft_count_entries(dir, &other) == 1 && other == 0);
+    /* a load touches the last use */
+    snprintf(p, sizeof p, "%s/%s/meta", dir, x.key);
+    struct timespec old[2] = {{time(NULL) - 5 * 86400, 0}, {time(NULL) - 5 * 86400, 0}};
+    struct stat st;
+    KFT_CHECK(utimensat(AT_FDCWD, p, old, 0) == 0);
+    KFT_CHECK(fresh_load(dir, x.key, "kernel.cubin", &got, &len, why, sizeof why) == 1);
+    free(got);
+    got = NULL;
+    KFT_CHECK(stat(p, &st) == 0 && st.st_mtime > time(NULL) - 3600);
+    /* misuse: another file name is refused and the entry stays */
+    KFT_CHECK(fresh_load(dir, x.key, "kernel.so", &got, &len, why, sizeof why) == -1 && !got);
+    KFT_CHECK(kfr_cache_store_blob(&x.c, x.key, "../x", img, 4, NULL, x.meta, &stored, err,
+                                   sizeof err) == KF_ERR_ARG && stored == 0);
+    KFT_CHECK(kfr_cache_store_blob(&x.c, "../../etc", "kernel.ptx", img, 4, NULL, x.meta, &stored,
+                                   err, sizeof err) == KF_ERR_ARG && stored == 0);
+    KFT_CHECK(kft_count_entries(dir, NULL) == 1);
+    /* the entry holds a CUBIN: asked for PTX under its key, it is invalid (and replaced) */
+    KFT_CHECK(fresh_load(dir, x.key, "kernel.ptx", &got, &len, why, sizeof why) == -1 && !got);
+    KFT_CHECKF(strstr(why, "invalid cache entry") && strstr(why, "holds kernel.cubin"), "%s", why);
+    KFT_CHECK(kft_count_entries(dir, &other) == 0 && other == 0);
+    /* PTX: text, given without its NUL, comes back as a C string */
+    const char *ptx = "//\n.version 8.0\n.target sm_90\n.address_size 64\n";
+    KFT_CHECK(kfr_cache_store_blob(&x.c, x.key, "kernel.ptx", ptx, strlen(ptx), NULL, x.meta,
+                                   &stored, err, sizeof err) == KF_OK && stored == 1);
+    KFT_CHECK(fresh_load(dir, x.key, "kernel.ptx", &got, &len, why, sizeof why) == 1);
+    KFT_CHECK(got && len == strlen(ptx) && !strcmp(got, ptx));
+    free(got);
+    blob_fx_free(&x);
+    kft_rmtree(dir);
+}
+
+/* Damages the image (0 truncate, 1 flip a byte, 2 replace the meta's hash):
+ * the load refuses it, removes it, and a new store makes it valid again. */
+static void damaged_blob(int how)
+{
+    char *dir = kft_tmpdir("dblob");
+    blob_fx x = {0};
+    static unsigned char img[3000];
+    fake_image(img, sizeof img);
+    if (!KFT_CHECK(dir && blob_fx_new(&x, dir, 83 + how, "sm_90") == 0)) {
+        blob_fx_free(&x);
+        kft_rmtree(dir);
+        return;
+    }
+    char err[600], why[600], p[4400];
+    int stored = 0;
+    KFT_CHECK(kfr_cache_store_blob(&x.c, x.key, "kernel.cubin", img, sizeof img, NULL, x.meta,
+                                   &stored, err, sizeof err) == KF_OK && stored == 1);
+    snprintf(p, sizeof p, "%s/%s/kernel.cubin", dir, x.key);
+    if (how == 0) {
+        KFT_CHECK(truncate(p, sizeof img / 2) == 0);
+    } else if (how == 1) {
+        int fd = open(p, O_RDWR);
+        unsigned char byte = 0;
+        KFT_CHECK(fd >= 0 && pread(fd, &byte, 1, 1234) == 1);
+        byte ^= 0x01;
+        KFT_CHECK(pwrite(fd, &byte, 1, 1234) == 1);
+        close(fd);
+    } else {
+        snprintf(p, sizeof p, "%s/%s/meta", dir, x.key);
+        char *m = kft_read_file(p);
+        char *h = m ? strstr(m, "image_sha256 ") : NULL;
+        KFT_CHECK(h != NULL);
+        if (h) {
+            h[13] = h[13] == '0' ? '1' : '0';
+            FILE *w = fopen(p, "w");
+            KFT_CHECK(w && fputs(m, w) >= 0);
+            if (w)
+                fclose(w);
+        }
+        free(m);
+    }
+    char *got = NULL;
+    size_t len = 0;
+    KFT_CHECK(fresh_load(dir, x.key, "kernel.cubin", &got, &len, why, sizeof why) == -1 && !got);
+    KFT_CHECKF(strstr(why, "invalid cache entry") && strstr(why, "kernel.cubin") &&
+                   strstr(why, "truncated or altered") && strstr(why, "removed it"),
+               "%s", why);
+    KFT_CHECK(kft_count_entries(dir, NULL) == 0);
+    /* rebuilt by the caller: valid again */
+    KFT_CHECK(kfr_cache_store_blob(&x.c, x.key, "kernel.cubin", img, sizeof img, NULL, x.meta,
+                                   &stored, err, sizeof err) == KF_OK && stored == 1);
+    KFT_CHECK(fresh_load(dir, x.key, "kernel.cubin", &got, &len, why, sizeof why) == 1 &&
+              len == sizeof img && !memcmp(got, img, len));
+    free(got);
+    blob_fx_free(&x);
+    kft_rmtree(dir);
+}
+
+KFT_TEST(cache_cuda_truncated_blob_is_rebuilt)
+{
+    damaged_blob(0);
+}
+
+KFT_TEST(cache_cuda_altered_blob_is_rebuilt)
+{
+    damaged_blob(1);
+}
+
+KFT_TEST(cache_cuda_blob_with_wrong_hash_is_rebuilt)
+{
+    damaged_blob(2);
+}
+
+/* An invalid entry already in place when storing: moved away, ours wins. */
+KFT_TEST(cache_cuda_store_replaces_invalid_entry)
+{
+    char *dir = kft_tmpdir("rblob");
+    blob_fx x = {0};
+    if (!KFT_CHECK(dir && blob_fx_new(&x, dir, 87, "sm_80") == 0)) {
+        blob_fx_free(&x);
+        kft_rmtree(dir);
+        return;
+    }
+    char p[4400], err[600], why[600];
+    snprintf(p, sizeof p, "%s/%s", dir, x.key);
+    KFT_CHECK(mkdir(p, 0755) == 0);
+    snprintf(p, sizeof p, "%s/%s/kernel.cubin", dir, x.key);
+    FILE *w = fopen(p, "w");
+    KFT_CHECK(w && fputs("half an image", w) >= 0);
+    if (w)
+        fclose(w);
+    const char img[] = "\x7f" "ELF and the rest";
+    int stored = 0;
+    KFT_CHECKF(kfr_cache_store_blob(&x.c, x.key, "kernel.cubin", img, sizeof img, NULL, x.meta,
+                                    &stored, err, sizeof err) == KF_OK && stored == 1,
+               "%s", err);
+    int other = -1;
+    KFT_CHECK(kft_count_entries(dir, &other) == 1 && other == 0);
+    char *got = NULL;
+    size_t len = 0;
+    KFT_CHECK(fresh_load(dir, x.key, "kernel.cubin", &got, &len, why, sizeof why) == 1 &&
+              len == sizeof img && !memcmp(got, img, len));
+    free(got);
+    blob_fx_free(&x);
+    kft_rmtree(dir);
+}
+
+KFT_TEST(cache_cuda_group_writable_blob_is_refused)
+{
+    char *dir = kft_tmpdir("gblob");
+    blob_fx x = {0};
+    static unsigned char img[2000];
+    fake_image(img, sizeof img);
+    if (!KFT_CHECK(dir && blob_fx_new(&x, dir, 88, "sm_90") == 0)) {
+        blob_fx_free(&x);
+        kft_rmtree(dir);
+        return;
+    }
+    char err[600], why[600], p[4400];
+    char *got = NULL;
+    size_t len = 0;
+    int stored = 0;
+    for (int what = 0; what < 2; what++) {
+        /* 0: the entry's directory, 1: the image itself */
+        KFT_CHECK(kfr_cache_store_blob(&x.c, x.key, "kernel.cubin", img, sizeof img, NULL, x.meta,
+                                       &stored, err, sizeof err) == KF_OK && stored == 1);
+        snprintf(p, sizeof p, "%s/%s%s", dir, x.key, what ? "/kernel.cubin" : "");
+        KFT_CHECK(chmod(p, what ? 0664 : 0775) == 0);
+        KFT_CHECK(fresh_load(dir, x.key, "kernel.cubin", &got, &len, why, sizeof why) == -2 &&
+                  !got);
+        KFT_CHECKF(strstr(why, "refusing cache entry") && strstr(why, "group-writable") &&
+                       (!what || strstr(why, "kernel.cubin")),
+                   "%s", why);
+        KFT_CHECK(kft_count_entries(dir, NULL) == 0);
+    }
+    /* and a umask that would make files group-writable does not make ours untrusted */
+    mode_t um = umask(0002);
+    KFT_CHECK(kfr_cache_store_blob(&x.c, x.key, "kernel.cubin", img, sizeof img, NULL, x.meta,
+                                   &stored, err, sizeof err) == KF_OK && stored == 1);
+    umask(um);
+    KFT_CHECKF(fresh_load(dir, x.key, "kernel.cubin", &got, &len, why, sizeof why) == 1, "%s", why);
+    free(got);
+    blob_fx_free(&x);
+    kft_rmtree(dir);
+}
+
+KFT_TEST(cache_cuda_read_only_cache)
+{
+    char *dir = kft_tmpdir("roblob");
+    blob_fx x = {0}, y = {0};
+    static unsigned char img[1500];
+    fake_image(img, sizeof img);
+    int ok = dir && blob_fx_new(&x, dir, 89, "sm_90") == 0 && blob_fx_new(&y, dir, 90, "sm_90") == 0;
+    if (!KFT_CHECK(ok)) {
+        blob_fx_free(&y);
+        blob_fx_free(&x);
+        kft_rmtree(dir);
+        return;
+    }
+    char err[600], why[600];
+    int stored = 0;
+    KFT_CHECK(kfr_cache_store_blob(&x.c, x.key, "kernel.cubin", img, sizeof img, NULL, x.meta,
+                                   &stored, err, sizeof err) == KF_OK && stored == 1);
+    KFT_CHECK(chmod(dir, 0500) == 0);
+    kf_options o;
+    kf_options_init(&o);
+    o.cache_dir = dir;
+    kfr_cache c;
+    kfr_cache_locate(&o, &c, 0);
+    KFT_CHECKF(c.mode == 0, "mode %d: %s", c.mode, c.why);
+    /* hits load ... */
+    char *got = NULL;
+    size_t len = 0;
+    KFT_CHECK(kfr_cache_load_blob(&c, x.key, "kernel.cubin", &got, &len, why, sizeof why) == 1 &&
+              len == sizeof img && !memcmp(got, img, len));
+    free(got);
+    got = NULL;
+    /* ... stores do nothing, and say so with KF_OK */
+    stored = -1;
+    KFT_CHECK(kfr_cache_store_blob(&c, y.key, "kernel.cubin", img, sizeof img, NULL, y.meta,
+                                   &stored, err, sizeof err) == KF_OK && stored == 0);
+    KFT_CHECK(kfr_cache_load_blob(&c, y.key, "kernel.cubin", &got, &len, why, sizeof why) == 0);
+    int other = -1;
+    KFT_CHECK(kft_count_entries(dir, &other) == 1 && other == 0);
+    /* a damaged entry in a read-only cache is refused but cannot be removed */
+    KFT_CHECK(chmod(dir, 0700) == 0);
+    char p[4400];
+    snprintf(p, sizeof p, "%s/%s/kernel.cubin", dir, x.key);
+    KFT_CHECK(truncate(p, 10) == 0);
+    KFT_CHECK(chmod(dir, 0500) == 0);
+    KFT_CHECK(kfr_cache_load_blob(&c, x.key, "kernel.cubin", &got, &len, why, sizeof why) == -1 &&
+              !got);
+    KFT_CHECKF(strstr(why, "not loading it"), "%s", why);
+    KFT_CHECK(kft_count_entries(dir, NULL) == 1);
+    /* no cache at all: nothing found, nothing stored */
+    o.no_cache = 1;
+    kfr_cache_locate(&o, &c, 0);
+    KFT_CHECK(c.mode == -1);
+    KFT_CHECK(kfr_cache_load_blob(&c, x.key, "kernel.cubin", &got, &len, why, sizeof why) == 0);
+    KFT_CHECK(kfr_cache_store_blob(&c, y.key, "kernel.cubin", img, sizeof img, NULL, y.meta,
+                                   &stored, err, sizeof err) == KF_OK && stored == 0);
+    blob_fx_free(&y);
+    blob_fx_free(&x);
+    kft_rmtree(dir);
+}
+
+KFT_TEST(cache_cuda_list_and_clear)
+{
+    char *dir = kft_tmpdir("lblob");
+    blob_fx x = {0}, y = {0};
+    static unsigned char img[1200];
+    fake_image(img, sizeof img);
+    int ok = dir && blob_fx_new(&x, dir, 91, "sm_90") == 0 &&
+             blob_fx_new(&y, dir, 92, "compute_90") == 0;
+    if (!KFT_CHECK(ok)) {
+        blob_fx_free(&y);
+        blob_fx_free(&x);
+        kft_rmtree(dir);
+        return;
+    }
+    char err[600];
+    int stored = 0;
+    const char *ptx = ".version 8.0\n.target sm_90\n";
+    KFT_CHECK(kfr_cache_store_blob(&x.c, x.key, "kernel.cubin", img, sizeof img, "// a\n", x.meta,
+                                   &stored, err, sizeof err) == KF_OK && stored == 1);
+    KFT_CHECK(kfr_cache_store_blob(&y.c, y.key, "kernel.ptx", ptx, strlen(ptx), NULL, y.meta,
+                                   &stored, err, sizeof err) == KF_OK && stored == 1);
+    /* and an optimized object beside them, when there is a C compiler */
+    kfr_cc cc;
+    char why[256];
+    int have_cc = kfr_cc_find(&cc, why, sizeof why) == 0;
+    if (have_cc)
+        KFT_CHECK(cc_outcome(x.lc.ctx, &x.s, NULL, 0) == KF_CACHE_MISS);
+    static char buf[4096];
+    buf[0] = 0;
+    KFT_CHECK(kf_cache_list(x.lc.ctx, collect, buf) == KF_OK);
+    KFT_CHECKF(strstr(buf, "cuda|Sum axis=1 float32 sm_90|Mult(Exp(") &&
+                   strstr(buf, "/kernel.cubin|") &&
+                   strstr(buf, "cuda|Sum axis=1 float32 compute_90|") &&
+                   strstr(buf, "/kernel.ptx|") && (!have_cc || strstr(buf, "cc|Sum axis=1 float32|")),
+               "%s", buf);
+    int n = 0;
+    for (const char *q = buf; (q = strchr(q, '\n')); q++)
+        n++;
+    KFT_CHECKF(n == 2 + have_cc, "%d entries: %s", n, buf);
+    /* a damaged image is not listed */
+    char p[4400];
+    snprintf(p, sizeof p, "%s/%s/kernel.ptx", dir, y.key);
+    KFT_CHECK(truncate(p, 3) == 0);
+    buf[0] = 0;
+    KFT_CHECK(kf_cache_list(x.lc.ctx, collect, buf) == KF_OK);
+    KFT_CHECKF(!strstr(buf, "kernel.ptx") && strstr(buf, "kernel.cubin"), "%s", buf);
+    /* clear by age, then all */
+    snprintf(p, sizeof p, "%s/%s/meta", dir, x.key);
+    struct timespec old[2] = {{time(NULL) - 3 * 86400, 0}, {time(NULL) - 3 * 86400, 0}};
+    KFT_CHECK(utimensat(AT_FDCWD, p, old, 0) == 0);
+    int64_t removed = -1;
+    KFT_CHECK(kf_cache_clear(x.lc.ctx, 2, &removed) == KF_OK && removed == 1);
+    KFT_CHECK(access(p, F_OK) != 0);
+    KFT_CHECK(kf_cache_clear(x.lc.ctx, -1, &removed) == KF_OK && removed == 1 + have_cc);
+    int other = -1;
+    KFT_CHECK(kft_count_entries(dir, &other) == 0 && other == 0);
+    blob_fx_free(&y);
+    blob_fx_free(&x);
+    kft_rmtree(dir);
+}
+
+/* ---- NVRTC to CUBIN and PTX (no GPU needed) ---- */
+
+KFT_TEST(cache_cuda_nvrtc_cubin_and_ptx)
+{
+    char ver[32] = "x";
+    if (kfr_nvrtc_version_string(ver, sizeof ver) != KF_OK) {
+        KFT_CHECK(ver[0] == 0);
+        printf("SKIP cache_cuda_nvrtc_cubin_and_ptx: NVRTC cannot be loaded\n");
+        return;
+    }
+    int major = -1, minor = -1;
+    char expect[32];
+    KFT_CHECK(kfr_nvrtc_version(&major, &minor) == KF_OK);
+    snprintf(expect, sizeof expect, "%d.%d", major, minor);
+    KFT_CHECKF(!strcmp(ver, expect) && major >= 11, "%s", ver);
+    char tiny[2];
+    KFT_CHECK(kfr_nvrtc_version_string(tiny, sizeof tiny) == KF_ERR_ARG);
+    KFT_CHECK(strstr(kfr_nvrtc_flags(), "--fmad=false") != NULL);
+
+    char *dir = kft_tmpdir("nvrtc");
+    blob_fx x = {0};
+    if (!KFT_CHECK(dir && blob_fx_new(&x, dir, 93, "sm_80") == 0)) {
+        blob_fx_free(&x);
+        kft_rmtree(dir);
+        return;
+    }
+    char *src = NULL, msg[600];
+    KFT_CHECKF(kfr_cuda_text(x.k, 0, NULL, &src, msg, sizeof msg) == KF_OK && src, "%s", msg);
+    kfc_diag d;
+    kfc_diag_clear(&d);
+    char *img = NULL;
+    size_t len = 0;
+    /* a CUBIN for sm_80 and sm_90: ELF images */
+    for (int a = 0; a < 2 && src; a++) {
+        const char *arch = a ? "sm_90" : "sm_80";
+        int st = kfr_nvrtc_compile(src, arch, 1, &img, &len, &d);
+        KFT_CHECKF(st == KF_OK && img && len > 64 && !memcmp(img, "\x7f" "ELF", 4), "%s: %d %s",
+                   arch, st, d.msg);
+        if (st != KF_OK)
+            continue;
+        /* stored and loaded back through the cache under its key */
+        char key[KFR_HEX_LEN + 1], err[600], why[600];
+        char *meta = NULL;
+        KFT_CHECK(kfr_cache_key_cuda(x.k, src, arch, ver, key) == KF_OK &&
+                  (meta = kfr_cache_meta_cuda(x.k, key, arch, ver)));
+        int stored = 0;
+        KFT_CHECKF(kfr_cache_store_blob(&x.c, key, "kernel.cubin", img, len, src, meta, &stored,
+                                        err, sizeof err) == KF_OK && stored == 1,
+                   "%s", err);
+        char *back = NULL;
+        size_t blen = 0;
+        KFT_CHECKF(fresh_load(dir, key, "kernel.cubin", &back, &blen, why, sizeof why) == 1 &&
+                       blen == len && !memcmp(back, img, len),
+                   "%s", why);
+        free(back);
+        free(meta);
+        free(img);
+        img = NULL;
+    }
+    KFT_CHECK(kft_count_entries(dir, NULL) == 2);
+    /* PTX: for compute_80, and for sm_80 (which means compute_80 for PTX) */
+    for (int a = 0; a < 2 && src; a++) {
+        const char *arch = a ? "sm_80" : "compute_80";
+        int st = kfr_nvrtc_compile(src, arch, 0, &img, &len, &d);
+        KFT_CHECKF(st == KF_OK && img && strstr(img, ".target sm_80") && len == strlen(img) &&
+                       strstr(img, "kf_reduce_cuda"),
+                   "%s: %d %s", arch, st, d.msg);
+        free(img);
+        img = NULL;
+    }
+    /* kfr_nvrtc_ptx is the same compile */
+    char *ptx = NULL;
+    KFT_CHECK(src && kfr_nvrtc_ptx(src, "sm_90", &ptx, &d) == KF_OK && ptx &&
+              strstr(ptx, ".target sm_90"));
+    free(ptx);
+    /* a CUBIN needs a real architecture; bad names are refused before NVRTC runs */
+    KFT_CHECK(kfr_nvrtc_compile("int x;", "compute_90", 1, &img, &len, &d) == KF_ERR_ARG && !img);
+    KFT_CHECKF(strstr(d.msg, "sm_90"), "%s", d.msg);
+    KFT_CHECK(kfr_nvrtc_compile("int x;", "sm_90 -G", 1, &img, &len, &d) == KF_ERR_ARG && !img);
+    /* a compile error: NVRTC's log */
+    int st = kfr_nvrtc_compile("__global__ void k() { nope(); }", "sm_90", 1, &img, &len, &d);
+    KFT_CHECKF(st == KF_ERR_JIT && !img && strstr(d.msg, "nope"), "%d %s", st, d.msg);
+    free(src);
+    blob_fx_free(&x);
     kft_rmtree(dir);
 }

@@ -14,7 +14,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
-unset KFORGE_THREADS KFORGE_JIT
+unset KFORGE_THREADS KFORGE_JIT KFORGE_BACKEND KFORGE_DEVICE
 # Never the user's ~/.cache: make test exports one cache for all phases;
 # run alone, this script uses a private one.
 if [ -z "${KFORGE_CACHE_DIR:-}" ]; then
