@@ -102,9 +102,15 @@ char *kfc_opgen_finish(kfk_buf *b, int8_t *lvl, int ok, kfc_diag *d);
  * and c a negative float constant, exactly as the unfused nodes would round
  * it (compiler/exp_fuse.c): 1 with *s and *c set, else 0. */
 int kfc_exp_scaled(const kfc_prog *p, int32_t n, int32_t *s, double *c);
-/* kf_vexpns's constant arguments for c: c and c log2(e) as floats, and the
- * bits of 104/|c|, where s is clamped. */
-void kfc_exp_scaled_args(double c, float *cf, float *cl, int32_t *sl);
+/* The constant arguments of the fused exp for c. */
+typedef struct kfc_expns {
+    int pow2;           /* |c| a power of two in [2^-16, 2^16]: kf_vexpns2 with l1, l2, q */
+    float c, cl;        /* c and c log2(e) */
+    int32_t sl;         /* the bits of 104/|c|, where s is clamped */
+    float l1, l2, q[7]; /* pow2: ln2's two parts over c; q[i] = the exp's coefficient C_i
+                           times c^i (q[0] unused), all exact */
+} kfc_expns;
+void kfc_exp_scaled_args(double c, kfc_expns *a);
 
 /* The prelude's helper functions and their KF_* macros (after KF_HELPER and
  * the libm macros): branches for libtcc, or selects (vectorizable) plus

@@ -83,24 +83,34 @@ static void opgen_init(emitter *e)
                        .each = kfk_opt_each, .indent = indent, .powi_max = POWI_MAX, .selects = 1};
 }
 
-/* Exp(s*c) with s >= 0 and c < 0 as kf_vexpns (kernels/vmath.c), float only:
- * the Gaussian's exp, started from s. 0 when the node is not of that shape. */
+/* Exp(s*c) with s >= 0 and c < 0 as kf_vexpns, or kf_vexpns2 when c is a
+ * power of two (kernels/vmath.c), float only: the Gaussian's exp, started
+ * from s. 0 when the node is not of that shape. */
 static int fused_exp(emitter *e, int32_t n, int lv)
 {
     int32_t s;
     double c;
     if (e->dtype != KF_FLOAT32 || !kfc_exp_scaled(e->p, n, &s, &c))
         return 0;
-    float cf, cl;
-    int32_t sl;
-    kfc_exp_scaled_args(c, &cf, &cl, &sl);
-    char dst[KFC_CAP], arg[KFC_CAP], cs[48], cls[48];
+    kfc_expns a;
+    kfc_exp_scaled_args(c, &a);
+    char dst[KFC_CAP], arg[KFC_CAP], k[9][48];
     comp(&e->g, n, "@", dst, sizeof dst);
     comp(&e->g, s, "@", arg, sizeof arg);
-    kfk_fmt_double(cs, sizeof cs, (double)cf);
-    kfk_fmt_double(cls, sizeof cls, (double)cl);
-    kfc_opgen_stmt(&e->g, lv, e->p->nodes[n].dim, "%s = kf_vexpns(%s, (float)%s, (float)%s, %ld);", dst, arg,
-                   cs, cls, (long)sl);
+    /* float constants as exact double literals, cast back */
+    const float v[9] = {a.c, a.cl, a.l1, a.l2, a.q[1], a.q[2], a.q[3], a.q[4], a.q[5]};
+    for (int q = 0; q < 9; q++)
+        kfk_fmt_double(k[q], sizeof k[q], (double)v[q]);
+    char q6[48];
+    kfk_fmt_double(q6, sizeof q6, (double)a.q[6]);
+    if (a.pow2)
+        kfc_opgen_stmt(&e->g, lv, e->p->nodes[n].dim,
+                       "%s = kf_vexpns2(%s, (float)%s, %ld, (float)%s, (float)%s, (float)%s, (float)%s, "
+                       "(float)%s, (float)%s, (float)%s, (float)%s);",
+                       dst, arg, k[1], (long)a.sl, k[2], k[3], k[4], k[5], k[6], k[7], k[8], q6);
+    else
+        kfc_opgen_stmt(&e->g, lv, e->p->nodes[n].dim, "%s = kf_vexpns(%s, (float)%s, (float)%s, %ld);", dst,
+                       arg, k[0], k[1], (long)a.sl);
     return 1;
 }
 

@@ -17,6 +17,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "../kernels/opt.h"
 #include "emit_ops.h"
 
 /* Bounds the walk: chains of Add/Mult can be deeper than the parser's nesting. */
@@ -105,10 +106,25 @@ int kfc_exp_scaled(const kfc_prog *p, int32_t n, int32_t *s, double *c)
     return 1;
 }
 
-void kfc_exp_scaled_args(double c, float *cf, float *cl, int32_t *sl)
+void kfc_exp_scaled_args(double c, kfc_expns *a)
 {
+    static const double coef[7] = {1, 1, KFK_EXPF_C2, KFK_EXPF_C3, KFK_EXPF_C4, KFK_EXPF_C5, KFK_EXPF_C6};
     float lim = (float)(-104.0 / c); /* s*c >= -104 keeps k >= -151 */
-    *cf = (float)c;
-    *cl = (float)(c * 1.4426950408889634); /* any rounding: it only picks k */
-    memcpy(sl, &lim, sizeof *sl);
+    memset(a, 0, sizeof *a);
+    a->c = (float)c;
+    a->cl = (float)(c * 1.4426950408889634); /* any rounding: it only picks k */
+    memcpy(&a->sl, &lim, sizeof a->sl);
+    int e;
+    /* Scaling by a power of two commutes with rounding (away from under- and
+     * overflow, which the bound on |c| keeps off): the reduction and every
+     * Horner step of kf_vexpns2 are kf_vexpns's own divided by a power of
+     * c, so the results are the same bits without the product s*c. */
+    a->pow2 = frexp(fabs(c), &e) == 0.5 && e >= -15 && e <= 17;
+    if (!a->pow2)
+        return;
+    a->l1 = (float)(KFK_EXPF_LN2_HI / c);
+    a->l2 = (float)(KFK_EXPF_LN2_LO / c);
+    double ci = 1;
+    for (int i = 0; i < 7; i++, ci *= c)
+        a->q[i] = (float)(coef[i] * ci);
 }

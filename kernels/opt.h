@@ -53,7 +53,20 @@ void kfk_opt_end(kfk_buf *b, const kfc_red *r);
 
 /* C text of the inline math for dtype: static inline kf_vexp / kf_vlog
  * (float or double per KF_T) with their accuracy in comments, no libm,
- * no errno, no branches (so they vectorize). */
+ * no errno, no branches (so they vectorize); for float also kf_vexpns and
+ * kf_vexpns2 (e^(s*c), compiler/exp_fuse.c). */
 const char *kfk_vmath_source(kf_dtype dtype);
+
+/* The float exp's constants (kernels/vmath.c), as numbers here so that the
+ * emitter can scale them for kf_vexpns2: e^r = 1 + r + C2 r^2 + ... + C6 r^6
+ * on |r| <= ln2/2 (our Remez fit, relative error 3e-9), and ln2 = LN2_HI +
+ * LN2_LO with LN2_HI the float nearest ln2. Each is a float exactly. */
+#define KFK_EXPF_C2 4.999999403953552e-1
+#define KFK_EXPF_C3 1.666652113199234e-1
+#define KFK_EXPF_C4 4.166838899254799e-2
+#define KFK_EXPF_C5 8.368710055947304e-3
+#define KFK_EXPF_C6 1.381461275741458e-3
+#define KFK_EXPF_LN2_HI 0.693147182464599609375
+#define KFK_EXPF_LN2_LO -1.904654323148236e-09
 
 #endif

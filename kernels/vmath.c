@@ -47,23 +47,30 @@
  * docs/performance.md.
  */
 
-/* The float exp's core from the clamped argument xc (and t = xc log2e +
- * 1.5*2^23 computed by the caller) to the result bits, shared by kf_vexp
- * and kf_vexpns: reduction, polynomial, 2^k. Leaves float `res`. */
-#define VEXPF_CORE                                                                                 \
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+/* The float exp's core from t = xc log2e + 1.5*2^23 (computed by the
+ * caller) to the result bits, shared by kf_vexp, kf_vexpns and kf_vexpns2:
+ * reduction r = xc - k ln2 (RED: two FMAs), polynomial (POLY), 2^k (TAIL).
+ * Leaves float `res`. The constants are kernels/opt.h's, written once. */
+#define VEXPF_K                                                                                    \
     "    float k = t - 12582912.0f;\n"                                                             \
     "    unsigned tb;\n"                                                                           \
     "    __builtin_memcpy(&tb, &t, 4);\n"                                                          \
-    "    unsigned kb = tb << 23; /* k << 23: the magic's own bits shift out */\n"                  \
-    "    float r1 = __builtin_fmaf(-k, 0.693147182464599609375f, xc); /* ln2 rounded to float */\n" \
-    "    float r = __builtin_fmaf(-k, -1.904654323148236e-09f, r1); /* and the rest of ln2 */\n"   \
-    "    float p = 1.381461275741458e-3f; /* e^r: degree-6 minimax, c0 = c1 = 1 */\n"            \
-    "    p = p * r1 + 8.368710055947304e-3f;\n"                                                    \
-    "    p = p * r1 + 4.166838899254799e-2f;\n"                                                    \
-    "    p = p * r + 1.666652113199234e-1f;\n"                                                     \
-    "    p = p * r + 4.999999403953552e-1f;\n"                                                     \
+    "    unsigned kb = tb << 23; /* k << 23: the magic's own bits shift out */\n"
+#define VEXPF_RED                                                                                  \
+    "    float r1 = __builtin_fmaf(-k, " STR(KFK_EXPF_LN2_HI) "f, xc); /* ln2 rounded to float */\n" \
+    "    float r = __builtin_fmaf(-k, " STR(KFK_EXPF_LN2_LO) "f, r1); /* and the rest of ln2 */\n"
+#define VEXPF_POLY                                                                                 \
+    "    float p = " STR(KFK_EXPF_C6) "f; /* e^r: degree-6 minimax, c0 = c1 = 1 */\n"              \
+    "    p = p * r1 + " STR(KFK_EXPF_C5) "f;\n"                                                    \
+    "    p = p * r1 + " STR(KFK_EXPF_C4) "f;\n"                                                    \
+    "    p = p * r + " STR(KFK_EXPF_C3) "f;\n"                                                     \
+    "    p = p * r + " STR(KFK_EXPF_C2) "f;\n"                                                     \
     "    p = p * r + 1.0f;\n"                                                                      \
-    "    p = p * r + 1.0f;\n"                                                                      \
+    "    p = p * r + 1.0f;\n"
+#define VEXPF_TAIL                                                                                 \
     "    unsigned pb;\n"                                                                           \
     "    __builtin_memcpy(&pb, &p, 4);\n"                                                          \
     "    unsigned nb = pb + kb; /* p 2^k by adding to its exponent field: normal results */\n"     \
@@ -88,7 +95,7 @@ static const char vmath_f32[] =
     "    float xc;\n"
     "    __builtin_memcpy(&xc, &xb, 4);\n"
     "    float t = xc * 1.44269504088896341f + 12582912.0f; /* 1.5*2^23: k in the low bits */\n"
-    VEXPF_CORE
+    VEXPF_K VEXPF_RED VEXPF_POLY VEXPF_TAIL
     "    /* 88.7228317 is the largest x with e^x <= FLT_MAX; x + inf: inf, or NaN for NaN */\n"
     "    return x <= 88.7228317f ? res : x + __builtin_inff();\n"
     "}\n"
@@ -102,7 +109,32 @@ static const char vmath_f32[] =
     "    __builtin_memcpy(&sc, &si, 4);\n"
     "    float xc = sc * c;\n"
     "    float t = sc * cl + 12582912.0f;\n"
-    VEXPF_CORE
+    VEXPF_K VEXPF_RED VEXPF_POLY VEXPF_TAIL
+    "    return s != s ? s : res;\n"
+    "}\n"
+    "/* kf_vexpns for c a power of two, bit for bit, without the product s*c:\n"
+    " * l1, l2 are ln2's two parts over c, q1..q6 the polynomial's coefficients\n"
+    " * times c^1..c^6, so r is (s*c - k ln2)/c, exactly (compiler/exp_fuse.c) */\n"
+    "static inline __attribute__((always_inline, unused)) float kf_vexpns2(float s, float cl, int sl,\n"
+    "    float l1, float l2, float q1, float q2, float q3, float q4, float q5, float q6)\n"
+    "{\n"
+    "    int si;\n"
+    "    __builtin_memcpy(&si, &s, 4);\n"
+    "    si = si < sl ? si : sl;\n"
+    "    float sc;\n"
+    "    __builtin_memcpy(&sc, &si, 4);\n"
+    "    float t = sc * cl + 12582912.0f;\n"
+    VEXPF_K
+    "    float r1 = __builtin_fmaf(-k, l1, sc);\n"
+    "    float r = __builtin_fmaf(-k, l2, r1);\n"
+    "    float p = q6;\n"
+    "    p = p * r1 + q5;\n"
+    "    p = p * r1 + q4;\n"
+    "    p = p * r + q3;\n"
+    "    p = p * r + q2;\n"
+    "    p = p * r + q1;\n"
+    "    p = p * r + 1.0f;\n"
+    VEXPF_TAIL
     "    return s != s ? s : res;\n"
     "}\n"
     "static inline __attribute__((always_inline, unused)) float kf_vlog(float x)\n"
