@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "cuda_drv.h"
+#include "rt.h"
 
 /* ---- the driver API's declarations, as kforge uses them ---- */
 
@@ -267,9 +268,8 @@ static void api_load(void)
             return;
         }
     }
-    /* dlsym returns void *: memcpy into the typed pointers (ISO C forbids
-     * the cast). The _v2 names are the 64-bit versions cuda.h maps to. */
-    struct { const char *name; void *slot; size_t size; } syms[] = {
+    /* The _v2 names are the 64-bit versions cuda.h maps to. */
+    const kfr_dl_sym syms[] = {
         {"cuInit", &api.init, sizeof api.init},
         {"cuDriverGetVersion", &api.driver_get_version, sizeof api.driver_get_version},
         {"cuGetErrorName", &api.get_error_name, sizeof api.get_error_name},
@@ -301,16 +301,12 @@ static void api_load(void)
         {"cuStreamDestroy_v2", &api.stream_destroy, sizeof api.stream_destroy},
         {"cuLaunchKernel", &api.launch_kernel, sizeof api.launch_kernel},
     };
-    for (size_t k = 0; k < sizeof syms / sizeof syms[0]; k++) {
-        void *f = dlsym(lib, syms[k].name);
-        if (!f) {
-            snprintf(api.why, sizeof api.why,
-                     "the NVIDIA driver is too old: its libcuda lacks %s", syms[k].name);
-            memset(&api, 0, offsetof(cu_api, status)); /* no half-loaded table */
-            dlclose(lib);
-            return;
-        }
-        memcpy(syms[k].slot, &f, syms[k].size);
+    const char *missing = kfr_dl_bind(lib, syms, sizeof syms / sizeof syms[0]);
+    if (missing) {
+        snprintf(api.why, sizeof api.why, "the NVIDIA driver is too old: its libcuda lacks %s", missing);
+        memset(&api, 0, offsetof(cu_api, status)); /* no half-loaded table */
+        dlclose(lib);
+        return;
     }
     api.lib = lib;
     cu_result rc = api.init(0);

@@ -49,8 +49,7 @@ static void api_load(void)
                  "/usr/local/cuda/lib64): install the CUDA toolkit's NVRTC to compile CUDA kernels");
         return;
     }
-    /* dlsym returns void *: memcpy into the typed pointers (ISO C forbids the cast). */
-    struct { const char *name; void *slot; size_t size; } syms[] = {
+    const kfr_dl_sym syms[] = {
         {"nvrtcCreateProgram", &api.create, sizeof api.create},
         {"nvrtcCompileProgram", &api.compile, sizeof api.compile},
         {"nvrtcGetPTXSize", &api.ptx_size, sizeof api.ptx_size},
@@ -60,14 +59,11 @@ static void api_load(void)
         {"nvrtcDestroyProgram", &api.destroy, sizeof api.destroy},
         {"nvrtcVersion", &api.version, sizeof api.version},
     };
-    for (size_t k = 0; k < sizeof syms / sizeof syms[0]; k++) {
-        void *f = dlsym(lib, syms[k].name);
-        if (!f) {
-            snprintf(api.why, sizeof api.why, "NVRTC library lacks %s", syms[k].name);
-            dlclose(lib);
-            return;
-        }
-        memcpy(syms[k].slot, &f, syms[k].size);
+    const char *missing = kfr_dl_bind(lib, syms, sizeof syms / sizeof syms[0]);
+    if (missing) {
+        snprintf(api.why, sizeof api.why, "NVRTC library lacks %s", missing);
+        dlclose(lib);
+        return;
     }
     void *cs = dlsym(lib, "nvrtcGetCUBINSize"), *cb = dlsym(lib, "nvrtcGetCUBIN");
     if (cs && cb) {

@@ -124,6 +124,17 @@ int kfr_error_diag(kf_ctx *ctx, const kfc_diag *d);
 /* Sends a message to the user's log callback if level <= verbose. */
 void kfr_log(kf_ctx *ctx, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* ---- libraries loaded at run time (dlsyms.c) ---- */
+/* One entry of a symbol table: the name and the function pointer to fill. */
+typedef struct kfr_dl_sym {
+    const char *name;
+    void *slot;
+    size_t size;
+} kfr_dl_sym;
+/* Fills every slot from lib; NULL, or the name of the first symbol lib lacks
+ * (the slots before it are filled: callers clear their table on failure). */
+const char *kfr_dl_bind(void *lib, const kfr_dl_sym *syms, size_t n);
+
 /* ---- CUDA: NVRTC, loaded with dlopen at first use (nvrtc.c) ---- */
 /* Compiles CUDA source to PTX for arch ("compute_90", "sm_80", ...): *ptx is
  * malloc'd (kfr_nvrtc_compile with cubin = 0). KF_ERR_JIT with the head of
