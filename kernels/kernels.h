@@ -76,4 +76,23 @@ void kfk_skel_term(kfk_buf *b, const kfc_red *r, const char *f, const char *g);
 /* Finalizes the row state and writes the complete output row r. */
 void kfk_skel_row_end(kfk_buf *b, const kfc_red *r);
 
+/* The split-j scheme (CUDA, docs/cuda.md): the state of one row after one
+ * contiguous non-empty chunk of the inner range (a "partial"), and the merge
+ * of the chunks' partials, in chunk order, into the row state of
+ * kfk_skel_row_begin. skel_c.c's comment gives each family's partial.
+ * A row's partial is nv values of vbytes bytes each (double, or KF_T: the
+ * emitted type is kfk_skel_partial_type) and nx int64 (0: none). */
+typedef struct kfk_partial {
+    int64_t nv, nx;
+    int vbytes;
+} kfk_partial;
+kfk_partial kfk_skel_partial(const kfc_red *r);
+const char *kfk_skel_partial_type(const kfc_red *r);
+/* After the chunk's terms (in place of kfk_skel_row_end): writes the state
+ * into pv[0..nv) and px[0..nx) (names of pointers of the right types). */
+void kfk_skel_partial_end(kfk_buf *b, const kfc_red *r, const char *pv, const char *px);
+/* Between kfk_skel_row_begin and kfk_skel_row_end, once per chunk in chunk
+ * order: merges the partial at pv/px (const pointers) into the row state. */
+void kfk_skel_merge(kfk_buf *b, const kfc_red *r, const char *pv, const char *px);
+
 #endif

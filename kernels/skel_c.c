@@ -167,17 +167,27 @@ static void term_sum(kfk_buf *b, const kfc_red *r, const char *f)
     }
 }
 
-static void term_maxmin(kfk_buf *b, const kfc_red *r, const char *f)
+/* jx: the index of component @ of the term ("j" for a term; a partial's
+ * own index array when merging, kfk_skel_merge). */
+static void term_maxmin_x(kfk_buf *b, const kfc_red *r, const char *f, const char *jx)
 {
     /* The first term is always taken; then strictly better, or the first NaN. */
     const char *v = vals_name(r);
     const char *cmp = kfk_red_is_max(r->id) ? ">" : "<";
+    char put[64] = "";
+    if (r->idxdim > 0)
+        snprintf(put, sizeof put, " kf_sx[@] = %s;", jx);
     EACH(b, TERM, r->D, "if (kf_sn == 0 || %s[@] %s %s[@] || (%s[@] != %s[@] && %s[@] == %s[@])) { %s[@] = %s[@];%s }",
-         f, cmp, v, f, f, v, v, v, f, r->idxdim > 0 ? " kf_sx[@] = j;" : "");
+         f, cmp, v, f, f, v, v, v, f, put);
     kfk_buf_printf(b, TERM "kf_sn++;\n");
 }
 
-static void term_kmin(kfk_buf *b, const kfc_red *r, const char *f)
+static void term_maxmin(kfk_buf *b, const kfc_red *r, const char *f)
+{
+    term_maxmin_x(b, r, f, "j");
+}
+
+static void term_kmin_x(kfk_buf *b, const kfc_red *r, const char *f, const char *jx)
 {
     /* Slots fill from the front, one per term, so the first min(kf_sn, K)
      * slots are the filled ones: that is the "idx == -1" test of the shared
@@ -187,7 +197,7 @@ static void term_kmin(kfk_buf *b, const kfc_red *r, const char *f)
     char shift[128] = "", put[64] = "";
     if (r->idxdim > 0) {
         snprintf(shift, sizeof shift, " kf_sx[kf_q * %lld + @] = kf_sx[(kf_q - 1) * %lld + @];", D, D);
-        snprintf(put, sizeof put, " kf_sx[kf_s * %lld + @] = j;", D);
+        snprintf(put, sizeof put, " kf_sx[kf_s * %lld + @] = %s;", D, jx);
     }
     kfk_buf_printf(b, TERM "kf_i64 kf_sl = kf_sn < %lld ? kf_sn : %lld;\n", K, K);
     EACH(b, TERM, D,
@@ -200,7 +210,14 @@ static void term_kmin(kfk_buf *b, const kfc_red *r, const char *f)
     kfk_buf_printf(b, TERM "kf_sn++;\n");
 }
 
-static void term_lse(kfk_buf *b, const kfc_red *r, const char *f, const char *g)
+static void term_kmin(kfk_buf *b, const kfc_red *r, const char *f)
+{
+    term_kmin_x(b, r, f, "j");
+}
+
+/* s0: the weight of the term in SumSoftMaxWeight's denominator (NULL: 1,
+ * a term; a partial's s0 when merging). */
+static void term_lse_x(kfk_buf *b, const kfc_red *r, const char *f, const char *g, const char *s0x)
 {
     /* Online update of the shared semantics; f == m guards +-inf terms. */
     char gc[64];
@@ -214,13 +231,18 @@ static void term_lse(kfk_buf *b, const kfc_red *r, const char *f, const char *g)
     kfk_buf_printf(b, TERM "    KF_T kf_w = KF_EXP(kf_sm - kf_sf);\n");
     EACH(b, TERM "    ", r->E, "kf_ss[@] = kf_ss[@] * kf_w + %s;", gc);
     if (s0)
-        kfk_buf_printf(b, TERM "    kf_s0 = kf_s0 * kf_w + 1;\n");
+        kfk_buf_printf(b, TERM "    kf_s0 = kf_s0 * kf_w + %s;\n", s0x ? s0x : "1");
     kfk_buf_printf(b, TERM "    kf_sm = kf_sf;\n                } else {\n");
     kfk_buf_printf(b, TERM "    KF_T kf_w = kf_sf == kf_sm ? (KF_T)1 : KF_EXP(kf_sf - kf_sm);\n");
     EACH(b, TERM "    ", r->E, "kf_ss[@] += kf_w * %s;", gc);
     if (s0)
-        kfk_buf_printf(b, TERM "    kf_s0 += kf_w;\n");
+        kfk_buf_printf(b, TERM "    kf_s0 += kf_w%s%s;\n", s0x ? " * " : "", s0x ? s0x : "");
     kfk_buf_printf(b, TERM "}\n");
+}
+
+static void term_lse(kfk_buf *b, const kfc_red *r, const char *f, const char *g)
+{
+    term_lse_x(b, r, f, g, NULL);
 }
 
 void kfk_skel_term(kfk_buf *b, const kfc_red *r, const char *f, const char *g)
@@ -266,4 +288,125 @@ void kfk_skel_row_end(kfk_buf *b, const kfc_red *r)
     }
     /* kf_sn is read by some skeletons only; this keeps cc -Wall quiet for the others. */
     kfk_buf_printf(b, ROW "(void)kf_sn;\n");
+}
+
+/* ---- partial states and their merge (the CUDA split-j scheme, docs/cuda.md) ----
+ *
+ * A partial is the row state after folding one contiguous, NON-EMPTY chunk of
+ * the inner range; merging the chunks' partials in chunk order gives the state
+ * the sequential fold reaches. Non-empty matters because the first-term rules
+ * have no "empty" marker to go by: Max/Min takes the first term whatever its
+ * value (kf_sn == 0), so an empty chunk's neutral -inf/-1 would be taken as
+ * a real term by the merge and keep index -1 against later ties; and a KMin
+ * partial's real slots are counted, not marked. Every partial here describes
+ * at least one term, so the merge's first partial is the sequential first
+ * term's stand-in, and the rules carry over unchanged:
+ *   SUM     the chunk's total per component (double for float32 with
+ *           KF_SUM_F64, the state's own type otherwise; BLOCK's pending block
+ *           added in), merged by the row's summation scheme as terms
+ *   MAXMIN  the chunk's D values and (when the reduction outputs them) D
+ *           indices, merged by the term rule: strictly better, or the first
+ *           NaN over a non-NaN state (an earlier chunk wins ties, a NaN state
+ *           is never replaced) -- exactly the sequential outcome
+ *   KMIN    the chunk's K*D slots (values, indices when output) and, last in
+ *           the index part, its real slot count min(K, chunk length): those
+ *           slots are inserted in chunk and slot order with kf_kless, equal
+ *           values after the ones already there (the earlier chunk wins ties)
+ *   LSE     (m, the E sums, s0 for SumSoftMaxWeight), merged by the online
+ *           update with the partial's sums as g and its s0 as the weight:
+ *           the same branch and the same +-inf guard (m == m_state: w = 1)
+ */
+
+kfk_partial kfk_skel_partial(const kfc_red *r)
+{
+    kfk_partial p = {0, 0, r->dtype == KF_FLOAT64 ? 8 : 4};
+    switch (kfk_red_family(r->id)) {
+    case KFK_FAM_SUM:
+        p.nv = r->D;
+        if (r->dtype == KF_FLOAT32 && r->sum_scheme == KF_SUM_F64)
+            p.vbytes = 8;
+        break;
+    case KFK_FAM_MAXMIN:
+        p.nv = r->D;
+        p.nx = r->idxdim;
+        break;
+    case KFK_FAM_KMIN:
+        p.nv = r->K * r->D;
+        p.nx = r->idxdim + 1;
+        break;
+    case KFK_FAM_LSE:
+        p.nv = 1 + r->E + (r->id == KFC_RED_SUMSOFTMAXWEIGHT);
+        break;
+    }
+    return p;
+}
+
+const char *kfk_skel_partial_type(const kfc_red *r)
+{
+    return kfk_skel_partial(r).vbytes == 8 && r->dtype == KF_FLOAT32 ? "double" : "KF_T";
+}
+
+void kfk_skel_partial_end(kfk_buf *b, const kfc_red *r, const char *pv, const char *px)
+{
+    int64_t D = r->D, K = r->K, E = r->E;
+    kfk_buf_printf(b, ROW "/* the chunk's partial state */\n");
+    switch (kfk_red_family(r->id)) {
+    case KFK_FAM_SUM:
+        if (r->dtype == KF_FLOAT32 && r->sum_scheme == KF_SUM_F64)
+            EACH(b, ROW, D, "%s[@] = kf_sa[@];", pv);
+        else if (r->dtype == KF_FLOAT32 && r->sum_scheme == KF_SUM_BLOCK)
+            EACH(b, ROW, D, "%s[@] = kf_so[@] + kf_sp[@];", pv);
+        else
+            EACH(b, ROW, D, "%s[@] = kf_so[@];", pv);
+        break;
+    case KFK_FAM_MAXMIN:
+        EACH(b, ROW, D, "%s[@] = %s[@];", pv, vals_name(r));
+        if (r->idxdim > 0)
+            EACH(b, ROW, D, "%s[@] = kf_sx[@];", px);
+        break;
+    case KFK_FAM_KMIN:
+        EACH(b, ROW, K * D, "%s[@] = %s[@];", pv, vals_name(r));
+        if (r->idxdim > 0)
+            EACH(b, ROW, K * D, "%s[@] = kf_sx[@];", px);
+        kfk_buf_printf(b, ROW "%s[%lld] = kf_sn < %lld ? kf_sn : %lld;\n", px, (long long)r->idxdim,
+                       (long long)K, (long long)K);
+        break;
+    case KFK_FAM_LSE:
+        kfk_buf_printf(b, ROW "%s[0] = kf_sm;\n", pv);
+        EACH(b, ROW, E, "%s[1 + @] = kf_ss[@];", pv);
+        if (r->id == KFC_RED_SUMSOFTMAXWEIGHT)
+            kfk_buf_printf(b, ROW "%s[%lld] = kf_s0;\n", pv, (long long)(1 + E));
+        break;
+    }
+    kfk_buf_printf(b, ROW "(void)kf_sn;\n");
+}
+
+void kfk_skel_merge(kfk_buf *b, const kfc_red *r, const char *pv, const char *px)
+{
+    char jx[64], s0[64];
+    kfk_buf_printf(b, TERM "/* merge the next chunk's partial */\n");
+    switch (kfk_red_family(r->id)) {
+    case KFK_FAM_SUM:
+        term_sum(b, r, pv);
+        break;
+    case KFK_FAM_MAXMIN:
+        snprintf(jx, sizeof jx, "%s[@]", px);
+        term_maxmin_x(b, r, pv, jx);
+        break;
+    case KFK_FAM_KMIN:
+        /* slot k of the partial, component @: value pv[k*D + @], index px[k*D + @] */
+        kfk_buf_printf(b, TERM "for (kf_i64 kf_pk = 0; kf_pk < %s[%lld]; kf_pk++) {\n", px,
+                       (long long)r->idxdim);
+        kfk_buf_printf(b, TERM "const KF_T *kf_pf = %s + kf_pk * %lld;\n", pv, (long long)r->D);
+        if (r->idxdim > 0)
+            kfk_buf_printf(b, TERM "const kf_i64 *kf_pj = %s + kf_pk * %lld;\n", px, (long long)r->D);
+        term_kmin_x(b, r, "kf_pf", "kf_pj[@]");
+        kfk_buf_printf(b, TERM "}\n");
+        break;
+    case KFK_FAM_LSE:
+        kfk_buf_printf(b, TERM "const KF_T *kf_pg = %s + 1;\n", pv);
+        snprintf(s0, sizeof s0, "%s[%lld]", pv, (long long)(1 + r->E));
+        term_lse_x(b, r, pv, "kf_pg", r->id == KFC_RED_SUMSOFTMAXWEIGHT ? s0 : NULL);
+        break;
+    }
 }

@@ -10,6 +10,10 @@
  *             arguments, pointer table, tasks, ranges, outputs (kept by the
  *             kernel and grown as needed, so eigsh's matvecs allocate once)
  *             -> copies and launches on the kernel's stream -> results back
+ *   split-j   a dense run with too few row blocks to fill the device and a
+ *             long inner range (kfr_cuda_split_plan): the partial kernel
+ *             over row blocks x chunks of j into a scratch part of the same
+ *             buffer, then the combine kernel, one thread per row
  *
  * Everything a GPU can refuse (no driver, out of memory, launch failure)
  * comes back as a status with the driver's words; nothing here exits.
@@ -19,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../kernels/kernels.h"
 #include "cache.h"
 #include "cuda_drv.h"
 #include "cuda_run.h"
@@ -97,9 +102,13 @@ struct kfr_cuda {
     int dev;
     kfr_cu_device info;
     module *mod;
-    kfr_cu_func fn;
+    kfr_cu_func fn;      /* kf_reduce_cuda */
+    kfr_cu_func fn_part; /* kf_reduce_cuda_partial, kf_reduce_cuda_combine: split-j */
+    kfr_cu_func fn_comb;
     char arch[48];       /* what the image was built for: "sm_90" (CUBIN) or "compute_80" (PTX) */
-    int block;           /* threads (rows) per block */
+    int block;           /* threads (rows) per block of kf_reduce_cuda */
+    int pblock, cblock;  /* the same for the partial and combine kernels */
+    kfk_partial part;    /* a row's partial state (kernels/kernels.h) */
     long long smem_pp;   /* dynamic shared memory per inner point, bytes */
     kfr_cu_stream stream;
     kfr_cu_ptr mem;      /* the run buffer and its size */
@@ -168,28 +177,29 @@ static int get_module(kf_kernel *k, const char *src, const char *ver, kfr_cuda *
     return rc;
 }
 
-/* Threads per block: as many rows as fit (MAX_BLOCK, the function's limit,
- * the shared memory a tile of inner points needs), a multiple of 32. */
-static int pick_block(kfr_cuda *c, kfc_diag *d)
+/* Threads per block of fn: as many rows as fit (MAX_BLOCK, the function's
+ * limit, the shared memory a tile of smem_pp-byte inner points needs), a
+ * multiple of 32. */
+static int pick_block(kfr_cuda *c, kfr_cu_func fn, long long smem_pp, int *block, kfc_diag *d)
 {
     int regs = 0, maxt = MAX_BLOCK;
-    int rc = kfr_cu_func_limits(c->fn, &regs, &maxt, d);
+    int rc = kfr_cu_func_limits(fn, &regs, &maxt, d);
     if (rc != KF_OK)
         return rc;
     int b = maxt < MAX_BLOCK ? maxt : MAX_BLOCK;
     b -= b % 32;
-    while (b > 32 && (long long)b * c->smem_pp > c->info.max_smem_per_block)
+    while (b > 32 && (long long)b * smem_pp > c->info.max_smem_per_block)
         b -= 32;
-    if (b < 32 || (long long)b * c->smem_pp > c->info.max_smem_per_block)
+    if (b < 32 || (long long)b * smem_pp > c->info.max_smem_per_block)
         return kfc_diag_set(d, KF_ERR_LIMIT, -1, -1,
                             "the inner variables need %lld bytes of shared memory per point: a "
                             "block of 32 points needs %lld, device %d (%s) allows %d",
-                            c->smem_pp, 32 * c->smem_pp, c->dev, c->info.name,
+                            smem_pp, 32 * smem_pp, c->dev, c->info.name,
                             c->info.max_smem_per_block);
-    long long smem = (long long)b * c->smem_pp;
-    if (smem > c->info.smem_per_block && (rc = kfr_cu_func_set_smem(c->fn, (int)smem, d)) != KF_OK)
+    long long smem = (long long)b * smem_pp;
+    if (smem > c->info.smem_per_block && (rc = kfr_cu_func_set_smem(fn, (int)smem, d)) != KF_OK)
         return rc;
-    c->block = b;
+    *block = b;
     return KF_OK;
 }
 
@@ -225,11 +235,24 @@ int kfr_cuda_prepare(kf_kernel *k, kfc_diag *d)
     }
     if ((rc = get_module(k, src, ver, c, d)) != KF_OK)
         goto fail;
-    if ((rc = kfr_cu_function(c->mod->mod, "kf_reduce_cuda", &c->fn, d)) != KF_OK ||
-        (rc = kfr_cu_global_read(c->dev, c->mod->mod, "kf_smem_per_point", &c->smem_pp,
-                                 sizeof c->smem_pp, d)) != KF_OK ||
-        (rc = pick_block(c, d)) != KF_OK || (rc = kfr_cu_stream_create(c->dev, &c->stream, d)) != KF_OK)
+    /* The shared memory per point, from the source itself (the emitted
+     * __device__ constant is const, so NVRTC may give it internal linkage and
+     * the driver would not find it by name). */
+    const char *sm = strstr(src, "#define KF_SMEM_PER_POINT ");
+    c->smem_pp = sm ? strtoll(sm + 26, NULL, 10) : -1;
+    if (c->smem_pp < 0) {
+        rc = kfc_diag_set(d, KF_ERR_INTERNAL, -1, -1, "the CUDA source lacks KF_SMEM_PER_POINT");
         goto fail;
+    }
+    if ((rc = kfr_cu_function(c->mod->mod, "kf_reduce_cuda", &c->fn, d)) != KF_OK ||
+        (rc = kfr_cu_function(c->mod->mod, "kf_reduce_cuda_partial", &c->fn_part, d)) != KF_OK ||
+        (rc = kfr_cu_function(c->mod->mod, "kf_reduce_cuda_combine", &c->fn_comb, d)) != KF_OK ||
+        (rc = pick_block(c, c->fn, c->smem_pp, &c->block, d)) != KF_OK ||
+        (rc = pick_block(c, c->fn_part, c->smem_pp, &c->pblock, d)) != KF_OK ||
+        (rc = pick_block(c, c->fn_comb, 0, &c->cblock, d)) != KF_OK ||
+        (rc = kfr_cu_stream_create(c->dev, &c->stream, d)) != KF_OK)
+        goto fail;
+    c->part = kfk_skel_partial(&k->red);
     free(src);
     k->cuda = c;
     kfr_log(k->ctx, KF_LOG_INFO, "cuda: device %d (%s, sm_%d%d), %s image, %d threads per block, %lld B of shared memory per block",
@@ -300,18 +323,46 @@ static int launch(kfr_cuda *c, kfr_cu_stream s, kfr_cu_ptr dargs, kfr_cu_ptr dta
     return KF_OK;
 }
 
-/* The task table and inner ranges of a run: dense (rg NULL) or block-sparse. */
+/* Split-j's two launches: the partial kernel over the task table at dtasks
+ * (5 int64 per task) into dpart/dpidx, then the combine kernel. */
+static int launch_split(kfr_cuda *c, kfr_cu_stream s, kfr_cu_ptr dargs, kfr_cu_ptr dtasks, int64_t ntasks,
+                        long long rows, long long nslots, kfr_cu_ptr dpart, kfr_cu_ptr dpidx, kfr_cu_ptr dout,
+                        kfr_cu_ptr didx, kfc_diag *d)
+{
+    unsigned smem = (unsigned)((long long)c->pblock * c->smem_pp);
+    for (int64_t t0 = 0; t0 < ntasks; t0 += MAX_GRID) {
+        int64_t nt = ntasks - t0 < MAX_GRID ? ntasks - t0 : MAX_GRID;
+        kfr_cu_ptr tp = dtasks + (kfr_cu_ptr)t0 * 5 * sizeof(int64_t);
+        void *params[] = {&dargs, &tp, &rows, &dpart, &dpidx};
+        int rc = kfr_cu_launch(c->dev, c->fn_part, (unsigned)nt, (unsigned)c->pblock, smem, s, params, d);
+        if (rc != KF_OK)
+            return rc;
+    }
+    /* split runs have few rows (fewer blocks than 2 per multiprocessor) */
+    int64_t nb = (rows + c->cblock - 1) / c->cblock;
+    void *params[] = {&dpart, &dpidx, &nslots, &rows, &dout, &didx};
+    return kfr_cu_launch(c->dev, c->fn_comb, (unsigned)nb, (unsigned)c->cblock, 0, s, params, d);
+}
+
+/* The task table and inner ranges of a run: dense (rg NULL) or block-sparse.
+ * *nchunks > 1: a split-j run, tasks for the partial kernel (5 int64 each). */
 static int make_tasks(kf_kernel *k, const kf_ranges *rg, int64_t rows, int64_t inner,
-                      int64_t **tasks, int64_t *ntasks, int64_t **jr, int64_t *njr, kfc_diag *d)
+                      int64_t **tasks, int64_t *ntasks, int64_t **jr, int64_t *njr, int64_t *nchunks,
+                      kfc_diag *d)
 {
     kfr_cuda *c = k->cuda;
     *tasks = *jr = NULL;
+    *nchunks = 1;
     int rc;
     if (!rg) {
         if (!(*jr = malloc(2 * sizeof(int64_t))))
             return kfc_diag_set(d, KF_ERR_NOMEM, -1, -1, "out of memory");
         (*jr)[0] = 0, (*jr)[1] = inner, *njr = 2;
-        rc = kfr_cuda_tasks_dense(rows, c->block, tasks, ntasks);
+        *nchunks = kfr_cuda_split_plan((rows + c->pblock - 1) / c->pblock, inner, c->info.sms);
+        if (*nchunks > 1)
+            rc = kfr_cuda_tasks_split(rows, c->pblock, inner, *nchunks, tasks, ntasks);
+        else
+            rc = kfr_cuda_tasks_dense(rows, c->block, tasks, ntasks);
     } else {
         int axis = k->red.axis;
         int64_t nred = axis == 1 ? rg->nredj : rg->nredi;
@@ -352,26 +403,33 @@ int kfr_cuda_run(kf_kernel *k, int64_t M, int64_t N, const void *const *args, vo
     int64_t rows = axis == 1 ? M : N, inner = axis == 1 ? N : M;
     size_t elem = k->red.dtype == KF_FLOAT64 ? 8 : 4;
     size_t out_b = (size_t)rows * (size_t)k->red.valdim * elem, idx_b = (size_t)rows * (size_t)k->red.idxdim * 8;
-    int64_t *tasks = NULL, *jr = NULL, ntasks = 0, njr = 0;
+    int64_t *tasks = NULL, *jr = NULL, ntasks = 0, njr = 0, nchunks = 1;
     uint64_t *ptrs = NULL;
-    int rc = make_tasks(k, rg, rows, inner, &tasks, &ntasks, &jr, &njr, d);
+    int rc = make_tasks(k, rg, rows, inner, &tasks, &ntasks, &jr, &njr, &nchunks, d);
     if (rc != KF_OK)
         return rc;
     if (!(ptrs = calloc((size_t)(nargs > 0 ? nargs : 1), sizeof *ptrs))) {
         rc = kfc_diag_set(d, KF_ERR_NOMEM, -1, -1, "out of memory");
         goto done;
     }
-    /* the buffer: [arrays (host runs)] [pointer table] [tasks] [jr] [out] [idx] */
+    /* the buffer: [arrays (host runs)] [pointer table] [tasks] [jr] [out] [idx]
+     * [part] [pidx] (the last two: split-j's partial states, nchunks > 1) */
     size_t off = 0, arr_off[KFC_MAX_VARS];
     for (int v = 0; v < nargs && !device_ptrs; v++) {
         arr_off[v] = off;
         if (k->prog.vars[v].used)
             off += align_up((size_t)var_rows(k, v, M, N) * (size_t)k->prog.vars[v].dim * elem);
     }
+    size_t task_b = (size_t)ntasks * (nchunks > 1 ? 40 : 32);
     size_t ptr_off = off, task_off = ptr_off + align_up((size_t)nargs * 8);
-    size_t jr_off = task_off + align_up((size_t)ntasks * 32), out_off = jr_off + align_up((size_t)njr * 8);
+    size_t jr_off = task_off + align_up(task_b), out_off = jr_off + align_up((size_t)njr * 8);
     size_t idx_off = out_off + (device_ptrs ? 0 : align_up(out_b));
-    size_t total = idx_off + (device_ptrs ? 0 : align_up(idx_b));
+    size_t part_off = idx_off + (device_ptrs ? 0 : align_up(idx_b)), pidx_off = part_off, total = part_off;
+    if (nchunks > 1) {
+        size_t prows = (size_t)nchunks * (size_t)rows;
+        pidx_off = part_off + align_up(prows * (size_t)c->part.nv * (size_t)c->part.vbytes);
+        total = pidx_off + align_up(prows * (size_t)c->part.nx * 8);
+    }
     if ((rc = reserve(c, total > 0 ? total : ARG_ALIGN, d)) != KF_OK)
         goto done;
     kfr_cu_stream s = device_ptrs && stream ? (kfr_cu_stream)stream : c->stream;
@@ -388,12 +446,17 @@ int kfr_cuda_run(kf_kernel *k, int64_t M, int64_t N, const void *const *args, vo
             goto done;
     }
     if ((nargs > 0 && (rc = kfr_cu_htod(c->dev, c->mem + ptr_off, ptrs, (size_t)nargs * 8, s, d)) != KF_OK) ||
-        (ntasks > 0 && (rc = kfr_cu_htod(c->dev, c->mem + task_off, tasks, (size_t)ntasks * 32, s, d)) != KF_OK) ||
+        (ntasks > 0 && (rc = kfr_cu_htod(c->dev, c->mem + task_off, tasks, task_b, s, d)) != KF_OK) ||
         (rc = kfr_cu_htod(c->dev, c->mem + jr_off, jr, (size_t)njr * 8, s, d)) != KF_OK)
         goto done;
     kfr_cu_ptr dout = device_ptrs ? (kfr_cu_ptr)(uintptr_t)out : c->mem + out_off;
     kfr_cu_ptr didx = device_ptrs ? (kfr_cu_ptr)(uintptr_t)idx : c->mem + idx_off;
-    if ((rc = launch(c, s, c->mem + ptr_off, c->mem + task_off, ntasks, c->mem + jr_off, dout, didx, d)) != KF_OK)
+    if (nchunks > 1)
+        rc = launch_split(c, s, c->mem + ptr_off, c->mem + task_off, ntasks, (long long)rows, (long long)nchunks,
+                          c->mem + part_off, c->mem + pidx_off, dout, didx, d);
+    else
+        rc = launch(c, s, c->mem + ptr_off, c->mem + task_off, ntasks, c->mem + jr_off, dout, didx, d);
+    if (rc != KF_OK)
         goto done;
     if (!device_ptrs) {
         if ((out_b > 0 && (rc = kfr_cu_dtoh(c->dev, out, dout, out_b, s, d)) != KF_OK) ||

@@ -10,7 +10,8 @@
  * between real threads (one pthread per CUDA thread of the block), the
  * dynamic shared array one global buffer (the blocks of a launch run one
  * after another, every other launch from the last block: CUDA promises no
- * order), device math <cmath>'s. Kernels are batched, each in a namespace
+ * order), device math <cmath>'s; kf_emu_launch_split runs the split-j
+ * kernels the same way. Kernels are batched, each in a namespace
  * of its own with its C-linkage names renamed (as tests/t_cuda_ptx.c
  * batches them for NVRTC), compiled by `g++ -O1 -shared -fPIC -std=c++17`
  * (clang++ without g++; the two batches in parallel) and dlopen'ed. Besides
@@ -43,6 +44,11 @@
  *   ranges  random valid kf_ranges (uncovered rows, empty lists, empty and
  *           overlapping ranges, clusters longer than a block) through
  *           kfr_ranges_check + kfr_ranges_tasks + kfr_cuda_tasks_ranges
+ *   split   split-j: kf_reduce_cuda_partial over kfr_cuda_tasks_split's
+ *           table, then kf_reduce_cuda_combine; 2, 3 and 7 chunks, chunks
+ *           of 1 term, ties (grid data) and NaN/inf in several chunks;
+ *           against the reference, and bit for bit against the unsplit
+ *           kernel for Max/Min/KMin and their Arg forms
  *   self    hand-written kernels proving the emulator's barrier and checks
  * Without g++ and clang++ the test prints one SKIP line and passes.
  */
@@ -167,8 +173,16 @@ static const char SHIM[] =
     "\n"
     "typedef void (*kf_emu_kernel)(const void *const *, const long long *, const long long *, void *,\n"
     "                              long long *);\n"
+    "typedef void (*kf_emu_partial)(const void *const *, const long long *, long long, void *, long long *);\n"
+    "typedef void (*kf_emu_combine)(const void *, const long long *, long long, long long, void *, long long *);\n"
     "static struct {\n"
+    "    int kind; /* 0 kf_reduce_cuda, 1 its _partial, 2 its _combine */\n"
     "    kf_emu_kernel fn;\n"
+    "    kf_emu_partial fpart;\n"
+    "    kf_emu_combine fcomb;\n"
+    "    long long rows, nslots; /* split-j */\n"
+    "    void *part;\n"
+    "    long long *pidx;\n"
     "    const void *const *args;\n"
     "    const long long *tasks, *jr;\n"
     "    long long ntasks;\n"
@@ -202,7 +216,12 @@ static const char SHIM[] =
     "        kf_emu_barrier();\n"
     "        blockIdx.x = (unsigned)(kf_emu.reverse ? kf_emu.ntasks - 1 - b : b), blockIdx.y = blockIdx.z = 0;\n"
     "        kf_emu_syncs = 0;\n"
-    "        kf_emu.fn(kf_emu.args, kf_emu.tasks, kf_emu.jr, kf_emu.out, kf_emu.idx);\n"
+    "        if (kf_emu.kind == 0)\n"
+    "            kf_emu.fn(kf_emu.args, kf_emu.tasks, kf_emu.jr, kf_emu.out, kf_emu.idx);\n"
+    "        else if (kf_emu.kind == 1)\n"
+    "            kf_emu.fpart(kf_emu.args, kf_emu.tasks, kf_emu.rows, kf_emu.part, kf_emu.pidx);\n"
+    "        else\n"
+    "            kf_emu.fcomb(kf_emu.part, kf_emu.pidx, kf_emu.nslots, kf_emu.rows, kf_emu.out, kf_emu.idx);\n"
     "        kf_emu.syncs[(long long)blockIdx.x * kf_emu.block + tid] = kf_emu_syncs;\n"
     "        kf_emu_barrier();\n"
     "        if (tid == 0 && !kf_emu_guard_ok())\n"
@@ -213,6 +232,8 @@ static const char SHIM[] =
     "        kf_emu_break(1);\n"
     "    return nullptr;\n"
     "}\n"
+    "\n"
+    "static int kf_emu_next_kind; /* set by kf_emu_launch_split for the next launch */\n"
     "\n"
     "/* kernel<<<ntasks, block, block * smem_per_point>>>(args, tasks, jr, out, idx):\n"
     " * returns 0, or -1 with what went wrong in msg. */\n"
@@ -229,6 +250,7 @@ static const char SHIM[] =
     "        snprintf(msg, (size_t)cap, \"%lld bytes of shared memory per point: too many\", smem_per_point);\n"
     "        return -1;\n"
     "    }\n"
+    "    kf_emu.kind = kf_emu_next_kind, kf_emu_next_kind = 0;\n"
     "    kf_emu.fn = fn, kf_emu.args = args, kf_emu.tasks = tasks, kf_emu.jr = jr;\n"
     "    kf_emu.ntasks = ntasks, kf_emu.out = out, kf_emu.idx = idx, kf_emu.block = (unsigned)block;\n"
     "    kf_emu.smem = (size_t)(smem_per_point * block), kf_emu.overrun = 0;\n"
@@ -277,12 +299,30 @@ static const char SHIM[] =
     "    free(kf_emu.syncs), free(th);\n"
     "    kf_emu.syncs = nullptr;\n"
     "    return rc;\n"
+    "}\n"
+    "\n"
+    "/* Split-j: kind 1, partial<<<nblocks, block, block * smem_per_point>>>(args,\n"
+    " * tasks, rows, part, pidx); kind 2, combine<<<nblocks, block, 0>>>(part,\n"
+    " * pidx, nslots, rows, out, idx). The same checks as kf_emu_launch. */\n"
+    "extern \"C\" int kf_emu_launch_split(int kind, void *fn, int block, long long smem_per_point,\n"
+    "                                    const void *const *args, const long long *tasks, long long nblocks,\n"
+    "                                    long long rows, long long nslots, void *part, long long *pidx,\n"
+    "                                    void *out, long long *idx, char *msg, int cap)\n"
+    "{\n"
+    "    kf_emu.fpart = kind == 1 ? (kf_emu_partial)fn : nullptr;\n"
+    "    kf_emu.fcomb = kind == 2 ? (kf_emu_combine)fn : nullptr;\n"
+    "    kf_emu.rows = rows, kf_emu.nslots = nslots, kf_emu.part = part, kf_emu.pidx = pidx;\n"
+    "    kf_emu_next_kind = kind;\n"
+    "    return kf_emu_launch(nullptr, block, smem_per_point, args, tasks, nblocks, nullptr, out, idx, msg, cap);\n"
     "}\n";
 
 typedef void (*emu_kernel_fn)(const void *const *, const long long *, const long long *, void *, long long *);
 typedef int (*emu_launch_fn)(emu_kernel_fn fn, int block, long long smem_per_point, const void *const *args,
                              const long long *tasks, long long ntasks, const long long *jr, void *out,
                              long long *idx, char *msg, int cap);
+typedef int (*emu_split_fn)(int kind, void *fn, int block, long long smem_per_point, const void *const *args,
+                            const long long *tasks, long long nblocks, long long rows, long long nslots,
+                            void *part, long long *pidx, void *out, long long *idx, char *msg, int cap);
 
 /* ==== the kernels ==== */
 
@@ -346,6 +386,7 @@ typedef struct ekernel {
     char *src;
     int batch;
     emu_kernel_fn fn;
+    void *fn_part, *fn_comb; /* kf_reduce_cuda_partial and _combine (split-j) */
     long long smem; /* the kernel's kf_smem_per_point, read back from the loaded code */
 } ekernel;
 
@@ -505,6 +546,7 @@ typedef struct emu {
     char path[NBATCH][3][600]; /* .cpp, .so, .log */
     void *so[NBATCH];
     emu_launch_fn launch[NBATCH];
+    emu_split_fn split[NBATCH];
     emu_kernel_fn self[NSELF]; /* in batch 0 */
 } emu;
 
@@ -595,8 +637,9 @@ static int emu_build(emu *E, char *cxx, ekernel *ks, int nk)
         if (!(E->so[b] = dlopen(E->path[b][1], RTLD_NOW | RTLD_LOCAL))) {
             fprintf(stderr, "  dlopen %s: %s\n", E->path[b][1], dlerror());
             ok = 0;
-        } else if (!(E->launch[b] = (emu_launch_fn)dlsym(E->so[b], "kf_emu_launch"))) {
-            fprintf(stderr, "  %s has no kf_emu_launch\n", E->path[b][1]);
+        } else if (!(E->launch[b] = (emu_launch_fn)dlsym(E->so[b], "kf_emu_launch")) ||
+                   !(E->split[b] = (emu_split_fn)dlsym(E->so[b], "kf_emu_launch_split"))) {
+            fprintf(stderr, "  %s has no kf_emu_launch or kf_emu_launch_split\n", E->path[b][1]);
             ok = 0;
         }
     }
@@ -608,10 +651,14 @@ static int emu_build(emu *E, char *cxx, ekernel *ks, int nk)
         snprintf(name, sizeof name, "kf_smem_per_point_%d", k);
         const long long *sm = dlsym(so, name);
         ok = ks[k].fn && sm;
+        snprintf(name, sizeof name, "kf_reduce_cuda_%d_partial", k);
+        ok = ok && (ks[k].fn_part = dlsym(so, name)) != NULL;
+        snprintf(name, sizeof name, "kf_reduce_cuda_%d_combine", k);
+        ok = ok && (ks[k].fn_comb = dlsym(so, name)) != NULL;
         if (ok)
             ks[k].smem = *sm;
         else
-            fprintf(stderr, "  %s: %s or kf_smem_per_point missing\n", ks[k].what, name);
+            fprintf(stderr, "  %s: an entry point (%s) or kf_smem_per_point missing\n", ks[k].what, name);
     }
     for (int k = 0; k < NSELF && ok; k++) {
         snprintf(name, sizeof name, "kf_reduce_cuda_%d", SELF_BASE + k);
@@ -632,6 +679,7 @@ typedef struct ccase {
     int tthreads;        /* ranges: the thread count kfr_ranges_tasks cuts for */
     int grid;            /* data on the 1/16 grid (kft_data_make) */
     int nan;             /* non-finite inputs: poison()'s NAN_* bits, or 0 */
+    int nchunks;         /* > 0: split-j, the inner range in this many chunks (dense only) */
 } ccase;
 
 /* How a launch is executed: kernel k on case c's sizes (inputs d: M or N
@@ -645,6 +693,13 @@ struct runner {
     int (*launch)(runner *R, const ekernel *k, const ccase *c, const kft_data *d, const int64_t *tasks,
                   int64_t ntasks, const int64_t *jr, int64_t njr, void *out, int64_t *idx, char *msg,
                   size_t cap);
+    /* Split-j: the partial kernel over tasks[0..5 ntasks) into part/pidx
+     * (host memory: nchunks * rows rows of kfk_skel_partial(&k->ref->red),
+     * pidx NULL when nx == 0), then the combine kernel into out/idx, blocks
+     * of c->block threads for both. Returns 0, or -1 with a message. */
+    int (*split)(runner *R, const ekernel *k, const ccase *c, const kft_data *d, const int64_t *tasks,
+                 int64_t ntasks, int64_t rows, void *part, int64_t *pidx, void *out, int64_t *idx, char *msg,
+                 size_t cap);
     emu *E;
     int64_t launches;
 };
@@ -658,6 +713,19 @@ static int emu_launch(runner *R, const ekernel *k, const ccase *c, const kft_dat
     return R->E->launch[k->batch](k->fn, c->block, k->smem, (const void *const *)d->arr, (const long long *)tasks,
                                   (long long)ntasks, (const long long *)jr, out, (long long *)idx, msg,
                                   (int)cap);
+}
+
+static int emu_split(runner *R, const ekernel *k, const ccase *c, const kft_data *d, const int64_t *tasks,
+                     int64_t ntasks, int64_t rows, void *part, int64_t *pidx, void *out, int64_t *idx, char *msg,
+                     size_t cap)
+{
+    emu_split_fn f = R->E->split[k->batch];
+    R->launches += 2;
+    if (f(1, k->fn_part, c->block, k->smem, (const void *const *)d->arr, (const long long *)tasks,
+          (long long)ntasks, (long long)rows, c->nchunks, part, (long long *)pidx, NULL, NULL, msg, (int)cap))
+        return -1;
+    return f(2, k->fn_comb, c->block, 0, NULL, NULL, (rows + c->block - 1) / c->block, (long long)rows,
+             c->nchunks, part, (long long *)pidx, out, (long long *)idx, msg, (int)cap);
 }
 
 #define GARBAGE 0x5a /* byte pattern prefilled into outputs: unwritten slots show */
@@ -1042,11 +1110,153 @@ done:
     return bad;
 }
 
+/* The split-j task table against kfr_cuda_tasks_split's contract: per
+ * chunk, in order, the row blocks covering every row once (0 < row1 - row0
+ * <= block); chunks contiguous, non-empty, from 0 to inner; slot = chunk. */
+static int check_split_tasks(const ekernel *k, const ccase *c, const int64_t *tasks, int64_t ntasks,
+                             int64_t rows, int64_t inner)
+{
+    int64_t nb = (rows + c->block - 1) / c->block, t = 0, j = 0;
+    int ok = ntasks == nb * c->nchunks;
+    for (int64_t ch = 0; ok && ch < c->nchunks; ch++) {
+        int64_t next = 0, j0 = tasks[5 * t + 2], j1 = tasks[5 * t + 3];
+        ok = j0 == j && j1 > j0;
+        for (int64_t b = 0; ok && b < nb; b++, t++) {
+            const int64_t *e = tasks + 5 * t;
+            ok = e[0] == next && e[1] > e[0] && e[1] - e[0] <= c->block && e[1] <= rows && e[2] == j0 &&
+                 e[3] == j1 && e[4] == ch;
+            next = e[1];
+        }
+        ok = ok && next == rows;
+        j = j1;
+    }
+    if (!ok || j != inner) {
+        fprintf(stderr, "  %s [%s, block %d, M=%lld N=%lld, %d chunks]: bad split task table (task %lld of %lld)\n",
+                k->what, c->kind, c->block, (long long)c->M, (long long)c->N, c->nchunks, (long long)t,
+                (long long)ntasks);
+        return 1;
+    }
+    return 0;
+}
+
+/* Elements of `n` bytes of buf[0..count) still all GARBAGE (never written),
+ * or guard bytes after them touched: the problems. */
+#define PGUARD 64
+static int64_t unwritten(const void *buf, int64_t count, int n)
+{
+    const unsigned char *p = buf;
+    int64_t bad = 0;
+    for (int64_t e = 0; e < count; e++) {
+        int q = 0;
+        while (q < n && p[e * n + q] == GARBAGE)
+            q++;
+        bad += q == n;
+    }
+    for (int q = 0; q < PGUARD; q++)
+        bad += p[count * n + q] != GARBAGE;
+    return bad;
+}
+
+/* A split-j case (c->nchunks chunks of a dense run): partial + combine
+ * against the reference like run_case; the partial buffers entirely written
+ * and nothing past them; and for Max/Min/KMin and their Arg forms, exactly
+ * (bit for bit, indices included) what kf_reduce_cuda gives unsplit: the
+ * merge must follow the sequential tie and NaN rules, not merely land
+ * within tolerance. Returns the number of problems. */
+static int run_split_case(runner *R, const ekernel *k, const ccase *c, const kft_data *d)
+{
+    kf_kernel *ref = k->ref;
+    int axis = ref->red.axis;
+    int64_t rows = axis == 1 ? c->M : c->N, inner = axis == 1 ? c->N : c->M;
+    int64_t valdim = ref->red.valdim, idxdim = ref->red.idxdim, D = ref->red.D, E = ref->red.E;
+    enum kfk_fam fam = kfk_red_family(ref->red.id);
+    int exact = fam == KFK_FAM_MAXMIN || fam == KFK_FAM_KMIN;
+    kfk_partial pp = kfk_skel_partial(&ref->red);
+    size_t es = ref->red.dtype == KF_FLOAT32 ? 4 : 8;
+    cmp m = {.k = k, .c = c, .d = d};
+    void *eout = NULL, *gout = NULL, *uout = NULL, *part = NULL;
+    int64_t *eidx = NULL, *gidx = NULL, *uidx = NULL, *pidx = NULL, *tasks = NULL, *utasks = NULL, ntasks = 0,
+            nut = 0;
+    int64_t dense_jr[2] = {0, inner}, np = c->nchunks * rows;
+    int bad = 1;
+    char msg[512];
+    m.rjr = malloc(sizeof *m.rjr * (size_t)(rows + 1));
+    m.rnr = malloc(sizeof *m.rnr * (size_t)(rows + 1));
+    m.scratch = malloc(sizeof(double) * (kfr_ref_scratch_size(&ref->prog) + 1));
+    m.fv = malloc(sizeof(double) * (size_t)(D + E + 1));
+    m.gv = m.fv ? m.fv + D : NULL;
+    part = malloc((size_t)(np * pp.nv * pp.vbytes) + PGUARD);
+    pidx = malloc((size_t)(np * pp.nx * 8) + PGUARD);
+    if (!m.rjr || !m.rnr || !m.scratch || !m.fv || !part || !pidx || out_alloc(ref, rows, &eout, &eidx) ||
+        out_alloc(ref, rows, &gout, &gidx) || out_alloc(ref, rows, &uout, &uidx))
+        goto done;
+    memset(part, GARBAGE, (size_t)(np * pp.nv * pp.vbytes) + PGUARD);
+    memset(pidx, GARBAGE, (size_t)(np * pp.nx * 8) + PGUARD);
+    for (int64_t r = 0; r < rows; r++)
+        m.rjr[r] = dense_jr, m.rnr[r] = 1;
+    if (kf_run(ref, c->M, c->N, (const void *const *)d->arr, d->nargs, valdim ? eout : NULL,
+               idxdim ? eidx : NULL) != KF_OK) {
+        fprintf(stderr, "  %s [%s]: the reference failed: %s\n", k->what, c->kind, kf_errmsg(ref->ctx));
+        goto done;
+    }
+    if (kfr_cuda_tasks_split(rows, c->block, inner, c->nchunks, &tasks, &ntasks) != KF_OK ||
+        (exact && kfr_cuda_tasks_dense(rows, c->block, &utasks, &nut) != KF_OK)) {
+        fprintf(stderr, "  %s [%s]: the task tables: out of memory\n", k->what, c->kind);
+        goto done;
+    }
+    if (check_split_tasks(k, c, tasks, ntasks, rows, inner))
+        goto done;
+    if (exact && R->launch(R, k, c, d, utasks, nut, dense_jr, 1, valdim ? uout : NULL, idxdim ? uidx : NULL, msg,
+                           sizeof msg)) {
+        fprintf(stderr, "  %s [%s, block %d, M=%lld N=%lld]: unsplit launch failed: %s\n", k->what, c->kind,
+                c->block, (long long)c->M, (long long)c->N, msg);
+        goto done;
+    }
+    if (R->split(R, k, c, d, tasks, ntasks, rows, part, pp.nx ? pidx : NULL, valdim ? gout : NULL,
+                 idxdim ? gidx : NULL, msg, sizeof msg)) {
+        fprintf(stderr, "  %s [%s, block %d, M=%lld N=%lld, %d chunks]: launch failed: %s\n", k->what, c->kind,
+                c->block, (long long)c->M, (long long)c->N, c->nchunks, msg);
+        goto done;
+    }
+    bad = compare(&m, rows, inner, gout, gidx, eout, eidx);
+    if (!guards_ok(ref, rows, gout, gidx)) {
+        fprintf(stderr, "  %s [%s, block %d, M=%lld N=%lld]: written past the last row\n", k->what, c->kind,
+                c->block, (long long)c->M, (long long)c->N);
+        bad++;
+    }
+    int64_t unw = unwritten(part, np * pp.nv, pp.vbytes) + unwritten(pidx, np * pp.nx, 8);
+    if (unw) {
+        fprintf(stderr, "  %s [%s, block %d, M=%lld N=%lld, %d chunks]: %lld partial slots unwritten or "
+                        "written past\n", k->what, c->kind, c->block, (long long)c->M, (long long)c->N,
+                c->nchunks, (long long)unw);
+        bad++;
+    }
+    for (int64_t r = 0; exact && r < rows; r++)
+        if (memcmp((char *)gout + (size_t)(r * valdim) * es, (char *)uout + (size_t)(r * valdim) * es,
+                   (size_t)valdim * es) ||
+            memcmp(gidx + r * idxdim, uidx + r * idxdim, (size_t)idxdim * 8)) {
+            fprintf(stderr, "  %s [%s, block %d, M=%lld N=%lld, %d chunks]: row %lld differs from the unsplit "
+                            "kernel's (first index %lld vs %lld)\n", k->what, c->kind, c->block, (long long)c->M,
+                    (long long)c->N, c->nchunks, (long long)r, idxdim ? (long long)gidx[r * idxdim] : -2LL,
+                    idxdim ? (long long)uidx[r * idxdim] : -2LL);
+            bad++;
+            break;
+        }
+    if (m.printed > MAX_PRINTED)
+        fprintf(stderr, "  ... %d mismatches in all\n", m.printed);
+done:
+    free(m.rjr), free(m.rnr), free(m.scratch), free(m.fv), free(part), free(pidx);
+    free(eout), free(eidx), free(gout), free(gidx), free(uout), free(uidx), free(tasks), free(utasks);
+    return bad;
+}
+
 /* ==== the case list, and the test ==== */
 
 /* Non-finite inputs at a few points of the outer (NAN_OUTER) and/or inner
- * (NAN_INNER) arrays: NaN, +inf, -inf, NaN; or only +-inf (NAN_INF_ONLY). */
-enum { NAN_OUTER = 1, NAN_INNER = 2, NAN_INF_ONLY = 4 };
+ * (NAN_INNER) arrays: NaN, +inf, -inf, NaN; or only +-inf (NAN_INF_ONLY);
+ * or +inf in the first component of EVERY inner point (NAN_ALL_INF: every
+ * term ties at +-inf, so first-term rules and KMin's real-slot count show). */
+enum { NAN_OUTER = 1, NAN_INNER = 2, NAN_INF_ONLY = 4, NAN_ALL_INF = 8 };
 static void poison(kft_data *d, kf_dtype dt, int axis, int64_t M, int64_t N, int how)
 {
     static const double V[] = {NAN, INFINITY, -INFINITY, NAN};
@@ -1058,7 +1268,9 @@ static void poison(kft_data *d, kf_dtype dt, int axis, int64_t M, int64_t N, int
         if (!(how & (outer ? NAN_OUTER : NAN_INNER)))
             continue;
         int64_t n = d->cat[v] == 0 ? M : N;
-        for (int q = 0; q < 4; q++) {
+        for (int64_t t = 0; (how & NAN_ALL_INF) && t < n; t++)
+            kft_set(d->arr[v], dt, t * d->dim[v], INFINITY);
+        for (int q = 0; q < 4 && !(how & NAN_ALL_INF); q++) {
             double x = how & NAN_INF_ONLY ? (q % 2 ? -INFINITY : INFINITY) : V[q];
             if (AT[q] + v < n)
                 kft_set(d->arr[v], dt, (AT[q] + v) * d->dim[v] + (q + v) % d->dim[v], x);
@@ -1076,11 +1288,11 @@ static void one(runner *R, const ekernel *k, const ccase *c, uint64_t seed, int 
     if (kft_data_make(&d, k->ref, c->M, c->N, -1.5, 1.5, c->grid, seed) == 0) {
         if (c->nan)
             poison(&d, k->s.dtype, k->s.axis, c->M, c->N, c->nan);
-        bad = run_case(R, k, c, &d);
+        bad = c->nchunks > 0 ? run_split_case(R, k, c, &d) : run_case(R, k, c, &d);
         kft_data_free(&d);
     }
-    KFT_CHECKF(bad == 0, "%s [%s, block %d, M=%lld N=%lld]: %d problems", k->what, c->kind, c->block,
-               (long long)c->M, (long long)c->N, bad);
+    KFT_CHECKF(bad == 0, "%s [%s, block %d, M=%lld N=%lld, chunks %d]: %d problems", k->what, c->kind, c->block,
+               (long long)c->M, (long long)c->N, c->nchunks, bad);
 }
 
 /* The emulator's own checks, on hand-written kernels. */
@@ -1140,13 +1352,44 @@ static void kernel_cases(runner *R, const ekernel *k, int ki, kft_rng *g, int *n
         const int64_t S[6] = {0, 1, B - 1, B, B + 1, 3 * B + 5};
         int shift = 1 + (ki + bi) % 5;
         for (int s = 0; s < 6; s++) {
-            ccase c = {"dense", B, S[s], S[(s + shift) % 6], NULL, 0, grid, 0};
+            ccase c = {"dense", B, S[s], S[(s + shift) % 6], NULL, 0, grid, 0, 0};
             one(R, k, &c, seed++, ncases);
         }
     }
     if (k->group == G_OPS)
         return; /* the ops' device math: dense is enough */
-    ccase c1 = {"block1", 1, 7, 5, NULL, 0, 0, 0};
+    /* split-j (partial + combine) with 2, 3 and 7 chunks: chunks longer than
+     * a block and not multiples of it, chunks of 1 term (7 terms in 7
+     * chunks; 9 in 7), one thread per block; grid data (values on the 1/16
+     * grid: ties in value across chunks, where the earlier chunk must win);
+     * NaN and inf at inner points 2, 5, 9 and 17 (+ the variable's number),
+     * so in several chunks, where the first NaN must win; +-inf only (the
+     * LogSumExp merge's m = +-inf guards); +inf at every inner point, in
+     * 1-term chunks (all terms tie: KMin's real slots must be counted) */
+    static const struct {
+        const char *kind;
+        int block;
+        int64_t rows, inner;
+        int nchunks, grid, nan, red_only;
+    } SPLIT[] = {
+        {"split", 32, 45, 101, 2, 0, 0, 0},
+        {"split grid", 32, 33, 70, 3, 1, 0, 0},
+        {"split", 32, 5, 7, 7, 0, 0, 1},
+        {"split grid", 32, 34, 9, 7, 1, 0, 1},
+        {"split block1", 1, 3, 10, 3, 0, 0, 1},
+        {"split nan", 32, 35, 35, 7, 0, NAN_OUTER | NAN_INNER, 1},
+        {"split inf", 32, 35, 35, 3, 0, NAN_INNER | NAN_INF_ONLY, 1},
+        {"split all inf", 32, 5, 7, 7, 0, NAN_INNER | NAN_ALL_INF, 1},
+    };
+    for (size_t q = 0; q < sizeof SPLIT / sizeof SPLIT[0]; q++) {
+        if (SPLIT[q].red_only && k->group != G_RED)
+            continue;
+        int64_t M = k->s.axis == 1 ? SPLIT[q].rows : SPLIT[q].inner;
+        int64_t N = k->s.axis == 1 ? SPLIT[q].inner : SPLIT[q].rows;
+        ccase c = {SPLIT[q].kind, SPLIT[q].block, M, N, NULL, 0, SPLIT[q].grid, SPLIT[q].nan, SPLIT[q].nchunks};
+        one(R, k, &c, seed++, ncases);
+    }
+    ccase c1 = {"block1", 1, 7, 5, NULL, 0, 0, 0, 0};
     one(R, k, &c1, seed++, ncases);
     /* two patterns: many short clusters (mostly inactive threads);
      * clusters longer than a block, cut by kfr_ranges_tasks for 3 threads */
@@ -1164,7 +1407,7 @@ static void kernel_cases(runner *R, const ekernel *k, int ki, kft_rng *g, int *n
             continue;
         }
         kf_ranges rg = pat_view(&p);
-        ccase c = {"ranges", P[q].block, M, N, &rg, P[q].tthreads, 0, 0};
+        ccase c = {"ranges", P[q].block, M, N, &rg, P[q].tthreads, 0, 0, 0};
         one(R, k, &c, seed++, ncases);
         pat_free(&p);
     }
@@ -1179,7 +1422,7 @@ static void kernel_cases(runner *R, const ekernel *k, int ki, kft_rng *g, int *n
                      {"nan outer", NAN_OUTER},
                      {"inf inner", NAN_INNER | NAN_INF_ONLY}};
         for (int q = 0; q < 3; q++) {
-            ccase c = {NANS[q].kind, 32, 35, 35, NULL, 0, 0, NANS[q].how};
+            ccase c = {NANS[q].kind, 32, 35, 35, NULL, 0, 0, NANS[q].how, 0};
             one(R, k, &c, seed++, ncases);
         }
     }
@@ -1225,7 +1468,7 @@ KFT_TEST(cuda_emu_kernels_vs_reference)
     KFT_CHECKF(ok, "the emulation could not be built (above)");
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double build_s = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
-    runner R = {emu_launch, &E, 0};
+    runner R = {emu_launch, emu_split, &E, 0};
     int ncases = 0;
     if (ok)
         self_tests(&E);

@@ -171,21 +171,23 @@ KFT_TEST(cuda_run_reductions)
         return;
     }
     kf_ctx *ctx = kf_new(NULL);
-    /* around the block size (256 rows per block, tiles of 256 points) and the empty sides */
-    static const int64_t sizes[][2] = {{0, 5}, {5, 0}, {1, 1}, {255, 257}, {256, 256}, {257, 1000}, {1000, 33}};
+    /* around the block size (256 rows per block, tiles of 256 points), the empty sides,
+     * and few rows over many points: the split-j path (partials + combine) on either axis */
+    static const int64_t sizes[][2] = {{0, 5}, {5, 0}, {1, 1}, {255, 257}, {256, 256}, {257, 1000}, {1000, 33},
+                                       {5, 100000}, {100000, 5}};
     for (size_t q = 0; q < sizeof REDS / sizeof REDS[0]; q++)
         for (int dt = 0; dt < 2; dt++)
             for (int axis = 0; axis < 2; axis++) {
                 kft_spec s = {.formula = REDS[q].f, .aliases = AL, .naliases = 5, .reduction = REDS[q].red,
                               .axis = axis, .dtype = (kf_dtype)dt, .k = REDS[q].k, .formula2 = REDS[q].f2};
-                KFT_CHECKF(check_gpu(ctx, &s, sizes, 7, 100 + q) == 0, "%s %s axis %d", REDS[q].red,
+                KFT_CHECKF(check_gpu(ctx, &s, sizes, 9, 100 + q) == 0, "%s %s axis %d", REDS[q].red,
                            dt ? "float64" : "float32", axis);
             }
     /* the float32 Sum schemes */
     for (int sc = KF_SUM_BLOCK; sc <= KF_SUM_KAHAN; sc++) {
         kft_spec s = {.formula = REDS[0].f, .aliases = AL, .naliases = 5, .reduction = "Sum", .axis = 1,
                       .dtype = KF_FLOAT32, .scheme = (kf_sum_scheme)sc};
-        KFT_CHECKF(check_gpu(ctx, &s, sizes + 5, 1, 7) == 0, "scheme %d", sc);
+        KFT_CHECKF(check_gpu(ctx, &s, sizes + 5, 3, 7) == 0, "scheme %d", sc);
     }
     kf_free(ctx);
 }
