@@ -326,37 +326,15 @@ typedef int (*emu_split_fn)(int kind, void *fn, int block, long long smem_per_po
 
 /* ==== the kernels ==== */
 
-static const char *const AL[] = {"x=Vi(0,3)", "y=Vj(1,3)", "p=Pm(2,1)", "a=Vi(3,1)", "b=Vj(4,1)"};
-#define NAL 5
-/* t_reductions.c's and t_ranges_run.c's formulas: vector-valued, so
- * per-component reductions show; parameters, outer and inner variables. */
-#define F_SUM "Exp(-SqDist(x,y)/IntCst(2))*Concat(b, y)"
-#define F_EXT "Concat(x*b - y, SqDist(x,y)*p)"
-#define F_KMIN "Concat(SqDist(x,y)*p, a - b)"
-#define F_LSE "-SqDist(x,y)*p + a*b"
-
-/* Every reduction once (Max_SumShiftExp with and without formula2). */
-static const struct red {
-    const char *name, *f, *f2;
-    int k;
-} REDS[] = {
-    {"Sum", F_SUM, NULL, 0},
-    {"Max", F_EXT, NULL, 0},
-    {"Min", F_EXT, NULL, 0},
-    {"ArgMax", F_EXT, NULL, 0},
-    {"ArgMin", F_EXT, NULL, 0},
-    {"Max_ArgMax", F_EXT, NULL, 0},
-    {"Min_ArgMin", F_EXT, NULL, 0},
-    {"KMin", F_KMIN, NULL, 3},
-    {"ArgKMin", F_KMIN, NULL, 2},
-    {"KMin_ArgKMin", F_KMIN, NULL, 4},
-    {"LogSumExp", F_LSE, NULL, 0},
-    {"LogSumExpWeight", F_LSE, "Concat(b*b + IntCst(1), Exp(y*a))", 0},
-    {"SumSoftMaxWeight", F_LSE, "y*a + b", 0},
-    {"Max_SumShiftExp", F_LSE, NULL, 0},
-    {"Max_SumShiftExp", F_LSE, "Concat(b, y)", 0},
-};
-#define NREDS ((int)(sizeof REDS / sizeof REDS[0]))
+/* the shared reduction suite (testutil.h) */
+#define AL kft_red_al
+#define NAL KFT_NRED_AL
+#define REDS kft_red_cases
+#define NREDS KFT_NRED
+#define F_SUM KFT_F_SUM
+#define F_EXT KFT_F_EXT
+#define F_KMIN KFT_F_KMIN
+#define F_LSE KFT_F_LSE
 
 /* Device math of most unary and binary ops, Sum over j (grid data: the
  * discontinuous ones agree exactly between float32 and double). */

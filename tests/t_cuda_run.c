@@ -120,25 +120,7 @@ KFT_TEST(cuda_run_environment)
 
 /* ---- with a GPU ---- */
 
-static const struct red {
-    const char *red, *f, *f2;
-    int k;
-} REDS[] = {
-    {"Sum", "Exp(-SqDist(x,y)*p)*b", NULL, 0},
-    {"Max", "Concat(SqDist(x,y),Sin(x-y))", NULL, 0},
-    {"Min", "Concat(SqDist(x,y),Sin(x-y))", NULL, 0},
-    {"ArgMax", "Concat(SqDist(x,y),Sin(x-y))", NULL, 0},
-    {"ArgMin", "SqDist(x,y)", NULL, 0},
-    {"Max_ArgMax", "Sin(x-y)*a", NULL, 0},
-    {"Min_ArgMin", "SqDist(x,y)", NULL, 0},
-    {"KMin", "SqDist(x,y)", NULL, 3},
-    {"ArgKMin", "SqDist(x,y)+a", NULL, 5},
-    {"KMin_ArgKMin", "SqDist(x,y)", NULL, 10},
-    {"LogSumExp", "-SqDist(x,y)*IntCst(4)+a", NULL, 0},
-    {"LogSumExpWeight", "-SqDist(x,y)*IntCst(4)+a", "Concat(y,b)", 0},
-    {"SumSoftMaxWeight", "-SqDist(x,y)*IntCst(4)+a", "Concat(y,b)", 0},
-    {"Max_SumShiftExp", "-SqDist(x,y)*IntCst(4)+a", NULL, 0},
-};
+/* the reduction suite of testutil.h: every reduction, vector formulas, every kind of variable */
 
 /* Compares the CUDA kernel with the reference engine on every size given. */
 static int check_gpu(kf_ctx *ctx, const kft_spec *s, const int64_t (*sizes)[2], int nsizes, uint64_t seed)
@@ -175,17 +157,18 @@ KFT_TEST(cuda_run_reductions)
      * and few rows over many points: the split-j path (partials + combine) on either axis */
     static const int64_t sizes[][2] = {{0, 5}, {5, 0}, {1, 1}, {255, 257}, {256, 256}, {257, 1000}, {1000, 33},
                                        {5, 100000}, {100000, 5}};
-    for (size_t q = 0; q < sizeof REDS / sizeof REDS[0]; q++)
+    for (int q = 0; q < KFT_NRED; q++)
         for (int dt = 0; dt < 2; dt++)
             for (int axis = 0; axis < 2; axis++) {
-                kft_spec s = {.formula = REDS[q].f, .aliases = AL, .naliases = 5, .reduction = REDS[q].red,
-                              .axis = axis, .dtype = (kf_dtype)dt, .k = REDS[q].k, .formula2 = REDS[q].f2};
-                KFT_CHECKF(check_gpu(ctx, &s, sizes, 9, 100 + q) == 0, "%s %s axis %d", REDS[q].red,
+                const kft_red_case *rc = &kft_red_cases[q];
+                kft_spec s = {.formula = rc->f, .aliases = kft_red_al, .naliases = KFT_NRED_AL, .reduction = rc->name,
+                              .axis = axis, .dtype = (kf_dtype)dt, .k = rc->k, .formula2 = rc->f2};
+                KFT_CHECKF(check_gpu(ctx, &s, sizes, 9, 100 + (uint64_t)q) == 0, "%s %s axis %d", rc->name,
                            dt ? "float64" : "float32", axis);
             }
     /* the float32 Sum schemes */
     for (int sc = KF_SUM_BLOCK; sc <= KF_SUM_KAHAN; sc++) {
-        kft_spec s = {.formula = REDS[0].f, .aliases = AL, .naliases = 5, .reduction = "Sum", .axis = 1,
+        kft_spec s = {.formula = KFT_F_SUM, .aliases = kft_red_al, .naliases = KFT_NRED_AL, .reduction = "Sum", .axis = 1,
                       .dtype = KF_FLOAT32, .scheme = (kf_sum_scheme)sc};
         KFT_CHECKF(check_gpu(ctx, &s, sizes + 5, 3, 7) == 0, "scheme %d", sc);
     }

@@ -24,36 +24,15 @@
 
 #define GARBAGE 0x5a /* byte pattern prefilled into outputs: unwritten rows show */
 
-static const char *const AL[] = {"x=Vi(0,3)", "y=Vj(1,3)", "p=Pm(2,1)", "a=Vi(3,1)", "b=Vj(4,1)"};
-#define NAL 5
-/* t_reductions.c's formulas: vector-valued, so per-component reductions show. */
-#define F_SUM "Exp(-SqDist(x,y)/IntCst(2))*Concat(b, y)"
-#define F_EXT "Concat(x*b - y, SqDist(x,y)*p)"
-#define F_KMIN "Concat(SqDist(x,y)*p, a - b)"
-#define F_LSE "-SqDist(x,y)*p + a*b"
-
-/* Every reduction once (Max_SumShiftExp with and without formula2). */
-static const struct red {
-    const char *name, *f, *f2;
-    int k;
-} REDS[] = {
-    {"Sum", F_SUM, NULL, 0},
-    {"Max", F_EXT, NULL, 0},
-    {"Min", F_EXT, NULL, 0},
-    {"ArgMax", F_EXT, NULL, 0},
-    {"ArgMin", F_EXT, NULL, 0},
-    {"Max_ArgMax", F_EXT, NULL, 0},
-    {"Min_ArgMin", F_EXT, NULL, 0},
-    {"KMin", F_KMIN, NULL, 3},
-    {"ArgKMin", F_KMIN, NULL, 2},
-    {"KMin_ArgKMin", F_KMIN, NULL, 4},
-    {"LogSumExp", F_LSE, NULL, 0},
-    {"LogSumExpWeight", F_LSE, "Concat(b*b + IntCst(1), Exp(y*a))", 0},
-    {"SumSoftMaxWeight", F_LSE, "y*a + b", 0},
-    {"Max_SumShiftExp", F_LSE, NULL, 0},
-    {"Max_SumShiftExp", F_LSE, "Concat(b, y)", 0},
-};
-#define NREDS ((int)(sizeof REDS / sizeof REDS[0]))
+/* the shared reduction suite (testutil.h) */
+#define AL kft_red_al
+#define NAL KFT_NRED_AL
+#define REDS kft_red_cases
+#define NREDS KFT_NRED
+#define F_SUM KFT_F_SUM
+#define F_EXT KFT_F_EXT
+#define F_KMIN KFT_F_KMIN
+#define F_LSE KFT_F_LSE
 
 static const char *dtname(kf_dtype t)
 {
@@ -69,7 +48,7 @@ static kf_ctx *ctx_threads(int threads)
     return kf_new(&o);
 }
 
-static kft_spec spec_of(const struct red *r, int axis, kf_dtype dt, kf_sum_scheme scheme)
+static kft_spec spec_of(const kft_red_case *r, int axis, kf_dtype dt, kf_sum_scheme scheme)
 {
     kft_spec s = {r->f, AL, NAL, r->name, axis, dt, r->k, r->f2, scheme};
     return s;
@@ -767,7 +746,7 @@ done:
 KFT_TEST(ranges_run_many_clusters_threads)
 {
     const int64_t M = 3000, N = 2800;
-    const struct red *R[3] = {&REDS[0], &REDS[6], &REDS[9]}; /* Sum, Min_ArgMin, KMin_ArgKMin */
+    const kft_red_case *R[3] = {&REDS[0], &REDS[6], &REDS[9]}; /* Sum, Min_ArgMin, KMin_ArgKMin */
     kf_ctx *ctx[3];
     for (int t = 0; t < 3; t++)
         ctx[t] = ctx_threads(t + 1);

@@ -8,14 +8,13 @@
 #include "harness.h"
 #include "testutil.h"
 
-static const char *const AL[] = {"x=Vi(0,3)", "y=Vj(1,3)", "p=Pm(2,1)", "a=Vi(3,1)", "b=Vj(4,1)"};
-#define NAL 5
-
-/* Vector formulas (dim 4 and 2) so per-component reductions are exercised. */
-#define F_SUM "Exp(-SqDist(x,y)/IntCst(2))*Concat(b, y)"
-#define F_EXT "Concat(x*b - y, SqDist(x,y)*p)"
-#define F_KMIN "Concat(SqDist(x,y)*p, a - b)"
-#define F_LSE "-SqDist(x,y)*p + a*b"
+/* the shared aliases and formulas (testutil.h) */
+#define AL kft_red_al
+#define NAL KFT_NRED_AL
+#define F_SUM KFT_F_SUM
+#define F_EXT KFT_F_EXT
+#define F_KMIN KFT_F_KMIN
+#define F_LSE KFT_F_LSE
 
 static const int THREADS[3] = {1, 2, 3};
 

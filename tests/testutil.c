@@ -429,3 +429,23 @@ out:
     kf_free(rctx);
     return total;
 }
+
+const char *const kft_red_al[KFT_NRED_AL] = {"x=Vi(0,3)", "y=Vj(1,3)", "p=Pm(2,1)", "a=Vi(3,1)", "b=Vj(4,1)"};
+
+const kft_red_case kft_red_cases[KFT_NRED] = {
+    {"Sum", KFT_F_SUM, NULL, 0},
+    {"Max", KFT_F_EXT, NULL, 0},
+    {"Min", KFT_F_EXT, NULL, 0},
+    {"ArgMax", KFT_F_EXT, NULL, 0},
+    {"ArgMin", KFT_F_EXT, NULL, 0},
+    {"Max_ArgMax", KFT_F_EXT, NULL, 0},
+    {"Min_ArgMin", KFT_F_EXT, NULL, 0},
+    {"KMin", KFT_F_KMIN, NULL, 3},
+    {"ArgKMin", KFT_F_KMIN, NULL, 2},
+    {"KMin_ArgKMin", KFT_F_KMIN, NULL, 4},
+    {"LogSumExp", KFT_F_LSE, NULL, 0},
+    {"LogSumExpWeight", KFT_F_LSE, "Concat(b*b + IntCst(1), Exp(y*a))", 0},
+    {"SumSoftMaxWeight", KFT_F_LSE, "y*a + b", 0},
+    {"Max_SumShiftExp", KFT_F_LSE, NULL, 0},
+    {"Max_SumShiftExp", KFT_F_LSE, "Concat(b, y)", 0},
+};

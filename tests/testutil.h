@@ -101,4 +101,22 @@ int kft_check_spec(const kft_spec *s, const int64_t (*sizes)[2], int nsizes, con
 /* Relative tolerance of a dtype (see above). */
 double kft_tol(kf_dtype dtype);
 
+/* ---- the reduction suite shared by the reduction, block-sparse and CUDA tests ---- */
+/* Aliases: x, y (dim 3), a parameter p, and dim-1 a (i) and b (j). */
+#define KFT_NRED_AL 5
+extern const char *const kft_red_al[KFT_NRED_AL];
+/* Vector formulas (dim 4 and 2) so per-component reductions show; every
+ * kind of variable appears. */
+#define KFT_F_SUM "Exp(-SqDist(x,y)/IntCst(2))*Concat(b, y)"
+#define KFT_F_EXT "Concat(x*b - y, SqDist(x,y)*p)"
+#define KFT_F_KMIN "Concat(SqDist(x,y)*p, a - b)"
+#define KFT_F_LSE "-SqDist(x,y)*p + a*b"
+/* Every reduction once over those formulas (Max_SumShiftExp with and without formula2). */
+typedef struct kft_red_case {
+    const char *name, *f, *f2;
+    int k;
+} kft_red_case;
+#define KFT_NRED 15
+extern const kft_red_case kft_red_cases[KFT_NRED];
+
 #endif
