@@ -84,33 +84,52 @@ static void opgen_init(emitter *e)
 }
 
 /* Exp(s*c) with s >= 0 and c < 0 as kf_vexpns, or kf_vexpns2 when c is a
- * power of two (kernels/vmath.c), float only: the Gaussian's exp, started
- * from s. 0 when the node is not of that shape. */
+ * power of two (kernels/vmath.c): the Gaussian's exp, started from s. 0 when
+ * the node is not of that shape. */
 static int fused_exp(emitter *e, int32_t n, int lv)
 {
     int32_t s;
     double c;
-    if (e->dtype != KF_FLOAT32 || !kfc_exp_scaled(e->p, n, &s, &c))
+    if (!kfc_exp_scaled(e->p, n, e->dtype, &s, &c))
         return 0;
     kfc_expns a;
-    kfc_exp_scaled_args(c, &a);
-    char dst[KFC_CAP], arg[KFC_CAP], k[9][48];
-    comp(&e->g, n, "@", dst, sizeof dst);
+    kfc_exp_scaled_args(c, e->dtype, &a);
+    /* the call's text: numbers only, each exact ((float) casts a float's exact
+     * double literal back) */
+    kfk_buf t = {0};
+    const char *cast = e->dtype == KF_FLOAT32 ? "(float)" : "";
+    char arg[KFC_CAP], lit[48];
+    comp(&e->g, n, "@", arg, sizeof arg);
+    kfk_buf_printf(&t, "%s = kf_vexpns%s(", arg, a.pow2 ? "2" : "");
     comp(&e->g, s, "@", arg, sizeof arg);
-    /* float constants as exact double literals, cast back */
-    const float v[9] = {a.c, a.cl, a.l1, a.l2, a.q[1], a.q[2], a.q[3], a.q[4], a.q[5]};
-    for (int q = 0; q < 9; q++)
-        kfk_fmt_double(k[q], sizeof k[q], (double)v[q]);
-    char q6[48];
-    kfk_fmt_double(q6, sizeof q6, (double)a.q[6]);
-    if (a.pow2)
-        kfc_opgen_stmt(&e->g, lv, e->p->nodes[n].dim,
-                       "%s = kf_vexpns2(%s, (float)%s, %ld, (float)%s, (float)%s, (float)%s, (float)%s, "
-                       "(float)%s, (float)%s, (float)%s, (float)%s);",
-                       dst, arg, k[1], (long)a.sl, k[2], k[3], k[4], k[5], k[6], k[7], k[8], q6);
+    kfk_buf_printf(&t, "%s", arg);
+    double v[16];
+    int nv = 0;
+    if (!a.pow2)
+        v[nv++] = a.c;
+    v[nv++] = a.cl;
+    for (int q = 0; q < nv; q++) {
+        kfk_fmt_double(lit, sizeof lit, v[q]);
+        kfk_buf_printf(&t, ", %s%s", cast, lit);
+    }
+    kfk_buf_printf(&t, ", %lldLL", (long long)a.sl);
+    if (a.pow2) {
+        nv = 0;
+        v[nv++] = a.l1;
+        v[nv++] = a.l2;
+        for (int q = 1; q <= a.degree; q++)
+            v[nv++] = a.q[q];
+        for (int q = 0; q < nv; q++) {
+            kfk_fmt_double(lit, sizeof lit, v[q]);
+            kfk_buf_printf(&t, ", %s%s", cast, lit);
+        }
+    }
+    kfk_buf_printf(&t, ");");
+    if (t.oom)
+        e->b.oom = 1;
     else
-        kfc_opgen_stmt(&e->g, lv, e->p->nodes[n].dim, "%s = kf_vexpns(%s, (float)%s, (float)%s, %ld);", dst,
-                       arg, k[0], k[1], (long)a.sl);
+        kfc_opgen_stmt(&e->g, lv, e->p->nodes[n].dim, "%s", t.s);
+    free(t.s);
     return 1;
 }
 

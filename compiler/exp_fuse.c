@@ -23,8 +23,8 @@
 /* Bounds the walk: chains of Add/Mult can be deeper than the parser's nesting. */
 #define FUSE_DEPTH 32
 
-/* The float value of a constant leaf, as the emitted literal (KF_T)v makes it. */
-static int literal_f32(const kfc_node *x, double *v)
+/* The value of a constant leaf as the emitted literal (KF_T)v makes it. */
+static int literal_value(const kfc_node *x, double *v, int f32)
 {
     double d;
     switch (x->op) {
@@ -33,7 +33,7 @@ static int literal_f32(const kfc_node *x, double *v)
     case KFC_OP_NUM: d = x->val; break;
     default: return 0;
     }
-    *v = (double)(float)d;
+    *v = f32 ? (double)(float)d : d;
     return 1;
 }
 
@@ -44,7 +44,7 @@ static int pow2(double v)
 }
 
 /* Node n's value is >= +0, -0 or NaN in every component. */
-static int nonneg(const kfc_prog *p, int32_t n, int depth)
+static int nonneg(const kfc_prog *p, int32_t n, int depth, int f32)
 {
     const kfc_node *x = &p->nodes[n];
     double v;
@@ -60,17 +60,18 @@ static int nonneg(const kfc_prog *p, int32_t n, int depth)
     case KFC_OP_SQRT: /* NaN below 0; Sqrt(-0) = -0 */
         return 1;
     case KFC_OP_SUM:
-        return nonneg(p, x->a[0], depth - 1);
+        return nonneg(p, x->a[0], depth - 1, f32);
     case KFC_OP_ADD:
     case KFC_OP_MULT:
-        return nonneg(p, x->a[0], depth - 1) && nonneg(p, x->a[1], depth - 1);
+        return nonneg(p, x->a[0], depth - 1, f32) && nonneg(p, x->a[1], depth - 1, f32);
     default:
-        return literal_f32(x, &v) && v >= 0;
+        return literal_value(x, &v, f32) && v >= 0;
     }
 }
 
-int kfc_exp_scaled(const kfc_prog *p, int32_t n, int32_t *s, double *c)
+int kfc_exp_scaled(const kfc_prog *p, int32_t n, kf_dtype dtype, int32_t *s, double *c)
 {
+    int f32 = dtype == KF_FLOAT32;
     const kfc_node *x = &p->nodes[n];
     if (x->op != KFC_OP_EXP)
         return 0;
@@ -82,38 +83,52 @@ int kfc_exp_scaled(const kfc_prog *p, int32_t n, int32_t *s, double *c)
         if (y->op == KFC_OP_MINUS) {
             scale = -scale;
             a = y->a[0];
-        } else if (y->op == KFC_OP_MULT && (literal_f32(&p->nodes[y->a[1]], &k) ||
-                                              literal_f32(&p->nodes[y->a[0]], &k))) {
-            int lit1 = literal_f32(&p->nodes[y->a[1]], &k);
+        } else if (y->op == KFC_OP_MULT && (literal_value(&p->nodes[y->a[1]], &k, f32) ||
+                                              literal_value(&p->nodes[y->a[0]], &k, f32))) {
+            int lit1 = literal_value(&p->nodes[y->a[1]], &k, f32);
             if (!isfinite(k) || k == 0)
                 return 0;
             odd += !pow2(k);
             scale *= k;
             a = lit1 ? y->a[0] : y->a[1];
-        } else if (y->op == KFC_OP_DIVIDE && literal_f32(&p->nodes[y->a[1]], &k) && pow2(k)) {
+        } else if (y->op == KFC_OP_DIVIDE && literal_value(&p->nodes[y->a[1]], &k, f32) && pow2(k)) {
             scale /= k;
             a = y->a[0];
         } else {
             break;
         }
     }
-    /* |c| bounded so that c, c log2(e) and 104/|c| are all normal floats */
+    /* |c| bounded so that c, c log2(e) and 104/|c| (746/|c|) are all normal floats */
     if (odd > 1 || !(scale < 0) || fabs(scale) < 1e-30 || fabs(scale) > 1e30 ||
-        !nonneg(p, a, FUSE_DEPTH))
+        !nonneg(p, a, FUSE_DEPTH, f32))
         return 0;
     *s = a;
     *c = scale;
     return 1;
 }
 
-void kfc_exp_scaled_args(double c, kfc_expns *a)
+void kfc_exp_scaled_args(double c, kf_dtype dtype, kfc_expns *a)
 {
-    static const double coef[7] = {1, 1, KFK_EXPF_C2, KFK_EXPF_C3, KFK_EXPF_C4, KFK_EXPF_C5, KFK_EXPF_C6};
-    float lim = (float)(-104.0 / c); /* s*c >= -104 keeps k >= -151 */
+    static const double cf[12] = {1, 1, KFK_EXPF_C2, KFK_EXPF_C3, KFK_EXPF_C4, KFK_EXPF_C5, KFK_EXPF_C6};
+    static const double cd[12] = {1, 1, KFK_EXP_D2, KFK_EXP_D3, KFK_EXP_D4, KFK_EXP_D5, KFK_EXP_D6,
+                                  KFK_EXP_D7, KFK_EXP_D8, KFK_EXP_D9, KFK_EXP_D10, KFK_EXP_D11};
+    int f32 = dtype == KF_FLOAT32;
     memset(a, 0, sizeof *a);
-    a->c = (float)c;
-    a->cl = (float)(c * 1.4426950408889634); /* any rounding: it only picks k */
-    memcpy(&a->sl, &lim, sizeof a->sl);
+    a->degree = f32 ? 6 : 11;
+    /* the values as the kernel's type has them (a float stored in a double is exact) */
+#define AS_T(v) (f32 ? (double)(float)(v) : (v))
+    a->c = AS_T(c);
+    a->cl = AS_T(c * 1.4426950408889634); /* any rounding: it only picks k */
+    /* s*c >= -104 (-746) keeps k >= -151 (-1077): the 2^k paths stay in range */
+    if (f32) {
+        float lim = (float)(-104.0 / c);
+        int32_t b;
+        memcpy(&b, &lim, sizeof b);
+        a->sl = b;
+    } else {
+        double lim = -746.0 / c;
+        memcpy(&a->sl, &lim, sizeof a->sl);
+    }
     int e;
     /* Scaling by a power of two commutes with rounding (away from under- and
      * overflow, which the bound on |c| keeps off): the reduction and every
@@ -122,9 +137,10 @@ void kfc_exp_scaled_args(double c, kfc_expns *a)
     a->pow2 = frexp(fabs(c), &e) == 0.5 && e >= -15 && e <= 17;
     if (!a->pow2)
         return;
-    a->l1 = (float)(KFK_EXPF_LN2_HI / c);
-    a->l2 = (float)(KFK_EXPF_LN2_LO / c);
+    a->l1 = AS_T((f32 ? KFK_EXPF_LN2_HI : KFK_EXP_LN2_HI) / c);
+    a->l2 = AS_T((f32 ? KFK_EXPF_LN2_LO : KFK_EXP_LN2_LO) / c);
     double ci = 1;
-    for (int i = 0; i < 7; i++, ci *= c)
-        a->q[i] = (float)(coef[i] * ci);
+    for (int i = 0; i <= a->degree; i++, ci *= c)
+        a->q[i] = AS_T((f32 ? cf : cd)[i] * ci);
+#undef AS_T
 }

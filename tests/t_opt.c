@@ -565,7 +565,11 @@ static const char vm_wrap_f[] = "float kft_exp(float x) { return kf_vexp(x); }\n
                                 "float kft_expns2(float s, float cl, int sl, const float *k)\n"
                                 "{ return kf_vexpns2(s, cl, sl, k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7]); }\n";
 static const char vm_wrap_d[] = "double kft_exp(double x) { return kf_vexp(x); }\n"
-                                "double kft_log(double x) { return kf_vlog(x); }\n";
+                                "double kft_log(double x) { return kf_vlog(x); }\n"
+                                "double kft_expns(double s, double c, double cl, long long sl) { return kf_vexpns(s, c, cl, sl); }\n"
+                                "double kft_expns2(double s, double cl, long long sl, const double *k)\n"
+                                "{ return kf_vexpns2(s, cl, sl, k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], k[8], k[9], k[10],\n"
+                                "                    k[11], k[12]); }\n";
 
 /* Error in units of the last place of the correctly rounded result (the
  * spacing at |expected|; the smallest subnormal at 0). Overflow to inf of a
@@ -672,9 +676,12 @@ KFT_TEST(opt_vmath_accuracy)
         int64_t differ = 0, pow2 = 0;
         for (size_t q = 0; ens && ens2 && q < sizeof cs / sizeof cs[0]; q++) {
             kfc_expns a;
-            kfc_exp_scaled_args(cs[q], &a);
-            float cf = a.c, cl = a.cl, ka[8] = {a.l1, a.l2, a.q[1], a.q[2], a.q[3], a.q[4], a.q[5], a.q[6]};
-            int32_t sl = a.sl;
+            kfc_exp_scaled_args(cs[q], KF_FLOAT32, &a);
+            float cf = (float)a.c, cl = (float)a.cl, ka[8];
+            ka[0] = (float)a.l1, ka[1] = (float)a.l2;
+            for (int i = 1; i <= 6; i++)
+                ka[i + 1] = (float)a.q[i];
+            int32_t sl = (int32_t)a.sl;
             pow2 += a.pow2;
             double top = 130 / fabs(cs[q]);
             for (int i = 0; i <= 200000; i++) {
@@ -701,6 +708,43 @@ KFT_TEST(opt_vmath_accuracy)
         }
         KFT_CHECKF(pow2 == 5 && differ == 0, "%lld powers of two, %lld results of kf_vexpns2 differ",
                    (long long)pow2, (long long)differ);
+        /* the same for double: e^(s*c) against expl of the product rounded to double */
+        double (*dns)(double, double, double, long long) =
+            (double (*)(double, double, double, long long))dlsym(dl[1], "kft_expns");
+        double (*dns2)(double, double, long long, const double *) =
+            (double (*)(double, double, long long, const double *))dlsym(dl[1], "kft_expns2");
+        KFT_CHECK(dns != NULL && dns2 != NULL);
+        double mnd = 0;
+        int64_t ddiffer = 0, dpow2 = 0;
+        for (size_t q = 0; dns && dns2 && q < sizeof cs / sizeof cs[0]; q++) {
+            kfc_expns a;
+            kfc_exp_scaled_args(cs[q], KF_FLOAT64, &a);
+            double kd[13] = {a.l1, a.l2};
+            for (int i = 1; i <= 11; i++)
+                kd[i + 1] = a.q[i];
+            dpow2 += a.pow2;
+            double top = 800 / fabs(cs[q]);
+            for (int i = 0; i <= 200000; i++) {
+                double sd = top * i / 200000 * (1 + 1e-9 * (i % 7)), got = dns(sd, a.c, a.cl, a.sl);
+                mnd = fmax(mnd, ulps(got, expl((long double)(sd * a.c)), 0));
+                if (a.pow2) {
+                    double g2 = dns2(sd, a.cl, a.sl, kd);
+                    ddiffer += memcmp(&got, &g2, 8) != 0;
+                }
+            }
+            KFT_CHECK(dns(INFINITY, a.c, a.cl, a.sl) == 0 && dns(1e308, a.c, a.cl, a.sl) == 0);
+            KFT_CHECK(dns(0, a.c, a.cl, a.sl) == 1 && dns(-0.0, a.c, a.cl, a.sl) == 1 && isnan(dns(NAN, a.c, a.cl, a.sl)));
+            uint64_t bn = 0xfff8123456789abcULL, bp = 0x7ff0000000000001ULL;
+            double qn, qp;
+            memcpy(&qn, &bn, 8), memcpy(&qp, &bp, 8);
+            KFT_CHECK(isnan(dns(qn, a.c, a.cl, a.sl)) && isnan(dns(qp, a.c, a.cl, a.sl)));
+            if (a.pow2)
+                KFT_CHECK(isnan(dns2(qn, a.cl, a.sl, kd)) && dns2(INFINITY, a.cl, a.sl, kd) == 0);
+        }
+        fprintf(stderr, "  fused double exp(s*c) max ulp %.3f\n", mnd);
+        KFT_CHECKF(mnd <= 1.5, "double exp(s*c) %.3f ulp", mnd);
+        KFT_CHECKF(dpow2 == 5 && ddiffer == 0, "%lld powers of two, %lld double results of kf_vexpns2 differ",
+                   (long long)dpow2, (long long)ddiffer);
         fprintf(stderr, "  fused exp(s*c) max ulp %.3f\n", mns);
         KFT_CHECKF(mns <= 1.5, "exp(s*c) %.3f ulp", mns); /* measured over every float s: 0.88 */
     }
@@ -738,7 +782,7 @@ static double fused_c(const char *f)
     for (int32_t n = k.p.nnodes - 1; n >= 0; n--) { /* parents after children */
         int32_t s;
         if (k.p.nodes[n].op == KFC_OP_EXP) {
-            if (!kfc_exp_scaled(&k.p, n, &s, &c))
+            if (!kfc_exp_scaled(&k.p, n, KF_FLOAT32, &s, &c))
                 c = 0;
             break;
         }
