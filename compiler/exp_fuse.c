@@ -1,7 +1,8 @@
 /*
  * exp_fuse.c -- recognizes Exp(s*c) with s provably >= 0 (or -0, or NaN) and
- * c a negative constant, so the optimizing tier can call kf_vexpns
- * (kernels/vmath.c): the Gaussian's Exp(-SqDist(x,y)/IntCst(2)) is the
+ * c a negative constant, so the optimizing tier can call kf_vexpns, or
+ * kf_vexpns2 for c a power of two (kernels/vmath.c, float and double):
+ * the Gaussian's Exp(-SqDist(x,y)/IntCst(2)) is the
  * kernel people bench. That exp starts its range reduction from s without
  * waiting for s*c and needs no overflow test; the loop is limited by
  * registers in flight, so both count (docs/performance.md).
@@ -10,7 +11,7 @@
  * exp. So the chain from Exp down to s may hold Minus (exact), Mult by a
  * constant, and Divide by a power-of-two constant, with at most one factor
  * that is not a power of two: then the product of the factors is exact in
- * float and rounding once equals rounding at that factor's step (scaling by
+ * the dtype and rounding once equals rounding at that factor's step (scaling by
  * powers of two commutes with rounding, away from under/overflow, where both
  * give e^x = 1 or 0 anyway).
  */

@@ -85,7 +85,8 @@ typedef enum kf_jit {
 /* Where a kernel runs (docs/cuda.md). */
 typedef enum kf_backend {
     KF_BACKEND_AUTO = 0, /* the GPU when kforge can use one (NVIDIA driver and device present) and
-                            the run has at least KF_AUTO_GPU_PAIRS pairs, else the CPU */
+                            the run has at least KF_AUTO_GPU_PAIRS pairs, else the CPU; always
+                            the CPU for KF_JIT_REFERENCE (the oracle) */
     KF_BACKEND_CPU = 1,  /* the JIT engine (kf_compile_opts.jit) on the context's threads */
     KF_BACKEND_CUDA = 2  /* an NVIDIA GPU (kf_compile_opts.device): kf_compile fails with
                             KF_ERR_DEVICE when none is usable, saying why */

@@ -270,7 +270,8 @@ kf_kernel *kf_compile(kf_ctx *ctx, const char *formula, const char *const *alias
     }
     k->ctx = ctx;
     k->engine = engine;
-    k->backend = backend;
+    /* The reference engine is the oracle: AUTO never moves it to the GPU. */
+    k->backend = backend == KF_BACKEND_AUTO && engine == KF_JIT_REFERENCE ? KF_BACKEND_CPU : backend;
     k->device = device;
     k->axis = axis;
     k->dtype = dtype;

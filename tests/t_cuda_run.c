@@ -106,6 +106,10 @@ KFT_TEST(cuda_run_environment)
         kf_kernel_free(k);
         unsetenv(bad[q][0]);
     }
+    /* the reference engine stays the CPU's oracle under AUTO */
+    kf_kernel *kr = kft_compile(ctx, &s, KF_JIT_REFERENCE);
+    KFT_CHECK(kr && !strcmp(kf_kernel_backend(kr), "cpu"));
+    kf_kernel_free(kr);
     setenv("KFORGE_BACKEND", "cpu", 1);
     kf_kernel *k = compile_backend(ctx, &s, KF_BACKEND_AUTO);
     KFT_CHECK(k && !strcmp(kf_kernel_backend(k), "cpu"));
