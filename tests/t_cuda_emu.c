@@ -710,76 +710,6 @@ static int emu_split(runner *R, const ekernel *k, const ccase *c, const kft_data
 #define GUARD 64     /* rows past the last one that must stay garbage (a block of 64) */
 #define MAX_PRINTED 4
 
-/* A block-sparse pattern with its own storage (both triples: [0] is the
- * axis-1 one, over M rows and N inner points; [1] the mirror). */
-typedef struct pat {
-    int64_t nc[2], nred[2];
-    int64_t *rng[2], *sl[2], *red[2];
-} pat;
-
-static void pat_free(pat *p)
-{
-    for (int t = 0; t < 2; t++)
-        free(p->rng[t]), free(p->sl[t]), free(p->red[t]);
-    memset(p, 0, sizeof *p);
-}
-
-static kf_ranges pat_view(const pat *p)
-{
-    kf_ranges v = {p->nc[0], p->rng[0], p->sl[0], p->nred[0], p->red[0],
-                   p->nc[1], p->rng[1], p->sl[1], p->nred[1], p->red[1]};
-    return v;
-}
-
-static int64_t rnd(kft_rng *g, int64_t n)
-{
-    return n > 0 ? (int64_t)(kft_rng_next(g) % (uint64_t)n) : 0;
-}
-
-/* One random valid triple over `rows` outer rows and `inner` points (as
- * t_ranges_run.c's): gaps (rows no cluster covers), empty clusters,
- * clusters of up to maxlen - 1 rows, empty lists, empty ranges, ranges in
- * any order, overlapping or repeated. */
-static int random_triple(kft_rng *g, int64_t rows, int64_t inner, int64_t maxlen, pat *p, int t)
-{
-    int64_t cap = rows + 2, nc = 0, nred = 0, s = 0;
-    p->rng[t] = malloc(sizeof(int64_t) * (size_t)(2 * cap));
-    p->sl[t] = malloc(sizeof(int64_t) * (size_t)cap);
-    p->red[t] = malloc(sizeof(int64_t) * (size_t)(2 * 5 * cap));
-    if (!p->rng[t] || !p->sl[t] || !p->red[t])
-        return -1;
-    while (nc < cap) {
-        s += rnd(g, 4) == 0 ? rnd(g, 4) : 0;
-        if (s > rows)
-            break;
-        int64_t len = rnd(g, maxlen);
-        if (s + len > rows)
-            len = rows - s;
-        p->rng[t][2 * nc] = s;
-        p->rng[t][2 * nc + 1] = s += len;
-        int64_t m = rnd(g, 6); /* 0: an empty list */
-        for (int64_t q = 0; q < m; q++) {
-            int64_t a = rnd(g, inner + 1), b = rnd(g, inner + 1);
-            if (rnd(g, 5) == 0)
-                b = a; /* an empty range */
-            p->red[t][2 * nred] = a < b ? a : b;
-            p->red[t][2 * nred + 1] = a < b ? b : a;
-            nred++;
-        }
-        p->sl[t][nc++] = nred;
-        if (s == rows && rnd(g, 2))
-            break;
-    }
-    p->nc[t] = nc;
-    p->nred[t] = nred;
-    return 0;
-}
-
-static int random_pat(kft_rng *g, int64_t M, int64_t N, int64_t maxlen, pat *p)
-{
-    memset(p, 0, sizeof *p);
-    return random_triple(g, M, N, maxlen, p, 0) || random_triple(g, N, M, maxlen, p, 1) ? -1 : 0;
-}
 
 
 typedef enum { CL_SUM, CL_EXTREME, CL_KMIN, CL_LSE, CL_SOFTMAX, CL_MAXSHIFT } red_class;
@@ -1378,16 +1308,16 @@ static void kernel_cases(runner *R, const ekernel *k, int ki, kft_rng *g, int *n
     } P[2] = {{64, 101, 67, 12, 1}, {32, 150, 110, 100, 3}};
     for (int q = 0; q < 2; q++) {
         int64_t M = k->s.axis == 1 ? P[q].M : P[q].N, N = k->s.axis == 1 ? P[q].N : P[q].M;
-        pat p;
-        if (random_pat(g, M, N, P[q].maxlen, &p) != 0) {
+        kft_pat p;
+        if (kft_random_pat(g, M, N, P[q].maxlen, &p) != 0) {
             KFT_CHECKF(0, "out of memory");
-            pat_free(&p);
+            kft_pat_free(&p);
             continue;
         }
-        kf_ranges rg = pat_view(&p);
+        kf_ranges rg = kft_pat_view(&p);
         ccase c = {"ranges", P[q].block, M, N, &rg, P[q].tthreads, 0, 0, 0};
         one(R, k, &c, seed++, ncases);
-        pat_free(&p);
+        kft_pat_free(&p);
     }
     /* non-finite inputs, every reduction, float32 on axis 1 and float64 on
      * axis 0: NaN and inf everywhere (most rows NaN: first NaN wins), in the

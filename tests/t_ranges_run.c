@@ -56,30 +56,6 @@ static kft_spec spec_of(const kft_red_case *r, int axis, kf_dtype dt, kf_sum_sch
 
 /* ---- patterns ---- */
 
-/* A pattern with its own storage. */
-typedef struct pat {
-    int64_t nc[2], nred[2];       /* [0]: the axis-1 triple (i-clusters), [1]: axis 0 */
-    int64_t *rng[2], *sl[2], *red[2];
-} pat;
-
-static void pat_free(pat *p)
-{
-    for (int t = 0; t < 2; t++)
-        free(p->rng[t]), free(p->sl[t]), free(p->red[t]);
-    memset(p, 0, sizeof *p);
-}
-
-static kf_ranges pat_view(const pat *p)
-{
-    kf_ranges v = {p->nc[0], p->rng[0], p->sl[0], p->nred[0], p->red[0],
-                   p->nc[1], p->rng[1], p->sl[1], p->nred[1], p->red[1]};
-    return v;
-}
-
-static int64_t rnd(kft_rng *g, int64_t n)
-{
-    return n > 0 ? (int64_t)(kft_rng_next(g) % (uint64_t)n) : 0;
-}
 
 /* Contiguous clusters covering [0, n) exactly, sizes 0..maxsz (empty ones
  * included); returns the count, ranges in *r (malloc'd). */
@@ -94,7 +70,7 @@ static int64_t cover(kft_rng *g, int64_t n, int64_t maxsz, int64_t **r)
                 break;
             *r = m, cap *= 2;
         }
-        int64_t len = rnd(g, maxsz + 1);
+        int64_t len = kft_rnd(g, maxsz + 1);
         if (s + len > n)
             len = n - s;
         (*r)[2 * nc] = s;
@@ -104,60 +80,18 @@ static int64_t cover(kft_rng *g, int64_t n, int64_t maxsz, int64_t **r)
     return nc;
 }
 
-/* One hand-made random triple over `rows` outer rows and `inner` inner
- * points: clusters with gaps between them (uncovered rows), empty clusters,
- * clusters with an empty list or only empty ranges, and lists of ranges in
- * any order, overlapping, repeated or empty -- everything the format allows. */
-static void random_triple(kft_rng *g, int64_t rows, int64_t inner, pat *p, int t)
-{
-    int64_t cap = rows + 2, nc = 0, nred = 0, s = 0;
-    p->rng[t] = malloc(sizeof(int64_t) * (size_t)(2 * cap));
-    p->sl[t] = malloc(sizeof(int64_t) * (size_t)cap);
-    p->red[t] = malloc(sizeof(int64_t) * (size_t)(2 * 5 * cap));
-    while (nc < cap) {
-        s += rnd(g, 4) == 0 ? rnd(g, 4) : 0; /* a gap: rows no cluster covers */
-        if (s > rows)
-            break;
-        int64_t len = rnd(g, 12);
-        if (s + len > rows)
-            len = rows - s;
-        p->rng[t][2 * nc] = s;
-        p->rng[t][2 * nc + 1] = s += len;
-        int64_t m = rnd(g, 6); /* 0: an empty list */
-        for (int64_t q = 0; q < m; q++) {
-            int64_t a = rnd(g, inner + 1), b = rnd(g, inner + 1);
-            if (rnd(g, 5) == 0)
-                b = a; /* an empty range */
-            p->red[t][2 * nred] = a < b ? a : b;
-            p->red[t][2 * nred + 1] = a < b ? b : a;
-            nred++;
-        }
-        p->sl[t][nc++] = nred;
-        if (s == rows && rnd(g, 2))
-            break;
-    }
-    p->nc[t] = nc;
-    p->nred[t] = nred;
-}
-
-static void random_pat(kft_rng *g, int64_t M, int64_t N, pat *p)
-{
-    memset(p, 0, sizeof *p);
-    random_triple(g, M, N, p, 0);
-    random_triple(g, N, M, p, 1);
-}
 
 /* Both triples from kf_blocks_from_mask over clusters covering both clouds,
  * with a random mask of density about num/den (den = num: the full mask).
  * The pattern is copied out of the kf_blocks so that it can be freed. */
-static int mask_pat(kf_ctx *ctx, kft_rng *g, int64_t M, int64_t N, int num, int den, pat *p)
+static int mask_pat(kf_ctx *ctx, kft_rng *g, int64_t M, int64_t N, int num, int den, kft_pat *p)
 {
     memset(p, 0, sizeof *p);
     int64_t *ri, *rj;
     int64_t nci = cover(g, M, 9, &ri), ncj = cover(g, N, 9, &rj);
     uint8_t *mask = malloc((size_t)(nci * ncj) + 1);
     for (int64_t q = 0; q < nci * ncj; q++)
-        mask[q] = rnd(g, den) < num;
+        mask[q] = kft_rnd(g, den) < num;
     kf_blocks *b = kf_blocks_from_mask(ctx, ri, nci, rj, ncj, mask);
     free(mask);
     free(ri);
@@ -187,7 +121,7 @@ static int mask_pat(kf_ctx *ctx, kft_rng *g, int64_t M, int64_t N, int num, int 
 /* The full pattern WITHOUT merging: every i-cluster lists every j-cluster's
  * range (empty ones included) in order, and the mirror. Same pairs in the
  * same order as dense, in many short ranges. */
-static void split_full_pat(kft_rng *g, int64_t M, int64_t N, pat *p)
+static void split_full_pat(kft_rng *g, int64_t M, int64_t N, kft_pat *p)
 {
     memset(p, 0, sizeof *p);
     int64_t *r[2], nc[2] = {cover(g, M, 40, &r[0]), cover(g, N, 40, &r[1])};
@@ -206,7 +140,7 @@ static void split_full_pat(kft_rng *g, int64_t M, int64_t N, pat *p)
 }
 
 /* The list of output row r in triple t: *jr and *nr (nr = 0 for uncovered rows). */
-static void row_list(const pat *p, int t, int64_t r, const int64_t **jr, int64_t *nr)
+static void row_list(const kft_pat *p, int t, int64_t r, const int64_t **jr, int64_t *nr)
 {
     *jr = NULL, *nr = 0;
     for (int64_t a = 0; a < p->nc[t]; a++)
@@ -246,10 +180,10 @@ static void res_free(res *o)
     o->out = NULL, o->idx = NULL;
 }
 
-static int run_ranges(kf_kernel *k, int64_t M, int64_t N, const kft_data *d, const pat *p,
+static int run_ranges(kf_kernel *k, int64_t M, int64_t N, const kft_data *d, const kft_pat *p,
                       res *o)
 {
-    kf_ranges v = pat_view(p);
+    kf_ranges v = kft_pat_view(p);
     return kf_run_ranges(k, M, N, (const void *const *)d->arr, d->nargs, &v,
                          kf_kernel_out_dim(k) ? o->out : NULL,
                          kf_kernel_index_dim(k) ? o->idx : NULL);
@@ -306,7 +240,7 @@ done:
 /* Compares every row of a kf_run_ranges result with the oracle; prints the
  * first few mismatches with `what`. Returns the number of bad rows (-1 when
  * the oracle could not run). */
-static int check_rows(kf_kernel *k, const kft_data *d, int64_t M, int64_t N, const pat *p,
+static int check_rows(kf_kernel *k, const kft_data *d, int64_t M, int64_t N, const kft_pat *p,
                       const res *got, const char *what)
 {
     int axis = kf_kernel_axis(k);
@@ -351,7 +285,7 @@ static int check_rows(kf_kernel *k, const kft_data *d, int64_t M, int64_t N, con
 static void add_nans(kft_data *d, kft_rng *g, int64_t n, kf_dtype dt)
 {
     for (int q = 0; q < 2 && n > 0 && d->arr[4]; q++)
-        kft_set(d->arr[4], dt, rnd(g, n), NAN);
+        kft_set(d->arr[4], dt, kft_rnd(g, n), NAN);
 }
 
 /* ---- 1. the full mask gives dense's bits ---- */
@@ -378,7 +312,7 @@ static int full_vs_dense(kf_ctx *ctx, kf_kernel *k, int64_t M, int64_t N, uint64
         goto done;
     }
     for (int how = 0; how < 2; how++) {
-        pat p;
+        kft_pat p;
         if (how == 0 ? mask_pat(ctx, &g, M, N, 1, 1, &p) != 0 : (split_full_pat(&g, M, N, &p), 0)) {
             bad++;
             continue;
@@ -392,7 +326,7 @@ static int full_vs_dense(kf_ctx *ctx, kf_kernel *k, int64_t M, int64_t N, uint64
             bad++;
         }
         res_free(&sp);
-        pat_free(&p);
+        kft_pat_free(&p);
     }
 done:
     res_free(&dense);
@@ -509,7 +443,7 @@ static void random_engine(kf_jit jit)
                 uint64_t seed = 1000 + (uint64_t)n;
                 kft_rng g;
                 kft_rng_seed(&g, seed);
-                int64_t M = 40 + rnd(&g, 30), N = 30 + rnd(&g, 300); /* up to 330 > 256 */
+                int64_t M = 40 + kft_rnd(&g, 30), N = 30 + kft_rnd(&g, 300); /* up to 330 > 256 */
                 kft_data d;
                 if (!KFT_CHECK(kft_data_make(&d, k, M, N, -1.5, 1.5, (int)(seed & 1), seed) == 0)) {
                     kf_kernel_free(k);
@@ -518,8 +452,8 @@ static void random_engine(kf_jit jit)
                 add_nans(&d, &g, N, t);
                 int64_t rows = axis == 1 ? M : N;
                 for (int trial = 0; trial < 3; trial++) {
-                    pat p;
-                    int made = trial == 0 ? (random_pat(&g, M, N, &p), 0)
+                    kft_pat p;
+                    int made = trial == 0 ? (kft_random_pat(&g, M, N, 12, &p), 0)
                                           : mask_pat(ctx, &g, M, N, trial, 4, &p);
                     if (!KFT_CHECK(made == 0))
                         continue;
@@ -535,7 +469,7 @@ static void random_engine(kf_jit jit)
                         KFT_CHECKF(bad == 0, "%s: %d bad rows", what, bad);
                     }
                     res_free(&o);
-                    pat_free(&p);
+                    kft_pat_free(&p);
                 }
                 kft_data_free(&d);
                 kf_kernel_free(k);
@@ -754,7 +688,7 @@ KFT_TEST(ranges_run_many_clusters_threads)
         goto done;
     kft_rng g;
     kft_rng_seed(&g, 4242);
-    pat p;
+    kft_pat p;
     /* about 500 clusters of 0..11 points per cloud, 1/16 of the pairs kept */
     if (!KFT_CHECK(mask_pat(ctx[0], &g, M, N, 1, 16, &p) == 0))
         goto done;
@@ -792,7 +726,7 @@ KFT_TEST(ranges_run_many_clusters_threads)
                 res_free(&o[t]), kf_kernel_free(k[t]);
             kft_data_free(&d);
         }
-    pat_free(&p);
+    kft_pat_free(&p);
 done:
     for (int t = 0; t < 3; t++)
         kf_free(ctx[t]);

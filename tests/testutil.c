@@ -449,3 +449,68 @@ const kft_red_case kft_red_cases[KFT_NRED] = {
     {"Max_SumShiftExp", KFT_F_LSE, NULL, 0},
     {"Max_SumShiftExp", KFT_F_LSE, "Concat(b, y)", 0},
 };
+
+/* ---- random block-sparse patterns ---- */
+
+void kft_pat_free(kft_pat *p)
+{
+    for (int t = 0; t < 2; t++)
+        free(p->rng[t]), free(p->sl[t]), free(p->red[t]);
+    memset(p, 0, sizeof *p);
+}
+
+kf_ranges kft_pat_view(const kft_pat *p)
+{
+    kf_ranges v = {p->nc[0], p->rng[0], p->sl[0], p->nred[0], p->red[0],
+                   p->nc[1], p->rng[1], p->sl[1], p->nred[1], p->red[1]};
+    return v;
+}
+
+int64_t kft_rnd(kft_rng *g, int64_t n)
+{
+    return n > 0 ? (int64_t)(kft_rng_next(g) % (uint64_t)n) : 0;
+}
+
+/* One random valid triple over `rows` outer rows and `inner` points: gaps (rows no cluster covers), empty clusters,
+ * clusters of up to maxlen - 1 rows, empty lists, empty ranges, ranges in
+ * any order, overlapping or repeated. */
+static int random_triple(kft_rng *g, int64_t rows, int64_t inner, int64_t maxlen, kft_pat *p, int t)
+{
+    int64_t cap = rows + 2, nc = 0, nred = 0, s = 0;
+    p->rng[t] = malloc(sizeof(int64_t) * (size_t)(2 * cap));
+    p->sl[t] = malloc(sizeof(int64_t) * (size_t)cap);
+    p->red[t] = malloc(sizeof(int64_t) * (size_t)(2 * 5 * cap));
+    if (!p->rng[t] || !p->sl[t] || !p->red[t])
+        return -1;
+    while (nc < cap) {
+        s += kft_rnd(g, 4) == 0 ? kft_rnd(g, 4) : 0;
+        if (s > rows)
+            break;
+        int64_t len = kft_rnd(g, maxlen);
+        if (s + len > rows)
+            len = rows - s;
+        p->rng[t][2 * nc] = s;
+        p->rng[t][2 * nc + 1] = s += len;
+        int64_t m = kft_rnd(g, 6); /* 0: an empty list */
+        for (int64_t q = 0; q < m; q++) {
+            int64_t a = kft_rnd(g, inner + 1), b = kft_rnd(g, inner + 1);
+            if (kft_rnd(g, 5) == 0)
+                b = a; /* an empty range */
+            p->red[t][2 * nred] = a < b ? a : b;
+            p->red[t][2 * nred + 1] = a < b ? b : a;
+            nred++;
+        }
+        p->sl[t][nc++] = nred;
+        if (s == rows && kft_rnd(g, 2))
+            break;
+    }
+    p->nc[t] = nc;
+    p->nred[t] = nred;
+    return 0;
+}
+
+int kft_random_pat(kft_rng *g, int64_t M, int64_t N, int64_t maxlen, kft_pat *p)
+{
+    memset(p, 0, sizeof *p);
+    return random_triple(g, M, N, maxlen, p, 0) || random_triple(g, N, M, maxlen, p, 1) ? -1 : 0;
+}

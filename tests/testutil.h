@@ -119,4 +119,21 @@ typedef struct kft_red_case {
 #define KFT_NRED 15
 extern const kft_red_case kft_red_cases[KFT_NRED];
 
+/* ---- random block-sparse patterns (the block-sparse and CUDA tests) ---- */
+/* A pattern with its own storage: both triples, [0] the axis-1 one (over M
+ * rows and N inner points), [1] the mirror. */
+typedef struct kft_pat {
+    int64_t nc[2], nred[2];
+    int64_t *rng[2], *sl[2], *red[2];
+} kft_pat;
+void kft_pat_free(kft_pat *p);
+kf_ranges kft_pat_view(const kft_pat *p);
+/* Uniform in [0, n) (0 when n <= 0). */
+int64_t kft_rnd(kft_rng *g, int64_t n);
+/* Random valid triples for both axes: gaps (rows no cluster covers), empty
+ * clusters, clusters of up to maxlen - 1 rows, empty lists, empty ranges,
+ * ranges in any order, overlapping or repeated. 0, or -1 out of memory
+ * (free with kft_pat_free either way). */
+int kft_random_pat(kft_rng *g, int64_t M, int64_t N, int64_t maxlen, kft_pat *p);
+
 #endif
