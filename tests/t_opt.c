@@ -535,6 +535,8 @@ KFT_TEST(opt_special_values)
         {.f = "Exp(-Square(u)/IntCst(2))*w", .red = "Sum", .al = al, .na = 2, .axis = 1, .dt = KF_FLOAT32},
         {.f = "Exp(-Abs(u)*0.3)", .red = "Max", .al = al, .na = 2, .axis = 1, .dt = KF_FLOAT32},
         {.f = "Exp(Sqrt(u)*IntCst(-2))", .red = "Min", .al = al, .na = 2, .axis = 1, .dt = KF_FLOAT32},
+        {.f = "Exp(-Square(u)/IntCst(2))*w", .red = "Sum", .al = al, .na = 2, .axis = 1, .dt = KF_FLOAT64},
+        {.f = "Exp(-Abs(u)*0.3)", .red = "Max", .al = al, .na = 2, .axis = 1, .dt = KF_FLOAT64},
         {.f = "Log(u*w)", .red = "Max", .al = al, .na = 2, .axis = 1, .dt = KF_FLOAT32},
         {.f = "Log(u*w)", .red = "Min", .al = al, .na = 2, .axis = 1, .dt = KF_FLOAT64},
         {.f = "u*w", .red = "LogSumExp", .al = al, .na = 2, .axis = 1, .dt = KF_FLOAT32},
@@ -771,18 +773,18 @@ KFT_TEST(opt_emit_rejects_bad_ast)
 
 /* ---- which Exp nodes the optimizing tier fuses (compiler/exp_fuse.c) ---- */
 
-/* c of the outermost Exp node of f, or 0 when it is not fused. */
-static double fused_c(const char *f)
+/* c of the outermost Exp node of f for dtype dt, or 0 when it is not fused. */
+static double fused_c_dt(const char *f, kf_dtype dt)
 {
     static const char *const al[] = {"x=Vi(0,3)", "y=Vj(1,3)", "u=Vi(2,1)", "w=Vj(3,1)", "p=Pm(4,1)"};
-    okern k = {.f = f, .red = "Sum", .al = al, .na = 5, .axis = 1, .dt = KF_FLOAT32};
+    okern k = {.f = f, .red = "Sum", .al = al, .na = 5, .axis = 1, .dt = dt};
     if (okern_build(&k))
         return NAN;
     double c = 0;
     for (int32_t n = k.p.nnodes - 1; n >= 0; n--) { /* parents after children */
         int32_t s;
         if (k.p.nodes[n].op == KFC_OP_EXP) {
-            if (!kfc_exp_scaled(&k.p, n, KF_FLOAT32, &s, &c))
+            if (!kfc_exp_scaled(&k.p, n, dt, &s, &c))
                 c = 0;
             break;
         }
@@ -791,8 +793,16 @@ static double fused_c(const char *f)
     return c;
 }
 
+static double fused_c(const char *f)
+{
+    return fused_c_dt(f, KF_FLOAT32);
+}
+
 KFT_TEST(opt_exp_fusion_shapes)
 {
+    /* the constants as the kernel's dtype has them */
+    KFT_CHECK(fused_c_dt("Exp(-SqDist(x,y)*0.3)", KF_FLOAT64) == -0.3);
+    KFT_CHECK(fused_c_dt("Exp(-SqDist(x,y)*0.3*0.7)", KF_FLOAT64) == 0);
     /* e^(s*c) with s >= 0 and one rounding step at most, exactly as unfused */
     KFT_CHECK(fused_c("Exp(-SqDist(x,y)/IntCst(2))") == -0.5);
     KFT_CHECK(fused_c("Exp(SqDist(x,y)*-0.25)") == -0.25);
