@@ -9,22 +9,25 @@
 #
 # Missing Debian packages are installed by scripts/install-deps.sh (run once,
 # remembered in build/.deps-ok). Sources are found by wildcard: adding a file
-# to compiler/, runtime/, kernels/, solvers/, cli/, tests/ or examples/ needs
-# no edit here.
+# to compiler/, runtime/ (or one of their subfolders), kernels/, solvers/,
+# cli/, tests/ or examples/ needs no edit here.
 
 CC      ?= cc
 BUILD   ?= build
 SAN     ?= 0
 OPT     ?= -O2
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wno-unused-parameter
-CFLAGS  := -std=gnu11 $(OPT) -g $(WARN) -Iinclude -pthread $(EXTRA_CFLAGS)
+# -I.: internal headers are named from the repository root ("compiler/ir.h"), so a
+# file's includes read the same wherever it sits. -MMD -MP: each object's header
+# dependencies are written beside it (.d) and included below.
+CFLAGS  := -std=gnu11 $(OPT) -g $(WARN) -Iinclude -I. -pthread -MMD -MP $(EXTRA_CFLAGS)
 LDLIBS  := -ltcc -larpack -llapack -lblas -lcrypto -ldl -lm -pthread
 ifeq ($(SAN),1)
 CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDFLAGS += -fsanitize=address,undefined
 endif
 
-LIB_SRC   := $(wildcard compiler/*.c runtime/*.c kernels/*.c solvers/*.c)
+LIB_SRC   := $(wildcard compiler/*.c compiler/*/*.c runtime/*.c runtime/*/*.c kernels/*.c solvers/*.c)
 CLI_MAIN  := cli/main.c
 CLI_SRC   := $(filter-out $(CLI_MAIN),$(wildcard cli/*.c))
 TEST_SRC  := $(wildcard tests/*.c)
@@ -42,9 +45,6 @@ BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 BASE_SRC  := $(wildcard bench/baseline/*.c)
 BASE_BIN  := $(BASE_SRC:bench/baseline/%.c=$(BUILD)/bench/baseline_%)
 BASE_CFLAGS := -std=gnu11 -O3 -march=native -ffast-math -g -pthread
-HEADERS   := $(wildcard include/*.h compiler/*.h compiler/*.def runtime/*.h kernels/*.h kernels/*.def \
-                        solvers/*.h cli/*.h tests/*.h)
-
 DEPS_OK   := build/.deps-ok
 
 .PHONY: all demo demo-block-sparse test test-gpu bench bench-gpu fuzz clean deps
@@ -56,7 +56,7 @@ $(DEPS_OK): scripts/install-deps.sh
 	@touch $@
 deps: $(DEPS_OK)
 
-$(BUILD)/obj/%.o: %.c $(HEADERS) | $(DEPS_OK)
+$(BUILD)/obj/%.o: %.c | $(DEPS_OK)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
@@ -77,11 +77,11 @@ TEST_WRAP := -Wl,--wrap=malloc -Wl,--wrap=calloc -Wl,--wrap=realloc
 $(BUILD)/kforge-tests: $(TEST_OBJ) $(BUILD)/libkforge-cli.a $(BUILD)/libkforge.a
 	$(CC) $(LDFLAGS) $(TEST_WRAP) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/examples/%: examples/%.c $(BUILD)/libkforge-cli.a $(BUILD)/libkforge.a $(HEADERS)
+$(BUILD)/examples/%: examples/%.c $(BUILD)/libkforge-cli.a $(BUILD)/libkforge.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libkforge-cli.a $(BUILD)/libkforge.a $(LDLIBS)
 
-$(BUILD)/bench/%: bench/%.c $(BUILD)/libkforge-cli.a $(BUILD)/libkforge.a $(HEADERS)
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libkforge-cli.a $(BUILD)/libkforge.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libkforge-cli.a $(BUILD)/libkforge.a $(LDLIBS)
 
@@ -112,11 +112,11 @@ bench-gpu: all
 
 # Fuzzers: clang + libFuzzer, with ASan and UBSan, over the library and the CLI's readers.
 FUZZ_SECONDS ?= 20
-FUZZ_CFLAGS := -std=gnu11 -O1 -g -Iinclude -pthread -fsanitize=fuzzer-no-link,address,undefined \
+FUZZ_CFLAGS := -std=gnu11 -O1 -g -Iinclude -I. -pthread -MMD -MP -fsanitize=fuzzer-no-link,address,undefined \
                -fno-sanitize-recover=undefined -fno-omit-frame-pointer -Wno-unused-command-line-argument
 FUZZ_OBJ := $(patsubst %.c,$(BUILD)/fuzz/obj/%.o,$(LIB_SRC) $(CLI_SRC))
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
-$(BUILD)/fuzz/obj/%.o: %.c $(HEADERS) | $(DEPS_OK)
+$(BUILD)/fuzz/obj/%.o: %.c | $(DEPS_OK)
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -c $< -o $@
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_OBJ)
@@ -126,3 +126,6 @@ fuzz: $(FUZZ_BIN)
 
 clean:
 	rm -rf $(BUILD)/obj $(BUILD)/kforge $(BUILD)/kforge-tests $(BUILD)/*.a $(BUILD)/examples $(BUILD)/bench $(BUILD)/fuzz build/asan
+
+# Header dependencies written by -MMD (absent on a first build: then everything is built anyway).
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -27,7 +27,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "../cli/gen.h"
+#include "cli/gen.h"
 #include "kforge.h"
 
 static double now(void)

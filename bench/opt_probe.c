@@ -15,8 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../kernels/opt.h"
-#include "../runtime/rt.h"
+#include "compiler/emit/opt.h"
+#include "runtime/rt.h"
 
 typedef struct pcase {
     const char *name, *formula, *formula2, *reduction;
@@ -187,7 +187,7 @@ static int probe(const pcase *c, int threads, int dump, const char *dir)
     int64_t *ridx = calloc((size_t)(r.idxdim ? r.idxdim : 1), sizeof *idx);
     int badidx = 0;
     for (int64_t row = 0; row < rows; row += rows / 7 + 1) {
-        kfr_ref_reduce(&p, &r, args, row, row + 1, jr, 1, (char *)rout - row * r.valdim * (int64_t)es,
+        kfk_ref_reduce(&p, &r, args, row, row + 1, jr, 1, (char *)rout - row * r.valdim * (int64_t)es,
                        ridx - row * r.idxdim);
         for (int64_t q = 0; q < r.valdim; q++) {
             double a = es == 4 ? ((float *)out)[row * r.valdim + q] : ((double *)out)[row * r.valdim + q];

@@ -3,7 +3,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "cli.h"
+#include "cli/cli.h"
 
 void kfcli_help_cache(FILE *f)
 {

@@ -3,8 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../runtime/cuda_api.h"
-#include "cli.h"
+#include "runtime/cuda/cuda_api.h"
+#include "cli/cli.h"
 
 void kfcli_help_check(FILE *f)
 {

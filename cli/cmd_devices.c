@@ -2,8 +2,8 @@
  * there are none. */
 #include <string.h>
 
-#include "../runtime/cuda_drv.h"
-#include "cli.h"
+#include "runtime/cuda/cuda_drv.h"
+#include "cli/cli.h"
 
 void kfcli_help_devices(FILE *f)
 {

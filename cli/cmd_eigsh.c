@@ -13,9 +13,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cli.h"
-#include "gen.h"
-#include "npy.h"
+#include "cli/cli.h"
+#include "cli/gen.h"
+#include "cli/npy.h"
 
 void kfcli_help_eigsh(FILE *f)
 {

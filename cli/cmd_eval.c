@@ -3,8 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
-#include "npy.h"
+#include "cli/cli.h"
+#include "cli/npy.h"
 
 void kfcli_help_eval(FILE *f)
 {

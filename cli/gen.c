@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "gen.h"
+#include "cli/gen.h"
 
 /* xoshiro256** (Blackman and Vigna): fast, passes BigCrush, and its state is
  * a local struct, so generating is reentrant. */

@@ -1,5 +1,5 @@
 /* npy.c -- strict .npy reader and atomic .npy writer (the format is NumPy's NEP 1). */
-#include "npy.h"
+#include "cli/npy.h"
 
 #include <errno.h>
 #include <stdarg.h>

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
+#include "cli/cli.h"
 
 enum {
     OPT_ALIAS, OPT_RED, OPT_AXIS, OPT_K, OPT_F2, OPT_DTYPE, OPT_THREADS, OPT_JIT, OPT_SUM,

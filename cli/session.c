@@ -2,7 +2,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "cli.h"
+#include "cli/cli.h"
 
 double kfcli_now(void)
 {

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lex.h"
+#include "compiler/lex.h"
 
 typedef struct checker {
     kfc_prog *p;

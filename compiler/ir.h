@@ -11,7 +11,7 @@
  *        |  kfc_red_setup  (reduce.c)    reduction spec, output dims
  *        v
  *   kfc_emit_c         (emit_c.c + kernels/)  C source of the kernel
- *   kfr_ref_run        (runtime/ref_eval.c)   the oracle, straight from nodes
+ *   kfk_ref_run        (kernels/ref_eval.c)   the oracle, straight from nodes
  *
  * The AST is an array of nodes (STYLE.md point 5): children are int32 indices
  * into p->nodes, and ALWAYS smaller than the parent's index, so evaluating
@@ -23,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "compiler/base/diag.h"
 #include "kforge.h"
 
 /* Limits: untrusted formulas must not exhaust memory, stack or time. */
@@ -38,7 +39,7 @@
 /* Op ids, generated from ops.def. */
 typedef enum kfc_op {
 #define X(id, name, nargs, nints, dimrule, cexpr, doc) KFC_OP_##id,
-#include "ops.def"
+#include "compiler/ops.def"
 #undef X
     KFC_OP_COUNT
 } kfc_op;
@@ -91,15 +92,6 @@ typedef struct kfc_var {
     int16_t src;
 } kfc_var;
 
-/* A diagnostic: status, message, and where. The message text is complete,
- * e.g. "1:17: expected ')' to close '(' at 1:4, near 'Var'". */
-typedef struct kfc_diag {
-    int status;     /* kf_status */
-    int64_t offset; /* byte offset, or -1 */
-    int src;        /* -1 none, 0 formula, 1 formula2, 2+k alias k */
-    char msg[512];
-} kfc_diag;
-
 /* A parsed formula (and optional formula2) sharing one node array. */
 typedef struct kfc_prog {
     kfc_node *nodes; /* owned; malloc'd array */
@@ -110,10 +102,10 @@ typedef struct kfc_prog {
     int nvars;       /* highest used index + 1 (set by kfc_check) */
 } kfc_prog;
 
-/* Reduction ids, generated from kernels/reductions.def. */
+/* Reduction ids, generated from compiler/reductions.def. */
 typedef enum kfc_red_id {
 #define X(id, name, k, f2, scalar, valdim, idxdim, doc) KFC_RED_##id,
-#include "../kernels/reductions.def"
+#include "compiler/reductions.def"
 #undef X
     KFC_RED_COUNT
 } kfc_red_id;
@@ -156,20 +148,6 @@ void kfc_prog_init(kfc_prog *p);
 void kfc_prog_free(kfc_prog *p);
 /* Appends a node; returns its index, or -1 (diag set: KF_ERR_NOMEM or KF_ERR_LIMIT). */
 int32_t kfc_node_new(kfc_prog *p, int op, int32_t pos, int src, kfc_diag *d);
-
-/* --- diagnostics (diag.c) --- */
-void kfc_diag_clear(kfc_diag *d);
-/* Sets status, offset and a printf-formatted message; returns status. The
- * "L:C: " prefix is NOT added here: callers that know the text add it with
- * kfc_diag_at. */
-int kfc_diag_set(kfc_diag *d, int status, int64_t offset, int src, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-/* Writes "L:C" (1-based line and byte column of offset in text) into buf. */
-void kfc_linecol(const char *text, int64_t offset, char *buf, size_t cap);
-/* Like kfc_diag_set but prefixes "L:C: " computed from text and offset
- * (1-based line and column, column counted in bytes). */
-int kfc_diag_at(kfc_diag *d, int status, const char *text, int64_t offset, int src,
-                const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
 /* --- passes --- */
 /* Parses formula (required), formula2 (may be NULL) and the aliases into p.

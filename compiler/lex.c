@@ -2,7 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "lex.h"
+#include "compiler/lex.h"
 
 /* Token text in messages is capped so a hostile formula cannot flood them. */
 #define NEAR_MAX 20

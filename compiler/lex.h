@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ir.h"
+#include "compiler/ir.h"
 
 typedef enum kfc_tok {
     KFC_TK_END,   /* end of the string */

@@ -2,17 +2,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ir.h"
+#include "compiler/ir.h"
 
 const kfc_opinfo kfc_op_info[KFC_OP_COUNT] = {
 #define X(id, name, nargs, nints, dimrule, cexpr, doc) {name, nargs, nints, KFC_DR_##dimrule, cexpr, doc},
-#include "ops.def"
+#include "compiler/ops.def"
 #undef X
 };
 
 const kfc_redinfo kfc_red_info[KFC_RED_COUNT] = {
 #define X(id, name, k, f2, scalar, valdim, idxdim, doc) {name, k, f2, scalar, doc},
-#include "../kernels/reductions.def"
+#include "compiler/reductions.def"
 #undef X
 };
 

@@ -26,7 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lex.h"
+#include "compiler/lex.h"
 
 #define KF_STR_(x) #x
 #define KF_STR(x) KF_STR_(x)

@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ir.h"
+#include "compiler/ir.h"
 
 /* Longer canonical forms are refused (NULL) rather than risk overflow. */
 #define PRINT_MAX ((size_t)1 << 30)

@@ -3,9 +3,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "ir.h"
+#include "compiler/ir.h"
 
-/* "Sum, Max, ..." from kernels/reductions.def, for messages. */
+/* "Sum, Max, ..." from compiler/reductions.def, for messages. */
 static void valid_names(char *dst, size_t cap)
 {
     size_t n = 0;
@@ -28,7 +28,7 @@ static void out_dims(kfc_red *r)
         r->valdim = (int64_t)(VALDIM_);                                                            \
         r->idxdim = (int64_t)(IDXDIM_);                                                            \
         break;
-#include "../kernels/reductions.def"
+#include "compiler/reductions.def"
 #undef X
     default:
         break;

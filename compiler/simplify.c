@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ir.h"
+#include "compiler/ir.h"
 
 static int is_const(const kfc_node *n)
 {

@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "../cli/gen.h"
+#include "cli/gen.h"
 #include "kforge.h"
 
 static double now(void)

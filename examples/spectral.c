@@ -26,7 +26,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "../cli/gen.h"
+#include "cli/gen.h"
 #include "kforge.h"
 
 enum { K_EIG = 7, SPIRAL_N = 10000, SWISS_DEFAULT_N = 100000 };

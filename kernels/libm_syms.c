@@ -1,7 +1,7 @@
 /* libm_syms.c -- the only external functions generated kernels may call. */
 #include <math.h>
 
-#include "abi.h"
+#include "kernels/abi.h"
 
 #define SYM(f) {#f, (void *)&f}
 const kfk_sym kfk_libm_syms[] = {

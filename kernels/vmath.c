@@ -1,5 +1,5 @@
 /* vmath.c -- the inline, vectorizable exp and log that optimizing-tier kernels carry as C text. */
-#include "opt.h"
+#include "kernels/vmath.h"
 
 /*
  * Why our own: libm's scalar expf/logf are calls, so a loop calling them does
@@ -37,7 +37,7 @@
  * lanes. x > 88.72 (inf) and NaN by the last select.
  * kf_vexpns(s, c, cl, sl) is e^(s*c) for an s that is >= 0, -0 or NaN and a
  * negative constant c (the Gaussian's -SqDist/2): the emitter proves both
- * (compiler/exp_fuse.c). t = s*(c log2 e) does not wait for the product
+ * (compiler/emit/exp_fuse.c). t = s*(c log2 e) does not wait for the product
  * s*c, the clamp is on s (sl: the bits of 104/|c|; a signed min keeps -0),
  * no overflow test, and NaN by one select. 0.88 ulp over every float s.
  * double: the same design with a degree-11 minimax polynomial (relative
@@ -56,7 +56,7 @@
 /* The float exp's core from t = xc log2e + 1.5*2^23 (computed by the
  * caller) to the result bits, shared by kf_vexp, kf_vexpns and kf_vexpns2:
  * reduction r = xc - k ln2 (RED: two FMAs), polynomial (POLY), 2^k (TAIL).
- * Leaves float `res`. The constants are kernels/opt.h's, written once. */
+ * Leaves float `res`. The constants are compiler/emit/opt.h's, written once. */
 #define VEXPF_K                                                                                    \
     "    float k = t - 12582912.0f;\n"                                                             \
     "    unsigned tb;\n"                                                                           \
@@ -117,7 +117,7 @@ static const char vmath_f32[] =
     "}\n"
     "/* kf_vexpns for c a power of two, bit for bit, without the product s*c:\n"
     " * l1, l2 are ln2's two parts over c, q1..q6 the polynomial's coefficients\n"
-    " * times c^1..c^6, so r is (s*c - k ln2)/c, exactly (compiler/exp_fuse.c) */\n"
+    " * times c^1..c^6, so r is (s*c - k ln2)/c, exactly (compiler/emit/exp_fuse.c) */\n"
     "static inline __attribute__((always_inline, unused)) float kf_vexpns2(float s, float cl, int sl,\n"
     "    float l1, float l2, float q1, float q2, float q3, float q4, float q5, float q6)\n"
     "{\n"

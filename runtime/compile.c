@@ -30,8 +30,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "cuda_run.h"
-#include "rt.h"
+#include "runtime/cuda/cuda_run.h"
+#include "runtime/rt.h"
 
 /* Everything one compile needs; passes read the inputs and fill k. */
 typedef struct job {

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "rt.h"
+#include "runtime/rt.h"
 
 #define KFR_MAX_THREADS 1024
 

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "rt.h"
+#include "runtime/rt.h"
 
 /* Generated kernels keep per-pair scratch (up to KFC_MAX_TOTAL_DIM values,
  * about 0.5 MiB of doubles) plus the reference evaluator's frames on the

@@ -16,8 +16,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../compiler/ir.h"
-#include "../kernels/abi.h"
+#include "compiler/ir.h"
+#include "kernels/abi.h"
+#include "kernels/ref.h"
 #include "kforge.h"
 
 /* ---- thread pool (pool.c) ---- */
@@ -42,19 +43,6 @@ typedef struct kfr_tcc kfr_tcc;
  * message, or KF_ERR_NOMEM). */
 int kfr_tcc_compile(const char *src, const char *entry, kfr_tcc **jit, void **fn, kfc_diag *d);
 void kfr_tcc_free(kfr_tcc *jit);
-
-/* ---- reference evaluator (ref_eval.c): the oracle ---- */
-/* Same contract as kfk_reduce_fn (kernels/abi.h) plus the program; computes
- * in double straight from the AST, writes the kernel's dtype. Returns KF_OK or
- * KF_ERR_NOMEM (scratch is heap-allocated per call). */
-int kfr_ref_reduce(const kfc_prog *p, const kfc_red *r, const void *const *args, int64_t r0,
-                   int64_t r1, const int64_t *jr, int64_t nr, void *out, int64_t *idx);
-/* Evaluates the subtree at root for the pair (i, j) in double; out gets
- * p->nodes[root].dim values. args hold arrays of dtype. scratch must have
- * room for the sum of all node dims (kfr_ref_scratch_size). */
-void kfr_ref_eval(const kfc_prog *p, int32_t root, kf_dtype dtype, const void *const *args,
-                  int64_t i, int64_t j, double *scratch, double *out);
-size_t kfr_ref_scratch_size(const kfc_prog *p);
 
 /* ---- context and kernel objects (ctx.c, compile.c) ---- */
 struct kf_ctx {

@@ -1,14 +1,14 @@
 /* run.c -- kf_run, kf_run_ranges and kf_run_device: validate at the
- * boundary, then either the GPU (runtime/cuda_run.c) or blocks of output
+ * boundary, then either the GPU (runtime/cuda/cuda_run.c) or blocks of output
  * rows on the pool (dense: equal row blocks over the whole inner range;
- * block-sparse: the tasks of runtime/ranges.c). */
+ * block-sparse: the tasks of runtime/sparse/ranges.c). */
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdlib.h>
 
-#include "cuda_run.h"
-#include "ranges.h"
-#include "rt.h"
+#include "runtime/cuda/cuda_run.h"
+#include "runtime/sparse/ranges.h"
+#include "runtime/rt.h"
 
 /* About this many blocks of rows per worker: enough to even out uneven
  * blocks (a NaN-heavy or cache-unlucky block) without a per-row task cost. */
@@ -46,7 +46,7 @@ static void run_block(void *vp, int64_t t)
         j->fn(j->args, r0, r1, jr, nr, j->out, j->idx);
         return;
     }
-    int rc = kfr_ref_reduce(&k->prog, &k->red, j->args, r0, r1, jr, nr, j->out, j->idx);
+    int rc = kfk_ref_reduce(&k->prog, &k->red, j->args, r0, r1, jr, nr, j->out, j->idx);
     if (rc != KF_OK) {
         int expected = KF_OK;
         atomic_compare_exchange_strong(&j->failed, &expected, rc);

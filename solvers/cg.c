@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../runtime/rt.h"
-#include "solvers.h"
+#include "runtime/rt.h"
+#include "solvers/solvers.h"
 
 void kf_cg_opts_init(kf_cg_opts *o)
 {

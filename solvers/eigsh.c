@@ -12,8 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../runtime/rt.h"
-#include "solvers.h"
+#include "runtime/rt.h"
+#include "solvers/solvers.h"
 
 /* ARPACK keeps the state of a reverse-communication solve in Fortran SAVE
  * variables, so two solves may not interleave anywhere in the process: one

@@ -4,8 +4,8 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "../runtime/rt.h"
-#include "solvers.h"
+#include "runtime/rt.h"
+#include "solvers/solvers.h"
 
 /* D = K 1 into d (n of dtype); KF_OK or the apply's status. */
 static int degrees(kf_linop *K, void *d)

@@ -7,8 +7,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "../runtime/rt.h"
-#include "solvers.h"
+#include "runtime/rt.h"
+#include "solvers/solvers.h"
 
 double kfs_now(void)
 {

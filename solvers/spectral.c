@@ -13,8 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../runtime/rt.h"
-#include "solvers.h"
+#include "runtime/rt.h"
+#include "solvers/solvers.h"
 
 void kf_spectral_opts_init(kf_spectral_opts *o)
 {

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../runtime/rt.h"
+#include "runtime/rt.h"
 #include "harness.h"
 
 /* ---- helpers ---- */

@@ -13,8 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../runtime/cache.h"
-#include "../runtime/cuda_api.h"
+#include "runtime/cache/cache.h"
+#include "runtime/cuda/cuda_api.h"
 #include "cacheutil.h"
 #include "harness.h"
 

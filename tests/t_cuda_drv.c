@@ -1,4 +1,4 @@
-/* t_cuda_drv.c -- the CUDA driver layer (runtime/cuda_drv.c). Without a
+/* t_cuda_drv.c -- the CUDA driver layer (runtime/cuda/cuda_drv.c). Without a
  * driver (the CI machine): every call fails cleanly with a status and a
  * message, from several threads at once. With one (a GPU machine): device 0's
  * properties, a memory round trip (synchronous and on a stream), an
@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../runtime/cuda_drv.h"
+#include "runtime/cuda/cuda_drv.h"
 #include "harness.h"
 
 /* Whether the driver's library can be loaded at all (decides which branch

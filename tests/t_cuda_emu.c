@@ -1,5 +1,5 @@
 /*
- * t_cuda_emu.c -- the generated CUDA kernels (compiler/emit_cuda.c) RUN on
+ * t_cuda_emu.c -- the generated CUDA kernels (compiler/emit/emit_cuda.c) RUN on
  * the CPU and compared with the reference evaluator: the kernels' logic
  * (tiles, barriers, inactive threads, ragged edges, task tables) checked on
  * every CI run, without a GPU.
@@ -29,11 +29,11 @@
  * of one kernel through runner.launch, so a GPU runner replays them by
  * providing a launch that copies to the device and back. A case is a
  * kernel, a block size, sizes, data and optionally a block-sparse pattern;
- * its task table comes from runtime/cuda_tasks.h (what the GPU path
+ * its task table comes from runtime/cuda/cuda_tasks.h (what the GPU path
  * launches), the expected rows from the reference engine (kf_run,
  * kf_run_ranges), and the comparison follows tests/testutil.h (tolerances,
  * scales, index ties; outputs prefilled with garbage).
- *   dense   every reduction of kernels/reductions.def (t_ranges_run.c's
+ *   dense   every reduction of compiler/reductions.def (t_ranges_run.c's
  *           formulas), both dtypes, both axes; blocks of 32 and 64 with
  *           sizes {0, 1, B-1, B, B+1, 3B+5} (each once as M and once as N
  *           per kernel, the pairing rotating over kernels); 0 rows: no launch
@@ -64,12 +64,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../compiler/emit_ops.h"
-#include "../kernels/kernels.h"
-#include "../runtime/cuda_api.h"
-#include "../runtime/cuda_tasks.h"
-#include "../runtime/ranges.h"
-#include "../runtime/rt.h"
+#include "compiler/emit/emit_ops.h"
+#include "compiler/emit/skel.h"
+#include "runtime/cuda/cuda_api.h"
+#include "runtime/cuda/cuda_tasks.h"
+#include "runtime/sparse/ranges.h"
+#include "runtime/rt.h"
 #include "harness.h"
 #include "testutil.h"
 
@@ -453,32 +453,32 @@ static const char *const RENAMED[] = {"kf_reduce_cuda", "kf_smem_per_point", "KF
 /* Appends s with every name of RENAMED followed by _n (the C-linkage names
  * of all the batch's kernels share one namespace), then an #undef of each
  * macro s defines (the dtypes' KF_T math macros differ). */
-static void append_kernel(kfk_buf *b, const char *s, int n)
+static void append_kernel(kfc_buf *b, const char *s, int n)
 {
-    kfk_buf_printf(b, "namespace kfb%d {\n", n);
+    kfc_buf_printf(b, "namespace kfb%d {\n", n);
     for (const char *p = s; *p;) {
         int k = 0;
         while (k < NRENAMED && strncmp(p, RENAMED[k], strlen(RENAMED[k])))
             k++;
         if (k < NRENAMED) {
-            kfk_buf_printf(b, "%s_%d", RENAMED[k], n);
+            kfc_buf_printf(b, "%s_%d", RENAMED[k], n);
             p += strlen(RENAMED[k]);
         } else {
             const char *e = p + 1;
             while (*e && *e != 'k' && *e != 'K')
                 e++;
-            kfk_buf_printf(b, "%.*s", (int)(e - p), p);
+            kfc_buf_printf(b, "%.*s", (int)(e - p), p);
             p = e;
         }
     }
-    kfk_buf_printf(b, "}\n");
+    kfc_buf_printf(b, "}\n");
     for (const char *p = s; (p = strstr(p, "#define ")); p++) {
         if (p != s && p[-1] != '\n')
             continue;
         const char *q = p + 8, *e = q;
         while (*e == '_' || (*e >= 'A' && *e <= 'Z') || (*e >= 'a' && *e <= 'z') || (*e >= '0' && *e <= '9'))
             e++;
-        kfk_buf_printf(b, "#undef %.*s\n", (int)(e - q), q);
+        kfc_buf_printf(b, "#undef %.*s\n", (int)(e - q), q);
     }
 }
 
@@ -568,8 +568,8 @@ static int emu_build(emu *E, char *cxx, ekernel *ks, int nk)
         static const char *const ext[3] = {"cpp", "so", "log"};
         for (int f = 0; f < 3; f++)
             snprintf(E->path[b][f], sizeof E->path[b][f], "%s/batch%d.%s", E->dir, b, ext[f]);
-        kfk_buf src = {0};
-        kfk_buf_printf(&src, "%s", SHIM);
+        kfc_buf src = {0};
+        kfc_buf_printf(&src, "%s", SHIM);
         for (int k = 0; k < nk; k++)
             if (k % NBATCH == b) {
                 ks[k].batch = b;
@@ -672,7 +672,7 @@ struct runner {
                   int64_t ntasks, const int64_t *jr, int64_t njr, void *out, int64_t *idx, char *msg,
                   size_t cap);
     /* Split-j: the partial kernel over tasks[0..5 ntasks) into part/pidx
-     * (host memory: nchunks * rows rows of kfk_skel_partial(&k->ref->red),
+     * (host memory: nchunks * rows rows of kfc_skel_partial(&k->ref->red),
      * pidx NULL when nx == 0), then the combine kernel into out/idx, blocks
      * of c->block threads for both. Returns 0, or -1 with a message. */
     int (*split)(runner *R, const ekernel *k, const ccase *c, const kft_data *d, const int64_t *tasks,
@@ -762,7 +762,7 @@ static void eval_at(cmp *m, int32_t root, int64_t row, int64_t t, double *out)
 {
     const kf_kernel *r = m->k->ref;
     int64_t i = r->red.axis == 1 ? row : t, j = r->red.axis == 1 ? t : row;
-    kfr_ref_eval(&r->prog, root, r->red.dtype, (const void *const *)m->d->arr, i, j, m->scratch, out);
+    kfk_ref_eval(&r->prog, root, r->red.dtype, (const void *const *)m->d->arr, i, j, m->scratch, out);
 }
 
 static void mismatch(cmp *m, int64_t row, const char *what, int64_t q, double got, double exp)
@@ -950,7 +950,7 @@ static int run_case(runner *R, const ekernel *k, const ccase *c, const kft_data 
     char msg[512];
     m.rjr = malloc(sizeof *m.rjr * (size_t)(rows + 1));
     m.rnr = malloc(sizeof *m.rnr * (size_t)(rows + 1));
-    m.scratch = malloc(sizeof(double) * (kfr_ref_scratch_size(&ref->prog) + 1));
+    m.scratch = malloc(sizeof(double) * (kfk_ref_scratch_size(&ref->prog) + 1));
     m.fv = malloc(sizeof(double) * (size_t)(D + E + 1));
     m.gv = m.fv ? m.fv + D : NULL;
     if (!m.rjr || !m.rnr || !m.scratch || !m.fv || out_alloc(ref, rows, &eout, &eidx) ||
@@ -1077,9 +1077,9 @@ static int run_split_case(runner *R, const ekernel *k, const ccase *c, const kft
     int axis = ref->red.axis;
     int64_t rows = axis == 1 ? c->M : c->N, inner = axis == 1 ? c->N : c->M;
     int64_t valdim = ref->red.valdim, idxdim = ref->red.idxdim, D = ref->red.D, E = ref->red.E;
-    enum kfk_fam fam = kfk_red_family(ref->red.id);
-    int exact = fam == KFK_FAM_MAXMIN || fam == KFK_FAM_KMIN;
-    kfk_partial pp = kfk_skel_partial(&ref->red);
+    enum kfc_fam fam = kfc_red_family(ref->red.id);
+    int exact = fam == KFC_FAM_MAXMIN || fam == KFC_FAM_KMIN;
+    kfc_partial pp = kfc_skel_partial(&ref->red);
     size_t es = ref->red.dtype == KF_FLOAT32 ? 4 : 8;
     cmp m = {.k = k, .c = c, .d = d};
     void *eout = NULL, *gout = NULL, *uout = NULL, *part = NULL;
@@ -1090,7 +1090,7 @@ static int run_split_case(runner *R, const ekernel *k, const ccase *c, const kft
     char msg[512];
     m.rjr = malloc(sizeof *m.rjr * (size_t)(rows + 1));
     m.rnr = malloc(sizeof *m.rnr * (size_t)(rows + 1));
-    m.scratch = malloc(sizeof(double) * (kfr_ref_scratch_size(&ref->prog) + 1));
+    m.scratch = malloc(sizeof(double) * (kfk_ref_scratch_size(&ref->prog) + 1));
     m.fv = malloc(sizeof(double) * (size_t)(D + E + 1));
     m.gv = m.fv ? m.fv + D : NULL;
     part = malloc((size_t)(np * pp.nv * pp.vbytes) + PGUARD);

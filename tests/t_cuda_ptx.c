@@ -1,5 +1,5 @@
-/* t_cuda_ptx.c -- the CUDA emitter (compiler/emit_cuda.c) through NVRTC
- * (runtime/nvrtc.c), no GPU needed: every op of ops.def and every reduction
+/* t_cuda_ptx.c -- the CUDA emitter (compiler/emit/emit_cuda.c) through NVRTC
+ * (runtime/cuda/nvrtc.c), no GPU needed: every op of ops.def and every reduction
  * of reductions.def, both dtypes, both axes, emitted as CUDA and compiled to
  * PTX. Kernels are batched into one translation unit per configuration (each
  * in a namespace of its own, entry renamed) because NVRTC's fixed cost per
@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../kernels/kernels.h"
-#include "../runtime/rt.h"
+#include "compiler/emit/skel.h"
+#include "runtime/rt.h"
 #include "harness.h"
 
 #define ARCH "compute_80"
@@ -52,7 +52,7 @@ typedef struct kcase {
 
 /* Appends s to *b (grown with realloc) with every `from` replaced by `from`
  * followed by _n; returns 0 or -1 on out of memory. */
-static int append_renamed(kfk_buf *b, const char *s, int n)
+static int append_renamed(kfc_buf *b, const char *s, int n)
 {
     static const char *const names[] = {"kf_reduce_cuda", "kf_smem_per_point", "KF_SMEM_PER_POINT"};
     while (*s) {
@@ -61,13 +61,13 @@ static int append_renamed(kfk_buf *b, const char *s, int n)
             if (!strncmp(s, names[k], strlen(names[k])))
                 break;
         if (k < 3) {
-            kfk_buf_printf(b, "%s_%d", names[k], n);
+            kfc_buf_printf(b, "%s_%d", names[k], n);
             s += strlen(names[k]);
         } else {
             const char *e = s + 1;
             while (*e && *e != 'k' && *e != 'K')
                 e++;
-            kfk_buf_printf(b, "%.*s", (int)(e - s), s);
+            kfc_buf_printf(b, "%.*s", (int)(e - s), s);
             s = e;
         }
     }
@@ -119,11 +119,11 @@ static int compile(const char *src, const char *what)
 /* Compiles the batch as one program; on failure, each kernel alone. */
 static int compile_batch(kcase *cs, int n, const char *what)
 {
-    kfk_buf b = {0};
+    kfc_buf b = {0};
     for (int k = 0; k < n; k++) {
-        kfk_buf_printf(&b, "namespace kfb%d {\n", k);
+        kfc_buf_printf(&b, "namespace kfb%d {\n", k);
         append_renamed(&b, cs[k].src, k);
-        kfk_buf_printf(&b, "}\n");
+        kfc_buf_printf(&b, "}\n");
     }
     if (b.oom) {
         free(b.s);

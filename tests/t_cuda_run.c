@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../runtime/cuda_drv.h"
+#include "runtime/cuda/cuda_drv.h"
 #include "harness.h"
 #include "testutil.h"
 

@@ -1,9 +1,9 @@
-/* t_cuda_tasks.c -- the split-j plan and task tables of runtime/cuda_tasks.c
+/* t_cuda_tasks.c -- the split-j plan and task tables of runtime/cuda/cuda_tasks.c
  * (docs/cuda.md, "Split-j"): pure functions, no GPU or compiler needed. The
  * kernels that consume the tables run in tests/t_cuda_emu.c. */
 #include <stdlib.h>
 
-#include "../runtime/cuda_tasks.h"
+#include "runtime/cuda/cuda_tasks.h"
 #include "harness.h"
 
 KFT_TEST(cuda_split_plan)

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../compiler/ir.h"
+#include "compiler/ir.h"
 #include "harness.h"
 
 KFT_TEST(docs_formulas_cover_tables)

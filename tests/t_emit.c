@@ -9,8 +9,8 @@
 
 #include <libtcc.h>
 
-#include "../kernels/kernels.h"
-#include "../runtime/rt.h"
+#include "compiler/emit/skel.h"
+#include "runtime/rt.h"
 #include "harness.h"
 
 /* ---- helpers ---- */
@@ -306,15 +306,15 @@ KFT_TEST(emit_minus_zero_keeps_sign)
 {
     /* -x at x = 0 must be -0.0, and a literal -0.0 must not print as the integer -0. */
     char lit[48];
-    kfk_fmt_double(lit, sizeof lit, -0.0);
+    kfc_fmt_double(lit, sizeof lit, -0.0);
     KFT_CHECKF(strcmp(lit, "-0.0") == 0, "%s", lit);
-    kfk_fmt_double(lit, sizeof lit, 2);
+    kfc_fmt_double(lit, sizeof lit, 2);
     KFT_CHECKF(strcmp(lit, "2.0") == 0, "%s", lit);
-    kfk_fmt_double(lit, sizeof lit, 0.1);
+    kfc_fmt_double(lit, sizeof lit, 0.1);
     KFT_CHECKF(strtod(lit, NULL) == 0.1, "%s", lit);
-    kfk_fmt_double(lit, sizeof lit, -INFINITY);
+    kfc_fmt_double(lit, sizeof lit, -INFINITY);
     KFT_CHECKF(strcmp(lit, "(-1.0/0.0)") == 0, "%s", lit);
-    kfk_fmt_double(lit, sizeof lit, 1e300 * 1e10);
+    kfc_fmt_double(lit, sizeof lit, 1e300 * 1e10);
     KFT_CHECKF(strcmp(lit, "(1.0/0.0)") == 0, "%s", lit);
 }
 
@@ -671,7 +671,7 @@ KFT_TEST(emit_float32_sum_schemes)
     volatile float tot = 0, part = 0;
     for (int t = 0; t < N; t++) {
         part += y[t];
-        if ((t + 1) % KFK_SUM_BLOCK == 0)
+        if ((t + 1) % KFC_SUM_BLOCK == 0)
             tot += part, part = 0;
     }
     tot += part;

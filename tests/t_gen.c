@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../cli/gen.h"
+#include "cli/gen.h"
 #include "harness.h"
 
 enum { NP = 2000 };

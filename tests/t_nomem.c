@@ -35,9 +35,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../cli/cli.h"
-#include "../cli/npy.h"
-#include "../compiler/ir.h"
+#include "cli/cli.h"
+#include "cli/npy.h"
+#include "compiler/ir.h"
 #include "harness.h"
 #include "kforge.h"
 #include "testutil.h"

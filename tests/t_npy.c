@@ -7,7 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../cli/npy.h"
+#include "cli/npy.h"
 #include "harness.h"
 #include "kforge.h"
 

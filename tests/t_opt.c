@@ -9,9 +9,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../compiler/emit_ops.h"
-#include "../kernels/opt.h"
-#include "../runtime/rt.h"
+#include "compiler/emit/emit_ops.h"
+#include "compiler/emit/opt.h"
+#include "runtime/rt.h"
 #include "harness.h"
 #include "testutil.h"
 
@@ -220,9 +220,9 @@ static void row_scales(const okern *k, const void *const *args, int64_t row, con
         for (int64_t q = 0; q < nr; q++)
             for (int64_t t = jr[2 * q]; t < jr[2 * q + 1]; t++) {
                 int64_t i = k->axis == 1 ? row : t, j = k->axis == 1 ? t : row;
-                kfr_ref_eval(&k->p, k->p.root, k->dt, args, i, j, scratch, fv);
+                kfk_ref_eval(&k->p, k->p.root, k->dt, args, i, j, scratch, fv);
                 if (has2)
-                    kfr_ref_eval(&k->p, k->p.root2, k->dt, args, i, j, scratch, gv);
+                    kfk_ref_eval(&k->p, k->p.root2, k->dt, args, i, j, scratch, gv);
                 for (int64_t c = 0; c < D && pass == 0; c++) {
                     s->sum[c] += fabs(fv[c]);
                     s->max[c] = fmax(s->max[c], fabs(fv[c]));
@@ -263,7 +263,7 @@ static int compare(const okern *k, const odata *o, int64_t rows, int64_t r0, int
     size_t es = k->dt == KF_FLOAT32 ? 4 : 8;
     void *got = malloc((size_t)(rows * vd + 1) * es), *exp = malloc((size_t)(rows * vd + 1) * es);
     int64_t *gi = malloc((size_t)(rows * xd + 1) * 8), *ei = malloc((size_t)(rows * xd + 1) * 8);
-    double *scratch = malloc((kfr_ref_scratch_size(&k->p) + 1) * sizeof(double));
+    double *scratch = malloc((kfk_ref_scratch_size(&k->p) + 1) * sizeof(double));
     double *fv = malloc((size_t)(D + k->r.E + 1) * 8), *gv = malloc((size_t)(k->r.E + 1) * 8);
     scales s = {malloc((size_t)D * 8), malloc((size_t)D * 8), malloc((size_t)k->r.E * 8), malloc((size_t)k->r.E * 8), 0, 0};
     int bad = -1;
@@ -274,7 +274,7 @@ static int compare(const okern *k, const odata *o, int64_t rows, int64_t r0, int
     for (int64_t q = 0; q < rows * xd; q++)
         gi[q] = ei[q] = 777;
     k->fn(args, r0, r1, jr, nr, vd ? got : NULL, xd ? gi : NULL);
-    if (kfr_ref_reduce(&k->p, &k->r, args, r0, r1, jr, nr, vd ? exp : NULL, xd ? ei : NULL) != KF_OK)
+    if (kfk_ref_reduce(&k->p, &k->r, args, r0, r1, jr, nr, vd ? exp : NULL, xd ? ei : NULL) != KF_OK)
         goto done;
     bad = 0;
     double tol = kft_tol(k->dt);
@@ -302,10 +302,10 @@ static int compare(const okern *k, const odata *o, int64_t rows, int64_t r0, int
                 /* a different index is fine only for a tie in value */
                 int64_t c = q % D;
                 double fa, fb;
-                kfr_ref_eval(&k->p, k->p.root, k->dt, args, k->axis == 1 ? row : a, k->axis == 1 ? a : row,
+                kfk_ref_eval(&k->p, k->p.root, k->dt, args, k->axis == 1 ? row : a, k->axis == 1 ? a : row,
                              scratch, fv);
                 fa = fv[c];
-                kfr_ref_eval(&k->p, k->p.root, k->dt, args, k->axis == 1 ? row : b, k->axis == 1 ? b : row,
+                kfk_ref_eval(&k->p, k->p.root, k->dt, args, k->axis == 1 ? row : b, k->axis == 1 ? b : row,
                              scratch, fv);
                 fb = fv[c];
                 ok = isfinite(fa) && isfinite(fb) && fabs(fa - fb) <= tol * (fabs(fb) + s.max[c]);
@@ -391,7 +391,7 @@ static const char *const op_exprs[] = {
     "OneHot(u*w*IntCst(4)+IntCst(2),5)", "SumT(u-w,3)", "MatVecMult(TensorProd(x,y),p)",
     "VecMatMult(p,TensorProd(x,y))", "TensorProd(x,y)", "Exp(p)*Sin(x)+Cos(y)", "Log(p*p+IntCst(1))*u",
     "Sqrt(x*x)+w", "Exp(u)*Exp(w)", "-x", "Zero(3)+x", "RatCst(1,3)*y+0.3",
-    /* the shapes the optimizing tier fuses into kf_vexpns (compiler/exp_fuse.c) */
+    /* the shapes the optimizing tier fuses into kf_vexpns (compiler/emit/exp_fuse.c) */
     "Exp(-SqDist(x,y)/IntCst(2))", "Exp(-Norm2(x-y)*0.3)", "Exp(-(Abs(x-y)+Square(y))*IntCst(2)*0.7)",
     "Exp(Sqrt(Abs(x))*RatCst(-3,4))", "Exp(-SqDist(x,y)/IntCst(3))",
 };
@@ -399,11 +399,11 @@ static const char *const op_exprs[] = {
 /* Concat(e0, Concat(e1, ...)) of op_exprs[a..b). */
 static char *concat(size_t a, size_t b)
 {
-    kfk_buf s = {0};
+    kfc_buf s = {0};
     for (size_t q = a; q < b; q++)
-        kfk_buf_printf(&s, q + 1 < b ? "Concat(%s," : "%s", op_exprs[q]);
+        kfc_buf_printf(&s, q + 1 < b ? "Concat(%s," : "%s", op_exprs[q]);
     for (size_t q = a; q + 1 < b; q++)
-        kfk_buf_printf(&s, ")");
+        kfc_buf_printf(&s, ")");
     return s.oom ? (free(s.s), NULL) : s.s;
 }
 
@@ -481,7 +481,7 @@ KFT_TEST(opt_reductions_f64_axis0)
         reductions(KF_FLOAT64, 0, 300);
 }
 
-/* Large dims: component loops that are not unrolled (dim > KFK_OPT_UNROLL),
+/* Large dims: component loops that are not unrolled (dim > KFC_OPT_UNROLL),
  * and a Min_ArgMin over them. */
 KFT_TEST(opt_large_dims)
 {
@@ -600,8 +600,8 @@ KFT_TEST(opt_vmath_accuracy)
     char path[128];
     int ok = 1;
     for (int q = 0; q < 2 && ok; q++) {
-        kfk_buf s = {0};
-        kfk_buf_printf(&s, "%s%s", kfk_vmath_source(q ? KF_FLOAT64 : KF_FLOAT32), q ? vm_wrap_d : vm_wrap_f);
+        kfc_buf s = {0};
+        kfc_buf_printf(&s, "%s%s", kfk_vmath_source(q ? KF_FLOAT64 : KF_FLOAT32), q ? vm_wrap_d : vm_wrap_f);
         snprintf(path, sizeof path, "%s/s%d.c", t.path, q);
         ok = !s.oom && write_file(path, s.s) == 0;
         free(s.s);
@@ -771,7 +771,7 @@ KFT_TEST(opt_emit_rejects_bad_ast)
     kfc_prog_free(&k.p);
 }
 
-/* ---- which Exp nodes the optimizing tier fuses (compiler/exp_fuse.c) ---- */
+/* ---- which Exp nodes the optimizing tier fuses (compiler/emit/exp_fuse.c) ---- */
 
 /* c of the outermost Exp node of f for dtype dt, or 0 when it is not fused. */
 static double fused_c_dt(const char *f, kf_dtype dt)

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../compiler/ir.h"
+#include "compiler/ir.h"
 #include "golden/golden.h"
 #include "harness.h"
 

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../runtime/ranges.h"
+#include "runtime/sparse/ranges.h"
 #include "harness.h"
 #include "testutil.h"
 

@@ -1,8 +1,8 @@
 /* t_redsetup.c -- kfc_red_setup: names, axis, K, formula2 and scalar rules, sum schemes,
- * output dims from kernels/reductions.def. */
+ * output dims from compiler/reductions.def. */
 #include <string.h>
 
-#include "../compiler/ir.h"
+#include "compiler/ir.h"
 #include "harness.h"
 
 static const char *const al[] = {"x=Vi(0,3)", "y=Vj(1,3)", "s=Vi(2,1)"};

@@ -1,4 +1,4 @@
-/* t_reductions.c -- every reduction of kernels/reductions.def, JIT kernel
+/* t_reductions.c -- every reduction of compiler/reductions.def, JIT kernel
  * against the reference engine: both axes, both dtypes, empty, tiny, ragged
  * and 1000-long sizes, 1 to 3 threads, K below and above N, every float32 sum
  * scheme, formula2 for the weighted ones. */

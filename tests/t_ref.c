@@ -1,12 +1,12 @@
-/* t_ref.c -- the oracle itself (runtime/ref_eval.c) against hand-computed
+/* t_ref.c -- the oracle itself (kernels/ref_eval.c) against hand-computed
  * values: every op of compiler/ops.def, the special values, and every
- * reduction of kernels/reductions.def on a tiny input. */
+ * reduction of compiler/reductions.def on a tiny input. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../runtime/rt.h"
+#include "runtime/rt.h"
 #include "harness.h"
 
 /* The fixture: x, y dim 3; a, b, p scalars; A a 2x3 matrix; S a symmetric 3x3. */
@@ -56,12 +56,12 @@ static void expect(int line, const fixture *fx, const char *formula, const doubl
         return;
     }
     const void *args[7] = {fx->x, fx->y, &fx->a, &fx->b, &fx->p, fx->A, fx->S};
-    double *scratch = malloc(kfr_ref_scratch_size(&p) * sizeof *scratch);
+    double *scratch = malloc(kfk_ref_scratch_size(&p) * sizeof *scratch);
     double out[64];
     int dim = p.nodes[p.root].dim;
     if (kft_check(dim == n && scratch != NULL, __FILE__, line, formula, "dim %d, expected %d", dim,
                   n)) {
-        kfr_ref_eval(&p, p.root, KF_FLOAT64, args, 0, 0, scratch, out);
+        kfk_ref_eval(&p, p.root, KF_FLOAT64, args, 0, 0, scratch, out);
         for (int k = 0; k < n; k++)
             kft_check(same(out[k], exp[k]), __FILE__, line, formula,
                       "component %d: got %.17g, expected %.17g", k, out[k], exp[k]);
@@ -269,8 +269,8 @@ KFT_TEST(ref_eval_float32_inputs)
         return;
     float x[6] = {1, 2, 3, 4, 5, 6}, y[3] = {0}, a = 0, b[2] = {10, 0.5f}, pp = 0.25f;
     const void *args[7] = {x, y, &a, b, &pp, NULL, NULL};
-    double *scratch = malloc(kfr_ref_scratch_size(&p) * sizeof *scratch), out[3];
-    kfr_ref_eval(&p, p.root, KF_FLOAT32, args, 1, 1, scratch, out); /* i = 1, j = 1 */
+    double *scratch = malloc(kfk_ref_scratch_size(&p) * sizeof *scratch), out[3];
+    kfk_ref_eval(&p, p.root, KF_FLOAT32, args, 1, 1, scratch, out); /* i = 1, j = 1 */
     KFT_CHECK(out[0] == 2.25 && out[1] == 2.75 && out[2] == 3.25);
     free(scratch);
     kfc_prog_free(&p);
@@ -305,7 +305,7 @@ static int reduce(const char *formula, const char *formula2, const char *red, in
         rr->valdim = VD;                                                                           \
         rr->idxdim = ID;                                                                           \
         break;
-#include "../kernels/reductions.def"
+#include "compiler/reductions.def"
 #undef X
     default:
         kfc_prog_free(&p);
@@ -316,7 +316,7 @@ static int reduce(const char *formula, const char *formula2, const char *red, in
     const void *args[7] = {fx.x, fx.y, RA, RB, &fx.p, fx.A, fx.S};
     if (dtype == KF_FLOAT32)
         args[2] = af, args[3] = bf, args[0] = args[1] = args[4] = args[5] = args[6] = NULL;
-    int st = kfr_ref_reduce(&p, rr, args, r0, r1, jr, nr, out, idx);
+    int st = kfk_ref_reduce(&p, rr, args, r0, r1, jr, nr, out, idx);
     kfc_prog_free(&p);
     return st;
 }

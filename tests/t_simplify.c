@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../compiler/ir.h"
+#include "compiler/ir.h"
 #include "harness.h"
 
 static int build(kfc_prog *p, const char *f, const char *f2, kfc_diag *d)

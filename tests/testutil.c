@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../runtime/rt.h"
+#include "runtime/rt.h"
 #include "testutil.h"
 
 #define GARBAGE_VAL 12345.678
@@ -244,7 +244,7 @@ static double formula_at(kf_kernel *ref, const kft_data *d, int64_t row, int64_t
                          double *scratch, double *fv)
 {
     int64_t i = ref->red.axis == 1 ? row : t, j = ref->red.axis == 1 ? t : row;
-    kfr_ref_eval(&ref->prog, ref->prog.root, ref->red.dtype, (const void *const *)d->arr, i, j,
+    kfk_ref_eval(&ref->prog, ref->prog.root, ref->red.dtype, (const void *const *)d->arr, i, j,
                  scratch, fv);
     return fv[comp];
 }
@@ -338,7 +338,7 @@ static int compare_with(const kft_spec *s, kf_kernel *test, kf_kernel *ref, cons
             int64_t comp = q % D;
             int ok = exp >= 0 && got >= 0 && got < inner;
             if (ok && !scratch) {
-                scratch = malloc(kfr_ref_scratch_size(&ref->prog) * sizeof *scratch);
+                scratch = malloc(kfk_ref_scratch_size(&ref->prog) * sizeof *scratch);
                 fv = malloc((size_t)D * sizeof *fv);
                 if (!scratch || !fv) {
                     bad = -1;

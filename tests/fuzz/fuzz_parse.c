@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../compiler/ir.h"
+#include "compiler/ir.h"
 #include "kforge.h"
 
 #define MAX_LINES 9

@@ -1,0 +1,472 @@
+/*
+ * emit_ops.c -- each formula op's generated C, once for both tiers: the
+ * element-wise templates of ops.def (Pow and Round built here) and the ops
+ * with code of their own (reductions over components, Scalprod/SqDist,
+ * WeightedSqNorm/Dist, Normalize, Elem/Extract/Concat/OneHot/SumT,
+ * MatVecMult/VecMatMult/TensorProd), plus the prelude helpers they call.
+ * Where the tiers put values and how they loop is the kfc_opgen's business.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "compiler/emit/emit_ops.h"
+
+/* ---- what every emitter does around the nodes ---- */
+
+int kfc_opgen_reach(const kfc_prog *p, int32_t root, int32_t root2, int8_t **lvl, kfc_diag *d)
+{
+    *lvl = NULL;
+    if (root < 0 || root >= p->nnodes || root2 >= p->nnodes)
+        return kfc_diag_set(d, KF_ERR_INTERNAL, -1, -1, "C emitter: no formula to emit");
+    int8_t *l = malloc((size_t)p->nnodes);
+    if (!l)
+        return kfc_diag_set(d, KF_ERR_NOMEM, -1, -1, "out of memory");
+    *lvl = l;
+    memset(l, -1, (size_t)p->nnodes);
+    l[root] = 0;
+    if (root2 >= 0)
+        l[root2] = 0;
+    /* children have smaller indices: one pass downwards marks them all */
+    for (int32_t n = p->nnodes - 1; n >= 0; n--) {
+        if (l[n] < 0)
+            continue;
+        const kfc_node *x = &p->nodes[n];
+        if (x->op < 0 || x->op >= KFC_OP_COUNT)
+            return kfc_diag_set(d, KF_ERR_INTERNAL, -1, -1, "C emitter: node %d has no op", (int)n);
+        for (int k = 0; k < kfc_op_info[x->op].nargs; k++)
+            if (x->a[k] >= 0 && x->a[k] < n)
+                l[x->a[k]] = 0;
+    }
+    return KF_OK;
+}
+
+void kfc_opgen_comp_vn(const kfc_opgen *g, int32_t n, const char *k, char *dst, size_t cap)
+{
+    const kfc_node *x = &g->p->nodes[n];
+    const char *kk = x->dim == 1 ? "0" : k;
+    if (kfc_opgen_literal(x, dst, cap))
+        return;
+    if (x->op == KFC_OP_VAR)
+        snprintf(dst, cap, "v%d[%s]", (int)x->iv[0], kk);
+    else
+        snprintf(dst, cap, "n%d[%s]", (int)n, kk);
+}
+
+void kfc_opgen_dst_vn(const kfc_opgen *g, int32_t n, const char *k, char *dst, size_t cap)
+{
+    (void)g;
+    snprintf(dst, cap, "n%d[%s]", (int)n, k);
+}
+
+int kfc_opgen_levels(const kfc_prog *p, int32_t root, int32_t root2, int axis, int8_t **lvl,
+                     int32_t *vdim, int8_t *vlv, kfc_diag *d)
+{
+    int st = kfc_opgen_reach(p, root, root2, lvl, d);
+    if (st)
+        return st;
+    int8_t *l = *lvl;
+    /* children have smaller indices: one pass upwards sees them first */
+    for (int32_t n = 0; n < p->nnodes; n++) {
+        if (l[n] < 0)
+            continue;
+        const kfc_node *x = &p->nodes[n];
+        int lv = 0;
+        if (x->op == KFC_OP_VAR) {
+            int v = (int)x->iv[0], role = kfc_role((int)x->iv[2], axis);
+            lv = role == KFC_ROLE_PARAM ? 0 : role == KFC_ROLE_OUTER ? KFC_LV_OUTER : KFC_LV_INNER;
+            vdim[v] = x->dim;
+            vlv[v] = (int8_t)lv;
+        }
+        for (int k = 0; k < kfc_op_info[x->op].nargs; k++)
+            lv |= l[x->a[k]];
+        l[n] = (int8_t)lv;
+    }
+    return KF_OK;
+}
+
+void kfc_opgen_root_array(const kfc_opgen *g, const int8_t *lvl, int32_t root, int lv,
+                          const char *name, char *dst, size_t cap)
+{
+    const kfc_node *x = &g->p->nodes[root];
+    if (!kfc_is_leaf(x)) {
+        snprintf(dst, cap, "n%d", (int)root);
+        return;
+    }
+    snprintf(dst, cap, "%s", name);
+    if (lvl[root] != lv)
+        return;
+    char c[KFC_CAP];
+    g->comp(g, root, "@", c, sizeof c);
+    kfc_buf_printf(g->b, "%sKF_T %s[%d];\n", g->indent[lv], name, (int)x->dim);
+    kfc_opgen_stmt(g, lv, x->dim, "%s[@] = %s;", name, c);
+}
+
+const char *kfc_opgen_scheme_name(int sum_scheme)
+{
+    static const char *const scheme[] = {"auto", "block", "direct", "f64", "kahan"};
+    return sum_scheme >= 0 && sum_scheme <= 4 ? scheme[sum_scheme] : "?";
+}
+
+char *kfc_opgen_finish(kfc_buf *b, int8_t *lvl, int ok, kfc_diag *d)
+{
+    free(lvl);
+    if (ok && (b->oom || !b->s)) {
+        kfc_diag_set(d, KF_ERR_NOMEM, -1, -1, "out of memory");
+        ok = 0;
+    }
+    if (!ok) {
+        free(b->s);
+        return NULL;
+    }
+    return b->s;
+}
+
+int kfc_opgen_literal(const kfc_node *x, char *dst, size_t cap)
+{
+    char lit[48];
+    switch (x->op) {
+    case KFC_OP_ZERO: snprintf(dst, cap, "(KF_T)0"); return 1;
+    case KFC_OP_INTCST: kfc_fmt_double(lit, sizeof lit, (double)x->iv[0]); break;
+    case KFC_OP_RATCST: kfc_fmt_double(lit, sizeof lit, (double)x->iv[0] / (double)x->iv[1]); break;
+    case KFC_OP_NUM: kfc_fmt_double(lit, sizeof lit, x->val); break;
+    default: return 0;
+    }
+    snprintf(dst, cap, "((KF_T)%s)", lit);
+    return 1;
+}
+
+void kfc_opgen_stmt(const kfc_opgen *g, int lv, int64_t n, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int len = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    char *s = len >= 0 ? malloc((size_t)len + 1) : NULL;
+    if (!s) {
+        g->b->oom = 1;
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(s, (size_t)len + 1, fmt, ap);
+    va_end(ap);
+    g->each(g->b, g->indent[lv], n, s);
+    free(s);
+}
+
+/* ---- element-wise ops ---- */
+
+/* Appends tmpl to t with $a $b $c replaced by the children's components at k
+ * and $0 $1 by the integer arguments (as double literals). */
+static void expand(const kfc_opgen *g, const kfc_node *x, const char *tmpl, const char *k, kfc_buf *t)
+{
+    for (const char *s = tmpl; *s; s++) {
+        if (s[0] == '$' && s[1] >= 'a' && s[1] <= 'c') {
+            char c[KFC_CAP];
+            g->comp(g, x->a[s[1] - 'a'], k, c, sizeof c);
+            kfc_buf_printf(t, "%s", c);
+            s++;
+        } else if (s[0] == '$' && (s[1] == '0' || s[1] == '1')) {
+            /* As a double literal: the templates use them as reals, and an
+             * int64 extreme has no valid C integer literal. */
+            char lit[48];
+            kfc_fmt_double(lit, sizeof lit, (double)x->iv[s[1] - '0']);
+            kfc_buf_printf(t, "%s", lit);
+            s++;
+        } else {
+            kfc_buf_printf(t, "%c", *s);
+        }
+    }
+}
+
+/* The C template of an element-wise node: ops.def's, or Pow's and Round's. */
+static void elementwise_template(const kfc_opgen *g, const kfc_node *x, char *dst, size_t cap)
+{
+    if (x->op == KFC_OP_POW) {
+        long long m = x->iv[0], am = m < 0 ? -m : m;
+        const char *pre = m < 0 ? "((KF_T)1/" : "(", *post = ")";
+        /* m = 0: pow(f, 0) is 1 even for NaN, as the shared semantics ask.
+         * kf_powi (optimizing tier) vectorizes, within a few ulps. */
+        if (g->powi_max > 0 && am <= g->powi_max)
+            snprintf(dst, cap, "%skf_powi($a,%lld)%s", pre, am, post);
+        else if (am == 1)
+            snprintf(dst, cap, "%s($a)%s", pre, post);
+        else if (am == 2)
+            snprintf(dst, cap, "%s(($a)*($a))%s", pre, post);
+        else
+            snprintf(dst, cap, "%sKF_POW($a,(KF_T)%lld)%s", pre, am, post);
+    } else if (x->op == KFC_OP_ROUND) {
+        /* 10^d by exact multiplications, as the reference does. */
+        double s = 1;
+        char lit[48];
+        for (int64_t k = 0; k < x->iv[0]; k++)
+            s *= 10;
+        kfc_fmt_double(lit, sizeof lit, s);
+        snprintf(dst, cap, "(KF_ROUND(($a)*(KF_T)%s)/(KF_T)%s)", lit, lit);
+    } else {
+        snprintf(dst, cap, "%s", kfc_op_info[x->op].cexpr);
+    }
+}
+
+static void emit_elementwise(const kfc_opgen *g, int32_t n, int lv)
+{
+    const kfc_node *x = &g->p->nodes[n];
+    char tmpl[200], dst[KFC_CAP];
+    kfc_buf rhs = {0};
+    elementwise_template(g, x, tmpl, sizeof tmpl);
+    expand(g, x, tmpl, "@", &rhs);
+    g->dst(g, n, "@", dst, sizeof dst);
+    if (rhs.oom)
+        g->b->oom = 1;
+    else
+        kfc_opgen_stmt(g, lv, x->dim, "%s = %s;", dst, rhs.s);
+    free(rhs.s);
+}
+
+/* ---- the ops with code of their own ---- */
+
+/* NULL CEXPR in ops.def. Accumulations start at 0 and run over ascending
+ * components, the reference's order, so float64 results agree with it to the
+ * last bit wherever libm is not involved. */
+static void emit_special(const kfc_opgen *g, int32_t n, int lv)
+{
+    const kfc_node *x = &g->p->nodes[n];
+    const char *in = g->indent[lv];
+    int32_t a = x->a[0], b2 = x->a[1], c3 = x->a[2];
+    int32_t da = a >= 0 ? g->p->nodes[a].dim : 0, db = b2 >= 0 ? g->p->nodes[b2].dim : 0;
+    int32_t dc = c3 >= 0 ? g->p->nodes[c3].dim : 0;
+    char A[KFC_CAP], B[KFC_CAP], C[KFC_CAP] = "", ix[64], N0[KFC_CAP], NA[KFC_CAP], NK[KFC_CAP];
+    kfc_buf *o = g->b;
+    g->dst(g, n, "0", N0, sizeof N0);
+    g->dst(g, n, "@", NA, sizeof NA);
+#define CA(k) g->comp(g, a, k, A, sizeof A)
+#define CB(k) g->comp(g, b2, k, B, sizeof B)
+#define CC(k) g->comp(g, c3, k, C, sizeof C)
+#define NK_AT(...) (snprintf(ix, sizeof ix, __VA_ARGS__), g->dst(g, n, ix, NK, sizeof NK))
+    switch (x->op) {
+    case KFC_OP_SUM:
+    case KFC_OP_SQNORM2:
+    case KFC_OP_NORM2:
+        CA("@");
+        kfc_buf_printf(o, "%s{ KF_T kf_a = 0;\n", in);
+        if (x->op == KFC_OP_SUM)
+            kfc_opgen_stmt(g, lv, da, "kf_a += %s;", A);
+        else
+            kfc_opgen_stmt(g, lv, da, "kf_a += %s * %s;", A, A);
+        kfc_buf_printf(o, "%s  %s = %s; }\n", in, N0, x->op == KFC_OP_NORM2 ? "KF_SQRT(kf_a)" : "kf_a");
+        return;
+    case KFC_OP_MAX:
+    case KFC_OP_MIN:
+    case KFC_OP_ARGMAX:
+    case KFC_OP_ARGMIN: {
+        /* A NaN best is sticky, so the first NaN wins; otherwise strictly better. */
+        int arg = x->op == KFC_OP_ARGMAX || x->op == KFC_OP_ARGMIN;
+        const char *cmp = x->op == KFC_OP_MAX || x->op == KFC_OP_ARGMAX ? ">" : "<";
+        CA("0");
+        kfc_buf_printf(o, "%s{ KF_T kf_a = %s; %s kf_b = 0;\n", in, A, g->selects ? "KF_T" : "kf_i64");
+        CA("@");
+        if (g->selects)
+            kfc_opgen_stmt(g, lv, da,
+                           "{ KF_T kf_v = %s; int kf_u = (kf_a == kf_a) & ((kf_v != kf_v) | (kf_v %s kf_a)); "
+                           "kf_a = kf_u ? kf_v : kf_a; kf_b = kf_u ? (KF_T)(@) : kf_b; }",
+                           A, cmp);
+        else
+            kfc_opgen_stmt(g, lv, da,
+                           "{ KF_T kf_v = %s; if (kf_a == kf_a && (kf_v != kf_v || kf_v %s kf_a)) "
+                           "{ kf_a = kf_v; kf_b = @; } }",
+                           A, cmp);
+        kfc_buf_printf(o, "%s  %s = %s; (void)kf_b; }\n", in, N0,
+                       !arg ? "kf_a" : g->selects ? "kf_b" : "(KF_T)kf_b");
+        return;
+    }
+    case KFC_OP_SCALPROD:
+    case KFC_OP_SQDIST:
+        CA("@"), CB("@");
+        kfc_buf_printf(o, "%s{ KF_T kf_a = 0;\n", in);
+        if (x->op == KFC_OP_SCALPROD)
+            kfc_opgen_stmt(g, lv, da > db ? da : db, "kf_a += %s * %s;", A, B);
+        else
+            kfc_opgen_stmt(g, lv, da > db ? da : db, "{ KF_T kf_t = %s - %s; kf_a += kf_t * kf_t; }", A, B);
+        kfc_buf_printf(o, "%s  %s = kf_a; }\n", in, N0);
+        return;
+    case KFC_OP_WEIGHTEDSQNORM:
+    case KFC_OP_WEIGHTEDSQDIST: {
+        /* s = A; f = B, or B - C for the distance. s is read by its dim:
+         * 1 (isotropic, checked first so D = 1 takes it), D (diagonal), D*D. */
+        int dist = x->op == KFC_OP_WEIGHTEDSQDIST;
+        int32_t D = dist && dc > db ? dc : db;
+        int full = da != 1 && da != D;
+        char F[2 * KFC_CAP + 8], Fl[2 * KFC_CAP + 8];
+        for (int w = 0; w < 2; w++) {
+            const char *k = w ? "l" : full ? "k" : "@";
+            CB(k);
+            if (dist)
+                CC(k);
+            snprintf(w ? Fl : F, sizeof F, dist ? "(%s - %s)" : "%s", B, C);
+        }
+        kfc_buf_printf(o, "%s{ KF_T kf_a = 0;\n", in);
+        if (da == 1) {
+            CA("0");
+            kfc_opgen_stmt(g, lv, D, "kf_a += %s * %s;", F, F);
+            kfc_buf_printf(o, "%s  %s = %s * kf_a; }\n", in, N0, A);
+        } else if (!full) {
+            CA("@");
+            kfc_opgen_stmt(g, lv, D, "kf_a += %s * %s * %s;", A, F, F);
+            kfc_buf_printf(o, "%s  %s = kf_a; }\n", in, N0);
+        } else {
+            snprintf(ix, sizeof ix, "k*%d+l", (int)D);
+            CA(ix);
+            kfc_buf_printf(o, "%s  for (kf_i64 k = 0; k < %d; k++) for (kf_i64 l = 0; l < %d; l++) "
+                              "kf_a += %s * %s * %s;\n",
+                           in, (int)D, (int)D, F, A, Fl);
+            kfc_buf_printf(o, "%s  %s = kf_a; }\n", in, N0);
+        }
+        return;
+    }
+    case KFC_OP_NORMALIZE:
+        CA("@");
+        kfc_buf_printf(o, "%s{ KF_T kf_a = 0;\n", in);
+        kfc_opgen_stmt(g, lv, da, "kf_a += %s * %s;", A, A);
+        kfc_buf_printf(o, "%s  kf_a = KF_RSQRT(kf_a);\n", in);
+        kfc_opgen_stmt(g, lv, da, "%s = %s * kf_a;", NA, A);
+        kfc_buf_printf(o, "%s}\n", in);
+        return;
+    case KFC_OP_ELEM:
+        snprintf(ix, sizeof ix, "%d", (int)x->iv[0]);
+        CA(ix);
+        kfc_buf_printf(o, "%s%s = %s;\n", in, N0, A);
+        return;
+    case KFC_OP_ELEMT:
+        CA("0");
+        NK_AT("%d", (int)x->iv[1]);
+        kfc_opgen_stmt(g, lv, x->dim, "%s = 0;", NA);
+        kfc_buf_printf(o, "%s%s = %s;\n", in, NK, A);
+        return;
+    case KFC_OP_EXTRACT:
+        snprintf(ix, sizeof ix, "%d+@", (int)x->iv[0]);
+        CA(ix);
+        kfc_opgen_stmt(g, lv, x->dim, "%s = %s;", NA, A);
+        return;
+    case KFC_OP_EXTRACTT:
+        CA("@");
+        NK_AT("%d+@", (int)x->iv[0]);
+        kfc_opgen_stmt(g, lv, x->dim, "%s = 0;", NA);
+        kfc_opgen_stmt(g, lv, da, "%s = %s;", NK, A);
+        return;
+    case KFC_OP_CONCAT:
+        CA("@"), CB("@");
+        NK_AT("%d+@", (int)da);
+        kfc_opgen_stmt(g, lv, da, "%s = %s;", NA, A);
+        kfc_opgen_stmt(g, lv, db, "%s = %s;", NK, B);
+        return;
+    case KFC_OP_ONEHOT:
+        /* A NaN rounds to NaN, equal to no index: all zeros, like the reference. */
+        CA("0");
+        kfc_buf_printf(o, "%s{ KF_T kf_r = KF_ROUND(%s);\n", in, A);
+        kfc_opgen_stmt(g, lv, x->dim, "%s = kf_r == (KF_T)(@) ? (KF_T)1 : (KF_T)0;", NA);
+        kfc_buf_printf(o, "%s}\n", in);
+        return;
+    case KFC_OP_SUMT:
+        CA("0");
+        kfc_opgen_stmt(g, lv, x->dim, "%s = %s;", NA, A);
+        return;
+    case KFC_OP_MATVECMULT:
+        snprintf(ix, sizeof ix, "k*%d+l", (int)db);
+        CA(ix), CB("l");
+        NK_AT("k");
+        kfc_buf_printf(o, "%sfor (kf_i64 k = 0; k < %d; k++) { KF_T kf_a = 0; "
+                          "for (kf_i64 l = 0; l < %d; l++) kf_a += %s * %s; %s = kf_a; }\n",
+                       in, (int)x->dim, (int)db, A, B, NK);
+        return;
+    case KFC_OP_VECMATMULT:
+        snprintf(ix, sizeof ix, "k*%d+l", (int)x->dim);
+        CA("k"), CB(ix);
+        NK_AT("l");
+        kfc_buf_printf(o, "%sfor (kf_i64 l = 0; l < %d; l++) { KF_T kf_a = 0; "
+                          "for (kf_i64 k = 0; k < %d; k++) kf_a += %s * %s; %s = kf_a; }\n",
+                       in, (int)x->dim, (int)da, A, B, NK);
+        return;
+    case KFC_OP_TENSORPROD:
+        CA("k"), CB("l");
+        NK_AT("k*%d+l", (int)db);
+        kfc_buf_printf(o, "%sfor (kf_i64 k = 0; k < %d; k++) for (kf_i64 l = 0; l < %d; l++) "
+                          "%s = %s * %s;\n",
+                       in, (int)da, (int)db, NK, A, B);
+        return;
+    default:
+        return;
+    }
+#undef CA
+#undef CB
+#undef CC
+#undef NK_AT
+}
+
+void kfc_opgen_node(const kfc_opgen *g, int32_t n, int lv)
+{
+    const kfc_node *x = &g->p->nodes[n];
+    if (kfc_op_info[x->op].cexpr || x->op == KFC_OP_POW || x->op == KFC_OP_ROUND)
+        emit_elementwise(g, n, lv);
+    else
+        emit_special(g, n, lv);
+}
+
+/* ---- prelude helpers ---- */
+
+void kfc_opgen_helpers(kfc_buf *b, int opt)
+{
+    /* A NaN argument gives NaN (x != x is the NaN test: no isnan without
+     * headers). The optimizing tier's are written as selects so they vectorize. */
+    kfc_buf_printf(b, "KF_HELPER KF_T kf_rsqrt(KF_T x) { return x == 0 ? (KF_T)0 : (KF_T)1 / KF_SQRT(x); }\n");
+    if (opt)
+        kfc_buf_printf(
+            b,
+            "KF_HELPER KF_T kf_sign(KF_T x) { KF_T s = x > 0 ? (KF_T)1 : x < 0 ? (KF_T)-1 : (KF_T)0; return x != x ? x : s; }\n"
+            "KF_HELPER KF_T kf_step(KF_T x) { KF_T s = x >= 0 ? (KF_T)1 : (KF_T)0; return x != x ? x : s; }\n");
+    else
+        kfc_buf_printf(
+            b,
+            "KF_HELPER KF_T kf_sign(KF_T x) { return x != x ? x : x > 0 ? (KF_T)1 : x < 0 ? (KF_T)-1 : (KF_T)0; }\n"
+            "KF_HELPER KF_T kf_step(KF_T x) { return x != x ? x : x >= 0 ? (KF_T)1 : (KF_T)0; }\n");
+    kfc_buf_printf(b, "KF_HELPER KF_T kf_relu(KF_T x) { return x != x ? x : x >= 0 ? x : (KF_T)0; }\n"
+                      "KF_HELPER KF_T kf_xlogx(KF_T x) { return x == 0 ? (KF_T)0 : x * KF_LOG(x); }\n"
+                      "KF_HELPER KF_T kf_sinxdivx(KF_T x) { return x == 0 ? (KF_T)1 : KF_SIN(x) / x; }\n"
+                      "KF_HELPER KF_T kf_clamp(KF_T x, KF_T a, KF_T b)\n"
+                      "{\n");
+    if (opt)
+        kfc_buf_printf(b, "    KF_T y = x < a ? a : x;\n"
+                          "    y = y > b ? b : y;\n"
+                          "    y = b != b ? b : y;\n"
+                          "    y = a != a ? a : y;\n"
+                          "    return x != x ? x : y;\n");
+    else
+        kfc_buf_printf(b, "    if (x != x || a != a || b != b)\n"
+                          "        return x != x ? x : a != a ? a : b;\n"
+                          "    if (x < a)\n"
+                          "        x = a;\n"
+                          "    return x > b ? b : x;\n");
+    kfc_buf_printf(b, "}\n"
+                      "KF_HELPER KF_T kf_mod(KF_T x, KF_T n, KF_T d) { return x - n * KF_FLOOR((x - d) / n); }\n");
+    if (opt)
+        kfc_buf_printf(b, "/* x^m, m >= 0, by squaring (m is a constant: the loop unrolls) */\n"
+                          "KF_HELPER KF_T kf_powi(KF_T x, int m)\n"
+                          "{\n"
+                          "    KF_T r = 1;\n"
+                          "    while (m) {\n"
+                          "        if (m & 1)\n"
+                          "            r = r * x;\n"
+                          "        m >>= 1;\n"
+                          "        if (m)\n"
+                          "            x = x * x;\n"
+                          "    }\n"
+                          "    return r;\n"
+                          "}\n");
+    else /* the KMin skeleton's order (compiler/emit/skel_c.c) */
+        kfc_buf_printf(b, "/* KMin order: NaN before every number, then numeric. */\n"
+                          "KF_HELPER int kf_kless(KF_T a, KF_T b) { return (a != a && b == b) || a < b; }\n");
+    kfc_buf_printf(
+        b, "#define KF_RSQRT(x) kf_rsqrt(x)\n#define KF_SIGN(x) kf_sign(x)\n#define KF_STEP(x) kf_step(x)\n"
+           "#define KF_RELU(x) kf_relu(x)\n#define KF_XLOGX(x) kf_xlogx(x)\n#define KF_SINXDIVX(x) kf_sinxdivx(x)\n"
+           "#define KF_CLAMP(x, a, b) kf_clamp(x, a, b)\n#define KF_MOD(x, n, d) kf_mod(x, n, d)\n\n");
+}

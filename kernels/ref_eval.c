@@ -1,0 +1,604 @@
+/*
+ * ref_eval.c -- the reference evaluator: the oracle every generated kernel is
+ * compared with (STYLE.md point 8).
+ *
+ * It evaluates the checked AST directly, node by node in index order (children
+ * have smaller indices, so that order is topological), in double precision,
+ * for one pair (i, j) at a time, and runs the reductions of
+ * compiler/reductions.def in double with plain loops. It shares NO code with
+ * the emitter on purpose: semantics come from the DOC strings of
+ * compiler/ops.def and the shared semantics of the reductions, so a bug in one
+ * implementation shows up as a disagreement instead of being copied into both.
+ * Speed does not matter here; clarity and exact special values do.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/ref.h"
+
+/* Scratch, counted in doubles: one slot per node holding that node's offset
+ * (see plan()), then every node's values (the sum of all dims). Keeping the
+ * offsets there lets kfk_ref_eval find children in O(1) without allocating
+ * (offsets < 2^53 are exact in a double). */
+size_t kfk_ref_scratch_size(const kfc_prog *p)
+{
+    size_t n = (size_t)p->nnodes;
+    for (int32_t k = 0; k < p->nnodes; k++)
+        n += (size_t)(p->nodes[k].dim > 0 ? p->nodes[k].dim : 0);
+    return n;
+}
+
+/* ---- element-wise scalar semantics (ops.def DOC strings) ---- */
+
+static double rsqrt_d(double f)
+{
+    return f == 0 ? 0 : 1 / sqrt(f);
+}
+
+static double sign_d(double f)
+{
+    if (isnan(f))
+        return f;
+    return f > 0 ? 1 : f < 0 ? -1 : 0;
+}
+
+static double step_d(double f)
+{
+    if (isnan(f))
+        return f;
+    return f >= 0 ? 1 : 0;
+}
+
+static double relu_d(double f)
+{
+    if (isnan(f))
+        return f;
+    return f >= 0 ? f : 0;
+}
+
+static double xlogx_d(double f)
+{
+    return f == 0 ? 0 : f * log(f);
+}
+
+static double sinxdivx_d(double f)
+{
+    return f == 0 ? 1 : sin(f) / f;
+}
+
+/* min(max(f,a),b) with NaN in any operand giving NaN (NaN propagates). */
+static double clamp_d(double f, double a, double b)
+{
+    if (isnan(f) || isnan(a) || isnan(b))
+        return NAN;
+    if (f < a)
+        f = a;
+    if (f > b)
+        f = b;
+    return f;
+}
+
+/* Pow(f,m): m = 0 gives 1 (like C pow, even for NaN); m < 0 gives 1/f^-m. */
+static double pow_int_d(double f, int64_t m)
+{
+    if (m == 0)
+        return 1;
+    if (m < 0)
+        return 1 / pow(f, (double)-m);
+    return pow(f, (double)m);
+}
+
+/* Round(f,d) = round(f*10^d)/10^d; 10^d is exact in double for d <= 22
+ * (kfc_check keeps d <= 15; the cap only bounds the loop). */
+static double round_d(double f, int64_t d)
+{
+    double s = 1;
+    for (int64_t k = 0; k < d && k < 400; k++)
+        s *= 10;
+    return round(f * s) / s;
+}
+
+static double unary_d(int op, double f, const kfc_node *n)
+{
+    switch (op) {
+    case KFC_OP_MINUS: return -f;
+    case KFC_OP_EXP: return exp(f);
+    case KFC_OP_LOG: return log(f);
+    case KFC_OP_SIN: return sin(f);
+    case KFC_OP_COS: return cos(f);
+    case KFC_OP_ASIN: return asin(f);
+    case KFC_OP_ACOS: return acos(f);
+    case KFC_OP_ATAN: return atan(f);
+    case KFC_OP_SQRT: return sqrt(f);
+    case KFC_OP_RSQRT: return rsqrt_d(f);
+    case KFC_OP_INV: return 1 / f;
+    case KFC_OP_ABS: return fabs(f);
+    case KFC_OP_SIGN: return sign_d(f);
+    case KFC_OP_STEP: return step_d(f);
+    case KFC_OP_RELU: return relu_d(f);
+    case KFC_OP_FLOOR: return floor(f);
+    case KFC_OP_SQUARE: return f * f;
+    case KFC_OP_XLOGX: return xlogx_d(f);
+    case KFC_OP_SINXDIVX: return sinxdivx_d(f);
+    case KFC_OP_POW: return pow_int_d(f, n->iv[0]);
+    case KFC_OP_ROUND: return round_d(f, n->iv[0]);
+    case KFC_OP_CLAMPINT: return clamp_d(f, (double)n->iv[0], (double)n->iv[1]);
+    default: return NAN;
+    }
+}
+
+static double nary_d(int op, double a, double b, double c)
+{
+    switch (op) {
+    case KFC_OP_ADD: return a + b;
+    case KFC_OP_SUBTRACT: return a - b;
+    case KFC_OP_MULT: return a * b;
+    case KFC_OP_DIVIDE: return a / b;
+    case KFC_OP_ATAN2: return atan2(a, b);
+    case KFC_OP_POWF: return pow(a, b);
+    /* IEEE comparisons: false with a NaN, except != which is true. */
+    case KFC_OP_EQUAL: return a == b ? 1 : 0;
+    case KFC_OP_NOTEQUAL: return a != b ? 1 : 0;
+    case KFC_OP_LESSTHAN: return a < b ? 1 : 0;
+    case KFC_OP_LESSOREQUAL: return a <= b ? 1 : 0;
+    case KFC_OP_IFELSE: return a >= 0 ? b : c; /* a NaN condition picks c */
+    case KFC_OP_CLAMP: return clamp_d(a, b, c);
+    case KFC_OP_MOD: return a - b * floor((a - c) / b);
+    default: return NAN;
+    }
+}
+
+/* ---- vector ops ---- */
+
+/* Component k of an operand of dim d broadcast to a larger dim (dim 1 repeats). */
+static inline double bc(const double *v, int32_t d, int32_t k)
+{
+    return d == 1 ? v[0] : v[k];
+}
+
+/* Sum_k s f_k^2 with s read per the three readings of WeightedSqNorm; f is
+ * given as the difference fa - fb (fb may be NULL) so WeightedSqDist needs no
+ * temporary. */
+static double wsqnorm(const double *s, int32_t ds, const double *fa, int32_t da, const double *fb,
+                      int32_t db, int32_t D)
+{
+    double acc = 0;
+#define FK(k) (bc(fa, da, k) - (fb ? bc(fb, db, k) : 0))
+    if (ds == 1) {
+        for (int32_t k = 0; k < D; k++)
+            acc += FK(k) * FK(k);
+        return s[0] * acc;
+    }
+    if (ds == D) {
+        for (int32_t k = 0; k < D; k++)
+            acc += s[k] * FK(k) * FK(k);
+        return acc;
+    }
+    /* ds == D*D: a full (symmetric) matrix, row-major */
+    for (int32_t k = 0; k < D; k++)
+        for (int32_t l = 0; l < D; l++)
+            acc += FK(k) * s[(int64_t)k * D + l] * FK(l);
+    return acc;
+#undef FK
+}
+
+/* Component k of a variable's row, read from the user's array of dtype. */
+static double load(const void *arr, kf_dtype dtype, int64_t off)
+{
+    if (dtype == KF_FLOAT32)
+        return (double)((const float *)arr)[off];
+    return ((const double *)arr)[off];
+}
+
+/* Max (want_max) or Min over components: NaN if any component is NaN. */
+static double comp_extreme(const double *a, int32_t d, int want_max)
+{
+    double b = a[0];
+    for (int32_t k = 0; k < d; k++) {
+        if (isnan(a[k]))
+            return a[k];
+        if (want_max ? a[k] > b : a[k] < b)
+            b = a[k];
+    }
+    return b;
+}
+
+/* Index of the first largest (smallest) component; the first NaN wins. */
+static double comp_argextreme(const double *a, int32_t d, int want_max)
+{
+    for (int32_t k = 0; k < d; k++)
+        if (isnan(a[k]))
+            return (double)k;
+    int32_t best = 0;
+    for (int32_t k = 1; k < d; k++)
+        if (want_max ? a[k] > a[best] : a[k] < a[best])
+            best = k;
+    return (double)best;
+}
+
+/* Evaluates one node into o (its dim values) from its children's values. */
+static void eval_node(const kfc_node *n, const double *A, int32_t da, const double *B, int32_t db,
+                      const double *C, int32_t dc, kf_dtype dtype, const void *const *args,
+                      int64_t i, int64_t j, double *o)
+{
+    const int32_t d = n->dim;
+    double acc;
+    switch (n->op) {
+    case KFC_OP_VAR: {
+        int64_t dim = n->iv[1], cat = n->iv[2];
+        int64_t row = cat == KFC_CAT_I ? i : cat == KFC_CAT_J ? j : 0;
+        for (int32_t c = 0; c < d; c++)
+            o[c] = load(args[n->iv[0]], dtype, row * dim + c);
+        return;
+    }
+    case KFC_OP_INTCST: o[0] = (double)n->iv[0]; return;
+    case KFC_OP_RATCST: o[0] = (double)n->iv[0] / (double)n->iv[1]; return;
+    case KFC_OP_NUM: o[0] = n->val; return;
+    case KFC_OP_ZERO:
+        for (int32_t c = 0; c < d; c++)
+            o[c] = 0;
+        return;
+    case KFC_OP_NORMALIZE:
+        acc = 0;
+        for (int32_t c = 0; c < da; c++)
+            acc += A[c] * A[c];
+        acc = rsqrt_d(acc);
+        for (int32_t c = 0; c < d; c++)
+            o[c] = A[c] * acc;
+        return;
+    case KFC_OP_SUM:
+        acc = 0;
+        for (int32_t c = 0; c < da; c++)
+            acc += A[c];
+        o[0] = acc;
+        return;
+    case KFC_OP_MAX: o[0] = comp_extreme(A, da, 1); return;
+    case KFC_OP_MIN: o[0] = comp_extreme(A, da, 0); return;
+    case KFC_OP_ARGMAX: o[0] = comp_argextreme(A, da, 1); return;
+    case KFC_OP_ARGMIN: o[0] = comp_argextreme(A, da, 0); return;
+    case KFC_OP_SCALPROD: {
+        int32_t D = da > db ? da : db;
+        acc = 0;
+        for (int32_t c = 0; c < D; c++)
+            acc += bc(A, da, c) * bc(B, db, c);
+        o[0] = acc;
+        return;
+    }
+    case KFC_OP_SQNORM2:
+    case KFC_OP_NORM2:
+        acc = 0;
+        for (int32_t c = 0; c < da; c++)
+            acc += A[c] * A[c];
+        o[0] = n->op == KFC_OP_NORM2 ? sqrt(acc) : acc;
+        return;
+    case KFC_OP_SQDIST: {
+        int32_t D = da > db ? da : db;
+        acc = 0;
+        for (int32_t c = 0; c < D; c++) {
+            double t = bc(A, da, c) - bc(B, db, c);
+            acc += t * t;
+        }
+        o[0] = acc;
+        return;
+    }
+    case KFC_OP_WEIGHTEDSQNORM: o[0] = wsqnorm(A, da, B, db, NULL, 0, db); return;
+    case KFC_OP_WEIGHTEDSQDIST: o[0] = wsqnorm(A, da, B, db, C, dc, db > dc ? db : dc); return;
+    case KFC_OP_ELEM: o[0] = A[n->iv[0]]; return;
+    case KFC_OP_ELEMT:
+        for (int32_t c = 0; c < d; c++)
+            o[c] = 0;
+        o[n->iv[1]] = A[0];
+        return;
+    case KFC_OP_EXTRACT:
+        for (int32_t c = 0; c < d; c++)
+            o[c] = A[n->iv[0] + c];
+        return;
+    case KFC_OP_EXTRACTT:
+        for (int32_t c = 0; c < d; c++)
+            o[c] = 0;
+        for (int32_t c = 0; c < da; c++)
+            o[n->iv[0] + c] = A[c];
+        return;
+    case KFC_OP_CONCAT:
+        for (int32_t c = 0; c < da; c++)
+            o[c] = A[c];
+        for (int32_t c = 0; c < db; c++)
+            o[da + c] = B[c];
+        return;
+    case KFC_OP_ONEHOT: {
+        double r = round(A[0]); /* NaN fails both comparisons: all zeros */
+        for (int32_t c = 0; c < d; c++)
+            o[c] = 0;
+        if (r >= 0 && r < (double)d)
+            o[(int32_t)r] = 1;
+        return;
+    }
+    case KFC_OP_SUMT:
+        for (int32_t c = 0; c < d; c++)
+            o[c] = A[0];
+        return;
+    case KFC_OP_MATVECMULT: /* A (d x db) row-major times B (db) */
+        for (int32_t r = 0; r < d; r++) {
+            acc = 0;
+            for (int32_t k = 0; k < db; k++)
+                acc += A[(int64_t)r * db + k] * B[k];
+            o[r] = acc;
+        }
+        return;
+    case KFC_OP_VECMATMULT: /* A (da) times B (da x d) row-major */
+        for (int32_t l = 0; l < d; l++) {
+            acc = 0;
+            for (int32_t k = 0; k < da; k++)
+                acc += A[k] * B[(int64_t)k * d + l];
+            o[l] = acc;
+        }
+        return;
+    case KFC_OP_TENSORPROD:
+        for (int32_t k = 0; k < da; k++)
+            for (int32_t l = 0; l < db; l++)
+                o[(int64_t)k * db + l] = A[k] * B[l];
+        return;
+    default:
+        break;
+    }
+    if (kfc_op_info[n->op].rule == KFC_DR_SAME) {
+        for (int32_t c = 0; c < d; c++)
+            o[c] = unary_d(n->op, A[c], n);
+    } else { /* KFC_DR_BCAST */
+        for (int32_t c = 0; c < d; c++)
+            o[c] = nary_d(n->op, bc(A, da, c), bc(B, db, c), C ? bc(C, dc, c) : 0);
+    }
+}
+
+/*
+ * Plans an evaluation of root (and root2 if >= 0): the first nnodes slots of
+ * scratch receive, for each node, the offset of its values after those
+ * slots, or -1 when neither root needs it (the program may hold nodes of
+ * unused aliases whose arrays are NULL: they must not be read). One
+ * descending pass finds the needed nodes since children have smaller indices.
+ */
+static void plan(const kfc_prog *p, int32_t root, int32_t root2, double *scratch)
+{
+    int32_t upto = root2 > root ? root2 : root;
+    for (int32_t k = 0; k < p->nnodes; k++)
+        scratch[k] = -1;
+    scratch[root] = 0;
+    if (root2 >= 0)
+        scratch[root2] = 0;
+    for (int32_t k = upto; k >= 0; k--)
+        if (scratch[k] >= 0)
+            for (int c = 0; c < 3; c++)
+                if (p->nodes[k].a[c] >= 0)
+                    scratch[p->nodes[k].a[c]] = 0;
+    size_t off = 0;
+    for (int32_t k = 0; k <= upto; k++) {
+        if (scratch[k] < 0)
+            continue;
+        scratch[k] = (double)off;
+        off += (size_t)p->nodes[k].dim;
+    }
+}
+
+/* Evaluates the planned nodes up to upto for the pair (i, j) (i indexes
+ * cat-0 variables, j cat-1 ones). Returns the base of the values: node k's
+ * values start at base + scratch[k]. */
+static double *eval_planned(const kfc_prog *p, int32_t upto, kf_dtype dtype,
+                            const void *const *args, int64_t i, int64_t j, double *scratch)
+{
+    double *base = scratch + p->nnodes;
+    for (int32_t k = 0; k <= upto; k++) {
+        if (scratch[k] < 0)
+            continue;
+        const kfc_node *n = &p->nodes[k];
+        const double *ch[3] = {NULL, NULL, NULL};
+        int32_t dm[3] = {0, 0, 0};
+        for (int c = 0; c < 3; c++) {
+            if (n->a[c] >= 0) {
+                ch[c] = base + (size_t)scratch[n->a[c]];
+                dm[c] = p->nodes[n->a[c]].dim;
+            }
+        }
+        eval_node(n, ch[0], dm[0], ch[1], dm[1], ch[2], dm[2], dtype, args, i, j,
+                  base + (size_t)scratch[k]);
+    }
+    return base;
+}
+
+void kfk_ref_eval(const kfc_prog *p, int32_t root, kf_dtype dtype, const void *const *args,
+                  int64_t i, int64_t j, double *scratch, double *out)
+{
+    plan(p, root, -1, scratch);
+    double *base = eval_planned(p, root, dtype, args, i, j, scratch);
+    memcpy(out, base + (size_t)scratch[root], (size_t)p->nodes[root].dim * sizeof *out);
+}
+
+/* ---- reductions (compiler/reductions.def, shared semantics) ---- */
+
+static void put(void *out, kf_dtype dtype, int64_t k, double v)
+{
+    if (dtype == KF_FLOAT32)
+        ((float *)out)[k] = (float)v;
+    else
+        ((double *)out)[k] = v;
+}
+
+/* The Max/Min rule: a later term replaces the best iff strictly better or
+ * the first NaN; the first term is always taken (handled by idx == -1). */
+static int beats(double v, double best, int want_max)
+{
+    if (isnan(v))
+        return !isnan(best);
+    return want_max ? v > best : v < best;
+}
+
+/* KMin order: NaN before every number, then numeric. */
+static int kless(double a, double b)
+{
+    return (isnan(a) && !isnan(b)) || a < b;
+}
+
+/* Per-row accumulators, sized for the reduction at hand. */
+typedef struct acc {
+    double *v;   /* Sum: D; Max/Min: D; KMin: K*D; LSE family: s_1..s_E */
+    int64_t *ix; /* Max/Min: D; KMin: K*D */
+    double m, s0;
+} acc;
+
+static void acc_init(const kfc_red *r, acc *a)
+{
+    int32_t D = r->D, K = r->K;
+    switch (r->id) {
+    case KFC_RED_SUM:
+        for (int32_t c = 0; c < D; c++)
+            a->v[c] = 0;
+        break;
+    case KFC_RED_MAX: case KFC_RED_ARGMAX: case KFC_RED_MAX_ARGMAX:
+    case KFC_RED_MIN: case KFC_RED_ARGMIN: case KFC_RED_MIN_ARGMIN: {
+        int want_max = r->id == KFC_RED_MAX || r->id == KFC_RED_ARGMAX || r->id == KFC_RED_MAX_ARGMAX;
+        for (int32_t c = 0; c < D; c++)
+            a->v[c] = want_max ? -INFINITY : INFINITY, a->ix[c] = -1;
+        break;
+    }
+    case KFC_RED_KMIN: case KFC_RED_ARGKMIN: case KFC_RED_KMIN_ARGKMIN:
+        for (int64_t s = 0; s < (int64_t)K * D; s++)
+            a->v[s] = INFINITY, a->ix[s] = -1;
+        break;
+    default: /* LogSumExp family */
+        a->m = -INFINITY;
+        a->s0 = 0;
+        for (int32_t c = 0; c < r->E; c++)
+            a->v[c] = 0;
+        break;
+    }
+}
+
+/* Folds the term f (dim D), g (dim E or NULL for the constant 1) at inner index t. */
+static void acc_add(const kfc_red *r, acc *a, const double *f, const double *g, int64_t t)
+{
+    int32_t D = r->D, K = r->K;
+    switch (r->id) {
+    case KFC_RED_SUM:
+        for (int32_t c = 0; c < D; c++)
+            a->v[c] += f[c];
+        break;
+    case KFC_RED_MAX: case KFC_RED_ARGMAX: case KFC_RED_MAX_ARGMAX:
+    case KFC_RED_MIN: case KFC_RED_ARGMIN: case KFC_RED_MIN_ARGMIN: {
+        int want_max = r->id == KFC_RED_MAX || r->id == KFC_RED_ARGMAX || r->id == KFC_RED_MAX_ARGMAX;
+        for (int32_t c = 0; c < D; c++)
+            if (a->ix[c] < 0 || beats(f[c], a->v[c], want_max))
+                a->v[c] = f[c], a->ix[c] = t;
+        break;
+    }
+    case KFC_RED_KMIN: case KFC_RED_ARGKMIN: case KFC_RED_KMIN_ARGKMIN:
+        for (int32_t c = 0; c < D; c++) {
+            /* slot s of component c lives at s*D + c (the (K, D) output layout) */
+            int32_t s = 0;
+            while (s < K && !(a->ix[(int64_t)s * D + c] < 0 || kless(f[c], a->v[(int64_t)s * D + c])))
+                s++;
+            if (s == K)
+                continue;
+            for (int32_t q = K - 1; q > s; q--) {
+                a->v[(int64_t)q * D + c] = a->v[(int64_t)(q - 1) * D + c];
+                a->ix[(int64_t)q * D + c] = a->ix[(int64_t)(q - 1) * D + c];
+            }
+            a->v[(int64_t)s * D + c] = f[c];
+            a->ix[(int64_t)s * D + c] = t;
+        }
+        break;
+    default: { /* the online LogSumExp of the shared semantics, in double */
+        double x = f[0];
+        if (x > a->m) {
+            double sc = exp(a->m - x);
+            for (int32_t c = 0; c < r->E; c++)
+                a->v[c] = a->v[c] * sc + (g ? g[c] : 1);
+            a->s0 = a->s0 * sc + 1;
+            a->m = x;
+        } else {
+            double w = x == a->m ? 1 : exp(x - a->m);
+            for (int32_t c = 0; c < r->E; c++)
+                a->v[c] += w * (g ? g[c] : 1);
+            a->s0 += w;
+        }
+        break;
+    }
+    }
+}
+
+static void acc_write(const kfc_red *r, const acc *a, void *out, int64_t *idx, int64_t row)
+{
+    int64_t vo = row * r->valdim, io = row * r->idxdim;
+    int64_t n = (int64_t)r->D * (r->K > 0 ? r->K : 1);
+    switch (r->id) {
+    case KFC_RED_SUM: case KFC_RED_MAX: case KFC_RED_MIN: case KFC_RED_KMIN:
+        for (int64_t c = 0; c < n; c++)
+            put(out, r->dtype, vo + c, a->v[c]);
+        break;
+    case KFC_RED_ARGMAX: case KFC_RED_ARGMIN: case KFC_RED_ARGKMIN:
+        for (int64_t c = 0; c < n; c++)
+            idx[io + c] = a->ix[c];
+        break;
+    case KFC_RED_MAX_ARGMAX: case KFC_RED_MIN_ARGMIN: case KFC_RED_KMIN_ARGKMIN:
+        for (int64_t c = 0; c < n; c++) {
+            put(out, r->dtype, vo + c, a->v[c]);
+            idx[io + c] = a->ix[c];
+        }
+        break;
+    case KFC_RED_LOGSUMEXP:
+        put(out, r->dtype, vo, a->m + log(a->v[0]));
+        break;
+    case KFC_RED_LOGSUMEXPWEIGHT:
+        for (int32_t c = 0; c < r->E; c++)
+            put(out, r->dtype, vo + c, a->m + log(a->v[c]));
+        break;
+    case KFC_RED_SUMSOFTMAXWEIGHT:
+        for (int32_t c = 0; c < r->E; c++)
+            put(out, r->dtype, vo + c, a->v[c] / a->s0);
+        break;
+    case KFC_RED_MAX_SUMSHIFTEXP: {
+        double m = a->m;
+        for (int32_t c = 0; c < r->E; c++) {
+            if (isnan(a->v[c]))
+                m = NAN;
+            put(out, r->dtype, vo + 1 + c, a->v[c]);
+        }
+        put(out, r->dtype, vo, m);
+        break;
+    }
+    default:
+        break;
+    }
+}
+
+int kfk_ref_reduce(const kfc_prog *p, const kfc_red *r, const void *const *args, int64_t r0,
+                   int64_t r1, const int64_t *jr, int64_t nr, void *out, int64_t *idx)
+{
+    int64_t slots = (int64_t)r->D * (r->K > 0 ? r->K : 1);
+    if (slots < r->E)
+        slots = r->E;
+    size_t ns = kfk_ref_scratch_size(p);
+    double *scratch = malloc(ns * sizeof *scratch);
+    acc a = {malloc((size_t)slots * sizeof(double)), malloc((size_t)slots * sizeof(int64_t)), 0, 0};
+    if (!scratch || !a.v || !a.ix) {
+        free(scratch), free(a.v), free(a.ix);
+        return KF_ERR_NOMEM;
+    }
+    int32_t root = p->root, root2 = p->root2;
+    int32_t upto = root2 > root ? root2 : root;
+    plan(p, root, root2, scratch); /* once: the same for every pair */
+    int outer_is_i = kfc_role(KFC_CAT_I, r->axis) == KFC_ROLE_OUTER;
+    for (int64_t row = r0; row < r1; row++) {
+        acc_init(r, &a);
+        for (int64_t q = 0; q < nr; q++) {
+            for (int64_t t = jr[2 * q]; t < jr[2 * q + 1]; t++) {
+                int64_t i = outer_is_i ? row : t, j = outer_is_i ? t : row;
+                double *base = eval_planned(p, upto, r->dtype, args, i, j, scratch);
+                const double *g = root2 >= 0 ? base + (size_t)scratch[root2] : NULL;
+                acc_add(r, &a, base + (size_t)scratch[root], g, t);
+            }
+        }
+        acc_write(r, &a, out, idx, row);
+    }
+    free(scratch), free(a.v), free(a.ix);
+    return KF_OK;
+}

@@ -1,0 +1,283 @@
+/* cache_admin.c -- kf_cache_dir, kf_cache_list, kf_cache_clear: the cache as the user manages it
+ * (optimized objects and GPU images alike: docs/cache.md). */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "runtime/cache/cache.h"
+
+/* Builds and temporaries older than this belong to a crashed process. */
+#define KFR_STALE_TMP_S 3600
+/* Metadata is a few lines plus the canonical formula. */
+#define KFR_MAX_META ((size_t)8 << 20)
+
+int kf_cache_dir(kf_ctx *ctx, const char **dir, int *mode)
+{
+    if (!ctx)
+        return KF_ERR_ARG;
+    kfr_clear_error(ctx);
+    if (!dir || !mode)
+        return kfr_error(ctx, KF_ERR_ARG, "kf_cache_dir: dir and mode must not be NULL");
+    kfr_cache c;
+    kfr_cache_locate(&ctx->opt, &c, 0);
+    snprintf(ctx->cache_dir, sizeof ctx->cache_dir, "%s", c.dir);
+    *dir = ctx->cache_dir[0] ? ctx->cache_dir : NULL;
+    *mode = c.mode;
+    /* Not a failure of this call: the answer is the mode, the message its reason. */
+    if (c.mode != 1)
+        snprintf(ctx->msg, sizeof ctx->msg, "%s", c.why);
+    return KF_OK;
+}
+
+static int is_key(const char *name)
+{
+    size_t n = strspn(name, "0123456789abcdef");
+    return n == KFR_HEX_LEN && name[n] == 0;
+}
+
+/* Every name in dir, malloc'd (NULL-terminated array), or NULL with errno. */
+static char **names_of(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return NULL;
+    size_t n = 0, cap = 16;
+    char **v = malloc(cap * sizeof *v);
+    struct dirent *e;
+    while (v && (e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        if (n + 2 > cap) {
+            char **w = realloc(v, (cap *= 2) * sizeof *v);
+            if (!w)
+                break;
+            v = w;
+        }
+        if (!(v[n] = strdup(e->d_name)))
+            break;
+        v[++n] = NULL;
+    }
+    int failed = !v || e;
+    closedir(d);
+    if (failed) {
+        for (size_t q = 0; v && q < n; q++)
+            free(v[q]);
+        free(v);
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (!n)
+        v[0] = NULL;
+    return v;
+}
+
+static void names_free(char **v)
+{
+    for (size_t q = 0; v && v[q]; q++)
+        free(v[q]);
+    free(v);
+}
+
+/* The cache for list/clear: KF_OK with *c (mode may be -1 for "none"), or
+ * an error for a refused directory. */
+static int open_cache(kf_ctx *ctx, kfr_cache *c, const char *what)
+{
+    kfr_cache_locate(&ctx->opt, c, 0);
+    if (c->mode < 0 && c->refused)
+        return kfr_error(ctx, KF_ERR_IO, "%s: %s", what, c->why);
+    return KF_OK;
+}
+
+/* Reads the whole meta of an entry into *out (malloc'd). KF_OK, KF_ERR_NOMEM,
+ * or KF_ERR_IO (unreadable: the entry is skipped). */
+static int read_meta(const char *entry, char **out)
+{
+    char p[PATH_MAX];
+    *out = NULL;
+    if (snprintf(p, sizeof p, "%s/meta", entry) >= (int)sizeof p)
+        return KF_ERR_IO;
+    int fd = open(p, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0)
+        return KF_ERR_IO;
+    int rc = KF_ERR_IO;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (size_t)st.st_size < KFR_MAX_META) {
+        char *s = malloc((size_t)st.st_size + 1);
+        ssize_t got = s ? read(fd, s, (size_t)st.st_size) : -1;
+        if (!s) {
+            rc = KF_ERR_NOMEM;
+        } else if (got >= 0) {
+            s[got] = 0;
+            *out = s;
+            rc = KF_OK;
+        } else {
+            free(s);
+        }
+    }
+    close(fd);
+    return rc;
+}
+
+/* The value of the "name value" line in meta (n bytes, its newlines
+ * already turned into NULs by split_lines); "" if absent. */
+static const char *field(const char *meta, size_t n, const char *name)
+{
+    size_t len = strlen(name);
+    for (const char *line = meta; line < meta + n; line += strlen(line) + 1)
+        if (strncmp(line, name, len) == 0 && line[len] == ' ')
+            return line + len + 1;
+    return "";
+}
+
+static size_t split_lines(char *meta)
+{
+    size_t n = strlen(meta);
+    for (size_t q = 0; q < n; q++)
+        if (meta[q] == '\n')
+            meta[q] = 0;
+    return n;
+}
+
+/* Bytes of the plain files in entry; -1 when out of memory. */
+static int64_t entry_size(const char *entry)
+{
+    int64_t total = 0;
+    char **v = names_of(entry);
+    if (!v && errno == ENOMEM)
+        return -1;
+    for (size_t q = 0; v && v[q]; q++) {
+        char p[PATH_MAX];
+        struct stat st;
+        if (snprintf(p, sizeof p, "%s/%s", entry, v[q]) < (int)sizeof p && lstat(p, &st) == 0 &&
+            S_ISREG(st.st_mode))
+            total += st.st_size;
+    }
+    names_free(v);
+    return total;
+}
+
+int kf_cache_list(kf_ctx *ctx, int (*fn)(void *user, const kf_cache_entry *e), void *user)
+{
+    if (!ctx)
+        return KF_ERR_ARG;
+    kfr_clear_error(ctx);
+    if (!fn)
+        return kfr_error(ctx, KF_ERR_ARG, "kf_cache_list: fn must not be NULL");
+    kfr_cache c;
+    int rc = open_cache(ctx, &c, "kf_cache_list");
+    if (rc != KF_OK || c.mode < 0)
+        return rc;
+    char **names = names_of(c.dir);
+    if (!names) {
+        if (errno == ENOENT)
+            return KF_OK; /* not created yet: empty */
+        if (errno == ENOMEM)
+            return kfr_error(ctx, KF_ERR_NOMEM, "kf_cache_list: out of memory");
+        return kfr_error(ctx, KF_ERR_IO, "kf_cache_list: cannot read %s: %s", c.dir,
+                         strerror(errno));
+    }
+    for (size_t q = 0; names[q] && rc == KF_OK; q++) {
+        if (!is_key(names[q]))
+            continue;
+        char entry[PATH_MAX], obj[PATH_MAX + 16], why[600];
+        int untrusted = 0;
+        if (snprintf(entry, sizeof entry, "%s/%s", c.dir, names[q]) >= (int)sizeof entry ||
+            kfr_cache_check_entry(entry, names[q], why, sizeof why, &untrusted) != 0)
+            continue;
+        char *meta = NULL;
+        struct stat st;
+        int mrc = read_meta(entry, &meta);
+        int64_t size = mrc == KF_OK ? entry_size(entry) : 0;
+        if (mrc == KF_ERR_NOMEM || size < 0) {
+            free(meta);
+            rc = kfr_error(ctx, KF_ERR_NOMEM, "kf_cache_list: out of memory");
+            break;
+        }
+        snprintf(obj, sizeof obj, "%s/meta", entry);
+        if (mrc != KF_OK || lstat(obj, &st) != 0) {
+            free(meta);
+            continue; /* removed meanwhile */
+        }
+        kf_cache_entry e = {.key = names[q], .path = obj, .last_use = (int64_t)st.st_mtime,
+                            .size_bytes = size};
+        size_t n = split_lines(meta);
+        e.tier = field(meta, n, "tier");
+        e.reduction = field(meta, n, "reduction");
+        e.formula = field(meta, n, "formula");
+        /* A GPU entry (checked above: its image is kernel.cubin or
+         * kernel.ptx): the image is its object, and the architecture it is
+         * for follows the reduction ("Sum axis=1 float32 sm_90"), since
+         * kf_cache_entry has no field of its own for it. */
+        char red[256];
+        if (!strcmp(e.tier, "cuda")) {
+            snprintf(obj, sizeof obj, "%s/%s", entry, field(meta, n, "image"));
+            snprintf(red, sizeof red, "%s %s", e.reduction, field(meta, n, "arch"));
+            e.reduction = red;
+        } else {
+            snprintf(obj, sizeof obj, "%s/kernel.so", entry);
+        }
+        int stop = fn(user, &e);
+        free(meta);
+        if (stop)
+            break;
+    }
+    names_free(names);
+    return rc;
+}
+
+int kf_cache_clear(kf_ctx *ctx, double older_than_days, int64_t *removed)
+{
+    if (!ctx)
+        return KF_ERR_ARG;
+    kfr_clear_error(ctx);
+    if (removed)
+        *removed = 0;
+    kfr_cache c;
+    int rc = open_cache(ctx, &c, "kf_cache_clear");
+    if (rc != KF_OK)
+        return rc;
+    if (c.mode != 1)
+        return kfr_error(ctx, KF_ERR_IO, "kf_cache_clear: %s", c.why);
+    char **names = names_of(c.dir);
+    if (!names) {
+        if (errno == ENOENT)
+            return KF_OK;
+        if (errno == ENOMEM)
+            return kfr_error(ctx, KF_ERR_NOMEM, "kf_cache_clear: out of memory");
+        return kfr_error(ctx, KF_ERR_IO, "kf_cache_clear: cannot read %s: %s", c.dir,
+                         strerror(errno));
+    }
+    time_t now = time(NULL);
+    int64_t count = 0;
+    for (size_t q = 0; names[q]; q++) {
+        char p[PATH_MAX], meta[PATH_MAX + 8];
+        struct stat st;
+        if (snprintf(p, sizeof p, "%s/%s", c.dir, names[q]) >= (int)sizeof p || lstat(p, &st) != 0 || !S_ISDIR(st.st_mode))
+            continue;
+        if (is_key(names[q])) {
+            /* Last use is the meta's mtime (touched on every load); an
+             * entry without one counts from the directory's. */
+            snprintf(meta, sizeof meta, "%s/meta", p);
+            struct stat ms;
+            time_t used = lstat(meta, &ms) == 0 ? ms.st_mtime : st.st_mtime;
+            if ((older_than_days < 0 || (double)(now - used) > older_than_days * 86400.0) &&
+                kfr_cache_trash(c.dir, p) == 0)
+                count++;
+        } else if (strncmp(names[q], "trash-", 6) == 0 ||
+                   (strncmp(names[q], "tmp-", 4) == 0 && now - st.st_mtime > KFR_STALE_TMP_S)) {
+            /* Leftovers of crashed processes; a build in progress is younger. */
+            kfr_cache_remove_tree(p);
+        }
+    }
+    names_free(names);
+    if (removed)
+        *removed = count;
+    return KF_OK;
+}

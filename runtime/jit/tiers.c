@@ -1,0 +1,259 @@
+/*
+ * tiers.c -- the JIT policy: which code a kernel runs, and the background
+ * build of the optimized code.
+ *
+ *   policy      cache pass (kfr_tier_lookup)        jit pass (kfr_tier_jit)
+ *   tcc         -                                   libtcc
+ *   reference   -                                   -
+ *   cc          key; table, then disk              hit: done.  miss: cc now (waits)
+ *   auto        key; table, then disk              hit: done.  miss: libtcc now, and
+ *                                                   cc in a thread that swaps k->fn
+ *   (no C compiler: auto behaves as tcc, with one KF_LOG_INFO line per context;
+ *    cc fails with KF_ERR_JIT)
+ *
+ * The swap: the builder stores the new entry point atomically; kf_run loads
+ * it once per call, so a run in flight finishes with the code it started
+ * with (the libtcc code stays alive until kf_kernel_free). The builder never
+ * touches the context (it belongs to the user's thread): its status and
+ * message wait in the build until kf_kernel_wait reports them. It allocates
+ * nothing itself: everything it needs is allocated before it starts.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime/cache/cache.h"
+
+struct kfr_build {
+    kfr_cc cc;
+    kfr_cache cache;
+    char key[KFR_HEX_LEN + 1];
+    char *src, *meta;    /* the optimized source and the entry's metadata (owned) */
+    kfr_so *spare;       /* a table node for the loader (owned until used) */
+    kf_kernel *k;
+    pthread_t thread;
+    int started;         /* the thread runs (or ran): join it */
+    atomic_int cancel;   /* set by kf_kernel_free when the result would be thrown away */
+    atomic_int done;     /* set (release) once status, msg, result and stored are final */
+    int status, stored;
+    kfr_so *result;
+    char msg[1024];
+};
+
+static void build_free(kfr_build *b)
+{
+    if (!b)
+        return;
+    free(b->src);
+    free(b->meta);
+    free(b->spare);
+    free(b);
+}
+
+/* The kernel now runs the optimized object so. */
+static void use_object(kf_kernel *k, kfr_so *so)
+{
+    k->so = so;
+    atomic_store_explicit(&k->fn, so->fn, memory_order_release);
+    atomic_store(&k->on_cc, 1);
+    k->stats.cache_entry = so->path[0] ? so->path : NULL;
+}
+
+int kfr_tier_lookup(kf_kernel *k, kfc_diag *d)
+{
+    kf_ctx *ctx = k->ctx;
+    k->stats.cache = KF_CACHE_UNUSED;
+    if (!k->has_red || (k->engine != KF_JIT_AUTO && k->engine != KF_JIT_CC))
+        return KF_OK;
+    kfr_build *b = calloc(1, sizeof *b);
+    if (!b)
+        return kfc_diag_set(d, KF_ERR_NOMEM, -1, -1, "out of memory");
+    char why[600];
+    if (kfr_cc_find(&b->cc, why, sizeof why) != 0) {
+        free(b);
+        if (k->engine == KF_JIT_CC)
+            return kfc_diag_set(d, KF_ERR_JIT, -1, -1,
+                                "the optimizing tier (KF_JIT_CC) needs a C compiler: %s", why);
+        if (!ctx->said_no_cc)
+            kfr_log(ctx, KF_LOG_INFO, "%s: kernels run on libtcc only", why);
+        ctx->said_no_cc = 1;
+        k->engine = KF_JIT_TCC;
+        return KF_OK;
+    }
+    int rc = kfr_cache_key(k, &b->cc, b->key);
+    if (rc != KF_OK) {
+        free(b);
+        return kfc_diag_set(d, rc, -1, -1, "cannot compute the cache key (%s)",
+                            kf_status_name(rc));
+    }
+    kfr_so *so = kfr_so_find(b->key);
+    if (so) {
+        free(b);
+        use_object(k, so);
+        k->stats.cache = KF_CACHE_HIT;
+        return KF_OK;
+    }
+    kfr_cache_locate(&ctx->opt, &b->cache, 0);
+    if (b->cache.mode < 0 && b->cache.refused && !ctx->said_refused) {
+        kfr_log(ctx, KF_LOG_ERROR, "kforge cache: %s", b->cache.why);
+        ctx->said_refused = 1;
+    }
+    if (b->cache.mode >= 0) {
+        if (!(b->spare = kfr_so_new())) {
+            free(b);
+            return kfc_diag_set(d, KF_ERR_NOMEM, -1, -1, "out of memory");
+        }
+        int r = kfr_cache_load(&b->cache, b->key, &b->spare, &so, why, sizeof why);
+        if (r == 1) {
+            build_free(b);
+            use_object(k, so);
+            k->stats.cache = KF_CACHE_HIT;
+            return KF_OK;
+        }
+        /* Someone else's entry in our cache would run their code: that is
+         * worth an error line even though the kernel still compiles. */
+        if (r < 0)
+            kfr_log(ctx, r == -2 ? KF_LOG_ERROR : KF_LOG_INFO, "kforge cache: %s", why);
+    }
+    k->build = b; /* a miss: the jit pass builds */
+    return KF_OK;
+}
+
+static void *builder(void *vp)
+{
+    kfr_build *b = vp;
+    int rc = kfr_cache_build(&b->cache, &b->cc, b->key, b->src, b->meta, &b->cancel, &b->spare,
+                             &b->result, &b->stored, b->msg, sizeof b->msg);
+    if (rc == KF_OK) {
+        atomic_store_explicit(&b->k->fn, b->result->fn, memory_order_release);
+        atomic_store(&b->k->on_cc, 1);
+    }
+    b->status = rc;
+    atomic_store_explicit(&b->done, 1, memory_order_release);
+    return NULL;
+}
+
+int kfr_tier_jit(kf_kernel *k, kfc_diag *d)
+{
+    kf_ctx *ctx = k->ctx;
+    if (!k->has_red || k->engine == KF_JIT_REFERENCE || k->so)
+        return KF_OK;
+    if (k->engine == KF_JIT_TCC || k->engine == KF_JIT_AUTO) {
+        void *fn = NULL;
+        int rc = kfr_tcc_compile(k->source, KFK_ENTRY, &k->tcc, &fn, d);
+        if (rc != KF_OK)
+            return rc;
+        /* POSIX guarantees object and function pointers convert (dlsym relies on it). */
+        atomic_store(&k->fn, (kfk_reduce_fn)fn);
+    }
+    kfr_build *b = k->build;
+    if (!b)
+        return KF_OK;
+    kfc_diag_clear(d);
+    b->src = KFR_EMIT_OPT(&k->prog, &k->red, d);
+    b->meta = b->src ? kfr_cache_meta(k, b->key) : NULL;
+    if (!b->spare)
+        b->spare = kfr_so_new();
+    if (!b->src || !b->meta || !b->spare) {
+        k->build = NULL;
+        build_free(b);
+        if (d->status != KF_OK)
+            return d->status;
+        return kfc_diag_set(d, KF_ERR_NOMEM, -1, -1, "out of memory");
+    }
+    /* Now that something will be stored, the directory may be created. */
+    if (b->cache.mode == 1)
+        kfr_cache_locate(&ctx->opt, &b->cache, 1);
+    k->stats.cache = b->cache.mode == 1 ? KF_CACHE_MISS : KF_CACHE_DISABLED;
+    if (b->cache.mode == 0)
+        kfr_log(ctx, KF_LOG_INFO, "kforge cache: %s", b->cache.why);
+
+    if (k->engine == KF_JIT_CC) {
+        k->build = NULL;
+        int rc = kfr_cache_build(&b->cache, &b->cc, b->key, b->src, b->meta, NULL, &b->spare,
+                                 &b->result, &b->stored, b->msg, sizeof b->msg);
+        if (rc == KF_OK)
+            use_object(k, b->result);
+        else
+            kfc_diag_set(d, rc, -1, -1, "the optimizing tier (cc) failed: %s", b->msg);
+        build_free(b);
+        return rc;
+    }
+    b->k = k;
+    atomic_init(&b->cancel, 0);
+    atomic_init(&b->done, 0);
+    if (pthread_create(&b->thread, NULL, builder, b) != 0) {
+        /* Not fatal: the libtcc code is correct, only slower. */
+        kfr_log(ctx, KF_LOG_INFO, "kforge: cannot start the background build; running libtcc code");
+        k->build = NULL;
+        k->stats.cache = KF_CACHE_UNUSED;
+        build_free(b);
+        return KF_OK;
+    }
+    b->started = 1;
+    return KF_OK;
+}
+
+/* Joins the builder and takes its result into the kernel. Returns the
+ * build's status; its message is in k->build->msg until build_free. */
+static int join(kf_kernel *k)
+{
+    kfr_build *b = k->build;
+    pthread_join(b->thread, NULL);
+    b->started = 0;
+    if (b->status == KF_OK)
+        use_object(k, b->result);
+    return b->status;
+}
+
+int kf_kernel_wait(kf_kernel *k)
+{
+    if (!k)
+        return KF_ERR_ARG;
+    kfr_clear_error(k->ctx);
+    kfr_build *b = k->build;
+    if (!b)
+        return KF_OK;
+    int rc = join(k);
+    if (rc != KF_OK)
+        kfr_error(k->ctx, rc,
+                  "the background build of the optimized kernel failed (it keeps running the "
+                  "libtcc code, which is correct): %s",
+                  b->msg);
+    k->build = NULL;
+    build_free(b);
+    return rc;
+}
+
+void kfr_tier_free(kf_kernel *k)
+{
+    kfr_build *b = k->build;
+    if (b) {
+        /* A build that will be stored is worth finishing: the next process
+         * (the next `kforge eval`) finds it. One that would be thrown away
+         * is killed. */
+        if (b->started) {
+            if (b->cache.mode != 1)
+                atomic_store(&b->cancel, 1);
+            join(k);
+        }
+        k->build = NULL;
+        build_free(b);
+    }
+    kfr_so_release(k->so);
+    k->so = NULL;
+}
+
+int kf_kernel_stats(const kf_kernel *k, kf_compile_stats *st)
+{
+    if (!k || !st)
+        return KF_ERR_ARG;
+    *st = k->stats;
+    /* A finished background build's entry, readable without joining. */
+    const kfr_build *b = k->build;
+    if (b && atomic_load_explicit(&b->done, memory_order_acquire) && b->status == KF_OK &&
+        b->result->path[0])
+        st->cache_entry = b->result->path;
+    return KF_OK;
+}

@@ -1,0 +1,303 @@
+/*
+ * plan.c -- kf_plan_block_sparse: the one-call planner of block-sparse runs.
+ *
+ *   cluster x, y   grid cells of side eps (or k-means)      cluster_s
+ *   sort           stable counting sort by label           sort_s
+ *   ranges         cluster slices, centroids, radii        ranges_s
+ *   mask           kept pairs from a kd-tree search,       mask_s
+ *                  then both triples of the pattern
+ *
+ * The rule: keep (a, b) iff |cx_a - cy_b| < cutoff + diag_a/2 + diag_b/2,
+ * diag = eps*sqrt(d) for grid cells (the cell's diagonal) and twice the
+ * cluster's radius for k-means. Any point pair closer than `cutoff` then lies
+ * in a kept block, since each point is within diag/2 of its centroid. Kept
+ * pairs come from a kd-tree over the y-centroids, so the cost follows the
+ * kept pairs, not ncx * ncy.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "runtime/sparse/ranges.h"
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void *xmalloc(int64_t count, size_t size)
+{
+    if (count < 0 || (uint64_t)count > SIZE_MAX / size)
+        return NULL;
+    return malloc(count ? (size_t)count * size : 1);
+}
+
+void kf_plan_free(kf_plan *plan)
+{
+    if (!plan)
+        return;
+    free(plan->perm_x);
+    free(plan->iperm_x);
+    free(plan->perm_y);
+    free(plan->iperm_y);
+    kf_blocks_free(plan->blocks);
+    free(plan);
+}
+
+/* One clustered, sorted cloud as the mask step needs it. */
+typedef struct cloud {
+    int64_t n, C;
+    int64_t *labels;   /* (n) */
+    int64_t *counts;   /* (C) */
+    int64_t *ranges;   /* (C, 2) in sorted order */
+    double *cent;      /* (max(C, n), d): k-means needs room for the grid's cells */
+    double *radius;    /* (C), k-means only */
+} cloud;
+
+static void cloud_free(cloud *c)
+{
+    free(c->labels);
+    free(c->counts);
+    free(c->ranges);
+    free(c->cent);
+    free(c->radius);
+}
+
+static const char who[] = "kf_plan_block_sparse";
+
+static int check_input(kf_ctx *ctx, kf_dtype dtype, const char *name, const void *x, int64_t n,
+                       int64_t d)
+{
+    int64_t count, bytes;
+    if (n < 0)
+        return kfr_error(ctx, KF_ERR_ARG, "%s: %s has %lld points, expected >= 0", who, name,
+                         (long long)n);
+    if (__builtin_mul_overflow(n, d, &count) ||
+        __builtin_mul_overflow(count, (int64_t)(dtype == KF_FLOAT64 ? 8 : 4), &bytes) ||
+        (uint64_t)bytes > SIZE_MAX)
+        return kfr_error(ctx, KF_ERR_ARG, "%s: %s with %lld points of dim %lld overflows the "
+                         "address space", who, name, (long long)n, (long long)d);
+    if (n > 0 && !x)
+        return kfr_error(ctx, KF_ERR_ARG, "%s: %s is NULL with %lld points", who, name,
+                         (long long)n);
+    return KF_OK;
+}
+
+/* Clusters one cloud: labels, count C, and (k-means) centroids. */
+static int cluster(kf_ctx *ctx, const char *name, kf_dtype dtype, const void *x, int64_t n,
+                   int64_t d, double eps, int iters, cloud *c)
+{
+    c->n = n;
+    c->labels = xmalloc(n, sizeof *c->labels);
+    c->cent = xmalloc((n > 0 ? n : 1) * d, sizeof *c->cent);
+    if (!c->labels || !c->cent)
+        return kfr_error(ctx, KF_ERR_NOMEM, "%s: out of memory for the labels of %lld points",
+                         who, (long long)n);
+    if (iters > 0)
+        return kfr_kmeans(ctx, who, name, dtype, x, n, d, eps, iters, c->labels, &c->C, c->cent);
+    return kfr_grid_labels(ctx, who, name, dtype, x, n, d, eps, c->labels, &c->C);
+}
+
+/* Centroids (and radii for k-means), counts and the sorted ranges. */
+static int stats(kf_ctx *ctx, kf_dtype dtype, const void *x, int64_t d, int kmeans, cloud *c)
+{
+    c->counts = xmalloc(c->C, sizeof *c->counts);
+    c->ranges = xmalloc(2 * c->C, sizeof *c->ranges);
+    c->radius = kmeans ? xmalloc(c->C, sizeof *c->radius) : NULL;
+    if (!c->counts || !c->ranges || (kmeans && !c->radius))
+        return kfr_error(ctx, KF_ERR_NOMEM, "%s: out of memory for %lld clusters", who,
+                         (long long)c->C);
+    kfr_cluster_stats(ctx, who, dtype, x, c->n, d, c->labels, c->C, c->counts, c->cent,
+                      c->radius);
+    int64_t s = 0;
+    for (int64_t k = 0; k < c->C; k++) {
+        c->ranges[2 * k] = s;
+        s += c->counts[k];
+        c->ranges[2 * k + 1] = s;
+    }
+    return KF_OK;
+}
+
+static int cmp_i64(const void *pa, const void *pb)
+{
+    int64_t a = *(const int64_t *)pa, b = *(const int64_t *)pb;
+    return (a > b) - (a < b);
+}
+
+/* The growing list of kept j-clusters, filled by the kd-tree search. */
+typedef struct kept_list {
+    const cloud *cy;
+    double cutoff, half_a, grid_half;
+    int64_t *cols, n, cap;
+    double kept_b; /* points of the kept j-clusters of this row */
+    int failed;
+} kept_list;
+
+static void keep_if_close(void *u, int64_t b, double d2)
+{
+    kept_list *k = u;
+    double thr = k->cutoff + k->half_a + (k->cy->radius ? k->cy->radius[b] : k->grid_half);
+    if (!(d2 < thr * thr) || k->failed)
+        return;
+    if (k->n == k->cap) {
+        int64_t *bigger = (uint64_t)k->cap <= SIZE_MAX / (2 * sizeof *k->cols)
+                              ? realloc(k->cols, (size_t)k->cap * 2 * sizeof *k->cols)
+                              : NULL;
+        if (!bigger) {
+            k->failed = 1;
+            return;
+        }
+        k->cols = bigger;
+        k->cap *= 2;
+    }
+    k->cols[k->n++] = b;
+    k->kept_b += (double)k->cy->counts[b];
+}
+
+/* The kept pairs as CSR (rowptr (ncx+1), *cols_out) without the full
+ * ncx x ncy scan: a kd-tree over the y-centroids answers, for each
+ * x-centroid, which ones lie within cutoff + diag_a/2 + the largest
+ * diag_b/2; each candidate is then tested with its own diag_b. */
+static int kept_pairs(kf_ctx *ctx, const cloud *cx, const cloud *cy, int64_t d, double cutoff,
+                      double grid_diag, int64_t *rowptr, int64_t **cols_out, double *kept)
+{
+    kept_list k = {.cy = cy, .cutoff = cutoff, .grid_half = grid_diag / 2, .cap = 1024};
+    kfr_kdtree tree = {0};
+    *cols_out = NULL;
+    *kept = 0;
+    k.cols = malloc((size_t)k.cap * sizeof *k.cols);
+    if (!k.cols || kfr_kd_build(&tree, cy->cent, cy->C, d) != KF_OK) {
+        free(k.cols);
+        return kfr_error(ctx, KF_ERR_NOMEM, "%s: out of memory for %lld clusters", who,
+                         (long long)cy->C);
+    }
+    double maxhalf_y = cy->C > 0 && !cy->radius ? grid_diag / 2 : 0;
+    for (int64_t b = 0; cy->radius && b < cy->C; b++)
+        maxhalf_y = cy->radius[b] > maxhalf_y ? cy->radius[b] : maxhalf_y;
+    rowptr[0] = 0;
+    for (int64_t a = 0; a < cx->C && !k.failed; a++) {
+        k.half_a = cx->radius ? cx->radius[a] : grid_diag / 2;
+        double reach = cutoff + k.half_a + maxhalf_y;
+        int64_t first = k.n;
+        k.kept_b = 0;
+        kfr_kd_within(&tree, cx->cent + a * d, reach * reach, keep_if_close, &k);
+        /* The search finds clusters in tree order; patterns list them ascending. */
+        qsort(k.cols + first, (size_t)(k.n - first), sizeof *k.cols, cmp_i64);
+        rowptr[a + 1] = k.n;
+        *kept += (double)cx->counts[a] * k.kept_b;
+    }
+    kfr_kd_free(&tree);
+    if (k.failed) {
+        free(k.cols);
+        return kfr_error(ctx, KF_ERR_NOMEM, "%s: out of memory for %lld kept pairs", who,
+                         (long long)k.n);
+    }
+    *cols_out = k.cols;
+    return KF_OK;
+}
+
+kf_plan *kf_plan_block_sparse(kf_ctx *ctx, kf_dtype dtype, const void *x, int64_t M,
+                              const void *y, int64_t N, int64_t d, double eps, double cutoff,
+                              int kmeans_iters)
+{
+    if (!ctx)
+        return NULL;
+    kfr_clear_error(ctx);
+    double t0 = now();
+    int rc = KF_OK;
+    if (dtype != KF_FLOAT32 && dtype != KF_FLOAT64)
+        rc = kfr_error(ctx, KF_ERR_ARG, "%s: dtype %d is not KF_FLOAT32 or KF_FLOAT64", who,
+                       (int)dtype);
+    else if (d < 1)
+        rc = kfr_error(ctx, KF_ERR_ARG, "%s: d = %lld, expected >= 1", who, (long long)d);
+    else if (!(eps > 0) || !isfinite(eps))
+        rc = kfr_error(ctx, KF_ERR_ARG, "%s: eps = %g, expected a finite value > 0", who, eps);
+    else if (!(cutoff >= 0))
+        rc = kfr_error(ctx, KF_ERR_ARG, "%s: cutoff = %g, expected a value >= 0", who, cutoff);
+    else if (kmeans_iters < 0)
+        rc = kfr_error(ctx, KF_ERR_ARG, "%s: kmeans_iters = %d is negative", who, kmeans_iters);
+    if (rc == KF_OK)
+        rc = check_input(ctx, dtype, "x", x, M, d);
+    if (rc == KF_OK)
+        rc = check_input(ctx, dtype, "y", y, N, d);
+    if (rc != KF_OK)
+        return NULL;
+
+    cloud cx = {0}, cy = {0};
+    int64_t *rowptr = NULL, *cols = NULL;
+    kf_plan *p = calloc(1, sizeof *p);
+    if (!p) {
+        kfr_error(ctx, KF_ERR_NOMEM, "%s: out of memory", who);
+        return NULL;
+    }
+    p->M = M;
+    p->N = N;
+    double t = now();
+    rc = cluster(ctx, "x", dtype, x, M, d, eps, kmeans_iters, &cx);
+    if (rc == KF_OK)
+        rc = cluster(ctx, "y", dtype, y, N, d, eps, kmeans_iters, &cy);
+    if (rc != KF_OK)
+        goto fail;
+    p->ncx = cx.C;
+    p->ncy = cy.C;
+    p->cluster_s = now() - t;
+
+    t = now();
+    p->perm_x = xmalloc(M, sizeof *p->perm_x);
+    p->iperm_x = xmalloc(M, sizeof *p->iperm_x);
+    p->perm_y = xmalloc(N, sizeof *p->perm_y);
+    p->iperm_y = xmalloc(N, sizeof *p->iperm_y);
+    if (!p->perm_x || !p->iperm_x || !p->perm_y || !p->iperm_y) {
+        kfr_error(ctx, KF_ERR_NOMEM, "%s: out of memory for the permutations", who);
+        goto fail;
+    }
+    if (kfr_sort_labels(ctx, who, cx.labels, M, cx.C, p->perm_x, p->iperm_x) != KF_OK ||
+        kfr_sort_labels(ctx, who, cy.labels, N, cy.C, p->perm_y, p->iperm_y) != KF_OK)
+        goto fail;
+    p->sort_s = now() - t;
+
+    t = now();
+    if (stats(ctx, dtype, x, d, kmeans_iters > 0, &cx) != KF_OK ||
+        stats(ctx, dtype, y, d, kmeans_iters > 0, &cy) != KF_OK)
+        goto fail;
+    p->ranges_s = now() - t;
+
+    t = now();
+    double kept;
+    rowptr = xmalloc(cx.C + 1, sizeof *rowptr);
+    if (!rowptr) {
+        kfr_error(ctx, KF_ERR_NOMEM, "%s: out of memory for %lld clusters", who, (long long)cx.C);
+        goto fail;
+    }
+    if (kept_pairs(ctx, &cx, &cy, d, cutoff, eps * sqrt((double)d), rowptr, &cols, &kept) !=
+        KF_OK)
+        goto fail;
+    p->blocks = kfr_blocks_from_csr(ctx, who, cx.ranges, cx.C, cy.ranges, cy.C, rowptr, cols);
+    if (!p->blocks)
+        goto fail;
+    p->kept_fraction = M > 0 && N > 0 ? kept / ((double)M * (double)N) : 0;
+    p->mask_s = now() - t;
+    p->total_s = now() - t0;
+    kf_ranges v;
+    kf_blocks_view(p->blocks, &v);
+    kfr_log(ctx, KF_LOG_INFO,
+            "%s: %lld x %lld clusters, kept %.4g of the pairs in %lld (axis 1) and %lld (axis 0) "
+            "reduced ranges, %.3g s",
+            who, (long long)cx.C, (long long)cy.C, p->kept_fraction, (long long)v.nredj,
+            (long long)v.nredi, p->total_s);
+    cloud_free(&cx);
+    cloud_free(&cy);
+    free(rowptr);
+    free(cols);
+    return p;
+fail:
+    cloud_free(&cx);
+    cloud_free(&cy);
+    free(rowptr);
+    free(cols);
+    kf_plan_free(p);
+    return NULL;
+}
