@@ -224,7 +224,10 @@ char *kfc_emit_c_opt(const kfc_prog *p, const kfc_red *r, kfc_diag *d)
     kfc_buf_printf(&e.b,
                    "/* kforge kernel, optimizing tier: %s over %s (axis %d), %s, sum scheme %s.\n"
                    " * Generated; self-contained; vectorized over blocks of KF_RB output rows.\n"
-                   " * The ABI is in docs/kernels.md, the loop shape in compiler/emit/opt.h. */\n",
+                   /* The paths in this comment are part of every generated source: they
+                    * name the files of before the layout change (kernels/opt.h is now
+                    * compiler/emit/opt.h) and change with the next codegen version. */
+                   " * The ABI is in docs/kernels.md, the loop shape in kernels/opt.h. */\n",
                    kfc_red_info[r->id].name, r->axis == 1 ? "j" : "i", r->axis,
                    r->dtype == KF_FLOAT32 ? "float32" : "float64",
                    kfc_opgen_scheme_name(r->sum_scheme));
