@@ -439,8 +439,8 @@ static int check_sizes(const eigsh_state *s)
     if (c->kernel == KER_FORMULA && c->block_sparse && c->cutoff < 0)
         return usage("--block-sparse %g: a FORMULA kernel needs the CUTOFF distance "
                      "(--block-sparse EPS:CUTOFF)", c->eps);
-    if (c->out && c->vectors && !strcmp(c->out, c->vectors))
-        return usage("-o and --vectors name the same file '%s'", c->out);
+    if (c->out && c->vectors && kfcli_same_output(c->out, c->vectors))
+        return usage("-o '%s' and --vectors '%s' name the same file", c->out, c->vectors);
     return 0;
 }
 

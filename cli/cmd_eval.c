@@ -404,8 +404,8 @@ static int eval_main(eval_state *s, int argc, char **argv)
         return fail_usage("missing --axis 0|1 (see 'kforge help eval')");
     if (!a->out)
         return fail_usage("missing -o OUT.npy (see 'kforge help eval')");
-    if (a->index_out && !strcmp(a->index_out, a->out))
-        return fail_usage("-o and --index-out name the same file '%s'", a->out);
+    if (a->index_out && kfcli_same_output(a->index_out, a->out))
+        return fail_usage("-o '%s' and --index-out '%s' name the same file", a->out, a->index_out);
 
     s->in = calloc((size_t)a->nfiles + 1, sizeof *s->in);
     s->argp = calloc((size_t)a->nfiles + 1, sizeof *s->argp);

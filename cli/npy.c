@@ -2,6 +2,7 @@
 #include "cli/npy.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -361,13 +362,41 @@ int kfcli_npy_parse(const void *buf, size_t len, const char *name, kfcli_npy *a,
 int kfcli_npy_read(const char *path, kfcli_npy *a, char *err, size_t errlen)
 {
     memset(a, 0, sizeof *a);
-    FILE *f = fopen(path, "rb");
-    if (!f)
+    /* O_NONBLOCK: opening a FIFO without a writer would block forever; the
+     * type is checked on the descriptor, so what is read is what was checked.
+     * Only regular files: /dev/zero would be read until memory runs out, and
+     * a pipe gives no size to check the header against. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
         return fail(err, errlen, KF_ERR_IO, path, "%s", strerror(errno));
     struct stat sb;
+    if (fstat(fd, &sb) != 0) {
+        int e = errno;
+        close(fd);
+        return fail(err, errlen, KF_ERR_IO, path, "%s", strerror(e));
+    }
+    if (!S_ISREG(sb.st_mode)) {
+        close(fd);
+        return fail(err, errlen, KF_ERR_ARG, path,
+                    "is %s, not a regular file: .npy inputs are read from regular files only",
+                    S_ISFIFO(sb.st_mode)  ? "a FIFO or pipe"
+                    : S_ISCHR(sb.st_mode) ? "a character device"
+                    : S_ISBLK(sb.st_mode) ? "a block device"
+                    : S_ISDIR(sb.st_mode) ? "a directory"
+                    : S_ISSOCK(sb.st_mode) ? "a socket"
+                                           : "a special file");
+    }
+    int fl = fcntl(fd, F_GETFL);
+    if (fl >= 0)
+        (void)fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+    FILE *f = fdopen(fd, "rb");
+    if (!f) {
+        int e = errno;
+        close(fd);
+        return fail(err, errlen, e == ENOMEM ? KF_ERR_NOMEM : KF_ERR_IO, path, "%s", strerror(e));
+    }
     size_t cap = 1 << 16;
-    if (fstat(fileno(f), &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size >= 0 &&
-        (uint64_t)sb.st_size < SIZE_MAX - 16)
+    if (sb.st_size >= 0 && (uint64_t)sb.st_size < SIZE_MAX - 16)
         cap = (size_t)sb.st_size + 1; /* +1: the read that sees EOF needs room */
     unsigned char *buf = malloc(cap);
     size_t len = 0;
@@ -453,6 +482,43 @@ static char *dir_of(const char *path)
         d[n] = 0;
     }
     return d;
+}
+
+/* The directory part of path resolved (links, "..", "./"), then the last
+ * component: two names of one file to be written compare equal, whether it
+ * exists yet or not. NULL when the directory cannot be resolved. */
+static char *resolved_name(const char *path)
+{
+    char *dir = dir_of(path);
+    if (!dir)
+        return NULL;
+    char *real = realpath(*dir ? dir : ".", NULL);
+    free(dir);
+    if (!real)
+        return NULL;
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    size_t n = strlen(real) + strlen(base) + 2;
+    char *out = malloc(n);
+    if (out)
+        snprintf(out, n, "%s/%s", real, base);
+    free(real);
+    return out;
+}
+
+int kfcli_same_output(const char *a, const char *b)
+{
+    if (!strcmp(a, b))
+        return 1;
+    struct stat sa, sb;
+    /* Both exist: the same inode is the same file (hard links included). */
+    if (stat(a, &sa) == 0 && stat(b, &sb) == 0)
+        return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+    char *ra = resolved_name(a), *rb = resolved_name(b);
+    int same = ra && rb && !strcmp(ra, rb);
+    free(ra);
+    free(rb);
+    return same;
 }
 
 int kfcli_npy_stage(const char *path, const kfcli_npy *a, char **tmp, char *err, size_t errlen)

@@ -64,6 +64,10 @@ size_t kfcli_npy_header(const kfcli_npy *a, char *hdr, size_t cap);
  * goes to a temporary file in path's directory, renamed by kfcli_npy_commit.
  * On success *tmp is the temporary file's malloc'd name. */
 int kfcli_npy_stage(const char *path, const kfcli_npy *a, char **tmp, char *err, size_t errlen);
+/* Nonzero when output paths a and b name one file (compared by identity:
+ * "m.npy" and "./m.npy", links, hard links), so a command can refuse to
+ * write two arrays to it. */
+int kfcli_same_output(const char *a, const char *b);
 /* commit != 0: renames tmp to path; commit == 0: removes tmp. Frees tmp
  * (NULL is allowed and does nothing). */
 int kfcli_npy_commit(char *tmp, const char *path, int commit, char *err, size_t errlen);

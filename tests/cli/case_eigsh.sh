@@ -99,6 +99,9 @@ keig --gen spiral:100 extra
 expect "eigsh positional" 2 "unexpected argument 'extra'"
 keig --gen spiral:100 -o "$EIG/same.npy" --vectors "$EIG/same.npy"
 expect "eigsh -o = --vectors" 2 "name the same file"
+keig --gen spiral:100 -o "$EIG/same2.npy" --vectors "$EIG/./same2.npy"
+expect "eigsh -o = --vectors under two names" 2 "name the same file"
+absent "eigsh wrote nothing for two names of one file" "$EIG/same2.npy"
 
 # Kernel formulas: checked alone (caret on the user's text), scalar, own scale.
 keig --gen spiral:100 --kernel 'Exp(-SqDist(x,z))'

@@ -49,6 +49,27 @@ ev --verbose=yes $IN
 expect "flag with a value" 2 "takes no value"
 ev --index-out "$O" $IN
 expect "same -o and --index-out" 2 "same file"
+# The same file under two names: compared by identity, not by the string.
+run "$BIN" eval "$G" $GA -r Min_ArgMin --axis 1 -o "$T/same.npy" --index-out "$T/./same.npy" $IN
+expect "same file, two names" 2 "name the same file"
+absent "nothing written for two names of one file" "$T/same.npy"
+mkdir -p "$T/sub"
+ln -sf "$T/sub" "$T/sublink"
+run "$BIN" eval "$G" $GA -r Min_ArgMin --axis 1 -o "$T/sub/s.npy" --index-out "$T/sublink/s.npy" $IN
+expect "same file through a directory link" 2 "name the same file"
+absent "nothing written through the link" "$T/sub/s.npy"
+# Inputs that are not regular files: refused at once (no endless read, no hang).
+run "$BIN" eval "$G" $GA -r Sum --axis 1 -o "$O" "$T/x.npy" /dev/zero "$T/b.npy"
+expect "a device as input" 2 "/dev/zero: is a character device, not a regular file"
+absent "nothing written for a device input" "$O"
+rm -f "$T/fifo"
+if mkfifo "$T/fifo" 2>/dev/null; then
+    run timeout 20 "$BIN" eval "$G" $GA -r Sum --axis 1 -o "$O" "$T/x.npy" "$T/fifo" "$T/b.npy"
+    expect "a FIFO as input" 2 "is a FIFO or pipe, not a regular file"
+    rm -f "$T/fifo"
+fi
+run "$BIN" eval "$G" $GA -r Sum --axis 1 -o "$O" "$T/x.npy" "$T" "$T/b.npy"
+expect "a directory as input" 2 "is a directory, not a regular file"
 ev --index-out "$T/i.npy" $IN
 expect "--index-out for Sum" 2 "gives no indices"
 run "$BIN" eval 'SqDist(x,y)' $GA -r ArgMin --axis 1 -o "$O" --index-out "$T/i.npy" $IN
