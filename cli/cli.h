@@ -100,4 +100,11 @@ void kfcli_help_devices(FILE *f);
  * or -1; *dim gets its dim. --block-sparse clusters on these. */
 int kfcli_first_var(const kf_kernel *k, int cat, int64_t *dim);
 
+/* symmetry.c: whether the scalar kernel FORMULA in x = Vi(0,d), y = Vj(1,d)
+ * is symmetric on a sample of the n points x (n, d) (row-major, float64):
+ * 0 yes (to 1e-9 relative), 1 no, 2 the probe could not run; why gets the
+ * message for 1 and 2. */
+int kfcli_symmetry_probe(kf_ctx *ctx, const char *formula, int64_t n, int64_t d, const double *x,
+                         char *why, size_t cap);
+
 #endif

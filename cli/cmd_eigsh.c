@@ -36,7 +36,8 @@ void kfcli_help_eigsh(FILE *f)
         "  --kernel K           gaussian exp(-|x-y|^2/(2 s^2)) (default), laplace exp(-|x-y|/s),\n"
         "                       cauchy 1/(1+|x-y|^2/s^2), or a FORMULA in x=Vi(0,d) and\n"
         "                       y=Vj(1,d) on the raw points (e.g. 'Exp(-SqDist(x,y)*IntCst(50))');\n"
-        "                       it must be scalar; the command multiplies it by the vector\n"
+        "                       it must be scalar and symmetric (K(x,y) = K(y,x): checked on a\n"
+        "                       sample of the points); the command multiplies it by the vector\n"
         "  --sigma S            the scale s of the named kernels (default 0.05; the points are\n"
         "                       divided by s); a FORMULA carries its own scale\n"
         "  --laplacian L        normalized (default): I - D^-1/2 K D^-1/2; unnormalized:\n"
@@ -462,6 +463,14 @@ static int check_formula(eigsh_state *s, const char *const *aliases)
     if (dim != 1)
         return usage("the kernel FORMULA must be scalar (dim 1); '%s' has dim %lld", s->c.formula,
                      (long long)dim);
+    char why[512];
+    rc = kfcli_symmetry_probe(s->ctx, s->c.formula, s->n, s->d, s->x, why, sizeof why);
+    if (rc == 1)
+        return usage("%s", why);
+    if (rc) {
+        fprintf(stderr, "kforge eigsh: %s\n", why);
+        return KFCLI_EXIT_RUNTIME;
+    }
     return 0;
 }
 

@@ -113,6 +113,15 @@ keig --gen spiral:100 --kernel 'Exp(-SqDist(x,y))' --sigma 0.1
 expect "eigsh formula with --sigma" 2 "write the scale into the FORMULA"
 keig --gen spiral:100 --kernel 'Exp(-SqDist(x,y))' --block-sparse 0.1
 expect "eigsh formula block-sparse without cutoff" 2 "needs the CUTOFF"
+# Not symmetric: refused before any solve (residuals of a non-symmetric
+# "eigenpair" would be meaningless); symmetric ones written either way pass.
+keig --gen spiral:300 --kernel 'Exp(-Sum(x-y))' -k 3 -o "$EIG/asym.npy"
+expect "eigsh refuses a non-symmetric kernel" 2 "the kernel FORMULA is not symmetric"
+absent "nothing written for a non-symmetric kernel" "$EIG/asym.npy"
+keig --gen spiral:300 --kernel 'Exp(-SqDist(x,y)*IntCst(20))*(IntCst(1)+Sum(x*x))' -k 3
+expect "eigsh refuses a subtly non-symmetric kernel" 2 "not symmetric"
+keig --gen spiral:300 --kernel 'Exp(-SqDist(y,x)*IntCst(20))*(IntCst(2)+Sum(x*y))' -k 3 --laplacian none
+expect "eigsh accepts a symmetric kernel written with y first" 0
 
 # Points files: NaN, inf, int64, bad shape.
 mknpy "$EIG/nan.npy" '<f8' '(4, 2)' 0 0 1 1 nan 2 3 3
