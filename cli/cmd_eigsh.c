@@ -248,8 +248,8 @@ static int set_opt(eigsh_cfg *c, const char *name, const char *v)
             return usage("--mode must be auto, direct, shifted or coarse, not '%s'", v);
         c->mode = (kf_spectral_mode)w;
     } else if (!strcmp(name, "--threads")) {
-        if (kfcli_parse_i64(v, 1, 4096, &i))
-            return usage("--threads must be an integer from 1 to 4096, not '%s'", v);
+        if (kfcli_parse_i64(v, 1, KF_MAX_THREADS, &i))
+            return usage("--threads must be an integer from 1 to %d, not '%s'", KF_MAX_THREADS, v);
         c->threads = (int)i;
     } else if (!strcmp(name, "--jit")) {
         if ((w = pick(v, (const char *const[]){"auto", "tcc", "reference", "cc"}, 4)) < 0)

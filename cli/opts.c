@@ -156,8 +156,8 @@ static int set_value(kfcli_args *a, const struct opt *o, const char *name, const
         a->dtype = w == 0 ? KF_FLOAT32 : KF_FLOAT64;
         return 0;
     case OPT_THREADS:
-        if (kfcli_parse_i64(v, 1, 4096, &x))
-            return usage(a, "%s must be an integer from 1 to 4096, not '%s'", name, v);
+        if (kfcli_parse_i64(v, 1, KF_MAX_THREADS, &x))
+            return usage(a, "%s must be an integer from 1 to %d, not '%s'", name, KF_MAX_THREADS, v);
         a->threads = (int)x;
         return 0;
     case OPT_JIT:

@@ -100,9 +100,12 @@ enum { KF_LOG_ERROR = 0, KF_LOG_INFO = 1, KF_LOG_DEBUG = 2 };
 typedef struct kf_ctx kf_ctx;       /* a context: options, worker threads, last error */
 typedef struct kf_kernel kf_kernel; /* a compiled formula + reduction */
 
+/* The most worker threads a context takes (kf_options.threads, $KFORGE_THREADS). */
+#define KF_MAX_THREADS 1024
+
 /* Context options. Always start from kf_options_init(); fields may be added. */
 typedef struct kf_options {
-    int threads;  /* worker threads; 0 = $KFORGE_THREADS, else every online core */
+    int threads;  /* worker threads, 0..KF_MAX_THREADS; 0 = $KFORGE_THREADS, else every online core */
     int verbose;  /* highest KF_LOG_* level passed to log (default KF_LOG_ERROR) */
     /* Receives diagnostics at or below `verbose`. NULL (default): discarded.
      * `msg` is valid only during the call. */

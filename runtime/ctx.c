@@ -6,7 +6,6 @@
 
 #include "runtime/rt.h"
 
-#define KFR_MAX_THREADS 1024
 
 void kf_options_init(kf_options *opt)
 {
@@ -48,7 +47,7 @@ static const char *quote_value(const char *s, char *buf, size_t cap)
     return buf;
 }
 
-/* Strict parse of a thread count: decimal digits only, 1..KFR_MAX_THREADS.
+/* Strict parse of a thread count: decimal digits only, 1..KF_MAX_THREADS.
  * Returns the count or 0 if s is anything else. */
 static int parse_threads(const char *s)
 {
@@ -59,7 +58,7 @@ static int parse_threads(const char *s)
         if (*s < '0' || *s > '9')
             return 0;
         v = v * 10 + (*s - '0');
-        if (v > KFR_MAX_THREADS)
+        if (v > KF_MAX_THREADS)
             return 0;
     }
     return v >= 1 ? (int)v : 0;
@@ -91,9 +90,9 @@ kf_ctx *kf_new(const kf_options *opt)
     int cores = kfr_cpu_count();
     char bad[160] = "";
     int threads = 0;
-    if (ctx->opt.threads < 0 || ctx->opt.threads > KFR_MAX_THREADS) {
+    if (ctx->opt.threads < 0 || ctx->opt.threads > KF_MAX_THREADS) {
         snprintf(bad, sizeof bad, "kf_options.threads = %d is not in 0..%d", ctx->opt.threads,
-                 KFR_MAX_THREADS);
+                 KF_MAX_THREADS);
     } else if (ctx->opt.threads > 0) {
         threads = ctx->opt.threads;
     } else {
@@ -104,7 +103,7 @@ kf_ctx *kf_new(const kf_options *opt)
             if (!threads) {
                 char q[64];
                 snprintf(bad, sizeof bad, "KFORGE_THREADS='%s' is not an integer in 1..%d",
-                         quote_value(env, q, sizeof q), KFR_MAX_THREADS);
+                         quote_value(env, q, sizeof q), KF_MAX_THREADS);
             }
         }
     }

@@ -37,6 +37,12 @@ ev --axis 2 $IN
 expect "bad --axis" 2 "--axis must be 0 or 1, not '2'"
 ev --threads 0 $IN
 expect "bad --threads" 2 "--threads must be an integer"
+# The CLI's range is the library's (KF_MAX_THREADS): 1024 runs, 1025 is a usage error.
+ev --threads 1025 $IN
+expect "--threads above the library's limit" 2 "--threads must be an integer from 1 to 1024, not '1025'"
+run "$BIN" eval "$G" $GA -r Sum --axis 1 --threads 1024 -o "$T/t1024.npy" $IN
+expect "--threads at the library's limit" 0
+rm -f "$T/t1024.npy"
 ev --dtype float16 $IN
 expect "bad --dtype" 2 "--dtype must be float32 or float64"
 ev --jit gcc $IN
