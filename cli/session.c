@@ -28,13 +28,26 @@ int kfcli_exit_of(int status)
 }
 
 /* The library's log goes to stderr, prefixed like every other message.
- * Errors are skipped: each command prints kf_errmsg() itself, with context. */
+ * Every error that becomes a call's status is also logged; the command
+ * prints that one itself (kf_errmsg, with context), so an error-level line
+ * equal to the context's message is skipped. The others (a refused cache
+ * directory or entry, a failed background build) are said here, once, as
+ * the library says them. One context per command: the log's user data. */
+typedef struct log_target {
+    const char *cmd;
+    kf_ctx *ctx; /* NULL until kf_new returns */
+} log_target;
+static log_target the_log;
+
 static void log_stderr(void *user, int level, const char *msg)
 {
-    if (level <= KF_LOG_ERROR)
+    const log_target *lt = user;
+    /* During kf_new (ctx still NULL) an error is the context's status, which
+     * kfcli_ctx_new prints. */
+    if (level <= KF_LOG_ERROR && (!lt->ctx || !strcmp(msg, kf_errmsg(lt->ctx))))
         return;
     size_t n = strlen(msg);
-    fprintf(stderr, "kforge %s: %s%s", (const char *)user, msg, n && msg[n - 1] == '\n' ? "" : "\n");
+    fprintf(stderr, "kforge %s: %s%s", lt->cmd, msg, n && msg[n - 1] == '\n' ? "" : "\n");
 }
 
 kf_ctx *kfcli_ctx_new(const kfcli_args *a, int *exit_code)
@@ -45,8 +58,11 @@ kf_ctx *kfcli_ctx_new(const kfcli_args *a, int *exit_code)
     opt.cache_dir = a->cache_dir; /* NULL unless --cache-dir: the environment decides */
     opt.verbose = a->dump ? KF_LOG_DEBUG : a->verbose ? KF_LOG_INFO : KF_LOG_ERROR;
     opt.log = log_stderr;
-    opt.log_user = (void *)a->cmd;
+    the_log.cmd = a->cmd;
+    the_log.ctx = NULL;
+    opt.log_user = &the_log;
     kf_ctx *ctx = kf_new(&opt);
+    the_log.ctx = ctx;
     if (!ctx) {
         fprintf(stderr, "kforge %s: cannot create a context (out of memory or threads)\n", a->cmd);
         *exit_code = KFCLI_EXIT_RUNTIME;
@@ -57,6 +73,7 @@ kf_ctx *kfcli_ctx_new(const kfcli_args *a, int *exit_code)
     if (st != KF_OK) {
         fprintf(stderr, "kforge %s: %s\n", a->cmd, kf_errmsg(ctx));
         kf_free(ctx);
+        the_log.ctx = NULL;
         *exit_code = KFCLI_EXIT_USAGE;
         return NULL;
     }

@@ -79,3 +79,13 @@ run "$BIN" cache list --cache-dir "$T/cachecmd/gw"
 expect "cache list on a world-writable directory" 1 "is not usable"
 run "$BIN" cache clear --cache-dir "$T/cachecmd/gw"
 expect "cache clear on a world-writable directory" 1 "is not usable"
+# A run with that directory still answers, and says once why the cache was not used.
+mkrand "$T/cachecmd/x.npy" '<f4' 4 1 1
+run env KFORGE_CACHE_DIR="$T/cachecmd/gw" "$BIN" eval 'SqDist(x,y)' -a 'x=Vi(0,1)' -a 'y=Vj(1,1)' -r Sum --axis 1 --jit cc \
+    -o "$T/cachecmd/o.npy" "$T/cachecmd/x.npy" "$T/cachecmd/x.npy"
+if [ "$rc" = 1 ] || [ "$rc" = 0 ]; then pass; else fail "eval with a refused cache: exit status $rc"; fi
+if [ "$(grep -c 'refusing cache directory' "$T/err")" = 1 ]; then pass; else
+    fail "eval with a refused cache: the reason is not said exactly once: $(cat "$T/err")"; fi
+run env KFORGE_THREADS=abc "$BIN" check 'x' -a 'x=Vi(0,1)'
+if [ "$(grep -c "KFORGE_THREADS='abc'" "$T/err")" = 1 ]; then pass; else
+    fail "a bad KFORGE_THREADS is said exactly once: $(cat "$T/err")"; fi
