@@ -165,7 +165,9 @@ int kf_threads(const kf_ctx *ctx);
  * the status and message in ctx. */
 kf_kernel *kf_compile(kf_ctx *ctx, const char *formula, const char *const *aliases, int naliases,
                       const char *reduction, int axis, kf_dtype dtype, const kf_compile_opts *opts);
-/* Frees a kernel (NULL is allowed). */
+/* Frees a kernel (NULL is allowed). A background build still running is
+ * given until it is 1 s old when its object would be cached, then cancelled
+ * (docs/cache.md); a failed one is logged once at KF_LOG_ERROR. */
 void kf_kernel_free(kf_kernel *k);
 
 /* Runs the reduction for M i-points and N j-points (M, N >= 0).

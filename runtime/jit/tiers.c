@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "runtime/cache/cache.h"
 
@@ -34,6 +35,7 @@ struct kfr_build {
     kf_kernel *k;
     pthread_t thread;
     int started;         /* the thread runs (or ran): join it */
+    struct timespec t0;  /* when the thread started (CLOCK_MONOTONIC) */
     atomic_int cancel;   /* set by kf_kernel_free when the result would be thrown away */
     atomic_int done;     /* set (release) once status, msg, result and stored are final */
     int status, stored;
@@ -192,6 +194,7 @@ int kfr_tier_jit(kf_kernel *k, kfc_diag *d)
         return KF_OK;
     }
     b->started = 1;
+    clock_gettime(CLOCK_MONOTONIC, &b->t0);
     return KF_OK;
 }
 
@@ -226,17 +229,47 @@ int kf_kernel_wait(kf_kernel *k)
     return rc;
 }
 
+/* How long kf_kernel_free lets a background build that will be stored run
+ * (counted from its start) before cancelling it. Compiles take 50-300 ms;
+ * a short process (one `kforge eval`) must not wait for a slow or hanging
+ * compiler: its answer is ready, and kf_kernel_wait or KF_JIT_CC are there
+ * for whoever wants the optimized code stored whatever it costs. */
+#define KFR_BUILD_GRACE_MS 1000
+
+static double ms_since(const struct timespec *t0)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - t0->tv_sec) * 1e3 + (double)(now.tv_nsec - t0->tv_nsec) * 1e-6;
+}
+
 void kfr_tier_free(kf_kernel *k)
 {
     kfr_build *b = k->build;
     if (b) {
-        /* A build that will be stored is worth finishing: the next process
-         * (the next `kforge eval`) finds it. One that would be thrown away
-         * is killed. */
+        /* A build that will be stored is worth finishing, briefly: the next
+         * process (the next `kforge eval`) finds it. Past the grace time, or
+         * when the result would be thrown away, it is killed. */
         if (b->started) {
-            if (b->cache.mode != 1)
+            if (b->cache.mode == 1)
+                while (!atomic_load_explicit(&b->done, memory_order_acquire) &&
+                       ms_since(&b->t0) < KFR_BUILD_GRACE_MS)
+                    nanosleep(&(struct timespec){0, 2000000}, NULL);
+            int cut = !atomic_load_explicit(&b->done, memory_order_acquire);
+            if (cut)
                 atomic_store(&b->cancel, 1);
-            join(k);
+            int rc = join(k);
+            /* Said once, here, unless kf_kernel_wait already reported it. */
+            if (rc != KF_OK && !cut)
+                kfr_log(k->ctx, KF_LOG_ERROR,
+                        "the background build of the optimized kernel failed (the kernel "
+                        "ran libtcc code, which is correct): %s",
+                        b->msg);
+            else if (cut && b->cache.mode == 1)
+                kfr_log(k->ctx, KF_LOG_INFO,
+                        "the optimized build was still running after %.1f s and was "
+                        "cancelled, nothing stored (KF_JIT_CC, --jit cc, waits for it)",
+                        KFR_BUILD_GRACE_MS / 1e3);
         }
         k->build = NULL;
         build_free(b);

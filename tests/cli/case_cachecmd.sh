@@ -89,3 +89,21 @@ if [ "$(grep -c 'refusing cache directory' "$T/err")" = 1 ]; then pass; else
 run env KFORGE_THREADS=abc "$BIN" check 'x' -a 'x=Vi(0,1)'
 if [ "$(grep -c "KFORGE_THREADS='abc'" "$T/err")" = 1 ]; then pass; else
     fail "a bad KFORGE_THREADS is said exactly once: $(cat "$T/err")"; fi
+# --jit auto never waits long for the background build: a compiler that hangs
+# (here: sleeps 30 s) costs a short run about a second, and the cancel is said
+# with -v; a compiler that fails is said once, and the answer is still right.
+printf '#!/bin/sh\nsleep 30\n' > "$T/cachecmd/slowcc"
+printf '#!/bin/sh\necho broken >&2\nexit 1\n' > "$T/cachecmd/badcc"
+chmod +x "$T/cachecmd/slowcc" "$T/cachecmd/badcc"
+start=$(date +%s)
+run env CC="$T/cachecmd/slowcc" KFORGE_CACHE_DIR="$T/cachecmd/c2" "$BIN" eval 'SqDist(x,y)' -a 'x=Vi(0,1)' \
+    -a 'y=Vj(1,1)' -r Sum --axis 1 -v -o "$T/cachecmd/o2.npy" "$T/cachecmd/x.npy" "$T/cachecmd/x.npy"
+took=$(( $(date +%s) - start ))
+expect "auto with a hanging compiler: the answer" 0 "was cancelled, nothing stored"
+if [ "$took" -lt 15 ]; then pass; else fail "auto with a hanging compiler took $took s"; fi
+run env CC="$T/cachecmd/badcc" KFORGE_CACHE_DIR="$T/cachecmd/c3" "$BIN" eval 'SqDist(x,y)' -a 'x=Vi(0,1)' \
+    -a 'y=Vj(1,1)' -r Sum --axis 1 -o "$T/cachecmd/o3.npy" "$T/cachecmd/x.npy" "$T/cachecmd/x.npy"
+expect "auto with a failing compiler: still answers" 0
+if [ "$(grep -c 'background build of the optimized kernel failed' "$T/err")" = 1 ]; then pass; else
+    fail "a failed background build is said exactly once: $(cat "$T/err")"; fi
+same_vals "auto with a failing compiler: values" "$T/cachecmd/o2.npy" "$T/cachecmd/o3.npy" 0 0
