@@ -5,10 +5,10 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -152,8 +152,21 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Starts the compiler in its own process group (so a timeout kills cc1 and
- * as too) with stdin from /dev/null and stdout+stderr into the pipe. */
+/* The supervisor's answer to its parent's death (PR_SET_PDEATHSIG): the
+ * whole group, compiler, cc1, as and itself, dies with the kforge process,
+ * so a `kill -9` of kforge never leaves a compiler running on. */
+static void supervisor_orphaned(int sig)
+{
+    (void)sig;
+    kill(0, SIGKILL);
+}
+
+/* Starts the compiler with stdin from /dev/null and stdout+stderr into the
+ * pipe, under a supervisor process that leads a process group of its own
+ * (so a timeout or cancel kills cc1 and as too: kill(-pid)) and dies, with
+ * the group, when the thread that started it does. Between fork and exec
+ * only async-signal-safe calls: this process has other threads. *pid is
+ * the supervisor's; its exit status is the compiler's (127: exec failed). */
 static int spawn(const kfr_cc *cc, const char *src, const char *out, int wfd, pid_t *pid)
 {
     const char *argv[KFR_CC_MAX_WORDS + KFR_CC_MAX_FLAGS + 8];
@@ -171,38 +184,63 @@ static int spawn(const kfr_cc *cc, const char *src, const char *out, int wfd, pi
     argv[n++] = "-lm";
     argv[n] = NULL;
 
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t at;
-    if (posix_spawn_file_actions_init(&fa) != 0)
-        return ENOMEM;
-    if (posix_spawnattr_init(&at) != 0) {
-        posix_spawn_file_actions_destroy(&fa);
-        return ENOMEM;
+    int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (devnull < 0)
+        return errno;
+    pid_t parent = getpid();
+    pid_t p = fork();
+    if (p < 0) {
+        int e = errno;
+        close(devnull);
+        return e;
     }
-    int rc = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    if (!rc)
-        rc = posix_spawn_file_actions_adddup2(&fa, wfd, 1);
-    if (!rc)
-        rc = posix_spawn_file_actions_adddup2(&fa, wfd, 2);
-    if (!rc)
-        rc = posix_spawnattr_setpgroup(&at, 0);
-    /* The default signal actions and no inherited mask: a caller that blocks
-     * or ignores SIGCHLD/SIGPIPE must not change how the compiler runs. */
-    sigset_t none, all;
-    sigemptyset(&none);
-    sigfillset(&all);
-    if (!rc)
-        rc = posix_spawnattr_setsigmask(&at, &none);
-    if (!rc)
-        rc = posix_spawnattr_setsigdefault(&at, &all);
-    if (!rc)
-        rc = posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-                                               POSIX_SPAWN_SETSIGDEF);
-    if (!rc)
-        rc = posix_spawn(pid, cc->path, &fa, &at, (char *const *)argv, environ);
-    posix_spawnattr_destroy(&at);
-    posix_spawn_file_actions_destroy(&fa);
-    return rc;
+    if (p == 0) {
+        setpgid(0, 0);
+        /* Only the pipe and /dev/null: an inherited descriptor of another
+         * build's pipe would hold back that build's end of output. */
+        if (dup2(devnull, 0) < 0 || dup2(wfd, 1) < 0 || dup2(wfd, 2) < 0)
+            _exit(126);
+        close_range(3, ~0U, 0);
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sigemptyset(&sa.sa_mask);
+        sa.sa_handler = supervisor_orphaned;
+        sigaction(SIGUSR1, &sa, NULL);
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        prctl(PR_SET_PDEATHSIG, SIGUSR1);
+        if (getppid() != parent) /* the parent died before prctl */
+            kill(0, SIGKILL);
+        pid_t c = fork();
+        if (c == 0) {
+            /* The default signal actions and no mask: a caller that blocks
+             * or ignores SIGCHLD/SIGPIPE must not change how the compiler runs. */
+            sa.sa_handler = SIG_DFL;
+            for (int s = 1; s < NSIG; s++)
+                sigaction(s, &sa, NULL);
+            execve(cc->path, (char *const *)argv, environ);
+            _exit(127);
+        }
+        if (c < 0)
+            _exit(126);
+        close(1);
+        close(2);
+        int st;
+        while (waitpid(c, &st, 0) < 0)
+            if (errno != EINTR)
+                _exit(126);
+        if (WIFSIGNALED(st)) { /* the same death, so the caller's message names the signal */
+            sa.sa_handler = SIG_DFL;
+            sigaction(WTERMSIG(st), &sa, NULL);
+            kill(getpid(), WTERMSIG(st));
+        }
+        _exit(WIFEXITED(st) ? WEXITSTATUS(st) : 126);
+    }
+    setpgid(p, p); /* also here: a kill(-p) right after fork must find the group */
+    close(devnull);
+    *pid = p;
+    return 0;
 }
 
 /* Keeps the first cap-1 bytes of the compiler's output; control characters other
@@ -230,7 +268,7 @@ int kfr_cc_run(const kfr_cc *cc, const char *src, const char *out, const atomic_
         snprintf(err, cap, "cannot run the C compiler: pipe: %s", strerror(errno));
         return KF_ERR_JIT;
     }
-    pid_t pid;
+    pid_t pid = -1;
     int rc = spawn(cc, src, out, fds[1], &pid);
     close(fds[1]);
     if (rc != 0) {
@@ -291,6 +329,8 @@ int kfr_cc_run(const kfr_cc *cc, const char *src, const char *out, const atomic_
     else if (WIFSIGNALED(st))
         snprintf(err, cap, "the C compiler %s was killed by signal %d: %s", cc->path,
                  WTERMSIG(st), text);
+    else if (WIFEXITED(st) && WEXITSTATUS(st) == 127 && !text[0])
+        snprintf(err, cap, "the C compiler %s could not be started (exit status 127)", cc->path);
     else
         snprintf(err, cap, "the C compiler %s failed (exit status %d): %s", cc->path,
                  WIFEXITED(st) ? WEXITSTATUS(st) : -1, text[0] ? text : "(no message)");

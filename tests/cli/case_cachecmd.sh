@@ -107,3 +107,21 @@ expect "auto with a failing compiler: still answers" 0
 if [ "$(grep -c 'background build of the optimized kernel failed' "$T/err")" = 1 ]; then pass; else
     fail "a failed background build is said exactly once: $(cat "$T/err")"; fi
 same_vals "auto with a failing compiler: values" "$T/cachecmd/o2.npy" "$T/cachecmd/o3.npy" 0 0
+# kill -9 of kforge during a cc build: the compiler (and what it started) dies with it.
+printf '#!/bin/sh\necho $$ > "%s"\nexec sleep 60\n' "$T/cachecmd/ccpid" > "$T/cachecmd/pidcc"
+chmod +x "$T/cachecmd/pidcc"
+rm -f "$T/cachecmd/ccpid"
+env CC="$T/cachecmd/pidcc" KFORGE_CACHE_DIR="$T/cachecmd/c4" "$BIN" eval 'SqDist(x,y)' -a 'x=Vi(0,1)' \
+    -a 'y=Vj(1,1)' -r Sum --axis 1 --jit cc -o "$T/cachecmd/o4.npy" "$T/cachecmd/x.npy" "$T/cachecmd/x.npy" \
+    >/dev/null 2>&1 &
+kpid=$!
+w=0
+while [ ! -s "$T/cachecmd/ccpid" ] && [ $w -lt 100 ]; do sleep 0.1; w=$((w + 1)); done
+kill -9 "$kpid" 2>/dev/null
+wait "$kpid" 2>/dev/null
+ccpid=$(cat "$T/cachecmd/ccpid" 2>/dev/null)
+w=0
+while [ -n "$ccpid" ] && kill -0 "$ccpid" 2>/dev/null && [ $w -lt 50 ]; do sleep 0.1; w=$((w + 1)); done
+if [ -z "$ccpid" ]; then fail "kill -9 during a build: the compiler never started";
+elif kill -0 "$ccpid" 2>/dev/null; then fail "kill -9 during a build: the compiler $ccpid still runs"; kill -9 "$ccpid";
+else pass; fi
