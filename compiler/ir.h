@@ -168,6 +168,16 @@ int kfc_simplify(kfc_prog *p, kfc_diag *d);
 char *kfc_print(const kfc_prog *p, int32_t root);
 /* Writes a debug dump of all nodes (one per line) to a malloc'd string. */
 char *kfc_dump(const kfc_prog *p);
+/* Allocates *mark, one byte per node: 0 for the nodes reachable from root
+ * and root2 (root2 < 0: none), -1 for the others. KF_OK, or KF_ERR_INTERNAL
+ * / KF_ERR_NOMEM with d set (*mark may then be allocated: free it). */
+int kfc_reach(const kfc_prog *p, int32_t root, int32_t root2, int8_t **mark, kfc_diag *d);
+/* The IR check every emitter relies on (verify.c): the nodes reachable from
+ * the roots against their dim rules and integer arguments, one dim and
+ * category per variable, the per-pair value limit, and r's dims against the
+ * formula (r NULL: the formula alone). KF_OK, KF_ERR_INTERNAL (a bug: an
+ * inconsistent program), KF_ERR_LIMIT or KF_ERR_NOMEM, with d set. */
+int kfc_verify(const kfc_prog *p, const kfc_red *r, kfc_diag *d);
 /* Fills r from a reduction name, axis, dtype, K and the checked program. */
 int kfc_red_setup(kfc_red *r, const kfc_prog *p, const char *reduction, int axis, kf_dtype dtype,
                   int K, kf_sum_scheme scheme, kfc_diag *d);

@@ -2,7 +2,7 @@
  * emit_c.c -- the checked AST and a reduction to self-contained C source:
  * kf_reduce (the kernel ABI of kernels/abi.h) or kf_formula alone.
  *
- *   validate     every reachable node against its dim rule (no OOB in the output)
+ *   verify       kfc_verify (compiler/verify.c): every reachable node against its dim rule
  *   levels       P: constants/parameters only, O: + outer variables, I: + inner
  *   prelude      KF_T, kf_i64, libm prototypes, the KF_* macros of ops.def
  *   body         P nodes once per call, O nodes once per row, I nodes per pair
@@ -32,104 +32,23 @@ typedef struct emitter {
     kfc_opgen g; /* the node code generator (emit_ops.c), set by opgen_init */
 } emitter;
 
-/* ---- validation: the emitter trusts nothing it would index with ---- */
-
-static int bad(emitter *e, int32_t n, const char *why)
-{
-    return kfc_diag_set(e->d, KF_ERR_INTERNAL, -1, -1,
-                        "C emitter: node %d (%s) is inconsistent: %s (a kforge bug)", (int)n,
-                        kfc_op_info[e->p->nodes[n].op].name, why);
-}
-
-static int bcast_ok(int32_t d, int32_t to)
-{
-    return d == to || d == 1;
-}
-
-static int validate_node(emitter *e, int32_t n)
-{
-    const kfc_node *x = &e->p->nodes[n];
-    const kfc_opinfo *oi = &kfc_op_info[x->op];
-    int32_t dim = x->dim, da = 0, db = 0, dc = 0;
-    for (int k = 0; k < oi->nargs; k++)
-        if (x->a[k] < 0 || x->a[k] >= n)
-            return bad(e, n, "child index out of order");
-    if (dim < 1 || dim > KFC_MAX_DIM)
-        return bad(e, n, "dim out of range");
-    if (oi->nargs > 0)
-        da = e->p->nodes[x->a[0]].dim;
-    if (oi->nargs > 1)
-        db = e->p->nodes[x->a[1]].dim;
-    if (oi->nargs > 2)
-        dc = e->p->nodes[x->a[2]].dim;
-    const int64_t *iv = x->iv;
-    int ok = 1;
-    switch (x->op) {
-    case KFC_OP_VAR:
-        ok = iv[0] >= 0 && iv[0] < KFC_MAX_VARS && iv[1] == dim && iv[2] >= 0 && iv[2] <= 2;
-        break;
-    case KFC_OP_INTCST: case KFC_OP_NUM: ok = dim == 1; break;
-    case KFC_OP_RATCST: ok = dim == 1 && iv[1] != 0; break;
-    case KFC_OP_ZERO: ok = iv[0] == dim; break;
-    case KFC_OP_ROUND: ok = dim == da && iv[0] >= 0 && iv[0] <= 22; break;
-    case KFC_OP_POW: ok = dim == da && iv[0] >= -1024 && iv[0] <= 1024; break;
-    case KFC_OP_WEIGHTEDSQNORM:
-        ok = dim == 1 && (da == 1 || da == db || (int64_t)da == (int64_t)db * db);
-        break;
-    case KFC_OP_WEIGHTEDSQDIST: {
-        int32_t D = db > dc ? db : dc;
-        ok = dim == 1 && bcast_ok(db, D) && bcast_ok(dc, D) &&
-             (da == 1 || da == D || (int64_t)da == (int64_t)D * D);
-        break;
-    }
-    case KFC_OP_ELEM: ok = dim == 1 && iv[0] >= 0 && iv[0] < da; break;
-    case KFC_OP_ELEMT: ok = da == 1 && iv[0] == dim && iv[1] >= 0 && iv[1] < dim; break;
-    case KFC_OP_EXTRACT: ok = iv[0] >= 0 && iv[1] == dim && iv[0] <= da - iv[1]; break;
-    case KFC_OP_EXTRACTT: ok = iv[1] == dim && iv[0] >= 0 && iv[0] <= dim - da; break;
-    case KFC_OP_CONCAT: ok = dim == da + db; break;
-    case KFC_OP_ONEHOT: ok = da == 1 && iv[0] == dim; break;
-    case KFC_OP_SUMT: ok = da == 1 && iv[0] == dim; break;
-    case KFC_OP_MATVECMULT: ok = (int64_t)dim * db == da; break;
-    case KFC_OP_VECMATMULT: ok = (int64_t)dim * da == db; break;
-    case KFC_OP_TENSORPROD: ok = (int64_t)da * db == dim; break;
-    default:
-        switch (oi->rule) {
-        case KFC_DR_SAME: ok = dim == da; break;
-        case KFC_DR_RED: ok = dim == 1; break;
-        case KFC_DR_RED2: ok = dim == 1 && bcast_ok(da, da > db ? da : db) && bcast_ok(db, da > db ? da : db); break;
-        case KFC_DR_BCAST:
-            ok = bcast_ok(da, dim) && bcast_ok(db, dim) && (oi->nargs < 3 || bcast_ok(dc, dim)) &&
-                 (da == dim || db == dim || dc == dim);
-            break;
-        default: ok = 0; break;
-        }
-    }
-    return ok ? KF_OK : bad(e, n, "dims or integer arguments disagree with ops.def");
-}
-
-/* Marks the nodes reachable from the roots, validates them and gives each its
- * level; collects the variables. Children have smaller indices, so one pass
- * downwards marks and one pass upwards computes levels. */
+/* Marks the nodes reachable from the roots and gives each its level;
+ * collects the variables. The program passed kfc_verify (compiler/verify.c),
+ * so every index and dim is consistent. Children have smaller indices, so
+ * one pass upwards computes levels. */
 static int analyze(emitter *e, int32_t root, int32_t root2)
 {
     const kfc_prog *p = e->p;
     int st = kfc_opgen_reach(p, root, root2, &e->lvl, e->d);
     if (st)
         return st;
-    int64_t total = 0;
     for (int32_t n = 0; n < p->nnodes; n++) {
         if (e->lvl[n] < 0)
             continue;
         const kfc_node *x = &p->nodes[n];
-        st = validate_node(e, n);
-        if (st)
-            return st;
-        total += x->dim;
         int lv = LV_P;
         if (x->op == KFC_OP_VAR) {
             int v = (int)x->iv[0];
-            if (e->vdim[v] && (e->vdim[v] != x->dim || e->vcat[v] != x->iv[2]))
-                return bad(e, n, "variable used with two dims or categories");
             e->vdim[v] = x->dim;
             e->vcat[v] = (int8_t)x->iv[2];
             if (e->axis >= 0) {
@@ -142,11 +61,6 @@ static int analyze(emitter *e, int32_t root, int32_t root2)
                 lv = e->lvl[x->a[k]];
         e->lvl[n] = (int8_t)lv;
     }
-    /* The generated function keeps every node on its stack. */
-    if (total > KFC_MAX_TOTAL_DIM)
-        return kfc_diag_set(e->d, KF_ERR_LIMIT, -1, -1,
-                            "formula too large: its nodes hold %lld values per pair (at most %d)",
-                            (long long)total, KFC_MAX_TOTAL_DIM);
     return KF_OK;
 }
 
@@ -240,20 +154,14 @@ static char *fail(emitter *e)
 
 char *kfc_emit_c(const kfc_prog *p, const kfc_red *r, kfc_diag *d)
 {
+    if (kfc_verify(p, r, d))
+        return NULL;
     emitter e = {.p = p, .axis = r->axis, .d = d};
     opgen_init(&e);
-    if (r->id < 0 || r->id >= KFC_RED_COUNT || (r->axis != 0 && r->axis != 1)) {
-        kfc_diag_set(d, KF_ERR_INTERNAL, -1, -1, "C emitter: reduction not set up (a kforge bug)");
-        return NULL;
-    }
     /* formula2 only where the reduction reads it (kfc_red_setup rejects the rest) */
     int32_t r2 = kfc_red_info[r->id].formula2 ? p->root2 : -1;
     if (analyze(&e, p->root, r2))
         return fail(&e);
-    if (p->nodes[p->root].dim != r->D || (r2 >= 0 && p->nodes[r2].dim != r->E)) {
-        kfc_diag_set(d, KF_ERR_INTERNAL, -1, -1, "C emitter: reduction dims disagree with the formula");
-        return fail(&e);
-    }
     kfc_buf_printf(&e.b,
                    "/* kforge kernel: %s over %s (axis %d), %s, sum scheme %s.\n"
                    " * Generated; self-contained. The ABI is in docs/kernels.md. */\n",
@@ -295,6 +203,8 @@ char *kfc_emit_c(const kfc_prog *p, const kfc_red *r, kfc_diag *d)
 
 char *kfc_emit_c_formula(const kfc_prog *p, kf_dtype dtype, kfc_diag *d)
 {
+    if (kfc_verify(p, NULL, d))
+        return NULL;
     emitter e = {.p = p, .axis = -1, .d = d};
     opgen_init(&e);
     if (analyze(&e, p->root, -1))

@@ -5,7 +5,7 @@
  * over one chunk of the inner range, writing the row's partial state) and
  * kf_reduce_cuda_combine (a row's partials merged in chunk order).
  *
- *   validate     kfc_emit_c's own validation (every backend accepts the same ASTs)
+ *   validate     kfc_verify, as every emitter (compiler/verify.c)
  *   levels       P: constants/parameters, O: + outer variables, I: + inner
  *   prelude      KF_T, kf_i64, the KF_* macros as CUDA device math, the
  *                shared helpers of emit_ops.c as __device__ inline functions
@@ -291,11 +291,9 @@ char *kfc_emit_cuda(const kfc_prog *p, const kfc_red *r, kfc_diag *d)
     e.g = (kfc_opgen){.p = p, .b = &e.b, .ctx = &e, .comp = kfc_opgen_comp_vn,
                       .dst = kfc_opgen_dst_vn,
                       .each = kfc_buf_each, .indent = indent};
-    /* kfc_emit_c validates the AST and the reduction against it. */
-    char *check = kfc_emit_c(p, r, d);
-    if (!check)
+    /* The IR check every emitter relies on (compiler/verify.c). */
+    if (kfc_verify(p, r, d))
         return NULL;
-    free(check);
     int32_t r2 = kfc_red_info[r->id].formula2 ? p->root2 : -1;
     if (levels(&e, p->root, r2))
         return kfc_opgen_finish(&e.b, e.lvl, 0, d);

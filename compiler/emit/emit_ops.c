@@ -17,29 +17,7 @@
 
 int kfc_opgen_reach(const kfc_prog *p, int32_t root, int32_t root2, int8_t **lvl, kfc_diag *d)
 {
-    *lvl = NULL;
-    if (root < 0 || root >= p->nnodes || root2 >= p->nnodes)
-        return kfc_diag_set(d, KF_ERR_INTERNAL, -1, -1, "C emitter: no formula to emit");
-    int8_t *l = malloc((size_t)p->nnodes);
-    if (!l)
-        return kfc_diag_set(d, KF_ERR_NOMEM, -1, -1, "out of memory");
-    *lvl = l;
-    memset(l, -1, (size_t)p->nnodes);
-    l[root] = 0;
-    if (root2 >= 0)
-        l[root2] = 0;
-    /* children have smaller indices: one pass downwards marks them all */
-    for (int32_t n = p->nnodes - 1; n >= 0; n--) {
-        if (l[n] < 0)
-            continue;
-        const kfc_node *x = &p->nodes[n];
-        if (x->op < 0 || x->op >= KFC_OP_COUNT)
-            return kfc_diag_set(d, KF_ERR_INTERNAL, -1, -1, "C emitter: node %d has no op", (int)n);
-        for (int k = 0; k < kfc_op_info[x->op].nargs; k++)
-            if (x->a[k] >= 0 && x->a[k] < n)
-                l[x->a[k]] = 0;
-    }
-    return KF_OK;
+    return kfc_reach(p, root, root2, lvl, d);
 }
 
 void kfc_opgen_comp_vn(const kfc_opgen *g, int32_t n, const char *k, char *dst, size_t cap)

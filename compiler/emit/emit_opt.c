@@ -3,7 +3,7 @@
  * (cc -O3 -march=native): the kernel ABI of kernels/abi.h, vectorized over
  * blocks of output rows (compiler/emit/opt.h has the loop shape).
  *
- *   validate     kfc_emit_c's own validation (the two tiers accept the same ASTs)
+ *   validate     kfc_verify, as every emitter (compiler/verify.c)
  *   levels       P: constants/parameters, O: + outer variables (per row),
  *                J: + inner variables but no outer (per term, scalar),
  *                I: both (per term and lane, inside the vectorized loop)
@@ -211,12 +211,9 @@ char *kfc_emit_c_opt(const kfc_prog *p, const kfc_red *r, kfc_diag *d)
 {
     emitter e = {.p = p, .axis = r->axis, .dtype = r->dtype, .d = d};
     opgen_init(&e);
-    /* The libtcc emitter validates the AST and the reduction against it (an
-     * inconsistent one is KF_ERR_INTERNAL there); both tiers accept the same. */
-    char *check = kfc_emit_c(p, r, d);
-    if (!check)
+    /* The IR check every emitter relies on (compiler/verify.c). */
+    if (kfc_verify(p, r, d))
         return NULL;
-    free(check);
     int32_t r2 = kfc_red_info[r->id].formula2 ? p->root2 : -1;
     if (kfc_opgen_levels(p, p->root, r2, e.axis, &e.lvl, e.vdim, e.vlv, e.d))
         return kfc_opgen_finish(&e.b, e.lvl, 0, d);
