@@ -1,7 +1,7 @@
 #!/bin/sh
 # run-tests.sh -- `make test`: every test phase, then one closing line
-# "N passed, N failed" summing them all. A phase that cannot even build or
-# run counts as one failure.
+# "N passed, N failed, N skipped" summing them all. A phase that cannot even
+# build or run counts as one failure.
 #   1. unit tests (build/kforge-tests)       4. unit tests under ASan + UBSan
 #   2. CLI tests (tests/cli/*.sh)            5. CLI tests under ASan + UBSan
 #   3. examples build                        6. fuzzers, FUZZ_SECONDS each
@@ -10,6 +10,7 @@ set -u
 JOBS=$(nproc 2>/dev/null || echo 2)
 passed=0
 failed=0
+skipped=0
 log=$(mktemp)
 # One private kernel cache for every phase: never the user's ~/.cache, and
 # the ASan phases hit the entries the plain phases built.
@@ -17,8 +18,9 @@ KFORGE_CACHE_DIR=$(mktemp -d)
 export KFORGE_CACHE_DIR
 trap 'rm -f "$log"; rm -rf "$KFORGE_CACHE_DIR"' EXIT
 
-# Adds the "N passed, N failed" counts printed last by a command; a command
-# that fails without such a line counts as one failure.
+# Adds the "N passed, N failed[, N skipped]" counts printed last by a command
+# (a phase without skips may leave the third out); a command that fails
+# without such a line counts as one failure.
 count() {
     name=$1
     shift
@@ -30,8 +32,10 @@ count() {
     if [ -n "$line" ]; then
         p=$(echo "$line" | sed -E 's/^([0-9]+) passed.*/\1/')
         f=$(echo "$line" | sed -E 's/^[0-9]+ passed, ([0-9]+) failed.*/\1/')
+        s=$(echo "$line" | sed -E -n 's/^[0-9]+ passed, [0-9]+ failed, ([0-9]+) skipped.*/\1/p')
         passed=$((passed + p))
         failed=$((failed + f))
+        skipped=$((skipped + ${s:-0}))
         if [ "$rc" != 0 ] && [ "$f" = 0 ]; then failed=$((failed + 1)); echo "   ($name exited $rc)"; fi
     elif [ "$rc" = 0 ]; then
         passed=$((passed + 1))
@@ -50,5 +54,5 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 ASAN_OPTIONS=detect_leaks=1 count "CLI tests (ASan/UBSan)" sh tests/cli/run.sh build/asan/kforge
 if [ "${CI:-}" = true ]; then secs=60; else secs=${FUZZ_SECONDS:-10}; fi
 count "fuzzing (${secs}s per target)" make -s -j"$JOBS" fuzz FUZZ_SECONDS="$secs"
-echo "$passed passed, $failed failed"
+echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" = 0 ]

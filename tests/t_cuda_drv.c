@@ -167,10 +167,8 @@ KFT_TEST(cuda_drv_threads)
 KFT_TEST(cuda_drv_gpu_device0)
 {
     kfc_diag d;
-    if (gpu_count(&d) == 0) {
-        printf("  SKIP cuda_drv_gpu: %s\n", d.msg);
-        return;
-    }
+    if (gpu_count(&d) == 0)
+        KFT_SKIP("no GPU: %s", d.msg);
     kfr_cu_device info;
     kfc_diag_clear(&d);
     int st = kfr_cu_device_get(0, &info, &d);
@@ -195,7 +193,7 @@ KFT_TEST(cuda_drv_gpu_memory)
 {
     kfc_diag d;
     if (gpu_count(&d) == 0)
-        return;
+        KFT_SKIP("no GPU: %s", d.msg);
     const size_t bytes = 1 << 20;
     unsigned char *h = malloc(bytes), *back = malloc(bytes);
     KFT_CHECK(h && back);
@@ -292,7 +290,7 @@ KFT_TEST(cuda_drv_gpu_module)
 {
     kfc_diag d;
     if (gpu_count(&d) == 0)
-        return;
+        KFT_SKIP("no GPU: %s", d.msg);
     kfr_cu_device info;
     kfc_diag_clear(&d);
     if (kfr_cu_device_get(0, &info, &d) != KF_OK)

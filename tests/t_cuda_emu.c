@@ -50,7 +50,7 @@
  *           against the reference, and bit for bit against the unsplit
  *           kernel for Max/Min/KMin and their Arg forms
  *   self    hand-written kernels proving the emulator's barrier and checks
- * Without g++ and clang++ the test prints one SKIP line and passes.
+ * Without g++ and clang++ the test is skipped (KFT_SKIP), with that reason.
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -1339,10 +1339,8 @@ static void kernel_cases(runner *R, const ekernel *k, int ki, kft_rng *g, int *n
 KFT_TEST(cuda_emu_kernels_vs_reference)
 {
     char *cxx = find_cxx();
-    if (!cxx) {
-        printf("SKIP cuda_emu: no g++ or clang++ (the CUDA emulation compiles the kernels as host C++)\n");
-        return;
-    }
+    if (!cxx)
+        KFT_SKIP("no g++ or clang++ (the CUDA emulation compiles the kernels as host C++)");
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     kf_options opt;

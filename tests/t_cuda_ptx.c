@@ -163,7 +163,7 @@ static int nvrtc_present(void)
 {
     int major = 0, minor = 0;
     if (kfr_nvrtc_version(&major, &minor) != KF_OK) {
-        printf("SKIP cuda_ptx: NVRTC cannot be loaded (no libnvrtc.so*)\n");
+        kft_skip("NVRTC cannot be loaded (no libnvrtc.so*)");
         return 0;
     }
     return 1;

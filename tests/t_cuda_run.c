@@ -17,6 +17,9 @@
 #include "harness.h"
 #include "testutil.h"
 
+/* Why gpu_count() is 0, for the skip message. */
+static char no_gpu_why[512] = "kf_device_count found none";
+
 static int gpu_count(void)
 {
     static int n = -1; /* the answer cannot change during a run */
@@ -24,7 +27,7 @@ static int gpu_count(void)
         kf_ctx *ctx = kf_new(NULL);
         int c = 0;
         if (ctx && kf_device_count(ctx, &c) != KF_OK) {
-            fprintf(stderr, "  (no GPU: %s)\n", kf_errmsg(ctx));
+            snprintf(no_gpu_why, sizeof no_gpu_why, "%s", kf_errmsg(ctx));
             c = 0;
         }
         kf_free(ctx);
@@ -52,7 +55,7 @@ static const char *const AL[] = {"x=Vi(0,3)", "y=Vj(1,3)", "p=Pm(2,1)", "a=Vi(3,
 KFT_TEST(cuda_run_without_gpu)
 {
     if (gpu_count() > 0)
-        return;
+        KFT_SKIP("a GPU is present; this test is for machines without one");
     kf_ctx *ctx = kf_new(NULL);
     KFT_CHECK(ctx != NULL);
     kft_spec s = {.formula = "Exp(-SqDist(x,y))*b", .aliases = AL, .naliases = 5, .reduction = "Sum",
@@ -152,10 +155,8 @@ static int check_gpu(kf_ctx *ctx, const kft_spec *s, const int64_t (*sizes)[2], 
 
 KFT_TEST(cuda_run_reductions)
 {
-    if (gpu_count() == 0) {
-        fprintf(stderr, "  SKIP: no GPU; make test-gpu runs this on one\n");
-        return;
-    }
+    if (gpu_count() == 0)
+        KFT_SKIP("no GPU: %s; make test-gpu runs this on one", no_gpu_why);
     kf_ctx *ctx = kf_new(NULL);
     /* around the block size (256 rows per block, tiles of 256 points), the empty sides,
      * and few rows over many points: the split-j path (partials + combine) on either axis */
@@ -181,10 +182,8 @@ KFT_TEST(cuda_run_reductions)
 
 KFT_TEST(cuda_run_ranges_and_device_pointers)
 {
-    if (gpu_count() == 0) {
-        fprintf(stderr, "  SKIP: no GPU; make test-gpu runs this on one\n");
-        return;
-    }
+    if (gpu_count() == 0)
+        KFT_SKIP("no GPU: %s; make test-gpu runs this on one", no_gpu_why);
     kf_ctx *ctx = kf_new(NULL);
     kft_spec s = {.formula = "Exp(-SqDist(x,y)*p)*b", .aliases = AL, .naliases = 5, .reduction = "Sum",
                   .axis = 1, .dtype = KF_FLOAT64};

@@ -977,7 +977,7 @@ KFT_TEST(nomem_cache_list)
     if (!k || strcmp(kf_kernel_engine(k), "cc")) {
         /* A machine without a C compiler has no cc tier (t_api and the
          * cache tests say whether it should have one). */
-        fprintf(stderr, "  nomem_cache_list: skipped, no cc tier: %s\n", kf_errmsg(ctx));
+        kft_skip("no cc tier: %s", kf_errmsg(ctx));
         goto done;
     }
     if (!KFT_CHECKF(kf_cache_list(ctx, on_entry, &want) == KF_OK && want.count == 1,

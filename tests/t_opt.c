@@ -20,14 +20,14 @@
 
 /* ---- compiling generated sources with cc ---- */
 
+/* Whether cc is on PATH; if not, the calling test is skipped (kft_skip). */
 static int have_cc(void)
 {
     static int have = -1; /* the answer cannot change during a run */
-    if (have < 0) {
+    if (have < 0)
         have = system("command -v cc >/dev/null 2>&1") == 0;
-        if (!have)
-            fprintf(stderr, "  SKIP: no cc on PATH, the optimizing tier is not tested\n");
-    }
+    if (!have)
+        kft_skip("no cc on PATH, the optimizing tier is not tested");
     return have;
 }
 

@@ -391,8 +391,8 @@ KFT_TEST(ranges_run_full_mask_sum_schemes)
     kf_free(ctx);
 }
 
-/* The optimizing tier, one case per dtype (skipped, with a note, when this
- * machine has no C compiler for it). */
+/* The optimizing tier, one case per dtype (skipped, with the reason, when
+ * this machine has no C compiler for it). */
 KFT_TEST(ranges_run_full_mask_is_dense_cc)
 {
     kf_ctx *ctx = ctx_threads(2);
@@ -410,7 +410,7 @@ KFT_TEST(ranges_run_full_mask_is_dense_cc)
         kf_kernel *k = kf_compile(ctx, s.formula, s.aliases, s.naliases, s.reduction, s.axis,
                                   s.dtype, &o);
         if (!k && kf_status_of(ctx) == KF_ERR_JIT && strstr(kf_errmsg(ctx), "no C compiler")) {
-            fprintf(stderr, "  (ranges_run_full_mask_is_dense_cc skipped: %s)\n", kf_errmsg(ctx));
+            kft_skip("%s", kf_errmsg(ctx));
             break;
         }
         if (!KFT_CHECKF(k, "%s", kf_errmsg(ctx)))

@@ -133,6 +133,8 @@ if command -v "${CC:-cc}" >/dev/null 2>&1; then
     expect "bench auto (miss)" 0
     expect_out "bench auto (miss): libtcc first" "auto: first answer after"
     col_is "bench auto (miss): optimized code after the wait" auto 2 cc
+else
+    skip "bench, the optimizing tier" "no C compiler '${CC:-cc}' on PATH"
 fi
 
 # make bench's pieces: the script parses, the baseline loop runs and checks its arguments.
@@ -147,4 +149,6 @@ if [ -x "$baseline" ]; then
     expect "baseline_gauss: bad dtype" 2 "dtype must be float32 or float64"
     run "$baseline" 0
     expect "baseline_gauss: bad size" 2 "M must be an integer"
+else
+    skip "baseline_gauss" "$baseline is not built"
 fi

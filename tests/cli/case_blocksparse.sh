@@ -145,4 +145,6 @@ if [ -x "$ex" ]; then
     expect_out "block_sparse example: engine" "engine: "
     run "$ex" 0
     expect "block_sparse example: bad size" 2 "usage: block_sparse"
+else
+    skip "block_sparse example" "$ex is not built"
 fi

@@ -17,6 +17,8 @@ if [ -x "$ex" ]; then
     expect "api_example runs" 0
     expect_out "api_example a[0]" "a[0] = 2.220498"
     expect_out "api_example a[1]" "a[1] = 1.628280"
+else
+    skip "api_example" "$ex is not built"
 fi
 demo="$(dirname "$BIN")/examples/gauss_demo"
 if [ -x "$demo" ]; then
@@ -25,4 +27,6 @@ if [ -x "$demo" ]; then
     expect_out "gauss_demo reports ns/pair" "ns/pair"
     run "$demo" 5
     expect "gauss_demo: bad size" 2 "usage: gauss_demo"
+else
+    skip "gauss_demo" "$demo is not built"
 fi

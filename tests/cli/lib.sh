@@ -1,12 +1,18 @@
 # lib.sh -- helpers for the CLI tests (sourced by run.sh): .npy files written
 # by awk + printf and read back by od, so no numpy and no extra binary; the
-# run/check functions keep the pass/fail counts.
+# run/check functions keep the pass/fail/skip counts.
 #   $BIN the kforge under test, $T a scratch directory, $HERE this folder.
 
 passed=0
 failed=0
+skipped=0
 
 pass() { passed=$((passed + 1)); }
+# skip NAME REASON: a group of cases that cannot run here (one count, one line).
+skip() {
+    skipped=$((skipped + 1))
+    echo "SKIP $1: $2"
+}
 fail() {
     failed=$((failed + 1))
     echo "FAIL: $*"
