@@ -4,7 +4,7 @@
 #   make demo       build and run the README demo: the Gaussian kernel sum, then the
 #                   main job (kforge eigsh: spectral coordinates of a 10^4-point spiral)
 #   make test       the whole suite: unit + CLI tests, again under ASan/UBSan,
-#                   bounded fuzzing; ends with "N passed, N failed"
+#                   bounded fuzzing; ends with "N passed, N failed, N skipped"
 #   make fuzz       libFuzzer targets for FUZZ_SECONDS each (default 20)
 #
 # Missing Debian packages are installed by scripts/install-deps.sh (run once,
@@ -60,13 +60,22 @@ $(BUILD)/obj/%.o: %.c | $(DEPS_OK)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/libkforge.a: $(LIB_OBJ)
-	@rm -f $@
-	ar rcs $@ $^
+# A source file added or removed changes these lists, and the stamp: the
+# archives and the test binary are then rebuilt without the stale objects.
+SRC_LIST := $(LIB_SRC) $(CLI_SRC) $(TEST_SRC)
+$(BUILD)/.sources: FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(SRC_LIST)' | cmp -s - $@ || echo '$(SRC_LIST)' > $@
+.PHONY: FORCE
+FORCE:
 
-$(BUILD)/libkforge-cli.a: $(CLI_OBJ)
+$(BUILD)/libkforge.a: $(LIB_OBJ) $(BUILD)/.sources
 	@rm -f $@
-	ar rcs $@ $^
+	ar rcs $@ $(LIB_OBJ)
+
+$(BUILD)/libkforge-cli.a: $(CLI_OBJ) $(BUILD)/.sources
+	@rm -f $@
+	ar rcs $@ $(CLI_OBJ)
 
 $(BUILD)/kforge: $(BUILD)/obj/$(CLI_MAIN:.c=.o) $(BUILD)/libkforge-cli.a $(BUILD)/libkforge.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -74,8 +83,8 @@ $(BUILD)/kforge: $(BUILD)/obj/$(CLI_MAIN:.c=.o) $(BUILD)/libkforge-cli.a $(BUILD
 # The test binary routes malloc/calloc/realloc of every object it links
 # (libkforge included) through tests/fault.c, which can make the n-th one fail.
 TEST_WRAP := -Wl,--wrap=malloc -Wl,--wrap=calloc -Wl,--wrap=realloc
-$(BUILD)/kforge-tests: $(TEST_OBJ) $(BUILD)/libkforge-cli.a $(BUILD)/libkforge.a
-	$(CC) $(LDFLAGS) $(TEST_WRAP) -o $@ $^ $(LDLIBS)
+$(BUILD)/kforge-tests: $(TEST_OBJ) $(BUILD)/libkforge-cli.a $(BUILD)/libkforge.a $(BUILD)/.sources
+	$(CC) $(LDFLAGS) $(TEST_WRAP) -o $@ $(TEST_OBJ) $(BUILD)/libkforge-cli.a $(BUILD)/libkforge.a $(LDLIBS)
 
 $(BUILD)/examples/%: examples/%.c $(BUILD)/libkforge-cli.a $(BUILD)/libkforge.a
 	@mkdir -p $(dir $@)

@@ -235,12 +235,20 @@ const char *kf_kernel_engine(const kf_kernel *k);
 const char *kf_kernel_backend(const kf_kernel *k);
 
 /* What kf_compile did, for benchmarks and --verbose. Times in seconds. */
+/* The seconds of each pass of kf_compile (docs/architecture.md lists them). */
 typedef struct kf_compile_stats {
-    double parse_s, check_s, simplify_s, emit_s; /* front end and code generation */
-    double jit_s;     /* the engine's compile (libtcc, or cc + dlopen), or loading from the cache */
+    double parse_s;   /* parse */
+    double check_s;   /* check, and red_setup (the reduction against the formula) */
+    double simplify_s; /* simplify, and print (the canonical forms) */
+    double emit_s;    /* emit: the libtcc tier's C (or the formula alone) */
+    double jit_s;     /* jit: libtcc, the cc build when done now, dlopen; and the CUDA module */
     double total_s;   /* the whole kf_compile call */
     int cache;        /* KF_CACHE_* below: what the cache did for this kernel's optimized code */
     const char *cache_entry; /* path of the cache entry (object file), or NULL; owned by the kernel */
+    double verify_s;  /* verify: the IR check every emitter relies on */
+    double cache_s;   /* cache: the key, the in-process table, the disk lookup */
+    double emit_opt_s; /* emit_opt: the optimizing tier's C (only when a cc build is due) */
+    double emit_cuda_s; /* the CUDA source (KF_BACKEND_CUDA; AUTO: at the first GPU run) */
 } kf_compile_stats;
 enum {
     KF_CACHE_UNUSED = 0,   /* no optimized code was looked up (tcc, reference, no reduction) */

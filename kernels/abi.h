@@ -35,6 +35,30 @@
 typedef void (*kfk_reduce_fn)(const void *const *args, int64_t r0, int64_t r1, const int64_t *jr,
                               int64_t nr, void *out, int64_t *idx);
 
+/* The kernel slot: what the run path calls for one task, whichever engine
+ * is behind it (BLIS's reference kernels sit in the optimized kernels'
+ * slots the same way). `call` reduces rows [r0, r1) over the ranges jr
+ * exactly as kfk_reduce_fn does and returns 0 (KF_OK) or a kf_status; `fn`
+ * is generated code (called by kfk_slot_generated), `prog`/`red` the
+ * reference evaluator's program and reduction (kernels/ref.h). A slot is a
+ * value: the run path copies it once per call, so a swap of k->fn to cc code
+ * meanwhile never mixes two engines within one run. */
+typedef struct kfk_slot kfk_slot;
+struct kfk_slot {
+    int (*call)(const kfk_slot *s, const void *const *args, int64_t r0, int64_t r1,
+                const int64_t *jr, int64_t nr, void *out, int64_t *idx);
+    kfk_reduce_fn fn;
+    const void *prog, *red;
+};
+/* The slot's call for generated code: s->fn, which cannot fail. */
+static inline int kfk_slot_generated(const kfk_slot *s, const void *const *args, int64_t r0,
+                                     int64_t r1, const int64_t *jr, int64_t nr, void *out,
+                                     int64_t *idx)
+{
+    s->fn(args, r0, r1, jr, nr, out, idx);
+    return 0;
+}
+
 /* Symbol name of the entry point in generated code. */
 #define KFK_ENTRY "kf_reduce"
 /* Symbol name of the formula-only function (kfc_emit_c_formula). */

@@ -602,3 +602,9 @@ int kfk_ref_reduce(const kfc_prog *p, const kfc_red *r, const void *const *args,
     free(scratch), free(a.v), free(a.ix);
     return KF_OK;
 }
+
+int kfk_ref_slot_call(const kfk_slot *s, const void *const *args, int64_t r0, int64_t r1,
+                      const int64_t *jr, int64_t nr, void *out, int64_t *idx)
+{
+    return kfk_ref_reduce(s->prog, s->red, args, r0, r1, jr, nr, out, idx);
+}

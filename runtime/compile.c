@@ -8,16 +8,20 @@
  *     simplify   kfc_simplify     constant folding, CSE, compaction
  *     print      kfc_print        canonical forms of formula and formula2
  *     red_setup  kfc_red_setup    reduction spec and output dims (skipped without a reduction)
- *     emit       kfc_emit_c       C source of the whole kernel
+ *     verify     kfc_verify       the IR check every emitter relies on (compiler/verify.c)
+ *     emit       kfc_emit_c       C source of the whole kernel for libtcc
  *                                 (kfc_emit_c_formula without a reduction)
  *     cache      kfr_tier_lookup  auto/cc: the key, then the in-process table and the
- *                                 disk cache (tiers.c, cache.c)
+ *                                 disk cache (runtime/jit/tiers.c, runtime/cache/)
+ *     emit_opt   kfr_tier_emit    on a miss: kfc_emit_c_opt, the optimizing tier's C
  *     jit        kfr_tier_jit     libtcc in memory (tcc, and auto on a miss); the cc
  *                                 build on a miss (cc: now; auto: in the background)
- *                                 (both skipped for the reference engine, without
- *                                 a reduction, and for the CUDA backend)
- *     cuda       kfr_cuda_prepare KF_BACKEND_CUDA: CUDA source, NVRTC or the cache,
- *                                 module on the device (cuda_run.c)
+ *                                 (cache, emit_opt and jit are skipped for the
+ *                                 reference engine, without a reduction, and for the
+ *                                 CUDA backend)
+ *     cuda       kfr_cuda_prepare KF_BACKEND_CUDA: the device, kfc_emit_cuda (timed as
+ *                                 emit_cuda_s), NVRTC or the cache, the module
+ *                                 (runtime/cuda/cuda_run.c)
  *        |
  *   kf_kernel: program + reduction + source + entry point
  *
@@ -97,10 +101,20 @@ static int pass_emit(job *j)
     return j->d.status;
 }
 
+static int pass_verify(job *j)
+{
+    return kfc_verify(&j->k->prog, j->k->has_red ? &j->k->red : NULL, &j->d);
+}
+
 /* The CPU tiers; a CUDA-only kernel builds no CPU code. */
 static int pass_cache(job *j)
 {
     return j->k->backend == KF_BACKEND_CUDA ? KF_OK : kfr_tier_lookup(j->k, &j->d);
+}
+
+static int pass_emit_opt(job *j)
+{
+    return j->k->backend == KF_BACKEND_CUDA ? KF_OK : kfr_tier_emit(j->k, &j->d);
 }
 
 static int pass_jit(job *j)
@@ -128,11 +142,17 @@ static const struct pass {
     int (*run)(job *j);
     size_t stat;
 } passes[] = {
-    {"parse", pass_parse, STAT(parse_s)},         {"check", pass_check, STAT(check_s)},
-    {"simplify", pass_simplify, STAT(simplify_s)}, {"print", pass_print, STAT(simplify_s)},
-    {"red_setup", pass_red_setup, STAT(check_s)}, {"emit", pass_emit, STAT(emit_s)},
-    {"cache", pass_cache, STAT(jit_s)},           {"jit", pass_jit, STAT(jit_s)},
-    {"cuda", pass_cuda, STAT(jit_s)},
+    {"parse", pass_parse, STAT(parse_s)},
+    {"check", pass_check, STAT(check_s)},
+    {"simplify", pass_simplify, STAT(simplify_s)},
+    {"print", pass_print, STAT(simplify_s)},
+    {"red_setup", pass_red_setup, STAT(check_s)},
+    {"verify", pass_verify, STAT(verify_s)},
+    {"emit", pass_emit, STAT(emit_s)},
+    {"cache", pass_cache, STAT(cache_s)},
+    {"emit_opt", pass_emit_opt, STAT(emit_opt_s)},
+    {"jit", pass_jit, STAT(jit_s)},
+    {"cuda", pass_cuda, STAT(jit_s)}, /* less emit_cuda_s, moved out below */
 };
 #undef STAT
 
@@ -282,7 +302,7 @@ kf_kernel *kf_compile(kf_ctx *ctx, const char *formula, const char *const *alias
     int dump = o->dump && debug_logging(ctx);
     double t_start = now_ms();
     for (size_t p = 0; p < sizeof passes / sizeof passes[0]; p++) {
-        double t0 = now_ms();
+        double t0 = now_ms(), ec0 = k->stats.emit_cuda_s;
         int rc = passes[p].run(&j);
         if (rc != KF_OK) {
             if (j.d.status == KF_OK) /* a pass that forgot its diagnostic */
@@ -292,7 +312,9 @@ kf_kernel *kf_compile(kf_ctx *ctx, const char *formula, const char *const *alias
             return NULL;
         }
         double ms = now_ms() - t0;
-        *(double *)((char *)&k->stats + passes[p].stat) += ms * 1e-3;
+        /* A pass that times a part of itself into another field (cuda:
+         * emit_cuda_s) has that part taken out of its own. */
+        *(double *)((char *)&k->stats + passes[p].stat) += ms * 1e-3 - (k->stats.emit_cuda_s - ec0);
         kfr_log(ctx, KF_LOG_DEBUG, "pass %s: %.3f ms", passes[p].name, ms);
         if (dump) {
             char *text = kfc_dump(&k->prog);
@@ -314,6 +336,16 @@ kf_kernel *kf_compile(kf_ctx *ctx, const char *formula, const char *const *alias
             outcome[c], cc,
             k->stats.total_s * 1e3);
     return k;
+}
+
+kfk_slot kfr_kernel_slot(kf_kernel *k)
+{
+    kfk_reduce_fn fn = atomic_load_explicit(&k->fn, memory_order_acquire);
+    /* No generated code (the reference engine, or a CPU run of a kernel that
+     * has none): the oracle fills the slot, as it always did. */
+    if (k->engine == KF_JIT_REFERENCE || !fn)
+        return (kfk_slot){.call = kfk_ref_slot_call, .prog = &k->prog, .red = &k->red};
+    return (kfk_slot){.call = kfk_slot_generated, .fn = fn};
 }
 
 void kf_kernel_free(kf_kernel *k)

@@ -97,12 +97,20 @@ struct kf_kernel {
  * The "cache" pass: for KF_JIT_AUTO and KF_JIT_CC, finds the compiler,
  * computes the key and looks it up (in-process table, then disk). */
 int kfr_tier_lookup(kf_kernel *k, kfc_diag *d);
+/* The "emit_opt" pass: on a miss (a cc build is due), the optimizing
+ * tier's source and the entry's metadata. */
+int kfr_tier_emit(kf_kernel *k, kfc_diag *d);
 /* The "jit" pass: libtcc for KF_JIT_TCC and for an AUTO miss; on a miss,
- * the cc build (synchronous for KF_JIT_CC, a background thread for AUTO). */
+ * the cc build of the emit_opt pass's source (synchronous for KF_JIT_CC, a
+ * background thread for AUTO). */
 int kfr_tier_jit(kf_kernel *k, kfc_diag *d);
 /* Ends a background build (waits if it is storing into the cache, else
  * cancels it) and drops the kernel's optimized object. */
 void kfr_tier_free(kf_kernel *k);
+
+/* The kernel's slot for one run (kernels/abi.h): the reference evaluator
+ * for KF_JIT_REFERENCE, else its generated code with k->fn loaded once. */
+kfk_slot kfr_kernel_slot(kf_kernel *k);
 
 void kfr_clear_error(kf_ctx *ctx);
 /* Sets status and message (printf format); returns status. Offset/src = -1. */

@@ -15,11 +15,10 @@
 #define KFR_BLOCKS_PER_THREAD 4
 
 /* One kf_run as the pool's tasks see it. Read-only during the run except
- * `failed`, the first failing status of the reference engine. */
+ * `failed`, the first failing status of a task (the reference engine can
+ * run out of memory). */
 typedef struct run_job {
-    const kf_kernel *k;
-    kfk_reduce_fn fn; /* k->fn as loaded once for this call: a swap to cc code meanwhile
-                         does not mix two engines within one run */
+    kfk_slot slot; /* the kernel's slot as loaded once for this call (kfr_kernel_slot) */
     const void *const *args;
     void *out;
     int64_t *idx;
@@ -41,12 +40,7 @@ static void run_block(void *vp, int64_t t)
         r1 = r0 + j->block < j->rows ? r0 + j->block : j->rows;
         jr = j->jr, nr = 1;
     }
-    const kf_kernel *k = j->k;
-    if (j->fn) {
-        j->fn(j->args, r0, r1, jr, nr, j->out, j->idx);
-        return;
-    }
-    int rc = kfk_ref_reduce(&k->prog, &k->red, j->args, r0, r1, jr, nr, j->out, j->idx);
+    int rc = j->slot.call(&j->slot, j->args, r0, r1, jr, nr, j->out, j->idx);
     if (rc != KF_OK) {
         int expected = KF_OK;
         atomic_compare_exchange_strong(&j->failed, &expected, rc);
@@ -127,7 +121,7 @@ static int run_tasks(kf_kernel *k, const char *who, const void *const *args, voi
                      int64_t ntasks)
 {
     kf_ctx *ctx = k->ctx;
-    run_job j = {.k = k, .fn = atomic_load_explicit(&k->fn, memory_order_acquire), .args = args,
+    run_job j = {.slot = kfr_kernel_slot(k), .args = args,
                  .out = out, .idx = index_out, .rows = rows, .jr = {0, inner}, .tasks = tasks};
     if (!tasks) {
         int64_t nblocks = (int64_t)kfr_pool_threads(ctx->pool) * KFR_BLOCKS_PER_THREAD;

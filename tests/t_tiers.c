@@ -43,6 +43,12 @@ KFT_TEST(tiers_auto_builds_in_background_and_swaps)
     kf_compile_stats st;
     KFT_CHECK(kf_kernel_stats(k, &st) == KF_OK && st.cache == KF_CACHE_MISS);
     KFT_CHECK(st.parse_s > 0 && st.emit_s > 0 && st.jit_s > 0 && st.total_s >= st.jit_s);
+    /* every pass has its own time: the IR check, the lookup, the optimized emit of a miss */
+    KFT_CHECKF(st.verify_s > 0 && st.cache_s > 0 && st.emit_opt_s > 0 && st.emit_cuda_s == 0 &&
+                   st.total_s >= st.parse_s + st.check_s + st.simplify_s + st.verify_s + st.emit_s +
+                                      st.cache_s + st.emit_opt_s + st.jit_s,
+               "verify %g cache %g emit_opt %g emit_cuda %g", st.verify_s, st.cache_s, st.emit_opt_s,
+               st.emit_cuda_s);
     KFT_CHECKF(strstr(lc.log, "cache miss: building cc code in the background"), "%s", lc.log);
     /* every run is right, before, during and after the swap */
     int runs = 0, bad = 0;

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "compiler/emit/skel.h"
 #include "runtime/cache/cache.h"
@@ -223,7 +224,12 @@ int kfr_cuda_prepare(kf_kernel *k, kfc_diag *d)
     if ((rc = kfr_cu_device_get(c->dev, &c->info, d)) != KF_OK)
         goto fail;
     snprintf(c->arch, sizeof c->arch, "sm_%d%d", c->info.major, c->info.minor);
-    if (!(src = kfc_emit_cuda(&k->prog, &k->red, d))) {
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    src = kfc_emit_cuda(&k->prog, &k->red, d);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    k->stats.emit_cuda_s += (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
+    if (!src) {
         rc = d->status ? d->status : KF_ERR_INTERNAL;
         goto fail;
     }

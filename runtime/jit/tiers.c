@@ -136,6 +136,26 @@ static void *builder(void *vp)
     return NULL;
 }
 
+int kfr_tier_emit(kf_kernel *k, kfc_diag *d)
+{
+    kfr_build *b = k->build;
+    if (!b)
+        return KF_OK;
+    kfc_diag_clear(d);
+    b->src = KFR_EMIT_OPT(&k->prog, &k->red, d);
+    b->meta = b->src ? kfr_cache_meta(k, b->key) : NULL;
+    if (!b->spare)
+        b->spare = kfr_so_new();
+    if (!b->src || !b->meta || !b->spare) {
+        k->build = NULL;
+        build_free(b);
+        if (d->status != KF_OK)
+            return d->status;
+        return kfc_diag_set(d, KF_ERR_NOMEM, -1, -1, "out of memory");
+    }
+    return KF_OK;
+}
+
 int kfr_tier_jit(kf_kernel *k, kfc_diag *d)
 {
     kf_ctx *ctx = k->ctx;
@@ -152,18 +172,6 @@ int kfr_tier_jit(kf_kernel *k, kfc_diag *d)
     kfr_build *b = k->build;
     if (!b)
         return KF_OK;
-    kfc_diag_clear(d);
-    b->src = KFR_EMIT_OPT(&k->prog, &k->red, d);
-    b->meta = b->src ? kfr_cache_meta(k, b->key) : NULL;
-    if (!b->spare)
-        b->spare = kfr_so_new();
-    if (!b->src || !b->meta || !b->spare) {
-        k->build = NULL;
-        build_free(b);
-        if (d->status != KF_OK)
-            return d->status;
-        return kfc_diag_set(d, KF_ERR_NOMEM, -1, -1, "out of memory");
-    }
     /* Now that something will be stored, the directory may be created. */
     if (b->cache.mode == 1)
         kfr_cache_locate(&ctx->opt, &b->cache, 1);
