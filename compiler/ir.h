@@ -36,13 +36,20 @@
 #define KFC_MAX_K 4096            /* K of KMin-like reductions */
 #define KFC_MAX_ALIASES 256
 
-/* Op ids, generated from ops.def. */
+/* Op ids, generated from ops.def. KFC_OP_COUNT is no kfc_op, so a switch
+ * over a kfc_op without `default:` lists exactly the ops (-Wswitch names a
+ * missing one). */
 typedef enum kfc_op {
-#define X(id, name, nargs, nints, dimrule, cexpr, doc) KFC_OP_##id,
+#define X(id, ...) KFC_OP_##id,
 #include "compiler/ops.def"
 #undef X
-    KFC_OP_COUNT
 } kfc_op;
+enum {
+    KFC_OP_COUNT = 0
+#define X(id, ...) +1
+#include "compiler/ops.def"
+#undef X
+};
 
 /* Dim rules of ops.def. */
 typedef enum kfc_dimrule {
@@ -54,13 +61,18 @@ typedef enum kfc_dimrule {
     KFC_DR_SPECIAL
 } kfc_dimrule;
 
-/* One row of ops.def, as data (kfc_op_info[op]). Defined in ops.c. */
+/* One row of ops.def, as data (kfc_op_info[op]). Defined in ops.c. The FOLD
+ * column is code, not data: simplify.c expands it. */
 typedef struct kfc_opinfo {
     const char *name;  /* KeOps name */
     int nargs;         /* formula arguments */
     int nints;         /* trailing integer arguments */
     kfc_dimrule rule;
     const char *cexpr; /* element-wise C template or NULL */
+    const char *libm;  /* MATH: the double libm function (float: + "f"), or NULL */
+    int libm_proto;    /* MATH: its place in the libtcc prelude's prototypes (1..), or 0 */
+    const char *libm_opt;  /* MATH: the optimizing tier's function, or NULL: __builtin_ */
+    const char *libm_cuda; /* MATH: the CUDA device function (float: + "f"), or NULL */
     const char *doc;
 } kfc_opinfo;
 extern const kfc_opinfo kfc_op_info[KFC_OP_COUNT];
@@ -102,16 +114,43 @@ typedef struct kfc_prog {
     int nvars;       /* highest used index + 1 (set by kfc_check) */
 } kfc_prog;
 
-/* Reduction ids, generated from compiler/reductions.def. */
+/* Reduction ids, generated from compiler/reductions.def; KFC_RED_COUNT is no
+ * kfc_red_id (see KFC_OP_COUNT). */
 typedef enum kfc_red_id {
-#define X(id, name, k, f2, scalar, valdim, idxdim, doc) KFC_RED_##id,
+#define X(id, ...) KFC_RED_##id,
 #include "compiler/reductions.def"
 #undef X
-    KFC_RED_COUNT
 } kfc_red_id;
+enum {
+    KFC_RED_COUNT = 0
+#define X(id, ...) +1
+#include "compiler/reductions.def"
+#undef X
+};
+
+/* The reduction families (FAMILY column of reductions.def): how the
+ * skeletons of every tier and the reference evaluator keep a row's state. */
+typedef enum kfc_fam {
+    KFC_FAM_SUM,    /* running sums */
+    KFC_FAM_MAXMIN, /* best value and index per component */
+    KFC_FAM_KMIN,   /* the K best per component */
+    KFC_FAM_LSE     /* online log-sum-exp: running max, weighted sums */
+} kfc_fam;
+
+/* What sets a reduction apart within its family (VARIANT column). */
+typedef enum kfc_redvar {
+    KFC_RV_PLAIN,   /* SUM */
+    KFC_RV_MAX,     /* MAXMIN: the largest */
+    KFC_RV_MIN,     /* MAXMIN, KMIN: the smallest */
+    KFC_RV_LOG,     /* LSE: m + log s per component */
+    KFC_RV_SOFTMAX, /* LSE: s / s0 per component */
+    KFC_RV_SHIFT    /* LSE: (m, s) */
+} kfc_redvar;
 
 typedef struct kfc_redinfo {
     const char *name;
+    kfc_fam family;
+    kfc_redvar variant;
     int needs_k, formula2, scalar;
     const char *doc;
 } kfc_redinfo;

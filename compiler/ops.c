@@ -5,13 +5,19 @@
 #include "compiler/ir.h"
 
 const kfc_opinfo kfc_op_info[KFC_OP_COUNT] = {
-#define X(id, name, nargs, nints, dimrule, cexpr, doc) {name, nargs, nints, KFC_DR_##dimrule, cexpr, doc},
+#define LIBM(fn, proto, opt, cuda) #fn, proto, opt, cuda
+#define NOLIBM NULL, 0, NULL, NULL
+#define X(id, name, nargs, nints, dimrule, cexpr, math, fold, doc) \
+    {name, nargs, nints, KFC_DR_##dimrule, cexpr, math, doc},
 #include "compiler/ops.def"
 #undef X
+#undef LIBM
+#undef NOLIBM
 };
 
 const kfc_redinfo kfc_red_info[KFC_RED_COUNT] = {
-#define X(id, name, k, f2, scalar, valdim, idxdim, doc) {name, k, f2, scalar, doc},
+#define X(id, name, family, variant, k, f2, scalar, valdim, idxdim, doc) \
+    {name, KFC_FAM_##family, KFC_RV_##variant, k, f2, scalar, doc},
 #include "compiler/reductions.def"
 #undef X
 };

@@ -22,16 +22,14 @@ static void valid_names(char *dst, size_t cap)
 static void out_dims(kfc_red *r)
 {
     const int64_t D = r->D, E = r->E, K = r->K;
-    switch (r->id) {
-#define X(ID_, NAME_, K_, F2_, SCALAR_, VALDIM_, IDXDIM_, DOC_)                                    \
+    switch ((kfc_red_id)r->id) {
+#define X(ID_, NAME_, FAM_, VAR_, K_, F2_, SCALAR_, VALDIM_, IDXDIM_, DOC_)                        \
     case KFC_RED_##ID_:                                                                            \
         r->valdim = (int64_t)(VALDIM_);                                                            \
         r->idxdim = (int64_t)(IDXDIM_);                                                            \
         break;
 #include "compiler/reductions.def"
 #undef X
-    default:
-        break;
     }
     (void)D, (void)E, (void)K;
 }

@@ -22,60 +22,21 @@ static int is_const(const kfc_node *n)
     return n->op == KFC_OP_INTCST || n->op == KFC_OP_RATCST || n->op == KFC_OP_NUM;
 }
 
-/* Value of element-wise op on scalars a, b, c (the SHARED SEMANTICS of ops.def).
- * Returns 0 for ops it does not fold. */
+/* Value of element-wise op on scalars a, b, c: ops.def's FOLD column (the
+ * SHARED SEMANTICS). Returns 0 for ops it does not fold (NOFOLD). */
 static int eval_scalar(const kfc_node *n, double a, double b, double c, double *out)
 {
-    double r;
-    switch (n->op) {
-    case KFC_OP_MINUS: r = -a; break;
-    case KFC_OP_EXP: r = exp(a); break;
-    case KFC_OP_LOG: r = log(a); break;
-    case KFC_OP_SIN: r = sin(a); break;
-    case KFC_OP_COS: r = cos(a); break;
-    case KFC_OP_ASIN: r = asin(a); break;
-    case KFC_OP_ACOS: r = acos(a); break;
-    case KFC_OP_ATAN: r = atan(a); break;
-    case KFC_OP_SQRT: r = sqrt(a); break;
-    case KFC_OP_RSQRT: r = a == 0 ? 0 : 1 / sqrt(a); break;
-    case KFC_OP_INV: r = 1 / a; break;
-    case KFC_OP_ABS: r = fabs(a); break;
-    case KFC_OP_SIGN: r = a > 0 ? 1 : a < 0 ? -1 : 0; break;
-    case KFC_OP_STEP: r = a >= 0 ? 1 : 0; break;
-    case KFC_OP_RELU: r = a >= 0 ? a : 0; break;
-    case KFC_OP_FLOOR: r = floor(a); break;
-    case KFC_OP_SQUARE: r = a * a; break;
-    case KFC_OP_XLOGX: r = a == 0 ? 0 : a * log(a); break;
-    case KFC_OP_SINXDIVX: r = a == 0 ? 1 : sin(a) / a; break;
-    case KFC_OP_NORMALIZE: r = a * (a * a == 0 ? 0 : 1 / sqrt(a * a)); break;
-    case KFC_OP_POW: {
-        int64_t m = n->iv[0];
-        r = m == 0 ? 1 : m > 0 ? pow(a, (double)m) : 1 / pow(a, (double)-m);
-        break;
+    const int64_t i0 = n->iv[0], i1 = n->iv[1];
+    switch ((kfc_op)n->op) {
+#define FOLD(e) *out = (e); return 1;
+#define NOFOLD return 0;
+#define X(id, name, nargs, nints, dimrule, cexpr, math, fold, doc) case KFC_OP_##id: fold
+#include "compiler/ops.def"
+#undef X
+#undef FOLD
+#undef NOFOLD
     }
-    case KFC_OP_ROUND: {
-        double s = pow(10, (double)n->iv[0]);
-        r = round(a * s) / s;
-        break;
-    }
-    case KFC_OP_CLAMPINT: r = fmin(fmax(a, (double)n->iv[0]), (double)n->iv[1]); break;
-    case KFC_OP_ADD: r = a + b; break;
-    case KFC_OP_SUBTRACT: r = a - b; break;
-    case KFC_OP_MULT: r = a * b; break;
-    case KFC_OP_DIVIDE: r = a / b; break;
-    case KFC_OP_ATAN2: r = atan2(a, b); break;
-    case KFC_OP_POWF: r = pow(a, b); break;
-    case KFC_OP_EQUAL: r = a == b; break;
-    case KFC_OP_NOTEQUAL: r = a != b; break;
-    case KFC_OP_LESSTHAN: r = a < b; break;
-    case KFC_OP_LESSOREQUAL: r = a <= b; break;
-    case KFC_OP_IFELSE: r = a >= 0 ? b : c; break;
-    case KFC_OP_CLAMP: r = fmin(fmax(a, b), c); break;
-    case KFC_OP_MOD: r = a - b * floor((a - c) / b); break;
-    default: return 0;
-    }
-    *out = r;
-    return 1;
+    return 0;
 }
 
 /* Folds node k in place if it qualifies (its children are already folded). */

@@ -1,13 +1,18 @@
-/* libm_syms.c -- the only external functions generated kernels may call. */
+/* libm_syms.c -- the only external functions generated kernels may call: the
+ * MATH column of compiler/ops.def, each function for double and for float. */
 #include <math.h>
 
+#include "compiler/ir.h"
 #include "kernels/abi.h"
 
-#define SYM(f) {#f, (void *)&f}
+#define SYM(f) {#f, (void *)&f},
 const kfk_sym kfk_libm_syms[] = {
-    SYM(exp),   SYM(expf),   SYM(log),   SYM(logf),   SYM(sin),   SYM(sinf),  SYM(cos),
-    SYM(cosf),  SYM(asin),   SYM(asinf), SYM(acos),   SYM(acosf), SYM(atan),  SYM(atanf),
-    SYM(atan2), SYM(atan2f), SYM(sqrt),  SYM(sqrtf),  SYM(pow),   SYM(powf),  SYM(floor),
-    SYM(floorf), SYM(round), SYM(roundf), SYM(fabs),  SYM(fabsf),
+#define LIBM(fn, proto, opt, cuda) SYM(fn) SYM(fn##f)
+#define NOLIBM
+#define X(id, name, nargs, nints, dimrule, cexpr, math, fold, doc) math
+#include "compiler/ops.def"
+#undef X
+#undef LIBM
+#undef NOLIBM
 };
 const int kfk_nlibm_syms = (int)(sizeof kfk_libm_syms / sizeof kfk_libm_syms[0]);

@@ -9,7 +9,9 @@
  * the emitter on purpose: semantics come from the DOC strings of
  * compiler/ops.def and the shared semantics of the reductions, so a bug in one
  * implementation shows up as a disagreement instead of being copied into both.
- * Speed does not matter here; clarity and exact special values do.
+ * From the tables it takes facts only: the libm function of ops.def's MATH
+ * column for the ops it declares to be exactly that function (in double), and
+ * each reduction's FAMILY and VARIANT. Speed does not matter here; clarity and exact special values do.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -99,55 +101,20 @@ static double round_d(double f, int64_t d)
     return round(f * s) / s;
 }
 
-static double unary_d(int op, double f, const kfc_node *n)
-{
-    switch (op) {
-    case KFC_OP_MINUS: return -f;
-    case KFC_OP_EXP: return exp(f);
-    case KFC_OP_LOG: return log(f);
-    case KFC_OP_SIN: return sin(f);
-    case KFC_OP_COS: return cos(f);
-    case KFC_OP_ASIN: return asin(f);
-    case KFC_OP_ACOS: return acos(f);
-    case KFC_OP_ATAN: return atan(f);
-    case KFC_OP_SQRT: return sqrt(f);
-    case KFC_OP_RSQRT: return rsqrt_d(f);
-    case KFC_OP_INV: return 1 / f;
-    case KFC_OP_ABS: return fabs(f);
-    case KFC_OP_SIGN: return sign_d(f);
-    case KFC_OP_STEP: return step_d(f);
-    case KFC_OP_RELU: return relu_d(f);
-    case KFC_OP_FLOOR: return floor(f);
-    case KFC_OP_SQUARE: return f * f;
-    case KFC_OP_XLOGX: return xlogx_d(f);
-    case KFC_OP_SINXDIVX: return sinxdivx_d(f);
-    case KFC_OP_POW: return pow_int_d(f, n->iv[0]);
-    case KFC_OP_ROUND: return round_d(f, n->iv[0]);
-    case KFC_OP_CLAMPINT: return clamp_d(f, (double)n->iv[0], (double)n->iv[1]);
-    default: return NAN;
-    }
-}
-
-static double nary_d(int op, double a, double b, double c)
-{
-    switch (op) {
-    case KFC_OP_ADD: return a + b;
-    case KFC_OP_SUBTRACT: return a - b;
-    case KFC_OP_MULT: return a * b;
-    case KFC_OP_DIVIDE: return a / b;
-    case KFC_OP_ATAN2: return atan2(a, b);
-    case KFC_OP_POWF: return pow(a, b);
-    /* IEEE comparisons: false with a NaN, except != which is true. */
-    case KFC_OP_EQUAL: return a == b ? 1 : 0;
-    case KFC_OP_NOTEQUAL: return a != b ? 1 : 0;
-    case KFC_OP_LESSTHAN: return a < b ? 1 : 0;
-    case KFC_OP_LESSOREQUAL: return a <= b ? 1 : 0;
-    case KFC_OP_IFELSE: return a >= 0 ? b : c; /* a NaN condition picks c */
-    case KFC_OP_CLAMP: return clamp_d(a, b, c);
-    case KFC_OP_MOD: return a - b * floor((a - c) / b);
-    default: return NAN;
-    }
-}
+/* The ops whose semantics are exactly a libm function in double: the function
+ * of ops.def's MATH column (the emitters call the same one, or its float twin
+ * or a vectorized stand-in). Which ops those are is this file's decision: see
+ * the libm cases of eval_node. */
+typedef void (*libm_fn)(void); /* the generic function pointer: cast back before a call */
+static const libm_fn libm_of[KFC_OP_COUNT] = {
+#define LIBM(fn, proto, opt, cuda) (libm_fn)fn
+#define NOLIBM NULL
+#define X(id, name, nargs, nints, dimrule, cexpr, math, fold, doc) math,
+#include "compiler/ops.def"
+#undef X
+#undef LIBM
+#undef NOLIBM
+};
 
 /* ---- vector ops ---- */
 
@@ -224,7 +191,8 @@ static void eval_node(const kfc_node *n, const double *A, int32_t da, const doub
 {
     const int32_t d = n->dim;
     double acc;
-    switch (n->op) {
+    /* every op of ops.def, no default: -Wswitch names a new one */
+    switch ((kfc_op)n->op) {
     case KFC_OP_VAR: {
         int64_t dim = n->iv[1], cat = n->iv[2];
         int64_t row = cat == KFC_CAT_I ? i : cat == KFC_CAT_J ? j : 0;
@@ -339,15 +307,65 @@ static void eval_node(const kfc_node *n, const double *A, int32_t da, const doub
             for (int32_t l = 0; l < db; l++)
                 o[(int64_t)k * db + l] = A[k] * B[l];
         return;
-    default:
-        break;
-    }
-    if (kfc_op_info[n->op].rule == KFC_DR_SAME) {
-        for (int32_t c = 0; c < d; c++)
-            o[c] = unary_d(n->op, A[c], n);
-    } else { /* KFC_DR_BCAST */
-        for (int32_t c = 0; c < d; c++)
-            o[c] = nary_d(n->op, bc(A, da, c), bc(B, db, c), C ? bc(C, dc, c) : 0);
+    /* element-wise: f the component of the argument; a, b, c those of the
+     * arguments broadcast (c is 0 for two arguments) */
+#define EACH1(e)                                                                                   \
+    do {                                                                                           \
+        for (int32_t k = 0; k < d; k++) {                                                          \
+            const double f = A[k];                                                                 \
+            o[k] = (e);                                                                            \
+        }                                                                                          \
+    } while (0)
+#define EACH3(e)                                                                                   \
+    do {                                                                                           \
+        for (int32_t k = 0; k < d; k++) {                                                          \
+            const double a = bc(A, da, k), b = bc(B, db, k), c = C ? bc(C, dc, k) : 0;            \
+            o[k] = (e);                                                                            \
+            (void)c;                                                                               \
+        }                                                                                          \
+    } while (0)
+    case KFC_OP_EXP:
+    case KFC_OP_LOG:
+    case KFC_OP_SIN:
+    case KFC_OP_COS:
+    case KFC_OP_ASIN:
+    case KFC_OP_ACOS:
+    case KFC_OP_ATAN:
+    case KFC_OP_SQRT:
+    case KFC_OP_ABS:
+    case KFC_OP_FLOOR:
+        EACH1(((double (*)(double))libm_of[n->op])(f)); /* libm's, in double */
+        return;
+    case KFC_OP_ATAN2:
+    case KFC_OP_POWF:
+        EACH3(((double (*)(double, double))libm_of[n->op])(a, b)); /* libm's, in double */
+        return;
+    case KFC_OP_MINUS: EACH1(-f); return;
+    case KFC_OP_RSQRT: EACH1(rsqrt_d(f)); return;
+    case KFC_OP_INV: EACH1(1 / f); return;
+    case KFC_OP_SIGN: EACH1(sign_d(f)); return;
+    case KFC_OP_STEP: EACH1(step_d(f)); return;
+    case KFC_OP_RELU: EACH1(relu_d(f)); return;
+    case KFC_OP_SQUARE: EACH1(f * f); return;
+    case KFC_OP_XLOGX: EACH1(xlogx_d(f)); return;
+    case KFC_OP_SINXDIVX: EACH1(sinxdivx_d(f)); return;
+    case KFC_OP_POW: EACH1(pow_int_d(f, n->iv[0])); return;
+    case KFC_OP_ROUND: EACH1(round_d(f, n->iv[0])); return;
+    case KFC_OP_CLAMPINT: EACH1(clamp_d(f, (double)n->iv[0], (double)n->iv[1])); return;
+    case KFC_OP_ADD: EACH3(a + b); return;
+    case KFC_OP_SUBTRACT: EACH3(a - b); return;
+    case KFC_OP_MULT: EACH3(a * b); return;
+    case KFC_OP_DIVIDE: EACH3(a / b); return;
+    /* IEEE comparisons: false with a NaN, except != which is true. */
+    case KFC_OP_EQUAL: EACH3(a == b ? 1 : 0); return;
+    case KFC_OP_NOTEQUAL: EACH3(a != b ? 1 : 0); return;
+    case KFC_OP_LESSTHAN: EACH3(a < b ? 1 : 0); return;
+    case KFC_OP_LESSOREQUAL: EACH3(a <= b ? 1 : 0); return;
+    case KFC_OP_IFELSE: EACH3(a >= 0 ? b : c); return; /* a NaN condition picks c */
+    case KFC_OP_CLAMP: EACH3(clamp_d(a, b, c)); return;
+    case KFC_OP_MOD: EACH3(a - b * floor((a - c) / b)); return;
+#undef EACH1
+#undef EACH3
     }
 }
 
@@ -448,23 +466,23 @@ typedef struct acc {
 static void acc_init(const kfc_red *r, acc *a)
 {
     int32_t D = r->D, K = r->K;
-    switch (r->id) {
-    case KFC_RED_SUM:
+    const kfc_redinfo *ri = &kfc_red_info[r->id];
+    switch (ri->family) {
+    case KFC_FAM_SUM:
         for (int32_t c = 0; c < D; c++)
             a->v[c] = 0;
         break;
-    case KFC_RED_MAX: case KFC_RED_ARGMAX: case KFC_RED_MAX_ARGMAX:
-    case KFC_RED_MIN: case KFC_RED_ARGMIN: case KFC_RED_MIN_ARGMIN: {
-        int want_max = r->id == KFC_RED_MAX || r->id == KFC_RED_ARGMAX || r->id == KFC_RED_MAX_ARGMAX;
+    case KFC_FAM_MAXMIN: {
+        int want_max = ri->variant == KFC_RV_MAX;
         for (int32_t c = 0; c < D; c++)
             a->v[c] = want_max ? -INFINITY : INFINITY, a->ix[c] = -1;
         break;
     }
-    case KFC_RED_KMIN: case KFC_RED_ARGKMIN: case KFC_RED_KMIN_ARGKMIN:
+    case KFC_FAM_KMIN:
         for (int64_t s = 0; s < (int64_t)K * D; s++)
             a->v[s] = INFINITY, a->ix[s] = -1;
         break;
-    default: /* LogSumExp family */
+    case KFC_FAM_LSE:
         a->m = -INFINITY;
         a->s0 = 0;
         for (int32_t c = 0; c < r->E; c++)
@@ -477,20 +495,20 @@ static void acc_init(const kfc_red *r, acc *a)
 static void acc_add(const kfc_red *r, acc *a, const double *f, const double *g, int64_t t)
 {
     int32_t D = r->D, K = r->K;
-    switch (r->id) {
-    case KFC_RED_SUM:
+    const kfc_redinfo *ri = &kfc_red_info[r->id];
+    switch (ri->family) {
+    case KFC_FAM_SUM:
         for (int32_t c = 0; c < D; c++)
             a->v[c] += f[c];
         break;
-    case KFC_RED_MAX: case KFC_RED_ARGMAX: case KFC_RED_MAX_ARGMAX:
-    case KFC_RED_MIN: case KFC_RED_ARGMIN: case KFC_RED_MIN_ARGMIN: {
-        int want_max = r->id == KFC_RED_MAX || r->id == KFC_RED_ARGMAX || r->id == KFC_RED_MAX_ARGMAX;
+    case KFC_FAM_MAXMIN: {
+        int want_max = ri->variant == KFC_RV_MAX;
         for (int32_t c = 0; c < D; c++)
             if (a->ix[c] < 0 || beats(f[c], a->v[c], want_max))
                 a->v[c] = f[c], a->ix[c] = t;
         break;
     }
-    case KFC_RED_KMIN: case KFC_RED_ARGKMIN: case KFC_RED_KMIN_ARGKMIN:
+    case KFC_FAM_KMIN:
         for (int32_t c = 0; c < D; c++) {
             /* slot s of component c lives at s*D + c (the (K, D) output layout) */
             int32_t s = 0;
@@ -506,7 +524,7 @@ static void acc_add(const kfc_red *r, acc *a, const double *f, const double *g, 
             a->ix[(int64_t)s * D + c] = t;
         }
         break;
-    default: { /* the online LogSumExp of the shared semantics, in double */
+    case KFC_FAM_LSE: { /* the online LogSumExp of the shared semantics, in double */
         double x = f[0];
         if (x > a->m) {
             double sc = exp(a->m - x);
@@ -529,43 +547,38 @@ static void acc_write(const kfc_red *r, const acc *a, void *out, int64_t *idx, i
 {
     int64_t vo = row * r->valdim, io = row * r->idxdim;
     int64_t n = (int64_t)r->D * (r->K > 0 ? r->K : 1);
-    switch (r->id) {
-    case KFC_RED_SUM: case KFC_RED_MAX: case KFC_RED_MIN: case KFC_RED_KMIN:
-        for (int64_t c = 0; c < n; c++)
+    const kfc_redinfo *ri = &kfc_red_info[r->id];
+    switch (ri->family) {
+    case KFC_FAM_SUM:
+    case KFC_FAM_MAXMIN:
+    case KFC_FAM_KMIN: /* the state is the output: its values and/or its indices */
+        for (int64_t c = 0; r->valdim > 0 && c < n; c++)
             put(out, r->dtype, vo + c, a->v[c]);
-        break;
-    case KFC_RED_ARGMAX: case KFC_RED_ARGMIN: case KFC_RED_ARGKMIN:
-        for (int64_t c = 0; c < n; c++)
+        for (int64_t c = 0; r->idxdim > 0 && c < n; c++)
             idx[io + c] = a->ix[c];
         break;
-    case KFC_RED_MAX_ARGMAX: case KFC_RED_MIN_ARGMIN: case KFC_RED_KMIN_ARGKMIN:
-        for (int64_t c = 0; c < n; c++) {
-            put(out, r->dtype, vo + c, a->v[c]);
-            idx[io + c] = a->ix[c];
+    case KFC_FAM_LSE:
+        switch (ri->variant) {
+        case KFC_RV_LOG:
+            for (int32_t c = 0; c < r->E; c++)
+                put(out, r->dtype, vo + c, a->m + log(a->v[c]));
+            break;
+        case KFC_RV_SOFTMAX:
+            for (int32_t c = 0; c < r->E; c++)
+                put(out, r->dtype, vo + c, a->v[c] / a->s0);
+            break;
+        case KFC_RV_SHIFT: {
+            double m = a->m;
+            for (int32_t c = 0; c < r->E; c++) {
+                if (isnan(a->v[c]))
+                    m = NAN;
+                put(out, r->dtype, vo + 1 + c, a->v[c]);
+            }
+            put(out, r->dtype, vo, m);
+            break;
         }
-        break;
-    case KFC_RED_LOGSUMEXP:
-        put(out, r->dtype, vo, a->m + log(a->v[0]));
-        break;
-    case KFC_RED_LOGSUMEXPWEIGHT:
-        for (int32_t c = 0; c < r->E; c++)
-            put(out, r->dtype, vo + c, a->m + log(a->v[c]));
-        break;
-    case KFC_RED_SUMSOFTMAXWEIGHT:
-        for (int32_t c = 0; c < r->E; c++)
-            put(out, r->dtype, vo + c, a->v[c] / a->s0);
-        break;
-    case KFC_RED_MAX_SUMSHIFTEXP: {
-        double m = a->m;
-        for (int32_t c = 0; c < r->E; c++) {
-            if (isnan(a->v[c]))
-                m = NAN;
-            put(out, r->dtype, vo + 1 + c, a->v[c]);
+        case KFC_RV_PLAIN: case KFC_RV_MAX: case KFC_RV_MIN: break; /* not LSE variants */
         }
-        put(out, r->dtype, vo, m);
-        break;
-    }
-    default:
         break;
     }
 }

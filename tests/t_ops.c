@@ -4,7 +4,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "compiler/ir.h"
 #include "harness.h"
+#include "kernels/abi.h"
 #include "testutil.h"
 
 /* Inputs: R general, P positive (Log, Sqrt, Powf...), U inside (-1, 1)
@@ -90,107 +92,112 @@ static void run_table(const opcase *t, int n, int base)
 }
 #define RUN_TABLE(t, base) run_table(t, (int)(sizeof t / sizeof t[0]), base)
 
+static const opcase T_ops_leaves_and_unary[] = {
+    {"IntCst(3)*x + RatCst(1,3)*y - Zero($D) + 0.25", R},
+    {"Vi(0,$D)*Var(4,1,1) + p", R},
+    {"Minus(x*b) + p", R},
+    {"-x + y", R},
+    {"Exp(x - y*p)", R},
+    {"Log(x*b + p)", P},
+    {"Sin(x + y*p)", R},
+    {"Cos(x*b - y)", R},
+    {"Asin(x*b*p)", U},
+    {"Acos(x*y*p)", U},
+    {"Atan(x*b + y)", R},
+    {"Sqrt(x*b + p)", P},
+    {"Rsqrt(x + y*p)", P},
+    {"Inv(x + y + p)", P},
+    {"Abs(x - y*p)", R},
+    {"Sign(x - y)*b + p", G},
+    {"Step(x - y)*a + b", G},
+    {"ReLU(x - y*p)", R},
+    {"Floor(x*y) + p", G},
+    {"Square(x - y)*p", R},
+    {"XLogX(x*b + p)", P},
+    {"SinXDivX(x - y*p)", R},
+};
+
 KFT_TEST(ops_leaves_and_unary)
 {
-    static const opcase T[] = {
-        {"IntCst(3)*x + RatCst(1,3)*y - Zero($D) + 0.25", R},
-        {"Vi(0,$D)*Var(4,1,1) + p", R},
-        {"Minus(x*b) + p", R},
-        {"-x + y", R},
-        {"Exp(x - y*p)", R},
-        {"Log(x*b + p)", P},
-        {"Sin(x + y*p)", R},
-        {"Cos(x*b - y)", R},
-        {"Asin(x*b*p)", U},
-        {"Acos(x*y*p)", U},
-        {"Atan(x*b + y)", R},
-        {"Sqrt(x*b + p)", P},
-        {"Rsqrt(x + y*p)", P},
-        {"Inv(x + y + p)", P},
-        {"Abs(x - y*p)", R},
-        {"Sign(x - y)*b + p", G},
-        {"Step(x - y)*a + b", G},
-        {"ReLU(x - y*p)", R},
-        {"Floor(x*y) + p", G},
-        {"Square(x - y)*p", R},
-        {"XLogX(x*b + p)", P},
-        {"SinXDivX(x - y*p)", R},
-    };
-    RUN_TABLE(T, 0);
+    RUN_TABLE(T_ops_leaves_and_unary, 0);
 }
+
+static const opcase T_ops_integer_args[] = {
+    {"Pow(x*b + p, 3)", R},
+    {"Pow(x + y, -2)*p", P},
+    {"(x - y)**2 + x**3*b", R},
+    {"Round(x*y, 1) + p", G},
+    {"Round(x - b, 0)*p", G},
+    {"ClampInt(x*b + p, -1, 1)", R},
+};
 
 KFT_TEST(ops_integer_args)
 {
-    static const opcase T[] = {
-        {"Pow(x*b + p, 3)", R},
-        {"Pow(x + y, -2)*p", P},
-        {"(x - y)**2 + x**3*b", R},
-        {"Round(x*y, 1) + p", G},
-        {"Round(x - b, 0)*p", G},
-        {"ClampInt(x*b + p, -1, 1)", R},
-    };
-    RUN_TABLE(T, 100);
+    RUN_TABLE(T_ops_integer_args, 100);
 }
+
+static const opcase T_ops_binary_ternary[] = {
+    {"x*b + y/p - a", P},
+    {"Add(x, b) - Subtract(y, p)*Mult(a, x)", R},
+    {"Divide(x, y + IntCst(3))", R},
+    {"Atan2(x*p, y + b)", R},
+    {"Powf(x*b, y*p)", P},
+    {"Equal(x, y)*a + NotEqual(x*b, y)", G},
+    {"LessThan(x, y*b) + LessOrEqual(x, y)*p", G},
+    {"(x < y)*a + (x >= y*p) + (x > b) - (x <= a)", G},
+    {"IfElse(x - y, a*p, b)", G},
+    {"Clamp(x*b, y - IntCst(1), y + p)", R},
+    {"Mod(x + y, IntCst(2), p)", G},
+};
 
 KFT_TEST(ops_binary_ternary)
 {
-    static const opcase T[] = {
-        {"x*b + y/p - a", P},
-        {"Add(x, b) - Subtract(y, p)*Mult(a, x)", R},
-        {"Divide(x, y + IntCst(3))", R},
-        {"Atan2(x*p, y + b)", R},
-        {"Powf(x*b, y*p)", P},
-        {"Equal(x, y)*a + NotEqual(x*b, y)", G},
-        {"LessThan(x, y*b) + LessOrEqual(x, y)*p", G},
-        {"(x < y)*a + (x >= y*p) + (x > b) - (x <= a)", G},
-        {"IfElse(x - y, a*p, b)", G},
-        {"Clamp(x*b, y - IntCst(1), y + p)", R},
-        {"Mod(x + y, IntCst(2), p)", G},
-    };
-    RUN_TABLE(T, 200);
+    RUN_TABLE(T_ops_binary_ternary, 200);
 }
+
+static const opcase T_ops_vector_to_scalar[] = {
+    {"Sum(x*y)*p + b", R},
+    {"Max(x - y*b)", R},
+    {"Min(x*b + y)", R},
+    {"ArgMax(x - y) + b", G},
+    {"ArgMin(x*b - y)*p", G},
+    {"(x|y)*p + Scalprod(x, b)", R},
+    {"SqNorm2(x - y)*p", R},
+    {"Norm2(x*b + y)", R},
+    {"SqDist(x, y) + SqDist(x, b)*p", R},
+    {"WeightedSqNorm(p, x - y)", R},
+    {"WeightedSqNorm(w, x*a)", R},
+    {"WeightedSqNorm(A, x - y)", R},
+    {"WeightedSqDist(b, x, y)", R},
+    {"WeightedSqDist(A, x, y)*p", R},
+    {"Exp(-SqDist(x,y)/IntCst(2))*b", R},
+};
 
 KFT_TEST(ops_vector_to_scalar)
 {
-    static const opcase T[] = {
-        {"Sum(x*y)*p + b", R},
-        {"Max(x - y*b)", R},
-        {"Min(x*b + y)", R},
-        {"ArgMax(x - y) + b", G},
-        {"ArgMin(x*b - y)*p", G},
-        {"(x|y)*p + Scalprod(x, b)", R},
-        {"SqNorm2(x - y)*p", R},
-        {"Norm2(x*b + y)", R},
-        {"SqDist(x, y) + SqDist(x, b)*p", R},
-        {"WeightedSqNorm(p, x - y)", R},
-        {"WeightedSqNorm(w, x*a)", R},
-        {"WeightedSqNorm(A, x - y)", R},
-        {"WeightedSqDist(b, x, y)", R},
-        {"WeightedSqDist(A, x, y)*p", R},
-        {"Exp(-SqDist(x,y)/IntCst(2))*b", R},
-    };
-    RUN_TABLE(T, 300);
+    RUN_TABLE(T_ops_vector_to_scalar, 300);
 }
+
+static const opcase T_ops_shape_and_tensor[] = {
+    {"Normalize(x - y*p)", R},
+    {"Elem(x, $L)*b + Elem(y, 0)", R},
+    {"ElemT(a*b + p, $D, $L)", R},
+    {"Extract(x - y, $L, 1)*p", R},
+    {"Extract(Concat(x, y), 1, $D)", R},
+    {"ExtractT(a*b, $L, $D) + y", R},
+    {"ExtractT(x*b, 1, $P)", R},
+    {"Concat(x*b, y + p)", R},
+    {"OneHot(a - b, $D)*p", G},
+    {"SumT(a*b + p, $D) + x", R},
+    {"MatVecMult(A, y) + x*p", R},
+    {"VecMatMult(y, A)*b", R},
+    {"TensorProd(x, y*p)", R},
+    {"TensorProd(q, w)*b + A*p", R},
+};
 
 KFT_TEST(ops_shape_and_tensor)
 {
-    static const opcase T[] = {
-        {"Normalize(x - y*p)", R},
-        {"Elem(x, $L)*b + Elem(y, 0)", R},
-        {"ElemT(a*b + p, $D, $L)", R},
-        {"Extract(x - y, $L, 1)*p", R},
-        {"Extract(Concat(x, y), 1, $D)", R},
-        {"ExtractT(a*b, $L, $D) + y", R},
-        {"ExtractT(x*b, 1, $P)", R},
-        {"Concat(x*b, y + p)", R},
-        {"OneHot(a - b, $D)*p", G},
-        {"SumT(a*b + p, $D) + x", R},
-        {"MatVecMult(A, y) + x*p", R},
-        {"VecMatMult(y, A)*b", R},
-        {"TensorProd(x, y*p)", R},
-        {"TensorProd(q, w)*b + A*p", R},
-    };
-    RUN_TABLE(T, 400);
+    RUN_TABLE(T_ops_shape_and_tensor, 400);
 }
 
 /* Large runs (the reference is slow: keep 1000 x 1000 to one here). */
@@ -207,4 +214,81 @@ KFT_TEST(ops_large)
     s.dtype = KF_FLOAT64;
     s.axis = 0;
     KFT_CHECK(kft_check_spec(&s, tall, 1, thr, 1, -1, 1, 0, 8) == 0);
+}
+
+/* The case lists above are kept by hand: every op of ops.def must appear in
+ * one of them by name (Num as a literal), so a new op without a case fails here. */
+static int names_op(const char *f, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *at = strstr(f, name); at; at = strstr(at + 1, name)) {
+        int before = at > f && (at[-1] == '_' || (at[-1] >= 'A' && at[-1] <= 'Z') ||
+                                (at[-1] >= 'a' && at[-1] <= 'z') || (at[-1] >= '0' && at[-1] <= '9'));
+        if (!before && at[n] == '(')
+            return 1;
+    }
+    return 0;
+}
+
+KFT_TEST(ops_cases_cover_ops_def)
+{
+    static const struct {
+        const opcase *t;
+        size_t n;
+    } lists[] = {
+#define L(t) {t, sizeof t / sizeof t[0]}
+        L(T_ops_leaves_and_unary), L(T_ops_integer_args), L(T_ops_binary_ternary), L(T_ops_vector_to_scalar),
+        L(T_ops_shape_and_tensor),
+#undef L
+    };
+    for (int op = 0; op < KFC_OP_COUNT; op++) {
+        if (op == KFC_OP_NUM)
+            continue; /* literals: "+ 0.25" in the first case */
+        int found = 0;
+        for (size_t l = 0; !found && l < sizeof lists / sizeof lists[0]; l++)
+            for (size_t k = 0; !found && k < lists[l].n; k++)
+                found = names_op(lists[l].t[k].formula, kfc_op_info[op].name);
+        KFT_CHECKF(found, "tests/t_ops.c has no case naming %s (ops.def)", kfc_op_info[op].name);
+    }
+}
+
+/* ops.def's MATH column is self-consistent: PROTO numbers 1..n once each, every
+ * template of a MATH op calls its KF_ macro, every function bound for libtcc
+ * in both precisions and named for CUDA. */
+KFT_TEST(ops_def_math_column)
+{
+    int n = 0, rank[KFC_OP_COUNT + 1] = {0};
+    for (int op = 0; op < KFC_OP_COUNT; op++) {
+        const kfc_opinfo *oi = &kfc_op_info[op];
+        if (!oi->libm) {
+            KFT_CHECKF(oi->libm_proto == 0 && !oi->libm_opt && !oi->libm_cuda, "%s: MATH fields without LIBM",
+                       oi->name);
+            continue;
+        }
+        n++;
+        KFT_CHECKF(oi->libm_proto >= 1 && oi->libm_proto <= KFC_OP_COUNT, "%s: PROTO out of range", oi->name);
+        if (oi->libm_proto >= 1 && oi->libm_proto <= KFC_OP_COUNT)
+            rank[oi->libm_proto]++;
+        KFT_CHECKF(oi->libm_cuda != NULL, "%s: no CUDA function", oi->name);
+        KFT_CHECKF(oi->nargs == 1 || oi->nargs == 2, "%s: libm functions take 1 or 2 arguments", oi->name);
+        char mac[40];
+        size_t k = 0;
+        mac[0] = 'K', mac[1] = 'F', mac[2] = '_';
+        for (; oi->libm[k] && k + 5 < sizeof mac; k++)
+            mac[3 + k] = (char)(oi->libm[k] >= 'a' && oi->libm[k] <= 'z' ? oi->libm[k] - 'a' + 'A' : oi->libm[k]);
+        mac[3 + k] = '(', mac[4 + k] = 0;
+        KFT_CHECKF(!oi->cexpr || strstr(oi->cexpr, mac), "%s: CEXPR does not call %s)", oi->name, mac);
+        int bound = 0;
+        for (int q = 0; q < kfk_nlibm_syms; q++) {
+            const char *s = kfk_libm_syms[q].name;
+            size_t ls = strlen(oi->libm);
+            if (strncmp(s, oi->libm, ls) == 0 && (s[ls] == 0 || (s[ls] == 'f' && s[ls + 1] == 0)))
+                bound++;
+        }
+        KFT_CHECKF(bound == 2, "%s: %s bound %d times for libtcc (want double and float)", oi->name, oi->libm,
+                   bound);
+    }
+    for (int r = 1; r <= n; r++)
+        KFT_CHECKF(rank[r] == 1, "ops.def: PROTO %d used %d times (want each of 1..%d once)", r, rank[r], n);
+    KFT_CHECK(kfk_nlibm_syms == 2 * n);
 }

@@ -300,7 +300,7 @@ static int reduce(const char *formula, const char *formula2, const char *red, in
     rr->D = D;
     rr->E = E;
     switch (rr->id) {
-#define X(id, name, k, f2, scalar, VD, ID, doc)                                                    \
+#define X(id, name, fam, var, k, f2, scalar, VD, ID, doc)                                          \
     case KFC_RED_##id:                                                                             \
         rr->valdim = VD;                                                                           \
         rr->idxdim = ID;                                                                           \

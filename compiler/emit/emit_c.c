@@ -112,25 +112,11 @@ static void emit_level(emitter *e, int lv, const char *const rowexpr[3])
 static void prelude(kfc_buf *b, kf_dtype dtype)
 {
     int f = dtype == KF_FLOAT32;
-    const char *sfx = f ? "f" : "";
     kfc_buf_printf(b, "typedef long long kf_i64;\ntypedef %s KF_T;\n\n", f ? "float" : "double");
-    /* Exactly the functions kernels/libm_syms.c binds; nothing else is callable. */
-    kfc_buf_printf(b, "double exp(double); double log(double); double sin(double); double cos(double);\n"
-                      "double asin(double); double acos(double); double atan(double); double atan2(double, double);\n"
-                      "double sqrt(double); double pow(double, double); double floor(double); double round(double);\n"
-                      "double fabs(double);\n"
-                      "float expf(float); float logf(float); float sinf(float); float cosf(float);\n"
-                      "float asinf(float); float acosf(float); float atanf(float); float atan2f(float, float);\n"
-                      "float sqrtf(float); float powf(float, float); float floorf(float); float roundf(float);\n"
-                      "float fabsf(float);\n\n");
-    static const char *const unary[][2] = {
-        {"EXP", "exp"},   {"LOG", "log"},   {"SIN", "sin"},     {"COS", "cos"},     {"ASIN", "asin"},
-        {"ACOS", "acos"}, {"ATAN", "atan"}, {"SQRT", "sqrt"},   {"FABS", "fabs"},   {"FLOOR", "floor"},
-        {"ROUND", "round"},
-    };
-    for (size_t k = 0; k < sizeof unary / sizeof unary[0]; k++)
-        kfc_buf_printf(b, "#define KF_%s(x) %s%s(x)\n", unary[k][0], unary[k][1], sfx);
-    kfc_buf_printf(b, "#define KF_ATAN2(x, y) atan2%s(x, y)\n#define KF_POW(x, y) pow%s(x, y)\n", sfx, sfx);
+    /* Exactly the functions kernels/libm_syms.c binds (ops.def's MATH column);
+     * nothing else is callable. */
+    kfc_opgen_libm_protos(b);
+    kfc_opgen_libm_macros(b, dtype, KFC_MATH_TCC);
     kfc_buf_printf(b, "#define KF_INF ((KF_T)(1.0/0.0))\n");
     /* unused: clang warns about unused static inline functions, gcc does not */
     kfc_buf_printf(b, "#define KF_HELPER static inline __attribute__((unused))\n\n");

@@ -88,16 +88,8 @@ static void emit_nodes(emitter *e, int lv)
 static void prelude(kfc_buf *b, kf_dtype dtype)
 {
     int f = dtype == KF_FLOAT32;
-    const char *sfx = f ? "f" : "";
     kfc_buf_printf(b, "typedef long long kf_i64;\ntypedef %s KF_T;\n\n", f ? "float" : "double");
-    static const char *const unary[][2] = {
-        {"EXP", "exp"},   {"LOG", "log"},   {"SIN", "sin"},   {"COS", "cos"},     {"ASIN", "asin"},
-        {"ACOS", "acos"}, {"ATAN", "atan"}, {"SQRT", "sqrt"}, {"FABS", "fabs"},   {"FLOOR", "floor"},
-        {"ROUND", "round"},
-    };
-    for (size_t k = 0; k < sizeof unary / sizeof unary[0]; k++)
-        kfc_buf_printf(b, "#define KF_%s(x) %s%s(x)\n", unary[k][0], unary[k][1], sfx);
-    kfc_buf_printf(b, "#define KF_ATAN2(x, y) atan2%s(x, y)\n#define KF_POW(x, y) pow%s(x, y)\n", sfx, sfx);
+    kfc_opgen_libm_macros(b, dtype, KFC_MATH_CUDA);
     /* An infinity without 1.0/0.0 (which NVRTC warns about) or headers. */
     if (f)
         kfc_buf_printf(b, "#define KF_INF __int_as_float(0x7f800000)\n");

@@ -390,6 +390,59 @@ void kfc_opgen_node(const kfc_opgen *g, int32_t n, int lv)
         emit_special(g, n, lv);
 }
 
+/* ---- prelude: ops.def's libm functions ---- */
+
+void kfc_opgen_libm_protos(kfc_buf *b)
+{
+    for (int f = 0; f < 2; f++) {
+        const char *t = f ? "float" : "double";
+        int k = 0;
+        for (int rank = 1; rank <= KFC_OP_COUNT; rank++)
+            for (int op = 0; op < KFC_OP_COUNT; op++) {
+                const kfc_opinfo *oi = &kfc_op_info[op];
+                if (oi->libm_proto != rank)
+                    continue;
+                kfc_buf_printf(b, "%s%s %s%s(%s%s%s);", k % 4 ? " " : "", t, oi->libm, f ? "f" : "", t,
+                               oi->nargs > 1 ? ", " : "", oi->nargs > 1 ? t : "");
+                if (++k % 4 == 0)
+                    kfc_buf_printf(b, "\n");
+            }
+        if (k % 4)
+            kfc_buf_printf(b, "\n");
+    }
+    kfc_buf_printf(b, "\n");
+}
+
+void kfc_opgen_libm_macros(kfc_buf *b, kf_dtype dtype, enum kfc_math_tier tier)
+{
+    const char *sfx = dtype == KF_FLOAT32 ? "f" : "";
+    for (int op = 0; op < KFC_OP_COUNT; op++) {
+        const kfc_opinfo *oi = &kfc_op_info[op];
+        if (!oi->libm)
+            continue;
+        char up[32];
+        size_t k = 0;
+        for (; oi->libm[k] && k + 1 < sizeof up; k++)
+            up[k] = (char)(oi->libm[k] >= 'a' && oi->libm[k] <= 'z' ? oi->libm[k] - 'a' + 'A' : oi->libm[k]);
+        up[k] = 0;
+        const char *args = oi->nargs > 1 ? "x, y" : "x";
+        switch (tier) {
+        case KFC_MATH_TCC:
+            kfc_buf_printf(b, "#define KF_%s(%s) %s%s(%s)\n", up, args, oi->libm, sfx, args);
+            break;
+        case KFC_MATH_OPT:
+            if (oi->libm_opt)
+                kfc_buf_printf(b, "#define KF_%s(%s) %s(%s)\n", up, args, oi->libm_opt, args);
+            else
+                kfc_buf_printf(b, "#define KF_%s(%s) __builtin_%s%s(%s)\n", up, args, oi->libm, sfx, args);
+            break;
+        case KFC_MATH_CUDA:
+            kfc_buf_printf(b, "#define KF_%s(%s) %s%s(%s)\n", up, args, oi->libm_cuda, sfx, args);
+            break;
+        }
+    }
+}
+
 /* ---- prelude helpers ---- */
 
 void kfc_opgen_helpers(kfc_buf *b, int opt)

@@ -118,4 +118,16 @@ void kfc_exp_scaled_args(double c, kf_dtype dtype, kfc_expns *a);
  * kf_powi for the optimizing tier; same NaN and zero rules either way. */
 void kfc_opgen_helpers(kfc_buf *b, int opt);
 
+/* The libm functions of ops.def's MATH column, for the preludes. Prototypes
+ * (libtcc tier): "double exp(double); ..." for double, then for float, four
+ * a line, in PROTO order. Macros: "#define KF_EXP(x) ..." in op order, one per
+ * MATH row, for a tier: */
+enum kfc_math_tier {
+    KFC_MATH_TCC,  /* the libm function, FN or FN##f (kernels/libm_syms.c binds them) */
+    KFC_MATH_OPT,  /* OPT when given, else __builtin_FN[f] */
+    KFC_MATH_CUDA  /* the CUDA device function, CUDA[f] */
+};
+void kfc_opgen_libm_protos(kfc_buf *b);
+void kfc_opgen_libm_macros(kfc_buf *b, kf_dtype dtype, enum kfc_math_tier tier);
+
 #endif

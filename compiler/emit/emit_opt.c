@@ -158,7 +158,6 @@ static void emit_nodes(emitter *e, int lv, int declare_only)
 static void prelude(kfc_buf *b, kf_dtype dtype, int rb)
 {
     int f = dtype == KF_FLOAT32;
-    const char *sfx = f ? "f" : "";
     kfc_buf_printf(b, "typedef long long kf_i64;\ntypedef %s KF_T;\n#define KF_RB %d\n", f ? "float" : "double", rb);
     /* The loop over the lanes of a block. Not unrolled: GCC would otherwise
      * unroll its KF_RB iterations before the loop vectorizer sees it and
@@ -168,15 +167,7 @@ static void prelude(kfc_buf *b, kf_dtype dtype, int rb)
     kfc_buf_printf(b, "%s\n", kfk_vmath_source(dtype));
     /* exp/log inline; sqrt, fabs, floor become instructions (-fno-math-errno);
      * the rest are libm calls, which keep their loop scalar but correct. */
-    kfc_buf_printf(b, "#define KF_EXP(x) kf_vexp(x)\n#define KF_LOG(x) kf_vlog(x)\n");
-    static const char *const unary[][2] = {
-        {"SIN", "sin"},   {"COS", "cos"},   {"ASIN", "asin"},   {"ACOS", "acos"},  {"ATAN", "atan"},
-        {"SQRT", "sqrt"}, {"FABS", "fabs"}, {"FLOOR", "floor"}, {"ROUND", "round"},
-    };
-    for (size_t k = 0; k < sizeof unary / sizeof unary[0]; k++)
-        kfc_buf_printf(b, "#define KF_%s(x) __builtin_%s%s(x)\n", unary[k][0], unary[k][1], sfx);
-    kfc_buf_printf(b, "#define KF_ATAN2(x, y) __builtin_atan2%s(x, y)\n#define KF_POW(x, y) __builtin_pow%s(x, y)\n",
-                   sfx, sfx);
+    kfc_opgen_libm_macros(b, dtype, KFC_MATH_OPT);
     kfc_buf_printf(b, "#define KF_INF ((KF_T)__builtin_inf())\n");
     kfc_buf_printf(b, "#define KF_HELPER static inline __attribute__((always_inline, unused))\n\n");
     kfc_opgen_helpers(b, 1);

@@ -52,11 +52,11 @@ void kfc_buf_eachf(kfc_buf *b, int64_t unroll_max, const char *indent, int64_t n
  * does not optimize and emits a loop's overhead verbatim. */
 void kfc_buf_each(kfc_buf *b, const char *indent, int64_t n, const char *tmpl);
 
-/* The reduction families of reductions.def, as the skeletons of both tiers
- * group them. */
-enum kfc_fam { KFC_FAM_SUM, KFC_FAM_MAXMIN, KFC_FAM_KMIN, KFC_FAM_LSE };
-enum kfc_fam kfc_red_family(int id);
-/* Max, ArgMax and Max_ArgMax (the others of KFC_FAM_MAXMIN minimize). */
+/* The FAMILY and VARIANT columns of reductions.def (kfc_fam, kfc_redvar in
+ * compiler/ir.h), as the skeletons of every tier switch on them. */
+kfc_fam kfc_red_family(int id);
+kfc_redvar kfc_red_variant(int id);
+/* VARIANT MAX: Max, ArgMax and Max_ArgMax (the others of KFC_FAM_MAXMIN minimize). */
 int kfc_red_is_max(int id);
 
 /* The row state's declaration and initial (neutral) value. */

@@ -99,9 +99,9 @@ void kfc_skel_row_begin(kfc_buf *b, const kfc_red *r)
         break;
     case KFC_FAM_LSE:
         kfc_buf_printf(b, ROW "KF_T kf_sm = -KF_INF;\n");
-        kfc_buf_printf(b, ROW "KF_T *kf_ss = kf_so + %d;\n", r->id == KFC_RED_MAX_SUMSHIFTEXP ? 1 : 0);
+        kfc_buf_printf(b, ROW "KF_T *kf_ss = kf_so + %d;\n", kfc_red_variant(r->id) == KFC_RV_SHIFT ? 1 : 0);
         EACH(b, ROW, E, "kf_ss[@] = 0;");
-        if (r->id == KFC_RED_SUMSOFTMAXWEIGHT)
+        if (kfc_red_variant(r->id) == KFC_RV_SOFTMAX)
             kfc_buf_printf(b, ROW "KF_T kf_s0 = 0;\n");
         break;
     }
@@ -186,7 +186,7 @@ static void term_lse_x(kfc_buf *b, const kfc_red *r, const char *f, const char *
         snprintf(gc, sizeof gc, "%s[@]", g);
     else
         snprintf(gc, sizeof gc, "(KF_T)1");
-    int s0 = r->id == KFC_RED_SUMSOFTMAXWEIGHT;
+    int s0 = kfc_red_variant(r->id) == KFC_RV_SOFTMAX;
     kfc_buf_printf(b, TERM "KF_T kf_sf = %s[0];\n", f);
     kfc_buf_printf(b, TERM "if (kf_sf > kf_sm) {\n");
     kfc_buf_printf(b, TERM "    KF_T kf_w = KF_EXP(kf_sm - kf_sf);\n");
@@ -232,18 +232,18 @@ void kfc_skel_row_end(kfc_buf *b, const kfc_red *r)
     case KFC_FAM_KMIN:
         break; /* the state is the output */
     case KFC_FAM_LSE:
-        switch (r->id) {
-        case KFC_RED_LOGSUMEXP:
-        case KFC_RED_LOGSUMEXPWEIGHT:
+        switch (kfc_red_variant(r->id)) {
+        case KFC_RV_LOG:
             EACH(b, ROW, E, "kf_so[@] = kf_sm + KF_LOG(kf_so[@]);");
             break;
-        case KFC_RED_SUMSOFTMAXWEIGHT:
+        case KFC_RV_SOFTMAX:
             EACH(b, ROW, E, "kf_so[@] = kf_so[@] / kf_s0;");
             break;
-        default: /* Max_SumShiftExp: m is NaN when any sum is */
+        case KFC_RV_SHIFT: /* m is NaN when any sum is */
             EACH(b, ROW, E, "if (kf_ss[@] != kf_ss[@]) kf_sm = kf_ss[@];");
             kfc_buf_printf(b, ROW "kf_so[0] = kf_sm;\n");
             break;
+        case KFC_RV_PLAIN: case KFC_RV_MAX: case KFC_RV_MIN: break; /* not LSE variants */
         }
         break;
     }
@@ -296,7 +296,7 @@ kfc_partial kfc_skel_partial(const kfc_red *r)
         p.nx = r->idxdim + 1;
         break;
     case KFC_FAM_LSE:
-        p.nv = 1 + r->E + (r->id == KFC_RED_SUMSOFTMAXWEIGHT);
+        p.nv = 1 + r->E + (kfc_red_variant(r->id) == KFC_RV_SOFTMAX);
         break;
     }
     return p;
@@ -335,7 +335,7 @@ void kfc_skel_partial_end(kfc_buf *b, const kfc_red *r, const char *pv, const ch
     case KFC_FAM_LSE:
         kfc_buf_printf(b, ROW "%s[0] = kf_sm;\n", pv);
         EACH(b, ROW, E, "%s[1 + @] = kf_ss[@];", pv);
-        if (r->id == KFC_RED_SUMSOFTMAXWEIGHT)
+        if (kfc_red_variant(r->id) == KFC_RV_SOFTMAX)
             kfc_buf_printf(b, ROW "%s[%lld] = kf_s0;\n", pv, (long long)(1 + E));
         break;
     }
@@ -367,7 +367,7 @@ void kfc_skel_merge(kfc_buf *b, const kfc_red *r, const char *pv, const char *px
     case KFC_FAM_LSE:
         kfc_buf_printf(b, TERM "const KF_T *kf_pg = %s + 1;\n", pv);
         snprintf(s0, sizeof s0, "%s[%lld]", pv, (long long)(1 + r->E));
-        term_lse_x(b, r, pv, "kf_pg", r->id == KFC_RED_SUMSOFTMAXWEIGHT ? s0 : NULL);
+        term_lse_x(b, r, pv, "kf_pg", kfc_red_variant(r->id) == KFC_RV_SOFTMAX ? s0 : NULL);
         break;
     }
 }

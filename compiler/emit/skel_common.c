@@ -40,18 +40,17 @@ void kfc_buf_eachf(kfc_buf *b, int64_t unroll_max, const char *indent, int64_t n
     kfc_buf_each_upto(b, indent, n, t, unroll_max);
 }
 
-enum kfc_fam kfc_red_family(int id)
+kfc_fam kfc_red_family(int id)
 {
-    switch (id) {
-    case KFC_RED_SUM: return KFC_FAM_SUM;
-    case KFC_RED_MAX: case KFC_RED_MIN: case KFC_RED_ARGMAX: case KFC_RED_ARGMIN:
-    case KFC_RED_MAX_ARGMAX: case KFC_RED_MIN_ARGMIN: return KFC_FAM_MAXMIN;
-    case KFC_RED_KMIN: case KFC_RED_ARGKMIN: case KFC_RED_KMIN_ARGKMIN: return KFC_FAM_KMIN;
-    default: return KFC_FAM_LSE;
-    }
+    return kfc_red_info[id].family;
+}
+
+kfc_redvar kfc_red_variant(int id)
+{
+    return kfc_red_info[id].variant;
 }
 
 int kfc_red_is_max(int id)
 {
-    return id == KFC_RED_MAX || id == KFC_RED_ARGMAX || id == KFC_RED_MAX_ARGMAX;
+    return kfc_red_info[id].variant == KFC_RV_MAX;
 }

@@ -31,8 +31,9 @@ int64_t kfc_opt_state_values(const kfc_red *r)
     case KFC_FAM_SUM: return 3 * D;
     case KFC_FAM_MAXMIN: return 2 * D;
     case KFC_FAM_KMIN: return K * D * (keeps_idx(r) ? 2 : 1) + D;
-    default: return 2 + 2 * E;
+    case KFC_FAM_LSE: break;
     }
+    return 2 + 2 * E;
 }
 
 /*
@@ -89,11 +90,11 @@ void kfc_opt_begin(kfc_buf *b, const kfc_red *r)
         break;
     case KFC_FAM_LSE:
         kfc_buf_printf(b, BLK "KF_T kf_sm[KF_RB], kf_ss[%lld][KF_RB]%s;\n", E,
-                       r->id == KFC_RED_SUMSOFTMAXWEIGHT ? ", kf_s0[KF_RB]" : "");
+                       kfc_red_variant(r->id) == KFC_RV_SOFTMAX ? ", kf_s0[KF_RB]" : "");
         kfc_buf_printf(b, BLK "KF_LANES {\n");
         kfc_buf_printf(b, BLK "    kf_sm[kf_l] = -KF_INF;\n");
         EACH(b, BLK "    ", E, "kf_ss[@][kf_l] = 0;");
-        if (r->id == KFC_RED_SUMSOFTMAXWEIGHT)
+        if (kfc_red_variant(r->id) == KFC_RV_SOFTMAX)
             kfc_buf_printf(b, BLK "    kf_s0[kf_l] = 0;\n");
         kfc_buf_printf(b, BLK "}\n");
         break;
@@ -189,7 +190,7 @@ static void term_lse(kfc_buf *b, const kfc_red *r, const char *f, const char *g)
      * selects: one exp per term, of m - f or f - m; f == m guards +-inf. */
     char gc[256];
     snprintf(gc, sizeof gc, "%s", g ? g : "(KF_T)1");
-    int s0 = r->id == KFC_RED_SUMSOFTMAXWEIGHT;
+    int s0 = kfc_red_variant(r->id) == KFC_RV_SOFTMAX;
     char f0[256];
     snprintf(f0, sizeof f0, "%s", f);
     for (char *p = f0; *p; p++)
@@ -263,20 +264,20 @@ void kfc_opt_end(kfc_buf *b, const kfc_red *r)
             EACH(b, in, K * D, "kf_sx_r[@] = kf_kx[@][kf_l];");
         break;
     case KFC_FAM_LSE:
-        switch (r->id) {
-        case KFC_RED_LOGSUMEXP:
-        case KFC_RED_LOGSUMEXPWEIGHT:
+        switch (kfc_red_variant(r->id)) {
+        case KFC_RV_LOG:
             EACH(b, in, E, "kf_so_r[@] = kf_sm[kf_l] + KF_LOG(kf_ss[@][kf_l]);");
             break;
-        case KFC_RED_SUMSOFTMAXWEIGHT:
+        case KFC_RV_SOFTMAX:
             EACH(b, in, E, "kf_so_r[@] = kf_ss[@][kf_l] / kf_s0[kf_l];");
             break;
-        default: /* Max_SumShiftExp: m is NaN when any sum is */
+        case KFC_RV_SHIFT: /* m is NaN when any sum is */
             kfc_buf_printf(b, "%sKF_T kf_m = kf_sm[kf_l];\n", in);
             EACH(b, in, E, "if (kf_ss[@][kf_l] != kf_ss[@][kf_l]) kf_m = kf_ss[@][kf_l];");
             kfc_buf_printf(b, "%skf_so_r[0] = kf_m;\n", in);
             EACH(b, in, E, "kf_so_r[1+@] = kf_ss[@][kf_l];");
             break;
+        case KFC_RV_PLAIN: case KFC_RV_MAX: case KFC_RV_MIN: break; /* not LSE variants */
         }
         break;
     }
