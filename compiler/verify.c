@@ -110,7 +110,7 @@ static int validate_node(const kfc_prog *p, int32_t n, kfc_diag *d)
             ok = bcast_ok(da, dim) && bcast_ok(db, dim) && (oi->nargs < 3 || bcast_ok(dc, dim)) &&
                  (da == dim || db == dim || dc == dim);
             break;
-        default: ok = 0; break;
+        case KFC_DR_LEAF: case KFC_DR_SPECIAL: ok = 0; break; /* each has its case above */
         }
     }
     return ok ? KF_OK : bad(p, n, "dims or integer arguments disagree with ops.def", d);
