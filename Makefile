@@ -86,13 +86,14 @@ TEST_WRAP := -Wl,--wrap=malloc -Wl,--wrap=calloc -Wl,--wrap=realloc
 $(BUILD)/kforge-tests: $(TEST_OBJ) $(BUILD)/libkforge-cli.a $(BUILD)/libkforge.a $(BUILD)/.sources
 	$(CC) $(LDFLAGS) $(TEST_WRAP) -o $@ $(TEST_OBJ) $(BUILD)/libkforge-cli.a $(BUILD)/libkforge.a $(LDLIBS)
 
-$(BUILD)/examples/%: examples/%.c $(BUILD)/libkforge-cli.a $(BUILD)/libkforge.a
+# Examples and benches are users of the library: kforge.h and libkforge only.
+$(BUILD)/examples/%: examples/%.c $(BUILD)/libkforge.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libkforge-cli.a $(BUILD)/libkforge.a $(LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libkforge.a $(LDLIBS)
 
-$(BUILD)/bench/%: bench/%.c $(BUILD)/libkforge-cli.a $(BUILD)/libkforge.a
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libkforge.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libkforge-cli.a $(BUILD)/libkforge.a $(LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libkforge.a $(LDLIBS)
 
 $(BUILD)/bench/baseline_%: bench/baseline/%.c
 	@mkdir -p $(dir $@)

@@ -27,7 +27,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "cli/gen.h"
 #include "kforge.h"
 
 static double now(void)
@@ -41,7 +40,7 @@ static double now(void)
 /* The tutorial's clouds: x a noisy spiral (M), y a blob around (.6, .6) (N), b ~ N(0, 1). */
 static void tutorial(float *x, int64_t M, float *y, float *b, int64_t N)
 {
-    kfcli_gen_tutorial_clouds(2024, x, M, y, b, N);
+    kf_gen_tutorial_clouds(2024, x, M, y, b, N);
 }
 
 static int die(kf_ctx *ctx, const char *what)
@@ -162,8 +161,8 @@ static int plan_only(int64_t n, double eps, double cutoff, int threads)
     float *x = malloc(sizeof(float) * (size_t)(2 * n)), *y = malloc(sizeof(float) * (size_t)(2 * n));
     if (!x || !y)
         return die(NULL, "allocation");
-    kfcli_gen_uniform_f32(7, x, 2 * n);
-    kfcli_gen_uniform_f32(8, y, 2 * n);
+    kf_gen_uniform_f32(7, x, 2 * n);
+    kf_gen_uniform_f32(8, y, 2 * n);
     kf_ctx *ctx = new_ctx(threads);
     if (!ctx)
         return die(NULL, "kf_new");

@@ -10,7 +10,6 @@
  *   cmd_cache.c list, describe and clear the kernel cache
  *   cmd_eigsh.c spectral coordinates of a point cloud (eigenpairs of K, L or L_norm)
  *   cmd_devices.c the CUDA devices the driver sees, or why there are none
- *   gen.c       the tutorial's spiral and Swiss roll point clouds (gen.h)
  *   npy.c       the .npy reader and writer (npy.h)
  */
 #ifndef KF_CLI_CLI_H

@@ -73,9 +73,13 @@ void kfcli_help_bench(FILE *f)
 enum { MAX_TIERS = 4, CMP_ROWS = 1000, REF_ROWS = 8 };
 #define REF_PAIRS 2e7 /* the reference check's budget: ~1-2 s at its speed */
 
-/* by kf_jit, and one more: the GPU (--backend cuda, or "cuda" in --jit) */
-static const char *const tier_names[] = {"auto", "tcc", "reference", "cc", "cuda"};
+/* The tiers are the kf_jit engines and one more: the GPU (--backend cuda, or "cuda" in --jit). */
 #define TIER_CUDA ((kf_jit)4)
+
+static const char *tier_name(kf_jit j)
+{
+    return j == TIER_CUDA ? kf_backend_name(KF_BACKEND_CUDA) : kf_jit_name(j);
+}
 
 /* What one tier gave. */
 typedef struct tier {
@@ -139,8 +143,8 @@ static int parse_tiers(bench *b)
             memcpy(add, all, sizeof all);
             nadd = 3;
         }
-        for (int w = 0; w < 5 && !nadd; w++)
-            if (strlen(tier_names[w]) == n && !strncmp(s, tier_names[w], n))
+        for (int w = 0; w <= (int)TIER_CUDA && !nadd; w++)
+            if (strlen(tier_name((kf_jit)w)) == n && !strncmp(s, tier_name((kf_jit)w), n))
                 add[nadd++] = (kf_jit)w;
         if (!nadd) {
             fprintf(stderr, "kforge bench: --jit takes auto, tcc, cc, reference, cuda or all, "
@@ -338,7 +342,7 @@ static int run_tier(bench *b, tier *t)
     /* CPU tiers stay on the CPU whatever the size; the cuda tier is the GPU */
     ta.jit = t->jit == TIER_CUDA ? KF_JIT_AUTO : t->jit;
     ta.backend = t->jit == TIER_CUDA ? KF_BACKEND_CUDA : KF_BACKEND_CPU;
-    const char *name = tier_names[t->jit];
+    const char *name = tier_name(t->jit);
     char what[64];
     progress pg;
     int rc;
@@ -481,7 +485,7 @@ static int run_sparse(bench *b, tier *t)
     progress pg;
     char what[64];
     for (int r = 0; r < reps; r++) {
-        snprintf(what, sizeof what, "%s: block-sparse run %d of %d", tier_names[t->jit], r + 1,
+        snprintf(what, sizeof what, "%s: block-sparse run %d of %d", tier_name(t->jit), r + 1,
                  reps);
         progress_start(&pg, what);
         double r0 = kfcli_now();
@@ -489,7 +493,7 @@ static int run_sparse(bench *b, tier *t)
         ts[r] = kfcli_now() - r0;
         progress_stop(&pg);
         if (st != KF_OK) {
-            fprintf(stderr, "kforge bench: %s: %s\n", tier_names[t->jit], kf_errmsg(b->ctx));
+            fprintf(stderr, "kforge bench: %s: %s\n", tier_name(t->jit), kf_errmsg(b->ctx));
             free(args), free(ts);
             return kfcli_exit_of(st);
         }
@@ -557,7 +561,7 @@ static void print_sparse(const bench *b)
         if (!t->sp_ok)
             continue;
         double whole = b->plan_s + b->perm_s + t->sp_med_s + t->back_s;
-        printf("%-9s %-9s %11.3f %11.3f %9.3f %9.3f %9.4f %9.4f ", tier_names[t->jit], t->engine,
+        printf("%-9s %-9s %11.3f %11.3f %9.3f %9.3f %9.4f %9.4f ", tier_name(t->jit), t->engine,
                1e3 * t->med_s, 1e3 * t->sp_med_s, t->sp_med_s > 0 ? t->med_s / t->sp_med_s : 0,
                whole > 0 ? t->med_s / whole : 0, pairs > 0 ? 1e9 * t->med_s / pairs : 0,
                kept > 0 ? 1e9 * t->sp_med_s / kept : 0);
@@ -571,7 +575,7 @@ static void print_sparse(const bench *b)
         if (t->sp_ok && (t->idx_diff || t->nonfinite_bad))
             printf("%s: block-sparse vs dense: %lld of %lld indices differ, %lld non-finite "
                    "values differ\n",
-                   tier_names[t->jit], (long long)t->idx_diff, (long long)(b->rows * b->idim),
+                   tier_name(t->jit), (long long)t->idx_diff, (long long)(b->rows * b->idim),
                    (long long)t->nonfinite_bad);
     }
 }
@@ -649,7 +653,7 @@ static int reference_rows(bench *b, int *worried)
     for (int q = 0; q < b->nt; q++) {
         if (!b->t[q].ok || b->t[q].jit == KF_JIT_REFERENCE)
             continue;
-        printf("%s %s", q ? "," : "", tier_names[b->t[q].jit]);
+        printf("%s %s", q ? "," : "", tier_name(b->t[q].jit));
         print_agreement(stdout, b, &b->t[q], b->out, b->idx, n, worried);
     }
     printf("\n");
@@ -684,7 +688,7 @@ static void print_header(const bench *b)
     if (b->a.k > 0)
         printf(" K=%d", b->a.k);
     printf(", axis %d, %s, %lld output rows\n", kf_kernel_axis(b->k),
-           b->dtype == KF_FLOAT32 ? "float32" : "float64", (long long)b->rows);
+           kf_dtype_name(b->dtype), (long long)b->rows);
     printf("sizes      M=%lld N=%lld: %.4g pairs; %d thread%s; %d repeat%s; seed %llu\n",
            (long long)b->M, (long long)b->N, pairs, kf_threads(b->ctx),
            kf_threads(b->ctx) == 1 ? "" : "s", b->a.repeat > 0 ? b->a.repeat : 5,
@@ -699,7 +703,7 @@ static void print_tier(const bench *b, const tier *t)
     double pairs = (double)b->M * (double)b->N;
     const kf_compile_stats *s = &t->st;
     printf("%-9s %-9s %-5s %10.3f %7.3f %7.3f %8.3f %7.3f %9.3f %11.3f %11.3f ",
-           tier_names[t->jit], t->engine, cache_word(s->cache), 1e3 * t->compile_s,
+           tier_name(t->jit), t->engine, cache_word(s->cache), 1e3 * t->compile_s,
            1e3 * s->parse_s, 1e3 * s->check_s, 1e3 * s->simplify_s, 1e3 * s->emit_s,
            1e3 * s->jit_s, 1e3 * t->med_s, 1e3 * t->min_s);
     if (pairs > 0 && t->med_s > 0)
@@ -763,7 +767,7 @@ static int bench_main(bench *b, int argc, char **argv)
         if (rc == KFCLI_EXIT_USAGE)
             return rc; /* the formula itself is wrong: every tier would say so */
         if (rc) {
-            fprintf(stderr, "kforge bench: tier %s failed\n", tier_names[t->jit]);
+            fprintf(stderr, "kforge bench: tier %s failed\n", tier_name(t->jit));
             status = KFCLI_EXIT_RUNTIME;
         }
         if (t->ok && a->bs_eps > 0 && b->rows > 0) {
@@ -772,7 +776,7 @@ static int bench_main(bench *b, int argc, char **argv)
                 return rc; /* no variables to cluster on, or EPS unusable: every tier */
             if (rc) {
                 fprintf(stderr, "kforge bench: tier %s: the block-sparse run failed\n",
-                        tier_names[t->jit]);
+                        tier_name(t->jit));
                 status = KFCLI_EXIT_RUNTIME;
             }
         }
@@ -798,7 +802,7 @@ static int bench_main(bench *b, int argc, char **argv)
                    "later\n",
                    1e3 * t->compile_s, 1e3 * t->ready_s);
         if (t->entry)
-            printf("cache entry (%s): %s\n", tier_names[t->jit], t->entry);
+            printf("cache entry (%s): %s\n", tier_name(t->jit), t->entry);
     }
     /* Every tier against the first that ran, on the rows kept. */
     int base = -1;
@@ -815,8 +819,8 @@ static int bench_main(bench *b, int argc, char **argv)
         for (int q = base + 1; q < b->nt; q++) {
             if (!b->t[q].ok)
                 continue;
-            printf("%s %s vs %s", first ? "" : ",", tier_names[b->t[q].jit],
-                   tier_names[b->t[base].jit]);
+            printf("%s %s vs %s", first ? "" : ",", tier_name(b->t[q].jit),
+                   tier_name(b->t[base].jit));
             print_agreement(stdout, b, &b->t[q], b->t[base].out, b->t[base].idx, cmp, &worried);
             first = 0;
         }

@@ -3,7 +3,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "runtime/cuda/cuda_api.h"
 #include "cli/cli.h"
 
 void kfcli_help_check(FILE *f)
@@ -28,7 +27,7 @@ void kfcli_help_check(FILE *f)
         "  --emit cuda          print the CUDA source of the whole reduction kernel (needs\n"
         "                       --reduction; docs/cuda.md)\n"
         "  --emit ptx           compile that source with NVRTC (loaded at run time; no GPU\n"
-        "                       needed) for " KFR_CUDA_DEFAULT_ARCH " and print the PTX\n"
+        "                       needed) for " KF_CUDA_DEFAULT_ARCH " and print the PTX\n"
         "  -v, --verbose        log the compile; --dump: the program after each pass\n"
         "  -h, --help           this text\n"
         "\n"
@@ -92,7 +91,7 @@ static void print_report(const kfcli_args *a, kf_ctx *ctx, kf_kernel *k)
     printf("formula:    %s\n", kf_kernel_canonical(k));
     if (kf_kernel_canonical2(k))
         printf("formula2:   %s\n", kf_kernel_canonical2(k));
-    printf("dtype:      %s\n", kf_kernel_dtype(k) == KF_FLOAT32 ? "float32" : "float64");
+    printf("dtype:      %s\n", kf_dtype_name(kf_kernel_dtype(k)));
     printf("dim:        %lld\n", (long long)kf_kernel_formula_dim(k));
     if (kf_kernel_reduction(k)) {
         int axis = kf_kernel_axis(k);
@@ -134,12 +133,12 @@ static void print_report(const kfcli_args *a, kf_ctx *ctx, kf_kernel *k)
 
 /* --emit cuda / ptx: exit 2 when the kernel has no reduction or NVRTC
  * rejects the source (its log on stderr), 1 when NVRTC cannot be loaded. */
-static int emit_cuda(kf_kernel *k, int ptx)
+static int emit_cuda(kf_ctx *ctx, kf_kernel *k, int ptx)
 {
-    char msg[600], *text = NULL;
-    int st = kfr_cuda_text(k, ptx, KFR_CUDA_DEFAULT_ARCH, &text, msg, sizeof msg);
+    char *text = NULL;
+    int st = kf_kernel_cuda_text(k, ptx, KF_CUDA_DEFAULT_ARCH, &text);
     if (st != KF_OK) {
-        fprintf(stderr, "kforge check: %s\n", msg);
+        fprintf(stderr, "kforge check: %s\n", kf_errmsg(ctx));
         return st == KF_ERR_ARG || st == KF_ERR_JIT ? KFCLI_EXIT_USAGE : KFCLI_EXIT_RUNTIME;
     }
     fputs(text, stdout);
@@ -175,7 +174,7 @@ int kfcli_check(int argc, char **argv)
     if (!(k = kfcli_compile(ctx, &a, a.dtype < 0 ? KF_FLOAT64 : (kf_dtype)a.dtype, &rc)))
         goto done;
     if (a.emit && strcmp(a.emit, "c")) {
-        rc = emit_cuda(k, !strcmp(a.emit, "ptx"));
+        rc = emit_cuda(ctx, k, !strcmp(a.emit, "ptx"));
     } else if (a.emit) {
         const char *src = kf_kernel_source(k);
         if (!src) {

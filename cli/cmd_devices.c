@@ -2,7 +2,6 @@
  * there are none. */
 #include <string.h>
 
-#include "runtime/cuda/cuda_drv.h"
 #include "cli/cli.h"
 
 void kfcli_help_devices(FILE *f)
@@ -47,20 +46,28 @@ int kfcli_devices(int argc, char **argv)
         fprintf(stderr, "kforge devices: unexpected argument '%s'\n(see 'kforge help devices')\n", argv[k]);
         return KFCLI_EXIT_USAGE;
     }
-    kfc_diag d;
-    kfc_diag_clear(&d);
+    /* One worker thread and no disk cache: the context is only the messages' home. */
+    kf_options opt;
+    kf_options_init(&opt);
+    opt.threads = 1;
+    opt.no_cache = 1;
+    kf_ctx *ctx = kf_new(&opt);
+    if (!ctx) {
+        fprintf(stderr, "kforge devices: cannot create a context (out of memory or threads)\n");
+        return KFCLI_EXIT_RUNTIME;
+    }
     int n = 0;
-    if (kfr_cu_device_count(&n, &d) != KF_OK) {
-        fprintf(stderr, "kforge devices: no CUDA device: %s\n", d.msg);
+    if (kf_device_count(ctx, &n) != KF_OK) {
+        fprintf(stderr, "kforge devices: no CUDA device: %s\n", kf_errmsg(ctx));
+        kf_free(ctx);
         return KFCLI_EXIT_RUNTIME;
     }
     int rc = KFCLI_EXIT_OK;
     for (int dev = 0; dev < n; dev++) {
-        kfr_cu_device info;
-        kfc_diag_clear(&d);
-        if (kfr_cu_device_get(dev, &info, &d) != KF_OK) {
+        kf_device_info info;
+        if (kf_device_get(ctx, dev, &info) != KF_OK) {
             fflush(stdout); /* keep the lines in device order when both go to a terminal */
-            fprintf(stderr, "kforge devices: device %d: %s\n", dev, d.msg);
+            fprintf(stderr, "kforge devices: device %d: %s\n", dev, kf_errmsg(ctx));
             rc = KFCLI_EXIT_RUNTIME;
             continue;
         }
@@ -72,5 +79,6 @@ int kfcli_devices(int argc, char **argv)
                (double)info.free_mem / gib, smem / 1024, info.driver_version / 1000,
                info.driver_version % 1000 / 10);
     }
+    kf_free(ctx);
     return rc;
 }

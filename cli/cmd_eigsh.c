@@ -14,7 +14,6 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
-#include "cli/gen.h"
 #include "cli/npy.h"
 
 void kfcli_help_eigsh(FILE *f)
@@ -99,7 +98,7 @@ static const char *const which_names[] = {"LM", "SM", "LA", "SA"};
 /* The command line. */
 typedef struct eigsh_cfg {
     const char *points;
-    kfcli_gen gen;
+    kf_gen gen;
     int have_gen;
     int kernel;              /* KER_* */
     const char *formula;     /* the kernel formula (named or the user's) */
@@ -199,8 +198,8 @@ static int set_opt(eigsh_cfg *c, const char *name, const char *v)
     if (!strcmp(name, "--points")) {
         c->points = v;
     } else if (!strcmp(name, "--gen")) {
-        if (kfcli_gen_parse(v, &c->gen, err, sizeof err))
-            return usage("%s", err);
+        if (kf_gen_parse(v, &c->gen, err, sizeof err) != KF_OK)
+            return usage("--gen %s", err);
         c->have_gen = 1;
     } else if (!strcmp(name, "--kernel")) {
         if (!*v)
@@ -238,9 +237,10 @@ static int set_opt(eigsh_cfg *c, const char *name, const char *v)
             return usage("--seed must be a non-negative integer, not '%s'", v);
         c->seed = (uint64_t)i;
     } else if (!strcmp(name, "--dtype")) {
-        if ((w = pick(v, (const char *const[]){"float32", "float64"}, 2)) < 0)
+        kf_dtype dt;
+        if (kf_dtype_parse(v, &dt) != KF_OK)
             return usage("--dtype must be float32 or float64, not '%s'", v);
-        c->dtype = w == 0 ? KF_FLOAT32 : KF_FLOAT64;
+        c->dtype = dt;
     } else if (!strcmp(name, "--block-sparse")) {
         return parse_block_sparse(c, v);
     } else if (!strcmp(name, "--mode")) {
@@ -252,13 +252,11 @@ static int set_opt(eigsh_cfg *c, const char *name, const char *v)
             return usage("--threads must be an integer from 1 to %d, not '%s'", KF_MAX_THREADS, v);
         c->threads = (int)i;
     } else if (!strcmp(name, "--jit")) {
-        if ((w = pick(v, (const char *const[]){"auto", "tcc", "reference", "cc"}, 4)) < 0)
+        if (kf_jit_parse(v, &c->jit) != KF_OK)
             return usage("--jit must be auto, tcc, cc or reference, not '%s'", v);
-        c->jit = (kf_jit[]){KF_JIT_AUTO, KF_JIT_TCC, KF_JIT_REFERENCE, KF_JIT_CC}[w];
     } else if (!strcmp(name, "--backend")) {
-        if ((w = pick(v, (const char *const[]){"auto", "cpu", "cuda"}, 3)) < 0)
+        if (kf_backend_parse(v, &c->backend) != KF_OK)
             return usage("--backend must be auto, cpu or cuda, not '%s'", v);
-        c->backend = (kf_backend[]){KF_BACKEND_AUTO, KF_BACKEND_CPU, KF_BACKEND_CUDA}[w];
     } else if (!strcmp(name, "--device")) {
         if (kfcli_parse_i64(v, 0, 1023, &i))
             return usage("--device must be a GPU ordinal from 0 to 1023, not '%s'", v);
@@ -371,13 +369,13 @@ static int load_points(eigsh_state *s)
     eigsh_cfg *c = &s->c;
     if (c->have_gen) {
         s->n = c->gen.n;
-        s->d = kfcli_gen_dim(c->gen.kind);
+        s->d = kf_gen_dim(c->gen.kind);
         s->x = malloc(sizeof(double) * (size_t)(s->n * s->d));
         if (!s->x) {
             fprintf(stderr, "kforge eigsh: out of memory for %lld points\n", (long long)s->n);
             return KFCLI_EXIT_RUNTIME;
         }
-        kfcli_gen_points(&c->gen, s->x);
+        kf_gen_points(&c->gen, s->x);
         if (c->dtype < 0)
             c->dtype = KF_FLOAT32; /* the tutorial's choice: twice the speed, enough accuracy */
         return 0;
@@ -690,12 +688,12 @@ static void print_header(const eigsh_state *s)
 {
     const eigsh_cfg *c = &s->c;
     if (c->have_gen)
-        printf("points        %s:%lld:%llu (generated)", kfcli_gen_name(c->gen.kind),
+        printf("points        %s:%lld:%llu (generated)", kf_gen_name(c->gen.kind),
                (long long)c->gen.n, (unsigned long long)c->gen.seed);
     else
         printf("points        %s", c->points);
     printf(", n = %lld, d = %lld, %s\n", (long long)s->n, (long long)s->d,
-           c->dtype == KF_FLOAT32 ? "float32" : "float64");
+           kf_dtype_name((kf_dtype)c->dtype));
     if (c->kernel == KER_FORMULA)
         printf("kernel        %s\n", c->formula);
     else

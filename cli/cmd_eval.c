@@ -192,7 +192,7 @@ static int bind_args(eval_state *s, kf_dtype dtype, const char *dtype_from, int6
         kf_dtype t = s->in[v].type == KFCLI_NPY_F4 ? KF_FLOAT32 : KF_FLOAT64;
         if (t != dtype)
             return fail_usage("%s: 'descr' is '%s' but the dtype is %s (from %s)", file,
-                              kfcli_npy_descr(s->in[v].type), dtype == KF_FLOAT32 ? "float32" : "float64",
+                              kfcli_npy_descr(s->in[v].type), kf_dtype_name(dtype),
                               dtype_from);
         if (check_shape(file, &s->in[v], v, cat, dim, &rows))
             return KFCLI_EXIT_USAGE;

@@ -113,23 +113,10 @@ static int parse_real(const char *s, size_t n, int allow_inf, double *out)
     return 0;
 }
 
-/* Picks one word of a list ("float32|float64") or fails. */
-static int pick(const char *v, const char *const *words, int n)
-{
-    for (int k = 0; k < n; k++)
-        if (!strcmp(v, words[k]))
-            return k;
-    return -1;
-}
-
 static int set_value(kfcli_args *a, const struct opt *o, const char *name, const char *v)
 {
-    static const char *const dtypes[] = {"float32", "float64"};
-    static const char *const jits[] = {"auto", "tcc", "reference", "cc"};
-    static const char *const sums[] = {"auto", "block", "direct", "f64", "kahan"};
-    static const char *const backends[] = {"auto", "cpu", "cuda"};
     int64_t x;
-    int w;
+    kf_dtype dt;
     switch (o->id) {
     case OPT_ALIAS:
         a->aliases[a->naliases++] = v;
@@ -151,9 +138,9 @@ static int set_value(kfcli_args *a, const struct opt *o, const char *name, const
         a->formula2 = v;
         return 0;
     case OPT_DTYPE:
-        if ((w = pick(v, dtypes, 2)) < 0)
+        if (kf_dtype_parse(v, &dt) != KF_OK)
             return usage(a, "%s must be float32 or float64, not '%s'", name, v);
-        a->dtype = w == 0 ? KF_FLOAT32 : KF_FLOAT64;
+        a->dtype = dt;
         return 0;
     case OPT_THREADS:
         if (kfcli_parse_i64(v, 1, KF_MAX_THREADS, &x))
@@ -165,14 +152,12 @@ static int set_value(kfcli_args *a, const struct opt *o, const char *name, const
             a->jits = v;
             return 0;
         }
-        if ((w = pick(v, jits, 4)) < 0)
+        if (kf_jit_parse(v, &a->jit) != KF_OK)
             return usage(a, "%s must be auto, tcc, cc or reference, not '%s'", name, v);
-        a->jit = (kf_jit[]){KF_JIT_AUTO, KF_JIT_TCC, KF_JIT_REFERENCE, KF_JIT_CC}[w];
         return 0;
     case OPT_BACKEND:
-        if ((w = pick(v, backends, 3)) < 0)
+        if (kf_backend_parse(v, &a->backend) != KF_OK)
             return usage(a, "%s must be cpu, cuda or auto, not '%s'", name, v);
-        a->backend = (kf_backend[]){KF_BACKEND_AUTO, KF_BACKEND_CPU, KF_BACKEND_CUDA}[w];
         return 0;
     case OPT_DEVICE:
         if (kfcli_parse_i64(v, 0, 1023, &x))
@@ -180,10 +165,8 @@ static int set_value(kfcli_args *a, const struct opt *o, const char *name, const
         a->device = (int)x;
         return 0;
     case OPT_SUM:
-        if ((w = pick(v, sums, 5)) < 0)
+        if (kf_sum_scheme_parse(v, &a->sum_scheme) != KF_OK)
             return usage(a, "%s must be block, direct, f64 or kahan, not '%s'", name, v);
-        a->sum_scheme = (kf_sum_scheme[]){KF_SUM_AUTO, KF_SUM_BLOCK, KF_SUM_DIRECT, KF_SUM_F64,
-                                          KF_SUM_KAHAN}[w];
         return 0;
     case OPT_OUT:
         a->out = v;

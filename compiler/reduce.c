@@ -3,19 +3,13 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "compiler/base/names.h"
 #include "compiler/ir.h"
 
 /* "Sum, Max, ..." from compiler/reductions.def, for messages. */
 static void valid_names(char *dst, size_t cap)
 {
-    size_t n = 0;
-    dst[0] = 0;
-    for (int k = 0; k < KFC_RED_COUNT && n < cap; k++) {
-        int w = snprintf(dst + n, cap - n, "%s%s", k ? ", " : "", kfc_red_info[k].name);
-        if (w < 0)
-            break;
-        n += (size_t)w;
-    }
+    kfc_names_join(KFC_NAMES_REDUCTION, ", ", dst, cap);
 }
 
 /* Output dims from the VALDIM/IDXDIM expressions of reductions.def. */

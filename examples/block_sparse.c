@@ -20,7 +20,6 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "cli/gen.h"
 #include "kforge.h"
 
 static double now(void)
@@ -83,8 +82,9 @@ int main(int argc, char **argv)
         !xls || !yls)
         return fail(NULL, "allocation");
 
-    /* The dataset: t = linspace(0, 2 pi, M + 1)[:-1]; a spiral plus noise, a blob (cli/gen.h). */
-    kfcli_gen_tutorial_clouds(12345, x, M, y, NULL, N);
+    /* The dataset: t = linspace(0, 2 pi, M + 1)[:-1]; a spiral plus noise, a blob
+     * (kf_gen_tutorial_clouds). */
+    kf_gen_tutorial_clouds(12345, x, M, y, NULL, N);
 
     kf_options opt;
     kf_options_init(&opt);
@@ -156,7 +156,7 @@ int main(int argc, char **argv)
            plan->total_s, (long long)plan->ncx, (long long)plan->ncy);
 
     /* ---- the Gaussian convolution, dense and block-sparse ---- */
-    kfcli_gen_normal_f32(54321, bs, N); /* a signal on the SORTED y, as in the tutorial */
+    kf_gen_normal_f32(54321, bs, N); /* a signal on the SORTED y, as in the tutorial */
     float g = (float)(1 / (2 * sigma * sigma));
     const char *aliases[] = {"x=Vi(0,2)", "y=Vj(1,2)", "b=Vj(2,1)", "g=Pm(3,1)"};
     kf_kernel *K = kf_compile(ctx, "Exp(-SqDist(x,y)*g)*b", aliases, 4, "Sum", 1, KF_FLOAT32, NULL);

@@ -17,8 +17,7 @@
  *                            backend, is `spectral 1000000`
  *
  * The clouds are those of `kforge eigsh --gen spiral:N` and `--gen swissroll:N`
- * (seed 1): the generator is compiled in from cli/gen.c, since examples link
- * only libkforge.
+ * (seed 1): kf_gen_points, the library's generator of the tutorials' clouds.
  */
 #include <math.h>
 #include <stdio.h>
@@ -26,7 +25,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "cli/gen.h"
 #include "kforge.h"
 
 enum { K_EIG = 7, SPIRAL_N = 10000, SWISS_DEFAULT_N = 100000 };
@@ -94,7 +92,7 @@ static int smallest(kf_linop *K, int lap, int ncv, float *values, double *second
 
 static int spiral(kf_ctx *ctx)
 {
-    kfcli_gen g = {KFCLI_GEN_SPIRAL, SPIRAL_N, KFCLI_GEN_DEFAULT_SEED};
+    kf_gen g = {KF_GEN_SPIRAL, SPIRAL_N, KF_GEN_DEFAULT_SEED};
     double *x = malloc(sizeof(double) * 2 * SPIRAL_N);
     float *pts = NULL, vl[K_EIG], vn[K_EIG];
     kf_linop *K = NULL;
@@ -102,7 +100,7 @@ static int spiral(kf_ctx *ctx)
     double tl, tn;
     if (!x)
         goto done;
-    kfcli_gen_points(&g, x);
+    kf_gen_points(&g, x);
     pts = scaled(x, SPIRAL_N, 2, 0.05, NULL);
     if (!pts || !(K = gaussian(ctx, pts, SPIRAL_N, 2, NULL))) {
         fprintf(stderr, "spectral: %s\n", pts ? kf_errmsg(ctx) : "out of memory");
@@ -130,7 +128,7 @@ done:
 static int swissroll(kf_ctx *ctx, int64_t n)
 {
     const double sigma = 0.01, eps = 0.05;
-    kfcli_gen g = {KFCLI_GEN_SWISSROLL, n, KFCLI_GEN_DEFAULT_SEED};
+    kf_gen g = {KF_GEN_SWISSROLL, n, KF_GEN_DEFAULT_SEED};
     double *x = malloc(sizeof(double) * 3 * (size_t)n);
     float *pts = NULL, v[K_EIG];
     kf_plan *plan = NULL;
@@ -141,7 +139,7 @@ static int swissroll(kf_ctx *ctx, int64_t n)
         fprintf(stderr, "spectral: out of memory for %lld points\n", (long long)n);
         return 1;
     }
-    kfcli_gen_points(&g, x);
+    kf_gen_points(&g, x);
     double t0 = now();
     /* cluster on a grid, sort, keep the cluster pairs within 4 sigma (+ half diagonals) */
     plan = kf_plan_block_sparse(ctx, KF_FLOAT64, x, n, x, n, 3, eps, 4 * sigma, 0);

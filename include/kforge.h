@@ -24,6 +24,7 @@
 #ifndef KFORGE_H
 #define KFORGE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -93,6 +94,27 @@ typedef enum kf_backend {
 } kf_backend;
 /* KF_BACKEND_AUTO's threshold: below it the GPU's fixed costs (copies, launch) outweigh it. */
 #define KF_AUTO_GPU_PAIRS (1LL << 26)
+
+/* Names of the enums above: the spellings of the kforge command's options, of
+ * $KFORGE_JIT and $KFORGE_BACKEND, of cache metadata and of the generated
+ * sources' header comments. The strings are static (owned by the library,
+ * never freed, valid for the whole run); a value outside its enum gives "?". */
+const char *kf_dtype_name(kf_dtype t);           /* "float32", "float64" */
+const char *kf_sum_scheme_name(kf_sum_scheme s); /* "auto", "block", "direct", "f64", "kahan" */
+const char *kf_jit_name(kf_jit j);               /* "auto", "tcc", "reference", "cc" */
+const char *kf_backend_name(kf_backend b);       /* "auto", "cpu", "cuda" */
+/* The inverses: an exact, case-sensitive match of one of the names above.
+ * KF_OK with *out set, or KF_ERR_ARG (*out untouched) for an unknown name or
+ * a NULL argument. No context: nothing is recorded anywhere. */
+int kf_dtype_parse(const char *name, kf_dtype *out);
+int kf_sum_scheme_parse(const char *name, kf_sum_scheme *out);
+int kf_jit_parse(const char *name, kf_jit *out);
+int kf_backend_parse(const char *name, kf_backend *out);
+/* The reductions kf_compile accepts, in the order of docs/formulas.md:
+ * kf_reduction_name(i) for 0 <= i < kf_reduction_count() ("Sum", "Max", ...,
+ * KeOps' spelling), NULL out of range. Static strings. */
+int kf_reduction_count(void);
+const char *kf_reduction_name(int i);
 
 /* Verbosity levels of messages sent to kf_options.log. */
 enum { KF_LOG_ERROR = 0, KF_LOG_INFO = 1, KF_LOG_DEBUG = 2 };
@@ -203,7 +225,21 @@ typedef struct kf_device_info {
     int64_t free_mem;       /* bytes, now */
     int max_smem_per_block; /* bytes a kernel may opt in to */
     int driver_version;     /* e.g. 13000 */
+    int smem_per_block;     /* bytes a block may use without the opt-in */
 } kf_device_info;
+/* The default architecture of kf_kernel_cuda_text's PTX: PTX for it
+ * JIT-compiles on every later GPU (Ampere, Hopper, ...). */
+#define KF_CUDA_DEFAULT_ARCH "compute_80"
+/* The CUDA code of kernel k's reduction, the code the CUDA backend runs:
+ * its CUDA source (ptx == 0), or that source compiled to PTX for arch
+ * ("compute_90", ...; NULL: KF_CUDA_DEFAULT_ARCH) by NVRTC, which is loaded
+ * at run time (no GPU needed). Any kernel with a reduction will do, whatever
+ * its backend and engine. KF_OK with *text a malloc'd NUL-terminated string
+ * that BELONGS TO THE CALLER (release it with free()); on failure *text is
+ * NULL and the message is in k's context: KF_ERR_ARG without a reduction,
+ * KF_ERR_UNSUPPORTED when NVRTC cannot be loaded, KF_ERR_JIT with NVRTC's
+ * log when it rejects the source. */
+int kf_kernel_cuda_text(kf_kernel *k, int ptx, const char *arch, char **text);
 /* Number of usable devices into *n. KF_OK with *n >= 1, or
  * KF_ERR_UNSUPPORTED with *n = 0 and the reason in ctx (no driver, the
  * toolkit's stub library, no device, driver too old). */
@@ -582,6 +618,52 @@ typedef struct kf_cg_report {
  * float64 and round X at the end. */
 int kf_cg(kf_linop *A, const void *B, void *X, int64_t nrhs, const kf_cg_opts *opts,
           double *relres, kf_cg_report *report);
+
+/* ---- the tutorials' point clouds, from a seed (solvers/gen.c) ----
+ * What `kforge eigsh --gen`, examples/ and bench/ generate, so that all of
+ * them make the same clouds. With t_k = 2 pi k / N (numpy's
+ * linspace(0, 2 pi, N + 1)[:-1]), e ~ N(0, 1) and u ~ U(0, 1):
+ *   spiral (2-D):    (0.4 + 0.4 (t/7) cos t,     0.5 + 0.3 sin t)             + 0.01 e
+ *   swissroll (3-D): (0.4 + 0.4 (t/7) cos 1.5t,  0.1 + 0.8 u,  0.5 + 0.3 (t/7) sin 1.5t)
+ *                                                                             + 0.01 e
+ * The random numbers come from xoshiro256** seeded by splitmix64 (normals by
+ * Box-Muller), drawn point by point in coordinate order (the Swiss roll draws
+ * u first), so a (kind, N, seed) triple gives the same float64 cloud on every
+ * machine with an IEEE libm; float32 is its cast. DETERMINISM IS THE CONTRACT:
+ * tests/t_gen.c pins the values. No context, no allocation: the caller owns
+ * every array, and calls are reentrant. */
+typedef enum kf_gen_kind {
+    KF_GEN_SPIRAL = 0,   /* 2-D noisy spiral */
+    KF_GEN_SWISSROLL = 1 /* 3-D noisy Swiss roll */
+} kf_gen_kind;
+/* Largest N kf_gen_parse accepts (1e8 points of dim 3 are 2.4 GB of float64). */
+#define KF_GEN_MAX_N 100000000
+/* The seed when a spec gives none. */
+#define KF_GEN_DEFAULT_SEED 1
+typedef struct kf_gen {
+    kf_gen_kind kind;
+    int64_t n;     /* points, 1..KF_GEN_MAX_N */
+    uint64_t seed;
+} kf_gen;
+/* Parses "spiral:N[:SEED]" or "swissroll:N[:SEED]" (N, SEED decimal; SEED
+ * defaults to KF_GEN_DEFAULT_SEED) into *g. KF_OK, or KF_ERR_ARG with the
+ * reason, "'SPEC': why", in err (errlen bytes, always NUL-terminated; err
+ * may be NULL). */
+int kf_gen_parse(const char *spec, kf_gen *g, char *err, size_t errlen);
+/* The dimension of a kind's points (2 or 3). */
+int kf_gen_dim(kf_gen_kind kind);
+/* The name of a kind ("spiral", "swissroll"; "?" out of range). Static string. */
+const char *kf_gen_name(kf_gen_kind kind);
+/* Writes g->n points, row-major (n, kf_gen_dim(g->kind)) float64, into x. */
+void kf_gen_points(const kf_gen *g, double *x);
+/* The block-sparse tutorial's clouds in float32 (examples/block_sparse.c,
+ * bench/blocksparse.c): x (M, 2) the spiral above from `seed`; from seed + 1,
+ * point by point, y (N, 2) a Gaussian blob around (0.6, 0.6) with standard
+ * deviation 0.1 and, if b is not NULL, b[k] a standard normal signal. */
+void kf_gen_tutorial_clouds(uint64_t seed, float *x, int64_t M, float *y, float *b, int64_t N);
+/* n float32 values from seed: uniform in (0, 1), or standard normal. */
+void kf_gen_uniform_f32(uint64_t seed, float *x, int64_t n);
+void kf_gen_normal_f32(uint64_t seed, float *x, int64_t n);
 
 #ifdef __cplusplus
 }

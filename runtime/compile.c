@@ -34,6 +34,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "compiler/base/names.h"
 #include "runtime/cuda/cuda_run.h"
 #include "runtime/rt.h"
 
@@ -177,15 +178,8 @@ static int resolve_engine(kf_ctx *ctx, kf_jit requested, kf_jit *engine)
     const char *env = getenv("KFORGE_JIT");
     if (env && *env) {
         kf_jit from_env;
-        if (strcmp(env, "auto") == 0)
-            from_env = KF_JIT_AUTO;
-        else if (strcmp(env, "tcc") == 0)
-            from_env = KF_JIT_TCC;
-        else if (strcmp(env, "reference") == 0)
-            from_env = KF_JIT_REFERENCE;
-        else if (strcmp(env, "cc") == 0)
-            from_env = KF_JIT_CC;
-        else
+        /* The message's order (cc before reference) is older than the table's: kept. */
+        if (kf_jit_parse(env, &from_env) != KF_OK)
             return kfr_error(ctx, KF_ERR_ARG,
                              "KFORGE_JIT='%.40s%s' is not one of auto, tcc, cc, reference", env,
                              strlen(env) > 40 ? "..." : "");
@@ -206,15 +200,12 @@ static int resolve_backend(kf_ctx *ctx, const kf_compile_opts *o, kf_backend *ba
     const char *env = getenv("KFORGE_BACKEND");
     if (env && *env) {
         kf_backend b;
-        if (!strcmp(env, "auto"))
-            b = KF_BACKEND_AUTO;
-        else if (!strcmp(env, "cpu"))
-            b = KF_BACKEND_CPU;
-        else if (!strcmp(env, "cuda"))
-            b = KF_BACKEND_CUDA;
-        else
-            return kfr_error(ctx, KF_ERR_ARG, "KFORGE_BACKEND='%.40s%s' is not one of auto, cpu, cuda",
-                             env, strlen(env) > 40 ? "..." : "");
+        if (kf_backend_parse(env, &b) != KF_OK) {
+            char valid[64];
+            kfc_names_join(KFC_NAMES_BACKEND, ", ", valid, sizeof valid);
+            return kfr_error(ctx, KF_ERR_ARG, "KFORGE_BACKEND='%.40s%s' is not one of %s", env,
+                             strlen(env) > 40 ? "..." : "", valid);
+        }
         if (*backend == KF_BACKEND_AUTO)
             *backend = b;
     }

@@ -338,8 +338,8 @@ static kf_linop *binary(kf_linop *a, kf_linop *b, kfs_kind kind, const char *who
     if (a->n != b->n || a->dtype != b->dtype)
         return kfr_error(a->ctx, KF_ERR_ARG,
                          "%s: operands of size %lld (%s) and %lld (%s): sizes and dtypes must agree",
-                         who, (long long)a->n, a->dtype == KF_FLOAT64 ? "float64" : "float32",
-                         (long long)b->n, b->dtype == KF_FLOAT64 ? "float64" : "float32"), NULL;
+                         who, (long long)a->n, kf_dtype_name(a->dtype),
+                         (long long)b->n, kf_dtype_name(b->dtype)), NULL;
     kf_linop *op = new_op(a->ctx, kind, a->dtype, a->n);
     if (op)
         op->a = a, op->b = b, a->refs++, b->refs++;

@@ -384,7 +384,7 @@ static int add_kernel(ekernel *ks, int *n, kf_ctx *ctx, int group, const char *r
         return -1;
     char sch[32] = "";
     if (k->ref->red.id == KFC_RED_SUM && dt == KF_FLOAT32)
-        snprintf(sch, sizeof sch, " (sum %s)", kfc_opgen_scheme_name(k->ref->red.sum_scheme));
+        snprintf(sch, sizeof sch, " (sum %s)", kf_sum_scheme_name(k->ref->red.sum_scheme));
     else if (K > 0)
         snprintf(sch, sizeof sch, " (K=%d)", K);
     snprintf(k->what, sizeof k->what, "%s of %s%s%s, %s%s axis %d", red, f, f2 ? " with " : "", f2 ? f2 : "",

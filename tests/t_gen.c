@@ -1,35 +1,36 @@
-/* t_gen.c -- the point-cloud generators of `kforge eigsh --gen`: parsing, determinism, shapes and noise. */
+/* t_gen.c -- the point-cloud generators kf_gen_* (`kforge eigsh --gen`, examples, bench):
+ * parsing, determinism, shapes and noise. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/gen.h"
 #include "harness.h"
+#include "kforge.h"
 
 enum { NP = 2000 };
 
-static double *make(kfcli_gen_kind kind, int64_t n, uint64_t seed)
+static double *make(kf_gen_kind kind, int64_t n, uint64_t seed)
 {
-    kfcli_gen g = {kind, n, seed};
+    kf_gen g = {kind, n, seed};
     double *x = malloc(sizeof(double) * 3 * (size_t)n);
     if (x)
-        kfcli_gen_points(&g, x);
+        kf_gen_points(&g, x);
     return x;
 }
 
 KFT_TEST(gen_parse_accepts)
 {
-    kfcli_gen g;
+    kf_gen g;
     char err[256];
-    KFT_CHECK(kfcli_gen_parse("spiral:10000", &g, err, sizeof err) == 0);
-    KFT_CHECK(g.kind == KFCLI_GEN_SPIRAL && g.n == 10000 && g.seed == KFCLI_GEN_DEFAULT_SEED);
-    KFT_CHECK(kfcli_gen_parse("swissroll:7:42", &g, err, sizeof err) == 0);
-    KFT_CHECK(g.kind == KFCLI_GEN_SWISSROLL && g.n == 7 && g.seed == 42);
-    KFT_CHECK(kfcli_gen_parse("spiral:1:18446744073709551615", &g, err, sizeof err) == 0);
+    KFT_CHECK(kf_gen_parse("spiral:10000", &g, err, sizeof err) == KF_OK);
+    KFT_CHECK(g.kind == KF_GEN_SPIRAL && g.n == 10000 && g.seed == KF_GEN_DEFAULT_SEED);
+    KFT_CHECK(kf_gen_parse("swissroll:7:42", &g, err, sizeof err) == KF_OK);
+    KFT_CHECK(g.kind == KF_GEN_SWISSROLL && g.n == 7 && g.seed == 42);
+    KFT_CHECK(kf_gen_parse("spiral:1:18446744073709551615", &g, err, sizeof err) == KF_OK);
     KFT_CHECK(g.seed == UINT64_MAX);
-    KFT_CHECK(kfcli_gen_parse("spiral:100000000:0", &g, err, sizeof err) == 0);
-    KFT_CHECK(kfcli_gen_dim(KFCLI_GEN_SPIRAL) == 2 && kfcli_gen_dim(KFCLI_GEN_SWISSROLL) == 3);
-    KFT_CHECK(!strcmp(kfcli_gen_name(KFCLI_GEN_SWISSROLL), "swissroll"));
+    KFT_CHECK(kf_gen_parse("spiral:100000000:0", &g, err, sizeof err) == KF_OK);
+    KFT_CHECK(kf_gen_dim(KF_GEN_SPIRAL) == 2 && kf_gen_dim(KF_GEN_SWISSROLL) == 3);
+    KFT_CHECK(!strcmp(kf_gen_name(KF_GEN_SWISSROLL), "swissroll"));
 }
 
 KFT_TEST(gen_parse_rejects)
@@ -53,10 +54,10 @@ KFT_TEST(gen_parse_rejects)
         {"swissroll:99999999999999999999999", "point count must be"},
     };
     for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
-        kfcli_gen g;
+        kf_gen g;
         char err[256] = "";
-        int rc = kfcli_gen_parse(bad[k].spec, &g, err, sizeof err);
-        KFT_CHECKF(rc == -1 && strstr(err, bad[k].msg), "'%s' -> %d '%s'", bad[k].spec, rc, err);
+        int rc = kf_gen_parse(bad[k].spec, &g, err, sizeof err);
+        KFT_CHECKF(rc == KF_ERR_ARG && strstr(err, bad[k].msg), "'%s' -> %d '%s'", bad[k].spec, rc, err);
     }
 }
 
@@ -65,8 +66,8 @@ KFT_TEST(gen_parse_rejects)
  * order would silently change every user's --gen cloud). */
 KFT_TEST(gen_deterministic)
 {
-    double *a = make(KFCLI_GEN_SPIRAL, 1000, 1), *b = make(KFCLI_GEN_SPIRAL, 1000, 1);
-    double *c = make(KFCLI_GEN_SPIRAL, 1000, 2), *s = make(KFCLI_GEN_SWISSROLL, 1000, 1);
+    double *a = make(KF_GEN_SPIRAL, 1000, 1), *b = make(KF_GEN_SPIRAL, 1000, 1);
+    double *c = make(KF_GEN_SPIRAL, 1000, 2), *s = make(KF_GEN_SWISSROLL, 1000, 1);
     KFT_CHECK(a && b && c && s);
     if (a && b && c && s) {
         KFT_CHECK(!memcmp(a, b, sizeof(double) * 2000));
@@ -92,7 +93,7 @@ KFT_TEST(gen_deterministic)
  * in the unit square (cube). */
 KFT_TEST(gen_spiral_shape)
 {
-    double *x = make(KFCLI_GEN_SPIRAL, NP, 7);
+    double *x = make(KF_GEN_SPIRAL, NP, 7);
     KFT_CHECK(x != NULL);
     if (!x)
         return;
@@ -117,7 +118,7 @@ KFT_TEST(gen_spiral_shape)
 
 KFT_TEST(gen_swissroll_shape)
 {
-    double *x = make(KFCLI_GEN_SWISSROLL, NP, 7);
+    double *x = make(KF_GEN_SWISSROLL, NP, 7);
     KFT_CHECK(x != NULL);
     if (!x)
         return;

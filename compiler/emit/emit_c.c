@@ -123,11 +123,6 @@ static void prelude(kfc_buf *b, kf_dtype dtype)
     kfc_opgen_helpers(b, 0);
 }
 
-static const char *dtype_name(kf_dtype t)
-{
-    return t == KF_FLOAT32 ? "float32" : "float64";
-}
-
 static char *finish(emitter *e)
 {
     return kfc_opgen_finish(&e->b, e->lvl, 1, e->d);
@@ -151,8 +146,8 @@ char *kfc_emit_c(const kfc_prog *p, const kfc_red *r, kfc_diag *d)
     kfc_buf_printf(&e.b,
                    "/* kforge kernel: %s over %s (axis %d), %s, sum scheme %s.\n"
                    " * Generated; self-contained. The ABI is in docs/kernels.md. */\n",
-                   kfc_red_info[r->id].name, r->axis == 1 ? "j" : "i", r->axis, dtype_name(r->dtype),
-                   kfc_opgen_scheme_name(r->sum_scheme));
+                   kfc_red_info[r->id].name, r->axis == 1 ? "j" : "i", r->axis, kf_dtype_name(r->dtype),
+                   kf_sum_scheme_name(r->sum_scheme));
     prelude(&e.b, r->dtype);
     kfc_buf_printf(&e.b, KFC_REDUCE_HEAD);
     if (r->valdim > 0)
@@ -198,7 +193,7 @@ char *kfc_emit_c_formula(const kfc_prog *p, kf_dtype dtype, kfc_diag *d)
     kfc_buf_printf(&e.b,
                    "/* kforge formula: out = F(i, j), %s; i indexes cat-0 variables, j cat-1.\n"
                    " * Generated; self-contained. */\n",
-                   dtype_name(dtype));
+                   kf_dtype_name(dtype));
     prelude(&e.b, dtype);
     kfc_buf_printf(&e.b, "void kf_formula(const void *const *args, kf_i64 i, kf_i64 j, KF_T *out)\n{\n");
     const char *rows[3] = {"i", "j", NULL};

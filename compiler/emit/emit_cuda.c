@@ -299,7 +299,7 @@ char *kfc_emit_cuda(const kfc_prog *p, const kfc_red *r, kfc_diag *d)
                    " * (tasks {row0, row1, j0, j1, slot}, the same shared memory) writes per row and\n"
                    " * slot %lld %s values and %lld int64; kf_reduce_cuda_combine merges them. */\n",
                    kfc_red_info[r->id].name, r->axis == 1 ? "j" : "i", r->axis,
-                   r->dtype == KF_FLOAT32 ? "float32" : "float64", kfc_opgen_scheme_name(r->sum_scheme),
+                   kf_dtype_name(r->dtype), kf_sum_scheme_name(r->sum_scheme),
                    (long long)smem, (long long)pp.nv, kfc_skel_partial_type(r), (long long)pp.nx);
     prelude(&e.b, r->dtype);
     kfc_buf_printf(&e.b, "#define KF_SMEM_PER_POINT %lld\n"

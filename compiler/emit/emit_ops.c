@@ -81,12 +81,6 @@ void kfc_opgen_root_array(const kfc_opgen *g, const int8_t *lvl, int32_t root, i
     kfc_opgen_stmt(g, lv, x->dim, "%s[@] = %s;", name, c);
 }
 
-const char *kfc_opgen_scheme_name(int sum_scheme)
-{
-    static const char *const scheme[] = {"auto", "block", "direct", "f64", "kahan"};
-    return sum_scheme >= 0 && sum_scheme <= 4 ? scheme[sum_scheme] : "?";
-}
-
 char *kfc_opgen_finish(kfc_buf *b, int8_t *lvl, int ok, kfc_diag *d)
 {
     free(lvl);

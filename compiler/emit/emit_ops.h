@@ -61,9 +61,6 @@ void kfc_opgen_node(const kfc_opgen *g, int32_t n, int lv);
     "        for (kf_i64 q = 0; q < nr; q++) {\n"     \
     "            for (kf_i64 j = jr[2 * q]; j < jr[2 * q + 1]; j++) {\n"
 
-/* The sum scheme's name for the kernel's header comment ("?" out of range). */
-const char *kfc_opgen_scheme_name(int sum_scheme);
-
 /* Allocates *lvl, one byte per node: 0 for the nodes reachable from root
  * and root2 (root2 < 0: none), -1 for the others (the tiers then store their
  * levels there). Returns KF_OK, or KF_ERR_INTERNAL / KF_ERR_NOMEM with d set. */

@@ -217,8 +217,7 @@ char *kfc_emit_c_opt(const kfc_prog *p, const kfc_red *r, kfc_diag *d)
                     * compiler/emit/opt.h) and change with the next codegen version. */
                    " * The ABI is in docs/kernels.md, the loop shape in kernels/opt.h. */\n",
                    kfc_red_info[r->id].name, r->axis == 1 ? "j" : "i", r->axis,
-                   r->dtype == KF_FLOAT32 ? "float32" : "float64",
-                   kfc_opgen_scheme_name(r->sum_scheme));
+                   kf_dtype_name(r->dtype), kf_sum_scheme_name(r->sum_scheme));
     prelude(&e.b, r->dtype, rb);
     kfc_buf_printf(&e.b, KFC_REDUCE_HEAD);
     kfc_buf_printf(&e.b, "    KF_T *kf_out = (KF_T *)out;\n    kf_i64 *kf_idx = idx;\n"

@@ -305,25 +305,14 @@ void kfr_so_release(kfr_so *so)
 
 /* ---- key and metadata ---- */
 
-static const char *dtype_name(kf_dtype t)
-{
-    return t == KF_FLOAT32 ? "float32" : "float64";
-}
-
-static const char *scheme_name(kf_sum_scheme s)
-{
-    static const char *const names[] = {"auto", "block", "direct", "f64", "kahan"};
-    return (int)s >= 0 && (int)s <= KF_SUM_KAHAN ? names[s] : "?";
-}
-
 /* The kernel's part of a key: the reduction and the canonical formulas. */
 static void key_kernel(kfc_buf *b, const kf_kernel *k)
 {
     const kfc_red *r = &k->red;
     kfc_buf_printf(b, "reduction %s id=%d axis=%d dtype=%s scheme=%s K=%d D=%d E=%d valdim=%lld "
                       "idxdim=%lld\n",
-                   kfc_red_info[r->id].name, r->id, r->axis, dtype_name(r->dtype),
-                   scheme_name(r->sum_scheme), r->K, (int)r->D, (int)r->E, (long long)r->valdim,
+                   kfc_red_info[r->id].name, r->id, r->axis, kf_dtype_name(r->dtype),
+                   kf_sum_scheme_name(r->sum_scheme), r->K, (int)r->D, (int)r->E, (long long)r->valdim,
                    (long long)r->idxdim);
     kfc_buf_printf(b, "formula %s\nformula2 %s\n", k->canon, k->canon2 ? k->canon2 : "-");
 }
@@ -396,7 +385,7 @@ static void red_line(const kf_kernel *k, char *buf, size_t cap)
     if (kfc_red_info[r->id].needs_k)
         snprintf(kk, sizeof kk, " K=%d", r->K);
     snprintf(buf, cap, "%s%s axis=%d %s", kfc_red_info[r->id].name, kk, r->axis,
-             dtype_name(r->dtype));
+             kf_dtype_name(r->dtype));
 }
 
 char *kfr_cache_meta(const kf_kernel *k, const char *key)

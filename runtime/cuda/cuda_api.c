@@ -1,5 +1,6 @@
-/* cuda_api.c -- a compiled kernel's reduction as CUDA source or PTX, for
- * `kforge check --emit cuda|ptx` (compiler/emit/emit_cuda.c + runtime/cuda/nvrtc.c). */
+/* cuda_api.c -- a compiled kernel's reduction as CUDA source or PTX: kf_kernel_cuda_text
+ * (`kforge check --emit cuda|ptx`) and the context-free kfr_cuda_text the tests call
+ * (compiler/emit/emit_cuda.c + runtime/cuda/nvrtc.c). */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -26,4 +27,18 @@ int kfr_cuda_text(kf_kernel *k, int ptx, const char *arch, char **text, char *ms
         return KF_OK;
     snprintf(msg, cap, "%s", d.msg);
     return d.status ? d.status : KF_ERR_INTERNAL;
+}
+
+int kf_kernel_cuda_text(kf_kernel *k, int ptx, const char *arch, char **text)
+{
+    if (text)
+        *text = NULL;
+    if (!k)
+        return KF_ERR_ARG;
+    kfr_clear_error(k->ctx);
+    if (!text)
+        return kfr_error(k->ctx, KF_ERR_ARG, "kf_kernel_cuda_text: text is NULL");
+    char msg[sizeof k->ctx->msg];
+    int st = kfr_cuda_text(k, ptx, arch ? arch : KF_CUDA_DEFAULT_ARCH, text, msg, sizeof msg);
+    return st == KF_OK ? KF_OK : kfr_error(k->ctx, st, "%s", msg);
 }

@@ -1,15 +1,11 @@
-/* cuda_api.h -- the CUDA emit/PTX entry points `kforge check --emit cuda|ptx`
- * uses (internal: not in include/kforge.h until the CUDA backend runs code). */
+/* cuda_api.h -- a kernel's CUDA source or PTX with the message in a buffer, for the
+ * tests (callers outside the library use kf_kernel_cuda_text of include/kforge.h). */
 #ifndef KF_RUNTIME_CUDA_API_H
 #define KF_RUNTIME_CUDA_API_H
 
 #include <stddef.h>
 
 #include "kforge.h"
-
-/* The default architecture of --emit ptx: PTX for it JIT-compiles on every
- * later GPU (Ampere, Hopper, ...). */
-#define KFR_CUDA_DEFAULT_ARCH "compute_80"
 
 /* The CUDA source of kernel k's reduction (ptx == 0) or its PTX for arch
  * (ptx != 0), malloc'd into *text. On failure returns the kf_status and

@@ -42,5 +42,6 @@ int kf_device_get(kf_ctx *ctx, int dev, kf_device_info *info)
     info->total_mem = p.total_mem, info->free_mem = p.free_mem;
     info->max_smem_per_block = p.max_smem_per_block;
     info->driver_version = p.driver_version;
+    info->smem_per_block = p.smem_per_block;
     return KF_OK;
 }

@@ -1,9 +1,14 @@
-/* gen.c -- the tutorial's spiral and Swiss roll from a seed (formulas and draw order in gen.h). */
+/* gen.c -- kf_gen_*: the tutorials' point clouds (the spiral and the Swiss roll of the
+ * scipy-eigsh tutorial, the block-sparse tutorial's spiral and blob) from a seed. The
+ * formulas and the draw order are stated in kforge.h; tests/t_gen.c pins the values. */
 #include <math.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "cli/gen.h"
+#include "kforge.h"
 
 /* xoshiro256** (Blackman and Vigna): fast, passes BigCrush, and its state is
  * a local struct, so generating is reentrant. */
@@ -58,22 +63,26 @@ static double rng_normal(rng *r)
     return sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2);
 }
 
-int kfcli_gen_dim(kfcli_gen_kind kind)
+/* The kinds' names, indexed by kf_gen_kind: what kf_gen_parse reads and kf_gen_name gives. */
+static const char *const gen_names[] = {[KF_GEN_SPIRAL] = "spiral", [KF_GEN_SWISSROLL] = "swissroll"};
+enum { NGEN = (int)(sizeof gen_names / sizeof gen_names[0]) };
+
+int kf_gen_dim(kf_gen_kind kind)
 {
-    return kind == KFCLI_GEN_SPIRAL ? 2 : 3;
+    return kind == KF_GEN_SPIRAL ? 2 : 3;
 }
 
-const char *kfcli_gen_name(kfcli_gen_kind kind)
+const char *kf_gen_name(kf_gen_kind kind)
 {
-    return kind == KFCLI_GEN_SPIRAL ? "spiral" : "swissroll";
+    return (int)kind >= 0 && (int)kind < NGEN ? gen_names[kind] : "?";
 }
 
 /* Point k of g's cloud into p (dim values), drawing from r in the documented order. */
-static void gen_point(const kfcli_gen *g, rng *r, int64_t k, double *p)
+static void gen_point(const kf_gen *g, rng *r, int64_t k, double *p)
 {
     const double noise = 0.01;
     double t = 2.0 * M_PI * (double)k / (double)g->n;
-    if (g->kind == KFCLI_GEN_SPIRAL) {
+    if (g->kind == KF_GEN_SPIRAL) {
         p[0] = 0.4 + 0.4 * (t / 7) * cos(t) + noise * rng_normal(r);
         p[1] = 0.5 + 0.3 * sin(t) + noise * rng_normal(r);
     } else {
@@ -84,18 +93,18 @@ static void gen_point(const kfcli_gen *g, rng *r, int64_t k, double *p)
     }
 }
 
-void kfcli_gen_points(const kfcli_gen *g, double *x)
+void kf_gen_points(const kf_gen *g, double *x)
 {
     rng r;
     rng_seed(&r, g->seed);
-    int d = kfcli_gen_dim(g->kind);
+    int d = kf_gen_dim(g->kind);
     for (int64_t k = 0; k < g->n; k++)
         gen_point(g, &r, k, x + d * k);
 }
 
-void kfcli_gen_tutorial_clouds(uint64_t seed, float *x, int64_t M, float *y, float *b, int64_t N)
+void kf_gen_tutorial_clouds(uint64_t seed, float *x, int64_t M, float *y, float *b, int64_t N)
 {
-    kfcli_gen g = {KFCLI_GEN_SPIRAL, M, seed};
+    kf_gen g = {KF_GEN_SPIRAL, M, seed};
     rng r;
     rng_seed(&r, seed);
     for (int64_t k = 0; k < M; k++) {
@@ -112,7 +121,7 @@ void kfcli_gen_tutorial_clouds(uint64_t seed, float *x, int64_t M, float *y, flo
     }
 }
 
-void kfcli_gen_uniform_f32(uint64_t seed, float *x, int64_t n)
+void kf_gen_uniform_f32(uint64_t seed, float *x, int64_t n)
 {
     rng r;
     rng_seed(&r, seed);
@@ -120,7 +129,7 @@ void kfcli_gen_uniform_f32(uint64_t seed, float *x, int64_t n)
         x[k] = (float)rng_uniform(&r);
 }
 
-void kfcli_gen_normal_f32(uint64_t seed, float *x, int64_t n)
+void kf_gen_normal_f32(uint64_t seed, float *x, int64_t n)
 {
     rng r;
     rng_seed(&r, seed);
@@ -148,41 +157,49 @@ static int parse_u64(const char *s, size_t len, uint64_t lo, uint64_t hi, uint64
     return 0;
 }
 
-int kfcli_gen_parse(const char *spec, kfcli_gen *g, char *err, size_t errlen)
+/* The reason of a refused spec into err (when there is one): "'SPEC': why". */
+static int refuse(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int refuse(char *err, size_t errlen, const char *fmt, ...)
 {
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return KF_ERR_ARG;
+}
+
+int kf_gen_parse(const char *spec, kf_gen *g, char *err, size_t errlen)
+{
+    if (!spec || !g)
+        return refuse(err, errlen, "kf_gen_parse: %s is NULL", spec ? "g" : "spec");
     memset(g, 0, sizeof *g);
     const char *c1 = strchr(spec, ':');
     size_t nlen = c1 ? (size_t)(c1 - spec) : strlen(spec);
-    if (nlen == 6 && !strncmp(spec, "spiral", 6))
-        g->kind = KFCLI_GEN_SPIRAL;
-    else if (nlen == 9 && !strncmp(spec, "swissroll", 9))
-        g->kind = KFCLI_GEN_SWISSROLL;
-    else {
-        snprintf(err, errlen, "--gen '%.60s': the generators are spiral:N[:SEED] and "
-                              "swissroll:N[:SEED]", spec);
-        return -1;
-    }
-    if (!c1) {
-        snprintf(err, errlen, "--gen '%.60s': missing the point count (e.g. %.*s:10000)", spec,
-                 (int)nlen, spec);
-        return -1;
-    }
+    int kind = 0;
+    while (kind < NGEN && !(strlen(gen_names[kind]) == nlen && !strncmp(spec, gen_names[kind], nlen)))
+        kind++;
+    if (kind < NGEN)
+        g->kind = (kf_gen_kind)kind;
+    else
+        return refuse(err, errlen, "'%.60s': the generators are spiral:N[:SEED] and swissroll:N[:SEED]",
+                      spec);
+    if (!c1)
+        return refuse(err, errlen, "'%.60s': missing the point count (e.g. %.*s:10000)", spec, (int)nlen,
+                      spec);
     const char *ns = c1 + 1, *c2 = strchr(ns, ':');
     size_t nslen = c2 ? (size_t)(c2 - ns) : strlen(ns);
-    uint64_t n, seed = KFCLI_GEN_DEFAULT_SEED;
-    if (parse_u64(ns, nslen, 1, KFCLI_GEN_MAX_N, &n)) {
-        snprintf(err, errlen, "--gen '%.60s': the point count must be an integer from 1 to %d",
-                 spec, KFCLI_GEN_MAX_N);
-        return -1;
-    }
-    if (c2 && parse_u64(c2 + 1, strlen(c2 + 1), 0, UINT64_MAX, &seed)) {
-        snprintf(err, errlen, "--gen '%.60s': the seed must be a non-negative decimal integer "
-                              "below 2^64", spec);
-        return -1;
-    }
+    uint64_t n, seed = KF_GEN_DEFAULT_SEED;
+    if (parse_u64(ns, nslen, 1, KF_GEN_MAX_N, &n))
+        return refuse(err, errlen, "'%.60s': the point count must be an integer from 1 to %d", spec,
+                      KF_GEN_MAX_N);
+    if (c2 && parse_u64(c2 + 1, strlen(c2 + 1), 0, UINT64_MAX, &seed))
+        return refuse(err, errlen, "'%.60s': the seed must be a non-negative decimal integer below 2^64",
+                      spec);
     g->n = (int64_t)n;
     g->seed = seed;
-    if (errlen)
+    if (err && errlen)
         err[0] = 0;
-    return 0;
+    return KF_OK;
 }
