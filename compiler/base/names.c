@@ -33,7 +33,7 @@ static const char *const backend_names[] = {
 /* From the X-macro file itself, not from compiler/ir.h: base/ sits below the
  * compiler and includes nothing of it (the order is kfc_red_id's). */
 static const char *const reduction_names[] = {
-#define X(id, name, k, f2, scalar, valdim, idxdim, doc) name,
+#define X(id, name, ...) name,
 #include "compiler/reductions.def"
 #undef X
 };
