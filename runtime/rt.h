@@ -4,7 +4,7 @@
  *
  *   kf_new     (ctx.c):      options, threads, the last error, logging
  *   kf_compile (compile.c):  compiler passes -> engine (jit_tcc.c | ref_eval.c |
- *                            tiers.c: the cache and the cc tier, cache.c + jit_cc.c)
+ *                            tiers.c: the cache and the cc tier, cache/ + jit_cc.c)
  *   kf_run     (run.c):      validate at the boundary -> split rows over the pool (pool.c)
  *                        -> the engine's kf_reduce on each block of rows
  */

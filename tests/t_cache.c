@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "runtime/cache/cache.h"
+#include "runtime/jit/jit.h" /* the keys, kfr_cc */
 #include "runtime/cuda/cuda_api.h"
 #include "cacheutil.h"
 #include "harness.h"

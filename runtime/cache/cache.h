@@ -1,59 +1,63 @@
 /*
- * cache.h -- internals of the optimizing tier and the kernel cache:
- *   hash.c    SHA-256 (OpenSSL EVP) in hex
- *   cpu.c     the CPU features a -march=native object depends on
- *   jit_cc.c  finding $CC, running it (no shell, timeout, cancel), dlopen
- *   cache.c   the cache directory, its entries (optimized objects and GPU
- *             images) and the in-process table
+ * cache.h -- the kernel cache: a store of entries on disk that knows files,
+ * keys and trust but not kernels, and the table of the objects this process
+ * has loaded from it.
+ *
+ *   store.c        where the directory is and whether it is trusted; entries
+ *                  (layout, meta, size + SHA-256), looked up by key, published
+ *                  atomically (build in DIR/tmp-XXXXXX, rename to DIR/KEY)
+ *   objects.c      the in-process table of dlopen'ed objects (refcounted),
+ *                  and loading a cc entry of the store into it
+ *   cache_admin.c  kf_cache_dir, kf_cache_list, kf_cache_clear
+ *   hash.c         SHA-256 (OpenSSL EVP) in hex
+ *
+ * What is NOT here, and why: what a key is made of (the kernel's fields, the
+ * compiler, the CPU) and running the compiler belong to the JIT
+ * (runtime/jit/jit.h), which hands the store a key and the bytes of an entry.
+ * The store never sees a kf_kernel, so the rules of trust and of the write
+ * protocol can be read (and, later, hardened) in one file.
+ *
+ * ERRORS, one convention for the whole folder:
+ *   - An operation returns a kf_status: KF_OK (0), or KF_ERR_IO (the disk or
+ *     an entry failed), KF_ERR_NOMEM, KF_ERR_ARG (a bad key or file name),
+ *     KF_ERR_JIT (an object does not load); the reason, one line, goes into
+ *     the caller's (why, cap) buffer. errno is kept where the comment says so.
+ *   - A lookup is not a failure: it returns a kfr_found (below), with the
+ *     reason for anything but KFR_FOUND and KFR_ABSENT in (why, cap).
+ *   - kfr_cache_locate describes, it does not fail: mode and why in kfr_cache.
+ * Why a buffer and not a kfc_diag: the compiler's own message travels through
+ * here (up to 1 KiB, more than kfc_diag.msg holds), and the callers (tiers.c,
+ * cuda_run.c) log most of these reasons rather than fail with them.
+ *
+ * Paths: an entry is named by (cache, key) and its files by name only
+ * ("meta", "kernel.so", ...), so that the store can move to working relative
+ * to a directory descriptor (openat/fstatat/renameat/unlinkat) without its
+ * callers changing. The exceptions are kfr_entry_path (the compiler and
+ * dlopen need a path) and the admin helpers at the end.
+ *
  * docs/cache.md describes the layout, the key and the write protocol.
  */
 #ifndef KF_RUNTIME_CACHE_H
 #define KF_RUNTIME_CACHE_H
 
 #include <limits.h>
-#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "runtime/rt.h"
+#include "kernels/abi.h" /* kfk_reduce_fn */
+#include "kforge.h"      /* kf_options, kf_status */
 
 #define KFR_HEX_LEN 64 /* SHA-256 in hex */
 
-/* The emitter of the optimizing tier and its name in the cache key. */
-#define KFR_EMIT_OPT kfc_emit_c_opt
-#define KFR_OPT_EMITTER_NAME "opt"
-
 /* ---- hash.c ---- */
-/* SHA-256 of data[0..n) into hex (NUL-terminated). 0, or -1 if OpenSSL failed. */
+/* SHA-256 of data[0..n) into hex (NUL-terminated). KF_OK, or KF_ERR_INTERNAL
+ * if OpenSSL failed. */
 int kfr_sha256_hex(const void *data, size_t n, char hex[KFR_HEX_LEN + 1]);
-/* SHA-256 of what is left to read from fd; *size gets the bytes read. 0 or -1. */
+/* SHA-256 of what is left to read from fd; *size gets the bytes read. KF_OK,
+ * KF_ERR_IO (read failed) or KF_ERR_INTERNAL. */
 int kfr_sha256_fd(int fd, char hex[KFR_HEX_LEN + 1], int64_t *size);
 
-/* ---- cpu.c ---- */
-/* "x86_64/x86_64 sse4.2 avx avx2 fma ...": architecture and the features present. */
-void kfr_cpu_features(char *buf, size_t cap);
-
-/* ---- jit_cc.c ---- */
-#define KFR_CC_MAX_WORDS 32
-/* The C compiler of the optimizing tier: $CC (default "cc") split on blanks. */
-typedef struct kfr_cc {
-    char words[1024];  /* the words of $CC, each NUL-terminated, back to back */
-    int nwords;
-    char path[PATH_MAX]; /* words[0] resolved through $PATH: what is executed */
-    char real[PATH_MAX]; /* realpath(path): the compiler's identity in the key */
-    int64_t size, mtime_ns; /* of real: a reinstalled compiler changes the key */
-} kfr_cc;
-/* Finds the compiler. 0, or -1 with why filled ("$CC='cc' was not found in PATH"). */
-int kfr_cc_find(kfr_cc *cc, char *why, size_t cap);
-/* The flags every optimized build uses, space-separated (part of the key). */
-const char *kfr_cc_flags(void);
-/* Compiles src into the shared object out. *cancel (may be NULL) turning
- * nonzero kills the compiler. KF_OK, or KF_ERR_JIT with the compiler's
- * message (or the reason: timeout, cancelled, could not start) in err. */
-int kfr_cc_run(const kfr_cc *cc, const char *src, const char *out, const atomic_int *cancel,
-               char *err, size_t cap);
-
-/* ---- cache.c ---- */
+/* ---- store.c: the directory ---- */
 /* Where the cache is and what may be done with it. */
 typedef struct kfr_cache {
     char dir[PATH_MAX]; /* absolute path ("" when there is none) */
@@ -67,8 +71,110 @@ typedef struct kfr_cache {
  * with create, a missing directory is created (0700). */
 void kfr_cache_locate(const kf_options *opt, kfr_cache *c, int create);
 
+/* What a lookup found. The values are those the loaders always returned. */
+typedef enum kfr_found {
+    KFR_FOUND = 1,      /* a valid entry: verified, its last use touched */
+    KFR_ABSENT = 0,     /* no entry under this key (or no usable cache) */
+    KFR_INVALID = -1,   /* an entry that fails its checks (damaged, incomplete, of
+                           another kind); removed when the cache is writable */
+    KFR_UNTRUSTED = -2, /* an entry someone else could have written; removed likewise */
+} kfr_found;
+
+/* ---- store.c: entries ----
+ * An entry is DIR/KEY holding "meta" and exactly one object: "kernel.so"
+ * (tier cc) or "kernel.cubin" / "kernel.ptx" (tier cuda), plus its source
+ * for debugging. The meta is written last and vouches for the object with
+ * its size and SHA-256. A key is 64 lowercase hex digits. */
+
+/* Looks entry key up for its object fname ("kernel.so", "kernel.cubin",
+ * "kernel.ptx"): trust (directory, meta, object), the meta names key and the
+ * tier fname belongs to, the object has the meta's size and SHA-256. FOUND:
+ * path (cap PATH_MAX) names the verified object; the last use is NOT touched
+ * (a caller that runs the object checks more first: kfr_entry_touch).
+ * INVALID / UNTRUSTED: why is the log line, and the entry was removed when c
+ * is writable (kfr_entry_reject); a key that is not 64 lowercase hex digits
+ * is INVALID and touches nothing. Nothing of the entry runs here. */
+kfr_found kfr_entry_find(const kfr_cache *c, const char *key, const char *fname, char *path,
+                         char *why, size_t cap);
+/* An entry the caller found wanting after kfr_entry_find (w says why: its
+ * object does not load): removed when c is writable. Returns KFR_INVALID
+ * (KFR_UNTRUSTED with untrusted) with the log line in why. */
+kfr_found kfr_entry_reject(const kfr_cache *c, const char *key, int untrusted, const char *w,
+                           char *why, size_t cap);
+/* The last use, for `kforge cache clear --older-than`: the meta's mtime
+ * (only when c is writable). */
+void kfr_entry_touch(const kfr_cache *c, const char *key);
+
+/* GPU images (tier cuda): fname is "kernel.cubin" or "kernel.ptx"; anything
+ * else is refused, as is a key that is not 64 lowercase hex digits. */
+
+/* Looks key up in the disk cache c, as kfr_entry_find does. FOUND: *img
+ * (malloc'd, NUL-terminated beyond *len bytes, so PTX is a C string) holds
+ * exactly the bytes whose size and SHA-256 the meta records (read once,
+ * hashed in memory, then returned); the last use is touched. ABSENT: no
+ * entry. INVALID: damaged, incomplete, holding another file than fname, a
+ * bad key or fname, or out of memory (the only case where the entry is
+ * kept); UNTRUSTED. why says what (a log line). */
+kfr_found kfr_cache_load_blob(const kfr_cache *c, const char *key, const char *fname, char **img,
+                              size_t *len, char *why, size_t cap);
+/* Stores img[0..len) as fname of entry key, with src (the CUDA source, may
+ * be NULL) as kernel.cu and meta (the JIT's text) followed by the image's
+ * name, size and SHA-256, by the protocol of docs/cache.md: written and
+ * fsync'ed in DIR/tmp-XXXXXX, renamed to DIR/KEY; if a valid entry of this
+ * kind is already there it wins (an invalid one is moved away first). KF_OK
+ * with *stored = 1 when the entry is in the cache; KF_OK with *stored = 0
+ * when c is read-only or unusable; KF_ERR_IO (why, *stored = 0) when writing
+ * failed -- never fatal for the caller, whose image is good; KF_ERR_ARG for
+ * a bad key, fname or meta. */
+int kfr_cache_store_blob(const kfr_cache *c, const char *key, const char *fname, const void *img,
+                         size_t len, const char *src, const char *meta, int *stored, char *why,
+                         size_t cap);
+
+/* ---- store.c: writing an entry ----
+ * A new entry is made in a fresh directory, file by file, then published as
+ * DIR/KEY in one rename; a reader sees no entry or a complete one. */
+typedef struct kfr_entry_tx {
+    const kfr_cache *c;
+    char key[KFR_HEX_LEN + 1];
+    char dir[PATH_MAX]; /* DIR/tmp-XXXXXX, or a private TMP/kforge-KEY-XXXXXX */
+    int shared;         /* dir is in the cache and can be published */
+} kfr_entry_tx;
+/* Bytes to write: a file is the concatenation of some of these. */
+typedef struct kfr_bytes {
+    const void *p;
+    size_t n;
+} kfr_bytes;
+/* Starts entry key. With c writable, in the cache (a missing directory is
+ * created); otherwise, or when that fails and private_ok, in a private
+ * directory under c->tmp that can never be published (its name carries the
+ * key, so no two objects are dlopen'ed under one path). KF_OK, or KF_ERR_IO
+ * with why (nothing to abort). */
+int kfr_entry_begin(const kfr_cache *c, const char *key, int private_ok, kfr_entry_tx *tx,
+                    char *why, size_t cap);
+/* Writes the file name of tx from the n pieces v, fsync'ed, mode 0644 (it
+ * must not exist). KF_OK, or KF_ERR_IO with why and errno. */
+int kfr_entry_write(kfr_entry_tx *tx, const char *name, const kfr_bytes *v, int n, char *why,
+                    size_t cap);
+/* The path of file name of tx (for the compiler and dlopen), cap PATH_MAX. */
+void kfr_entry_path(const kfr_entry_tx *tx, const char *name, char *path);
+/* Writes the meta, last: meta followed by the size and SHA-256 of the
+ * object fname, which is fsync'ed and hashed from disk (so this vouches for
+ * what was written, whoever wrote it: the compiler writes kernel.so, which is
+ * made 0644 here, so that a group-writable umask does not make our own entry
+ * untrusted). KF_OK, or KF_ERR_IO with why. */
+int kfr_entry_seal(kfr_entry_tx *tx, const char *meta, const char *fname, char *why, size_t cap);
+/* Renames a shared tx to DIR/KEY. KF_OK with *exists = 0: published (tx is
+ * then empty: nothing to abort); KF_OK with *exists = 1: an entry is there
+ * already (the first complete one wins: rename onto a non-empty directory
+ * fails) and tx is unchanged: the caller uses that entry and aborts, or
+ * rejects it and tries again. KF_ERR_IO with why: neither. */
+int kfr_entry_publish(kfr_entry_tx *tx, int *exists, char *why, size_t cap);
+/* Deletes tx's directory (an abandoned build, or a private one after use). */
+void kfr_entry_abort(kfr_entry_tx *tx);
+
+/* ---- objects.c: the in-process table ---- */
 /* A loaded optimized object, shared by every kernel of the process that uses
- * it (the in-process table, refcounted). */
+ * it (refcounted). */
 typedef struct kfr_so kfr_so;
 struct kfr_so {
     kfr_so *next;           /* table link; guarded by the table's mutex */
@@ -83,84 +189,32 @@ struct kfr_so {
 kfr_so *kfr_so_new(void);
 /* The table's object for key with one more reference, or NULL. */
 kfr_so *kfr_so_find(const char *key);
+/* dlopen(path), checks that the object carries kf_cache_key == key and has
+ * the entry point, and puts it in the table (*spare is used and set to NULL;
+ * if key is there already, that object gets the reference). keep_path: the
+ * node remembers path (an entry of the cache, not a private build). KF_OK
+ * with *out (a table reference), or KF_ERR_JIT with why. */
+int kfr_so_open(const char *path, const char *key, int keep_path, kfr_so **spare, kfr_so **out,
+                char *why, size_t cap);
 /* Drops one reference; the last one unloads the object (NULL is allowed). */
 void kfr_so_release(kfr_so *so);
+/* Looks the cc entry key up in the store and loads its kernel.so into the
+ * table: FOUND with *out (a table reference; *spare used as above), last use
+ * touched. ABSENT, INVALID, UNTRUSTED as kfr_entry_find (an object that does
+ * not load is INVALID, and removed likewise); nothing of a refused entry ran. */
+kfr_found kfr_cache_load(const kfr_cache *c, const char *key, kfr_so **spare, kfr_so **out,
+                         char *why, size_t cap);
 
-/* The key of a kernel's optimized code: SHA-256 over everything the object
- * depends on (docs/cache.md). KF_OK or KF_ERR_NOMEM. */
-int kfr_cache_key(const kf_kernel *k, const kfr_cc *cc, char key[KFR_HEX_LEN + 1]);
-/* The metadata text of an entry, without the object's hash (malloc'd, NULL on OOM). */
-char *kfr_cache_meta(const kf_kernel *k, const char *key);
-
-/* The key of a kernel's compiled GPU code (cuda_run.c computes it): SHA-256
- * over the tier "cuda", KFC_CODEGEN_VERSION, the reduction and canonical
- * formulas (as kfr_cache_key), arch, the NVRTC version, the NVRTC options
- * (--gpu-architecture=ARCH and kfr_nvrtc_flags()) and the SHA-256 of src
- * (may be NULL). arch is the one the image is compiled for: "sm_90" for a
- * CUBIN, "compute_90" for PTX, so the two never share a key.
- * KF_OK, KF_ERR_NOMEM or KF_ERR_INTERNAL. */
-int kfr_cache_key_cuda(const kf_kernel *k, const char *src, const char *arch,
-                       const char *nvrtc_version, char key[KFR_HEX_LEN + 1]);
-/* The metadata text of a GPU entry (tier cuda, with arch and nvrtc lines),
- * without the image's name, size and hash, which kfr_cache_store_blob adds
- * (malloc'd, NULL on OOM). arch and nvrtc_version ("13.0") are shown as
- * words: other characters become '_'. */
-char *kfr_cache_meta_cuda(const kf_kernel *k, const char *key, const char *arch,
-                          const char *nvrtc_version);
-
-/* Looks key up in the disk cache c. 1: loaded, *out set (a table reference;
- * *spare is used and set to NULL when a new table node was needed). 0: no
- * entry. -1: the entry exists but is invalid, -2: it is untrusted (another
- * owner, group/other-writable): why says what (a log line); either way it
- * was removed when c is writable, and nothing of it ran. */
-int kfr_cache_load(const kfr_cache *c, const char *key, kfr_so **spare, kfr_so **out, char *why,
-                   size_t cap);
-
-/* Builds the optimized object from src with cc and loads it. With a
- * writable c the entry is stored (*stored = 1) by the protocol of
- * docs/cache.md; otherwise it is built in a private temporary directory that
- * is removed once the object is loaded. meta is kfr_cache_meta's text.
- * KF_OK with *out (a table reference), or a status with err filled. */
-int kfr_cache_build(const kfr_cache *c, const kfr_cc *cc, const char *key, const char *src,
-                    const char *meta, const atomic_int *cancel, kfr_so **spare, kfr_so **out,
-                    int *stored, char *err, size_t cap);
-
-/* GPU images (tier cuda) live beside the .so entries: DIR/KEY/{meta,
- * kernel.cubin or kernel.ptx, kernel.cu}. fname is "kernel.cubin" or
- * "kernel.ptx"; anything else is refused (KF_ERR_ARG / -1), as is a key that
- * is not 64 lowercase hex digits. */
-
-/* Looks key up in the disk cache c, as kfr_cache_load does. 1: loaded:
- * *img (malloc'd, NUL-terminated beyond *len bytes, so PTX is a C string)
- * holds exactly the bytes whose size and SHA-256 the meta records (read
- * once, hashed in memory, then returned); the last use is touched. 0: no
- * entry. -1: invalid (damaged, incomplete, holding another file than fname,
- * or out of memory -- the only case where it is kept), -2: untrusted; why
- * says what (a log line), and the entry was removed when c is writable. */
-int kfr_cache_load_blob(const kfr_cache *c, const char *key, const char *fname, char **img,
-                        size_t *len, char *why, size_t cap);
-/* Stores img[0..len) as fname of entry key, with src (the CUDA source, may
- * be NULL) as kernel.cu and meta (kfr_cache_meta_cuda's text) followed by
- * the image's name, size and SHA-256, by the protocol of docs/cache.md:
- * written and fsync'ed in DIR/tmp-XXXXXX, renamed to DIR/KEY; if a valid
- * entry of this kind is already there it wins (an invalid one is moved
- * away first). KF_OK with *stored = 1 when the entry is in the cache;
- * KF_OK with *stored = 0 when c is read-only or unusable; KF_ERR_IO (err
- * says why, *stored = 0) when writing failed -- never fatal for the caller,
- * whose image is good; KF_ERR_ARG for a bad key, fname or meta. */
-int kfr_cache_store_blob(const kfr_cache *c, const char *key, const char *fname, const void *img,
-                         size_t len, const char *src, const char *meta, int *stored, char *err,
-                         size_t cap);
-
-/* For kf_cache_list/clear (cache_admin.c): */
+/* ---- store.c: for kf_cache_list/clear (cache_admin.c) ---- */
 /* Checks the entry directory against key, whatever its kind: trusted owner
  * and modes, the meta names key and tier cc (kernel.so) or cuda (an arch and
  * kernel.cubin or kernel.ptx), that file has the meta's size and SHA-256.
- * 0, or -1 with why (*untrusted set when ownership or permissions are the
- * reason). Loads nothing. */
+ * KF_OK, or KF_ERR_IO with why (*untrusted set when ownership or permissions
+ * are the reason). Loads nothing. */
 int kfr_cache_check_entry(const char *entry, const char *key, char *why, size_t cap,
                           int *untrusted);
-/* Renames entry out of the way (atomic for readers), then deletes it. 0 or -1. */
+/* Renames entry out of the way (atomic for readers), then deletes it. KF_OK,
+ * or KF_ERR_IO with errno from the rename. */
 int kfr_cache_trash(const char *cachedir, const char *entry);
 /* Deletes a directory of plain files. */
 void kfr_cache_remove_tree(const char *dir);

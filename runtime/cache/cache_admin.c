@@ -1,5 +1,6 @@
 /* cache_admin.c -- kf_cache_dir, kf_cache_list, kf_cache_clear: the cache as the user manages it
- * (optimized objects and GPU images alike: docs/cache.md). */
+ * (optimized objects and GPU images alike: docs/cache.md). The public API's boundary: the store's
+ * statuses and reasons become the context's error here (kfr_error). */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include "runtime/cache/cache.h"
+#include "runtime/rt.h" /* kf_ctx, kfr_error */
 
 /* Builds and temporaries older than this belong to a crashed process. */
 #define KFR_STALE_TMP_S 3600
@@ -189,7 +191,7 @@ int kf_cache_list(kf_ctx *ctx, int (*fn)(void *user, const kf_cache_entry *e), v
         char entry[PATH_MAX], obj[PATH_MAX + 16], why[600];
         int untrusted = 0;
         if (snprintf(entry, sizeof entry, "%s/%s", c.dir, names[q]) >= (int)sizeof entry ||
-            kfr_cache_check_entry(entry, names[q], why, sizeof why, &untrusted) != 0)
+            kfr_cache_check_entry(entry, names[q], why, sizeof why, &untrusted) != KF_OK)
             continue;
         char *meta = NULL;
         struct stat st;
@@ -268,7 +270,7 @@ int kf_cache_clear(kf_ctx *ctx, double older_than_days, int64_t *removed)
             struct stat ms;
             time_t used = lstat(meta, &ms) == 0 ? ms.st_mtime : st.st_mtime;
             if ((older_than_days < 0 || (double)(now - used) > older_than_days * 86400.0) &&
-                kfr_cache_trash(c.dir, p) == 0)
+                kfr_cache_trash(c.dir, p) == KF_OK)
                 count++;
         } else if (strncmp(names[q], "trash-", 6) == 0 ||
                    (strncmp(names[q], "tmp-", 4) == 0 && now - st.st_mtime > KFR_STALE_TMP_S)) {

@@ -22,9 +22,9 @@ int kfr_sha256_hex(const void *data, size_t n, char hex[KFR_HEX_LEN + 1])
     unsigned len = 0;
     hex[0] = 0;
     if (!EVP_Digest(data, n, md, &len, EVP_sha256(), NULL) || len * 2 != KFR_HEX_LEN)
-        return -1;
+        return KF_ERR_INTERNAL;
     to_hex(md, len, hex);
-    return 0;
+    return KF_OK;
 }
 
 int kfr_sha256_fd(int fd, char hex[KFR_HEX_LEN + 1], int64_t *size)
@@ -34,7 +34,7 @@ int kfr_sha256_fd(int fd, char hex[KFR_HEX_LEN + 1], int64_t *size)
     unsigned char buf[16384], md[EVP_MAX_MD_SIZE];
     unsigned len = 0;
     int64_t total = 0;
-    int ok = 0;
+    int rc = KF_ERR_INTERNAL;
     hex[0] = 0;
     EVP_MD_CTX *c = EVP_MD_CTX_new();
     if (!c || !EVP_DigestInit_ex(c, EVP_sha256(), NULL))
@@ -43,8 +43,10 @@ int kfr_sha256_fd(int fd, char hex[KFR_HEX_LEN + 1], int64_t *size)
         ssize_t r = read(fd, buf, sizeof buf);
         if (r < 0 && errno == EINTR)
             continue;
-        if (r < 0)
+        if (r < 0) {
+            rc = KF_ERR_IO;
             goto out;
+        }
         if (r == 0)
             break;
         if (!EVP_DigestUpdate(c, buf, (size_t)r))
@@ -54,10 +56,10 @@ int kfr_sha256_fd(int fd, char hex[KFR_HEX_LEN + 1], int64_t *size)
     if (!EVP_DigestFinal_ex(c, md, &len) || len * 2 != KFR_HEX_LEN)
         goto out;
     to_hex(md, len, hex);
-    ok = 1;
+    rc = KF_OK;
 out:
     EVP_MD_CTX_free(c);
     if (size)
         *size = total;
-    return ok ? 0 : -1;
+    return rc;
 }

@@ -25,7 +25,7 @@
 #include <time.h>
 
 #include "compiler/emit/skel.h"
-#include "runtime/cache/cache.h"
+#include "runtime/jit/jit.h"
 #include "runtime/cuda/cuda_drv.h"
 #include "runtime/cuda/cuda_run.h"
 #include "runtime/cuda/cuda_tasks.h"

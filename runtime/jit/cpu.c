@@ -3,7 +3,7 @@
 #include <string.h>
 #include <sys/utsname.h>
 
-#include "runtime/cache/cache.h"
+#include "runtime/jit/jit.h"
 
 /* Appends name to buf when have is nonzero. */
 static void add(char *buf, size_t cap, int have, const char *name)

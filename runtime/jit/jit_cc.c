@@ -1,4 +1,10 @@
-/* jit_cc.c -- runs the system C compiler on generated code: no shell, a timeout, cancellable. */
+/*
+ * jit_cc.c -- runs the system C compiler on generated code (no shell, a
+ * timeout, cancellable), and builds an optimized object as an entry of the
+ * kernel cache: the store (runtime/cache/store.c) provides the build
+ * directory, the meta and the atomic publish; this file puts the source and
+ * the compiler's output in it, and loads the result (runtime/cache/objects.c).
+ */
 #define _GNU_SOURCE /* pipe2 */
 #include <errno.h>
 #include <fcntl.h>
@@ -14,7 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "runtime/cache/cache.h"
+#include "runtime/jit/jit.h"
 
 extern char **environ;
 
@@ -86,7 +92,7 @@ int kfr_cc_find(kfr_cc *cc, char *why, size_t cap)
         if (cc->nwords == KFR_CC_MAX_WORDS || used + n + 1 > sizeof cc->words) {
             snprintf(why, cap, "$CC has more than %d words or %zu bytes", KFR_CC_MAX_WORDS,
                      sizeof cc->words - 1);
-            return -1;
+            return KF_ERR_JIT;
         }
         memcpy(cc->words + used, s, n);
         cc->words[used + n] = 0;
@@ -96,18 +102,18 @@ int kfr_cc_find(kfr_cc *cc, char *why, size_t cap)
     }
     if (cc->nwords == 0) {
         snprintf(why, cap, "$CC is blank");
-        return -1;
+        return KF_ERR_JIT;
     }
     struct stat st;
     if (search_path(cc->words, cc->path, sizeof cc->path) != 0 ||
         !realpath(cc->path, cc->real) || stat(cc->real, &st) != 0) {
         snprintf(why, cap, "no C compiler: '%.100s' (from %s) was not found in PATH", cc->words,
                  getenv("CC") && *getenv("CC") ? "$CC" : "the default cc");
-        return -1;
+        return KF_ERR_JIT;
     }
     cc->size = st.st_size;
     cc->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
-    return 0;
+    return KF_OK;
 }
 
 /* ---- at most one compiler per core at once, process-wide ----
@@ -335,4 +341,76 @@ int kfr_cc_run(const kfr_cc *cc, const char *src, const char *out, const atomic_
         snprintf(err, cap, "the C compiler %s failed (exit status %d): %s", cc->path,
                  WIFEXITED(st) ? WEXITSTATUS(st) : -1, text[0] ? text : "(no message)");
     return KF_ERR_JIT;
+}
+
+/* ---- building an entry ---- */
+
+int kfr_cc_build(const kfr_cache *c, const kfr_cc *cc, const char *key, const char *src,
+                 const char *meta, const atomic_int *cancel, kfr_so **spare, kfr_so **out,
+                 int *stored, char *err, size_t cap)
+{
+    *out = NULL;
+    *stored = 0;
+    kfr_entry_tx tx;
+    int rc = kfr_entry_begin(c, key, 1, &tx, err, cap);
+    if (rc != KF_OK)
+        return rc;
+    /* The key is hex we computed, never user text. */
+    char tail[KFR_HEX_LEN + 128], path[PATH_MAX], obj[PATH_MAX];
+    snprintf(tail, sizeof tail,
+             "\n/* The cache key, checked after dlopen (docs/cache.md). */\n"
+             "const char kf_cache_key[] = \"%s\";\n",
+             key);
+    kfr_bytes source[2] = {{src, strlen(src)}, {tail, strlen(tail)}};
+    kfr_entry_path(&tx, "kernel.c", path);
+    kfr_entry_path(&tx, "kernel.so", obj);
+    rc = kfr_entry_write(&tx, "kernel.c", source, 2, err, cap);
+    if (rc == KF_OK)
+        rc = kfr_cc_run(cc, path, obj, cancel, err, cap);
+    if (rc == KF_OK)
+        rc = kfr_entry_seal(&tx, meta, "kernel.so", err, cap);
+    if (rc != KF_OK) {
+        kfr_entry_abort(&tx);
+        return rc;
+    }
+
+    char why[600];
+    if (tx.shared) {
+        /* The first complete build wins and later ones use it: an entry
+         * already there is loaded (an invalid one is removed by the load,
+         * and the publish is tried again). */
+        int published = 0;
+        for (int attempt = 0; attempt < 3 && !published; attempt++) {
+            int exists;
+            if (kfr_entry_publish(&tx, &exists, why, sizeof why) != KF_OK)
+                break;
+            if (!exists) {
+                published = 1;
+                break;
+            }
+            if (kfr_cache_load(c, key, spare, out, why, sizeof why) == KFR_FOUND) {
+                kfr_entry_abort(&tx);
+                *stored = 1;
+                return KF_OK;
+            }
+        }
+        if (published) {
+            /* Loaded from its final place, through the same checks as any hit. */
+            if (kfr_cache_load(c, key, spare, out, why, sizeof why) == KFR_FOUND) {
+                *stored = 1;
+                return KF_OK;
+            }
+            snprintf(err, cap, "the optimized object just stored does not load: %s", why);
+            return KF_ERR_JIT;
+        }
+    }
+    /* Private (or the publish failed): load from the build directory, then
+     * delete it; the mapping outlives the file. */
+    rc = kfr_so_open(obj, key, 0, spare, out, why, sizeof why);
+    kfr_entry_abort(&tx);
+    if (rc != KF_OK) {
+        snprintf(err, cap, "the optimized object does not load: %s", why);
+        return KF_ERR_JIT;
+    }
+    return KF_OK;
 }

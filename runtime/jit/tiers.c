@@ -24,7 +24,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "runtime/cache/cache.h"
+#include "runtime/jit/jit.h"
 
 struct kfr_build {
     kfr_cc cc;
@@ -125,8 +125,8 @@ int kfr_tier_lookup(kf_kernel *k, kfc_diag *d)
 static void *builder(void *vp)
 {
     kfr_build *b = vp;
-    int rc = kfr_cache_build(&b->cache, &b->cc, b->key, b->src, b->meta, &b->cancel, &b->spare,
-                             &b->result, &b->stored, b->msg, sizeof b->msg);
+    int rc = kfr_cc_build(&b->cache, &b->cc, b->key, b->src, b->meta, &b->cancel, &b->spare,
+                          &b->result, &b->stored, b->msg, sizeof b->msg);
     if (rc == KF_OK) {
         atomic_store_explicit(&b->k->fn, b->result->fn, memory_order_release);
         atomic_store(&b->k->on_cc, 1);
@@ -181,8 +181,8 @@ int kfr_tier_jit(kf_kernel *k, kfc_diag *d)
 
     if (k->engine == KF_JIT_CC) {
         k->build = NULL;
-        int rc = kfr_cache_build(&b->cache, &b->cc, b->key, b->src, b->meta, NULL, &b->spare,
-                                 &b->result, &b->stored, b->msg, sizeof b->msg);
+        int rc = kfr_cc_build(&b->cache, &b->cc, b->key, b->src, b->meta, NULL, &b->spare,
+                              &b->result, &b->stored, b->msg, sizeof b->msg);
         if (rc == KF_OK)
             use_object(k, b->result);
         else
