@@ -315,18 +315,36 @@ static int meta_scan(int fd, meta_fields *m)
 
 /* ---- removing ---- */
 
-/* Removes a directory of plain files (an entry, a build, a trash). */
+/* Removes name (relative to dfd) and, if it is a directory, what is in it,
+ * never through a link: a link is removed itself (unlinkat does not follow
+ * it), and directories are opened with O_NOFOLLOW, so an entry that someone
+ * replaced by a link to their own files (or to ours) never deletes outside
+ * the cache. Depth-bounded: kforge's entries are one level deep. */
+static void remove_at(int dfd, const char *name, int depth)
+{
+    if (unlinkat(dfd, name, 0) == 0 || errno == ENOENT || depth > 8)
+        return;
+    int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    DIR *d = fdopendir(fd);
+    if (!d) {
+        close(fd);
+        return;
+    }
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, ".."))
+            remove_at(dirfd(d), e->d_name, depth + 1);
+    closedir(d);
+    unlinkat(dfd, name, AT_REMOVEDIR);
+}
+
+/* Removes an entry, a build or a trash, whatever it turned out to be (a
+ * directory, a plain file, a link), without following links. */
 void kfr_cache_remove_tree(const char *dir)
 {
-    DIR *d = opendir(dir);
-    if (d) {
-        struct dirent *e;
-        while ((e = readdir(d)))
-            if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, ".."))
-                unlinkat(dirfd(d), e->d_name, 0);
-        closedir(d);
-    }
-    rmdir(dir);
+    remove_at(AT_FDCWD, dir, 0);
 }
 
 /* Takes an entry out of the cache: renamed first (atomic: no reader sees

@@ -127,3 +127,39 @@ while [ -n "$ccpid" ] && kill -0 "$ccpid" 2>/dev/null && [ $w -lt 50 ]; do sleep
 if [ -z "$ccpid" ]; then fail "kill -9 during a build: the compiler never started";
 elif kill -0 "$ccpid" 2>/dev/null; then fail "kill -9 during a build: the compiler $ccpid still runs"; kill -9 "$ccpid";
 else pass; fi
+# An entry replaced by a link to someone's files: refused, and removing it
+# removes the link only, never the files it points to (nor a plain file or
+# a directory where kernel.so should be).
+if command -v "${CC:-cc}" >/dev/null 2>&1; then
+    C5="$T/cachecmd/c5"
+    mkdir -p "$T/cachecmd/victim/sub"
+    echo keep > "$T/cachecmd/victim/precious"
+    echo keep > "$T/cachecmd/victim/sub/also"
+    ev5() { run env KFORGE_CACHE_DIR="$C5" "$BIN" eval 'SqDist(x,y)' -a 'x=Vi(0,1)' -a 'y=Vj(1,1)' -r Sum \
+        --axis 1 --jit cc -o "$T/cachecmd/o5.npy" "$T/cachecmd/x.npy" "$T/cachecmd/x.npy"; }
+    ev5
+    expect "cc entry for the link test" 0
+    key=$(ls "$C5" | grep -E '^[0-9a-f]{32,}$' | head -n 1)
+    if [ -n "$key" ]; then
+        rm -rf "${C5:?}/$key"
+        ln -s "$T/cachecmd/victim" "$C5/$key"
+        ev5
+        expect "an entry that is a link still answers" 0
+        if [ -f "$T/cachecmd/victim/precious" ] && [ -f "$T/cachecmd/victim/sub/also" ]; then pass; else
+            fail "removing a linked cache entry deleted the files it pointed to"; fi
+        if [ ! -L "$C5/$key" ]; then pass; else fail "the linked entry is still there"; fi
+        # kernel.so a directory, and the entry a plain file: removed whole, nothing left behind
+        rm -rf "${C5:?}/$key"
+        ev5
+        if [ -d "$C5/$key" ]; then rm -f "$C5/$key/kernel.so"; mkdir -p "$C5/$key/kernel.so/x"; fi
+        ev5
+        expect "kernel.so as a directory: still answers" 0
+        rm -rf "${C5:?}/$key"
+        echo junk > "$C5/$key"
+        ev5
+        expect "an entry that is a plain file: still answers" 0
+        if ls "$C5" | grep -q '^trash-'; then fail "trash left behind: $(ls "$C5")"; else pass; fi
+    else
+        fail "no entry directory in $C5: $(ls "$C5")"
+    fi
+fi
