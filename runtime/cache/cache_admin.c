@@ -105,7 +105,9 @@ static int read_meta(const char *entry, char **out)
     *out = NULL;
     if (snprintf(p, sizeof p, "%s/meta", entry) >= (int)sizeof p)
         return KF_ERR_IO;
-    int fd = open(p, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO planted as meta must not hang the listing; the type
+     * is checked on the descriptor before any read. */
+    int fd = open(p, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     struct stat st;
     if (fd < 0)
         return KF_ERR_IO;

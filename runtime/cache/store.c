@@ -373,7 +373,10 @@ static int open_trusted(const char *dir, const char *name, int *fd, struct stat 
 {
     char p[PATH_MAX];
     snprintf(p, sizeof p, "%s/%s", dir, name);
-    *fd = open(p, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    /* O_NONBLOCK: opening a FIFO planted in the entry would block until a
+     * writer came; the type is checked on the descriptor before any read
+     * (reads of a regular file ignore the flag). */
+    *fd = open(p, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     if (*fd < 0) {
         snprintf(why, cap, "%s: %s", name, strerror(errno));
         return KF_ERR_IO;

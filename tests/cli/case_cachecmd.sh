@@ -163,3 +163,19 @@ if command -v "${CC:-cc}" >/dev/null 2>&1; then
         fail "no entry directory in $C5: $(ls "$C5")"
     fi
 fi
+# A FIFO as an entry's meta or kernel.so: refused at once, by eval and by cache list (no hang).
+if command -v "${CC:-cc}" >/dev/null 2>&1 && [ -n "${key:-}" ] && command -v mkfifo >/dev/null 2>&1; then
+    for f in meta kernel.so; do
+        rm -rf "${C5:?}/$key"
+        ev5
+        if [ -d "$C5/$key" ]; then rm -f "$C5/$key/$f"; mkfifo "$C5/$key/$f"; fi
+        run timeout 30 env KFORGE_CACHE_DIR="$C5" "$BIN" eval 'SqDist(x,y)' -a 'x=Vi(0,1)' -a 'y=Vj(1,1)' \
+            -r Sum --axis 1 --jit cc -v -o "$T/cachecmd/o6.npy" "$T/cachecmd/x.npy" "$T/cachecmd/x.npy"
+        expect "a FIFO as $f: eval answers" 0 "is not a regular file"
+        rm -rf "${C5:?}/$key"
+        ev5
+        if [ -d "$C5/$key" ]; then rm -f "$C5/$key/$f"; mkfifo "$C5/$key/$f"; fi
+        run timeout 30 "$BIN" cache list --cache-dir "$C5"
+        if [ "$rc" != 124 ]; then pass; else fail "a FIFO as $f hangs cache list"; fi
+    done
+fi
