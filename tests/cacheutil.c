@@ -55,7 +55,9 @@ int kft_count_entries(const char *dir, int *other)
     int n = 0, o = 0;
     struct dirent *e;
     while ((e = readdir(d))) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+        /* The tag marks the directory as kforge's: neither entry nor leftover. */
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") ||
+            !strcmp(e->d_name, "CACHEDIR.TAG"))
             continue;
         if (strlen(e->d_name) == 64 && strspn(e->d_name, "0123456789abcdef") == 64)
             n++;

@@ -4,6 +4,7 @@
  * binary off the user's ~/.cache (see private_cache). */
 #define _GNU_SOURCE
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <stdio.h>
@@ -305,8 +306,244 @@ KFT_TEST(cache_entry_with_foreign_key_is_rebuilt)
     lc.len = 0;
     lc.log[0] = 0;
     KFT_CHECK(cc_outcome(lc.ctx, &b, NULL, 0) == KF_CACHE_MISS);
-    KFT_CHECKF(strstr(lc.log, "carries another key"), "log: %s", lc.log);
+    KFT_CHECKF(strstr(lc.log, "does not carry its key") && strstr(lc.log, "none of its code ran"),
+               "log: %s", lc.log);
     KFT_CHECK(cc_outcome(lc.ctx, &b, NULL, 0) == KF_CACHE_HIT);
+    kft_logctx_free(&lc);
+    kft_rmtree(dir);
+}
+
+/* Replaces the entry's kernel.so (path so) by the object built from the C
+ * text code, and its meta's size and hash by the new object's: an entry
+ * that passes every check of the store but the key. */
+static int plant_object(const char *dir, const char *so, const char *code)
+{
+    char src[4400], cmd[9000];
+    snprintf(src, sizeof src, "%s/planted.c", dir);
+    FILE *w = fopen(src, "w");
+    if (!w || fputs(code, w) < 0) {
+        if (w)
+            fclose(w);
+        return -1;
+    }
+    fclose(w);
+    snprintf(cmd, sizeof cmd, "cc -shared -fPIC -o '%s' '%s'", so, src);
+    if (system(cmd) != 0)
+        return -1;
+    struct stat st;
+    char *obj = kft_read_file(so), hex[KFR_HEX_LEN + 1], meta[4400];
+    if (!obj || stat(so, &st) != 0 || kfr_sha256_hex(obj, (size_t)st.st_size, hex) != KF_OK) {
+        free(obj);
+        return -1;
+    }
+    free(obj);
+    snprintf(meta, sizeof meta, "%s", so);
+    strcpy(strrchr(meta, '/'), "/meta");
+    char *text = kft_read_file(meta), *cut = text ? strstr(text, "so_size ") : NULL;
+    if (!cut) {
+        free(text);
+        return -1;
+    }
+    *cut = 0;
+    w = fopen(meta, "w");
+    int ok = w && fprintf(w, "%sso_size %lld\nso_sha256 %s\n", text, (long long)st.st_size, hex) > 0;
+    if (w)
+        fclose(w);
+    free(text);
+    return ok ? 0 : -1;
+}
+
+/* An object with a constructor, in an entry whose meta vouches for it (as
+ * someone with write access to the cache could plant): its key is checked
+ * in its bytes before dlopen, so the constructor never runs. The object
+ * even exports kf_cache_key with the right value, which is all the check
+ * after dlopen used to look at. */
+KFT_TEST(cache_planted_constructor_never_runs)
+{
+    char *dir = kft_tmpdir("ctor");
+    kft_logctx lc;
+    char f[128], so[4400], marker[4400], code[6000];
+    kft_spec s;
+    kft_gauss_spec(&s, f, sizeof f, 23, KF_FLOAT32);
+    if (!KFT_CHECK(dir && kft_logctx_new(&lc, dir, 1, 0) == 0))
+        return;
+    KFT_CHECK(cc_outcome(lc.ctx, &s, so, sizeof so) == KF_CACHE_MISS);
+    char key[KFR_HEX_LEN + 1] = "";
+    char *slash = strrchr(so, '/');
+    if (KFT_CHECK(slash && slash - so > KFR_HEX_LEN))
+        memcpy(key, slash - KFR_HEX_LEN, KFR_HEX_LEN);
+    snprintf(marker, sizeof marker, "%s/constructor-ran", dir);
+    snprintf(code, sizeof code,
+             "#include <fcntl.h>\n#include <unistd.h>\n"
+             "const char kf_cache_key[] = \"%s\";\n"
+             "int kf_reduce(void) { return 0; }\n"
+             "__attribute__((constructor)) static void planted(void)\n"
+             "{ int fd = open(\"%s\", O_WRONLY | O_CREAT, 0600); if (fd >= 0) close(fd); }\n",
+             key, marker);
+    KFT_CHECK(plant_object(dir, so, code) == 0);
+    lc.len = 0;
+    lc.log[0] = 0;
+    KFT_CHECK(cc_outcome(lc.ctx, &s, NULL, 0) == KF_CACHE_MISS);
+    KFT_CHECKF(strstr(lc.log, "does not carry its key"), "log: %s", lc.log);
+    KFT_CHECK(access(marker, F_OK) != 0 && errno == ENOENT);
+    /* the rebuilt entry is a hit again */
+    KFT_CHECK(cc_outcome(lc.ctx, &s, NULL, 0) == KF_CACHE_HIT);
+    kft_logctx_free(&lc);
+    kft_rmtree(dir);
+}
+
+/* The directory is opened once and used through its descriptor: a cache
+ * whose path is pointed elsewhere after kfr_cache_locate (a /tmp/kc swapped
+ * by someone else) keeps reading and writing the directory that was checked. */
+KFT_TEST(cache_path_swapped_after_locate)
+{
+    char *dir = kft_tmpdir("swap");
+    if (!KFT_CHECK(dir))
+        return;
+    char a[4400], moved[4400], ghost[4500];
+    snprintf(a, sizeof a, "%s/kc", dir);
+    snprintf(moved, sizeof moved, "%s/kc-checked", dir);
+    KFT_CHECK(mkdir(a, 0700) == 0);
+    kf_options o;
+    kf_options_init(&o);
+    o.cache_dir = a;
+    kfr_cache c;
+    kfr_cache_locate(&o, &c, 0);
+    KFT_CHECKF(c.mode == 1 && c.dfd >= 0, "mode %d: %s", c.mode, c.why);
+    /* the path now names another directory, holding an entry of its own */
+    KFT_CHECK(rename(a, moved) == 0 && mkdir(a, 0700) == 0);
+    const char *key = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+    snprintf(ghost, sizeof ghost, "%s/%s", a, key);
+    KFT_CHECK(mkdir(ghost, 0700) == 0);
+    char *img = NULL, why[600], err[600];
+    size_t len = 0;
+    KFT_CHECK(kfr_entry_read(&c, key, "kernel.cubin", &img, &len, why, sizeof why) == KFR_ABSENT);
+    /* and what is written lands in the checked directory */
+    const char *meta = "kforge-cache 1\nkey 00112233445566778899aabbccddeeff00112233445566778899"
+                       "aabbccddeeff\ntier cuda\narch sm_90\n";
+    int stored = 0;
+    KFT_CHECKF(kfr_cache_store_blob(&c, key, "kernel.cubin", "\x7f" "ELF", 4, NULL, meta, &stored,
+                                    err, sizeof err) == KF_OK && stored == 1, "%s", err);
+    KFT_CHECK(kft_count_entries(moved, NULL) == 1);
+    char p[4600];
+    snprintf(p, sizeof p, "%s/meta", ghost);
+    KFT_CHECK(access(p, F_OK) != 0);
+    KFT_CHECKF(kfr_entry_read(&c, key, "kernel.cubin", &img, &len, why, sizeof why) == KFR_FOUND &&
+                   len == 4,
+               "%s", why);
+    free(img);
+    kfr_cache_close(&c);
+    kft_rmtree(dir);
+}
+
+/* A symbolic link as the cache directory is refused (whoever can change
+ * the link would choose what is loaded), with a message that says so; the
+ * kernel still compiles and runs, without the disk cache. */
+KFT_TEST(cache_symlinked_dir_is_refused)
+{
+    char *dir = kft_tmpdir("link");
+    if (!KFT_CHECK(dir))
+        return;
+    char real[4400], link[4400];
+    snprintf(real, sizeof real, "%s/real", dir);
+    snprintf(link, sizeof link, "%s/link", dir);
+    KFT_CHECK(mkdir(real, 0700) == 0 && symlink(real, link) == 0);
+    kft_logctx lc;
+    if (!KFT_CHECK(kft_logctx_new(&lc, link, 1, 0) == 0)) {
+        kft_rmtree(dir);
+        return;
+    }
+    const char *d = NULL;
+    int mode = 9;
+    KFT_CHECK(kf_cache_dir(lc.ctx, &d, &mode) == KF_OK && mode == -1);
+    KFT_CHECKF(strstr(kf_errmsg(lc.ctx), "symbolic link") && strstr(kf_errmsg(lc.ctx), real),
+               "%s", kf_errmsg(lc.ctx));
+    char f[128];
+    kft_spec s;
+    kft_gauss_spec(&s, f, sizeof f, 24, KF_FLOAT32);
+    KFT_CHECK(cc_outcome(lc.ctx, &s, NULL, 0) == KF_CACHE_DISABLED);
+    KFT_CHECKF(strstr(lc.log, "[0] kforge cache: refusing cache directory"), "log: %s", lc.log);
+    KFT_CHECK(kft_count_entries(real, NULL) == 0);
+    kft_logctx_free(&lc);
+    kft_rmtree(dir);
+}
+
+/* The tag: a directory kforge made, or one holding only kforge's names, is
+ * tagged and cleared; one with anything else in it (a home directory named
+ * as the cache) is used, never tagged, and `clear` refuses to touch it; in a
+ * tagged one, clear removes only names kforge gives. */
+KFT_TEST(cache_clear_touches_only_kforge_things)
+{
+    char *dir = kft_tmpdir("tag");
+    if (!KFT_CHECK(dir))
+        return;
+    char home[4400], p[4600];
+    snprintf(home, sizeof home, "%s/home", dir);
+    KFT_CHECK(mkdir(home, 0700) == 0);
+    /* someone's files that look like kforge's leftovers, old */
+    const char *theirs[] = {"trash-2019", "tmp-my-photos", "trash-1-2-3", "tmp-abcdef"};
+    struct timespec old[2] = {{time(NULL) - 7200, 0}, {time(NULL) - 7200, 0}};
+    for (int q = 0; q < 4; q++) {
+        snprintf(p, sizeof p, "%s/%s", home, theirs[q]);
+        KFT_CHECK(mkdir(p, 0700) == 0);
+        snprintf(p, sizeof p, "%s/%s/keep.txt", home, theirs[q]);
+        FILE *w = fopen(p, "w");
+        KFT_CHECK(w && fputs("mine\n", w) >= 0);
+        if (w)
+            fclose(w);
+        snprintf(p, sizeof p, "%s/%s", home, theirs[q]);
+        KFT_CHECK(utimensat(AT_FDCWD, p, old, 0) == 0);
+    }
+    kft_logctx lc;
+    if (!KFT_CHECK(kft_logctx_new(&lc, home, 1, 0) == 0)) {
+        kft_rmtree(dir);
+        return;
+    }
+    char f[128];
+    kft_spec s;
+    kft_gauss_spec(&s, f, sizeof f, 25, KF_FLOAT32);
+    /* used as a cache all the same (entries are stored and found) ... */
+    KFT_CHECK(cc_outcome(lc.ctx, &s, NULL, 0) == KF_CACHE_MISS);
+    KFT_CHECK(cc_outcome(lc.ctx, &s, NULL, 0) == KF_CACHE_HIT);
+    snprintf(p, sizeof p, "%s/CACHEDIR.TAG", home);
+    KFT_CHECK(access(p, F_OK) != 0);
+    /* ... but never cleared */
+    int64_t removed = -1;
+    KFT_CHECK(kf_cache_clear(lc.ctx, -1, &removed) == KF_ERR_IO && removed == 0);
+    KFT_CHECKF(strstr(kf_errmsg(lc.ctx), "not a kforge cache") &&
+                   strstr(kf_errmsg(lc.ctx), "nothing removed"),
+               "%s", kf_errmsg(lc.ctx));
+    for (int q = 0; q < 4; q++) {
+        snprintf(p, sizeof p, "%s/%s/keep.txt", home, theirs[q]);
+        KFT_CHECKF(access(p, F_OK) == 0, "%s was removed", p);
+    }
+    KFT_CHECK(kft_count_entries(home, NULL) == 1);
+    kft_logctx_free(&lc);
+    /* a directory kforge makes is tagged; clear there removes entries and
+     * kforge's leftovers, and leaves other names alone */
+    char made[4400];
+    snprintf(made, sizeof made, "%s/made/cache", dir);
+    if (!KFT_CHECK(kft_logctx_new(&lc, made, 1, 0) == 0)) {
+        kft_rmtree(dir);
+        return;
+    }
+    KFT_CHECK(cc_outcome(lc.ctx, &s, NULL, 0) == KF_CACHE_MISS);
+    snprintf(p, sizeof p, "%s/CACHEDIR.TAG", made);
+    char *tag = kft_read_file(p);
+    KFT_CHECKF(tag && !strncmp(tag, "Signature: 8a477f597d28d172789f06886806bc55\n", 44), "%s",
+               tag ? tag : "no tag");
+    free(tag);
+    for (int q = 0; q < 4; q++) {
+        snprintf(p, sizeof p, "%s/%s", made, theirs[q]);
+        KFT_CHECK(mkdir(p, 0700) == 0 && utimensat(AT_FDCWD, p, old, 0) == 0);
+    }
+    KFT_CHECK(kf_cache_clear(lc.ctx, -1, &removed) == KF_OK && removed == 1);
+    int kept[4] = {1, 1, 0, 0}; /* trash-1-2-3 and tmp-abcdef are kforge's names */
+    for (int q = 0; q < 4; q++) {
+        snprintf(p, sizeof p, "%s/%s", made, theirs[q]);
+        KFT_CHECKF((access(p, F_OK) == 0) == kept[q], "%s %s", p, kept[q] ? "removed" : "kept");
+    }
+    KFT_CHECK(kft_count_entries(made, NULL) == 0);
     kft_logctx_free(&lc);
     kft_rmtree(dir);
 }
@@ -552,6 +789,8 @@ static int blob_fx_new(blob_fx *x, const char *dir, int c, const char *arch)
 static void blob_fx_free(blob_fx *x)
 {
     free(x->meta);
+    if (x->k) /* located after the kernel was made */
+        kfr_cache_close(&x->c);
     kf_kernel_free(x->k);
     if (x->lc.ctx)
         kft_logctx_free(&x->lc);
@@ -575,7 +814,9 @@ static int fresh_load(const char *dir, const char *key, const char *fname, char 
     o.cache_dir = dir;
     kfr_cache c;
     kfr_cache_locate(&o, &c, 0);
-    return kfr_cache_load_blob(&c, key, fname, img, len, why, cap);
+    int r = kfr_cache_load_blob(&c, key, fname, img, len, why, cap);
+    kfr_cache_close(&c);
+    return r;
 }
 
 KFT_TEST(cache_cuda_key_and_meta)
@@ -648,7 +889,7 @@ KFT_TEST(cache_cuda_blob_store_and_load)
     free(meta);
     snprintf(p, sizeof p, "%s/%s", dir, x.key);
     int untrusted = 0;
-    KFT_CHECKF(kfr_cache_check_entry(p, x.key, why, sizeof why, &untrusted) == 0, "%s", why);
+    KFT_CHECKF(kfr_cache_check_entry(&x.c, x.key, why, sizeof why, &untrusted) == 0, "%s", why);
     /* loaded back by a fresh cache handle: the same bytes, NUL after them */
     KFT_CHECKF(fresh_load(dir, x.key, "kernel.cubin", &got, &len, why, sizeof why) == 1, "%s", why);
     KFT_CHECK(got && len == sizeof img && !memcmp(got, img, len) && got[len] == 0);
@@ -885,6 +1126,7 @@ KFT_TEST(cache_cuda_read_only_cache)
     KFT_CHECKF(strstr(why, "not loading it"), "%s", why);
     KFT_CHECK(kft_count_entries(dir, NULL) == 1);
     /* no cache at all: nothing found, nothing stored */
+    kfr_cache_close(&c);
     o.no_cache = 1;
     kfr_cache_locate(&o, &c, 0);
     KFT_CHECK(c.mode == -1);

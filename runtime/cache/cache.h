@@ -3,9 +3,13 @@
  * keys and trust but not kernels, and the table of the objects this process
  * has loaded from it.
  *
- *   store.c        where the directory is and whether it is trusted; entries
- *                  (layout, meta, size + SHA-256), looked up by key, published
- *                  atomically (build in DIR/tmp-XXXXXX, rename to DIR/KEY)
+ *   store_dir.c    where the directory is and whether it is trusted (opened
+ *                  once with O_NOFOLLOW: everything else is relative to that
+ *                  descriptor), its CACHEDIR.TAG, removing things in it
+ *   store_read.c   entries (layout, meta, size + SHA-256), verified and read
+ *                  into memory before anything of them is used
+ *   store_write.c  entries published atomically (built in DIR/tmp-XXXXXX,
+ *                  renamed to DIR/KEY)
  *   objects.c      the in-process table of dlopen'ed objects (refcounted),
  *                  and loading a cc entry of the store into it
  *   cache_admin.c  kf_cache_dir, kf_cache_list, kf_cache_clear
@@ -30,10 +34,10 @@
  * cuda_run.c) log most of these reasons rather than fail with them.
  *
  * Paths: an entry is named by (cache, key) and its files by name only
- * ("meta", "kernel.so", ...), so that the store can move to working relative
- * to a directory descriptor (openat/fstatat/renameat/unlinkat) without its
- * callers changing. The exceptions are kfr_entry_path (the compiler and
- * dlopen need a path) and the admin helpers at the end.
+ * ("meta", "kernel.so", ...); the store works relative to the cache's
+ * directory descriptor (openat/fstatat/renameat/unlinkat, never following a
+ * link), and the compiler runs in the build directory's descriptor
+ * (kfr_entry_dirfd). Paths (kfr_cache.dir) are for messages only.
  *
  * docs/cache.md describes the layout, the key and the write protocol.
  */
@@ -57,19 +61,26 @@ int kfr_sha256_hex(const void *data, size_t n, char hex[KFR_HEX_LEN + 1]);
  * KF_ERR_IO (read failed) or KF_ERR_INTERNAL. */
 int kfr_sha256_fd(int fd, char hex[KFR_HEX_LEN + 1], int64_t *size);
 
-/* ---- store.c: the directory ---- */
+/* ---- store_dir.c: the directory ---- */
 /* Where the cache is and what may be done with it. */
 typedef struct kfr_cache {
-    char dir[PATH_MAX]; /* absolute path ("" when there is none) */
+    char dir[PATH_MAX]; /* absolute path ("" when there is none): for messages */
+    int dfd;            /* the directory, opened with O_NOFOLLOW and checked on this
+                           descriptor; -1 when there is none (or not created yet) */
     int mode;           /* 1 read-write, 0 read-only, -1 not usable */
     int refused;        /* mode -1 because of ownership or permissions (a security refusal) */
     char why[512];      /* for mode 0 and -1: the reason, one line */
     char tmp[600];      /* where private builds go: $TMPDIR or /tmp (read here, not in the
                            builder thread, which must not call getenv) */
 } kfr_cache;
-/* Resolves the directory from the options and the environment and checks it;
- * with create, a missing directory is created (0700). */
+/* Resolves the directory from the options and the environment, opens it
+ * (a symbolic link as the directory itself is refused) and checks it on the
+ * descriptor; with create, a missing directory is created (0700). A writable
+ * directory that kforge made, or that holds only what kforge puts there, is
+ * tagged (CACHEDIR.TAG); nothing is ever removed from an untagged one but
+ * kforge's own fresh builds. kfr_cache_close releases c->dfd. */
 void kfr_cache_locate(const kf_options *opt, kfr_cache *c, int create);
+void kfr_cache_close(kfr_cache *c);
 
 /* What a lookup found. The values are those the loaders always returned. */
 typedef enum kfr_found {
@@ -80,7 +91,7 @@ typedef enum kfr_found {
     KFR_UNTRUSTED = -2, /* an entry someone else could have written; removed likewise */
 } kfr_found;
 
-/* ---- store.c: entries ----
+/* ---- store_read.c: entries ----
  * An entry is DIR/KEY holding "meta" and exactly one object: "kernel.so"
  * (tier cc) or "kernel.cubin" / "kernel.ptx" (tier cuda), plus its source
  * for debugging. The meta is written last and vouches for the object with
@@ -89,15 +100,17 @@ typedef enum kfr_found {
 /* Looks entry key up for its object fname ("kernel.so", "kernel.cubin",
  * "kernel.ptx"): trust (directory, meta, object), the meta names key and the
  * tier fname belongs to, the object has the meta's size and SHA-256. FOUND:
- * path (cap PATH_MAX) names the verified object; the last use is NOT touched
- * (a caller that runs the object checks more first: kfr_entry_touch).
- * INVALID / UNTRUSTED: why is the log line, and the entry was removed when c
- * is writable (kfr_entry_reject); a key that is not 64 lowercase hex digits
- * is INVALID and touches nothing. Nothing of the entry runs here. */
-kfr_found kfr_entry_find(const kfr_cache *c, const char *key, const char *fname, char *path,
-                         char *why, size_t cap);
-/* An entry the caller found wanting after kfr_entry_find (w says why: its
- * object does not load): removed when c is writable. Returns KFR_INVALID
+ * *img (malloc'd, NUL-terminated beyond *len bytes) holds exactly the bytes
+ * that were hashed, read once through descriptors that never follow a link;
+ * the last use is NOT touched (a caller that runs the object checks more
+ * first: kfr_entry_touch). INVALID / UNTRUSTED: why is the log line, and the
+ * entry was removed when c is writable and tagged (kfr_entry_reject); a key
+ * that is not 64 lowercase hex digits is INVALID and touches nothing; out of
+ * memory is INVALID and keeps the entry. Nothing of the entry runs here. */
+kfr_found kfr_entry_read(const kfr_cache *c, const char *key, const char *fname, char **img,
+                         size_t *len, char *why, size_t cap);
+/* An entry the caller found wanting after kfr_entry_read (w says why: its
+ * object does not load): removed when c is writable and tagged. Returns KFR_INVALID
  * (KFR_UNTRUSTED with untrusted) with the log line in why. */
 kfr_found kfr_entry_reject(const kfr_cache *c, const char *key, int untrusted, const char *w,
                            char *why, size_t cap);
@@ -108,13 +121,8 @@ void kfr_entry_touch(const kfr_cache *c, const char *key);
 /* GPU images (tier cuda): fname is "kernel.cubin" or "kernel.ptx"; anything
  * else is refused, as is a key that is not 64 lowercase hex digits. */
 
-/* Looks key up in the disk cache c, as kfr_entry_find does. FOUND: *img
- * (malloc'd, NUL-terminated beyond *len bytes, so PTX is a C string) holds
- * exactly the bytes whose size and SHA-256 the meta records (read once,
- * hashed in memory, then returned); the last use is touched. ABSENT: no
- * entry. INVALID: damaged, incomplete, holding another file than fname, a
- * bad key or fname, or out of memory (the only case where the entry is
- * kept); UNTRUSTED. why says what (a log line). */
+/* kfr_entry_read for a GPU image (so PTX comes back as a C string), with
+ * the last use touched. */
 kfr_found kfr_cache_load_blob(const kfr_cache *c, const char *key, const char *fname, char **img,
                               size_t *len, char *why, size_t cap);
 /* Stores img[0..len) as fname of entry key, with src (the CUDA source, may
@@ -130,22 +138,24 @@ int kfr_cache_store_blob(const kfr_cache *c, const char *key, const char *fname,
                          size_t len, const char *src, const char *meta, int *stored, char *why,
                          size_t cap);
 
-/* ---- store.c: writing an entry ----
+/* ---- store_write.c: writing an entry ----
  * A new entry is made in a fresh directory, file by file, then published as
  * DIR/KEY in one rename; a reader sees no entry or a complete one. */
 typedef struct kfr_entry_tx {
     const kfr_cache *c;
     char key[KFR_HEX_LEN + 1];
-    char dir[PATH_MAX]; /* DIR/tmp-XXXXXX, or a private TMP/kforge-KEY-XXXXXX */
-    int shared;         /* dir is in the cache and can be published */
+    int parent;          /* c->dfd for a shared build, AT_FDCWD for a private one */
+    char name[PATH_MAX]; /* tmp-XXXXXX under parent, or the private TMP/kforge-KEY-XXXXXX;
+                            "" once published or removed */
+    int dfd;             /* the build directory, held open (-1 when none) */
+    int shared;          /* it is in the cache and can be published */
 } kfr_entry_tx;
 /* Bytes to write: a file is the concatenation of some of these. */
 typedef struct kfr_bytes {
     const void *p;
     size_t n;
 } kfr_bytes;
-/* Starts entry key. With c writable, in the cache (a missing directory is
- * created); otherwise, or when that fails and private_ok, in a private
+/* Starts entry key. With c writable (and opened), in the cache; otherwise, or when that fails and private_ok, in a private
  * directory under c->tmp that can never be published (its name carries the
  * key, so no two objects are dlopen'ed under one path). KF_OK, or KF_ERR_IO
  * with why (nothing to abort). */
@@ -155,14 +165,17 @@ int kfr_entry_begin(const kfr_cache *c, const char *key, int private_ok, kfr_ent
  * must not exist). KF_OK, or KF_ERR_IO with why and errno. */
 int kfr_entry_write(kfr_entry_tx *tx, const char *name, const kfr_bytes *v, int n, char *why,
                     size_t cap);
-/* The path of file name of tx (for the compiler and dlopen), cap PATH_MAX. */
-void kfr_entry_path(const kfr_entry_tx *tx, const char *name, char *path);
+/* The build directory's descriptor: the compiler runs in it (fchdir). */
+int kfr_entry_dirfd(const kfr_entry_tx *tx);
 /* Writes the meta, last: meta followed by the size and SHA-256 of the
- * object fname, which is fsync'ed and hashed from disk (so this vouches for
- * what was written, whoever wrote it: the compiler writes kernel.so, which is
- * made 0644 here, so that a group-writable umask does not make our own entry
- * untrusted). KF_OK, or KF_ERR_IO with why. */
-int kfr_entry_seal(kfr_entry_tx *tx, const char *meta, const char *fname, char *why, size_t cap);
+ * object fname, which is fsync'ed, read into memory and hashed there (so
+ * this vouches for what was written, whoever wrote it: the compiler writes
+ * kernel.so, which is made 0644 here, so that a group-writable umask does
+ * not make our own entry untrusted). With img, *img (malloc'd) and *len get
+ * those very bytes: what the caller loads is what the meta vouches for.
+ * KF_OK, or KF_ERR_IO / KF_ERR_NOMEM with why. */
+int kfr_entry_seal(kfr_entry_tx *tx, const char *meta, const char *fname, char **img, size_t *len,
+                   char *why, size_t cap);
 /* Renames a shared tx to DIR/KEY. KF_OK with *exists = 0: published (tx is
  * then empty: nothing to abort); KF_OK with *exists = 1: an entry is there
  * already (the first complete one wins: rename onto a non-empty directory
@@ -181,42 +194,60 @@ struct kfr_so {
     int refs;               /* kernels holding it; guarded by the table's mutex */
     char key[KFR_HEX_LEN + 1];
     void *handle;           /* dlopen handle */
+    int fd;                 /* the sealed memory file it was loaded from: held while the
+                               object is, so no later object gets its /proc/self/fd name */
     kfk_reduce_fn fn;       /* its kf_reduce */
-    char path[PATH_MAX];    /* the object it was loaded from ("" once that was removed) */
+    char path[PATH_MAX];    /* the cache entry's object it came from ("" for a private build) */
 };
 /* A blank node, allocated up front by the caller so that the background
  * builder allocates nothing itself. NULL on out of memory. */
 kfr_so *kfr_so_new(void);
 /* The table's object for key with one more reference, or NULL. */
 kfr_so *kfr_so_find(const char *key);
-/* dlopen(path), checks that the object carries kf_cache_key == key and has
- * the entry point, and puts it in the table (*spare is used and set to NULL;
- * if key is there already, that object gets the reference). keep_path: the
- * node remembers path (an entry of the cache, not a private build). KF_OK
- * with *out (a table reference), or KF_ERR_JIT with why. */
-int kfr_so_open(const char *path, const char *key, int keep_path, kfr_so **spare, kfr_so **out,
-                char *why, size_t cap);
+/* Loads the object img[0..len) (bytes verified by the caller) and puts it
+ * in the table. Before any code of it runs (constructors run inside dlopen),
+ * the bytes must carry key (the JIT compiles it into the object: "kforge
+ * cache key " followed by the key, kfr_so_key_marker); then they are copied
+ * into a sealed memory file and THAT is dlopen'ed, so what runs is what was
+ * verified, whatever happens on disk meanwhile; the object's kf_cache_key
+ * symbol is checked once more. entry, if not NULL, is the cache entry's path
+ * the node remembers (for statistics). *spare is used and set to NULL; if
+ * key is loaded already, that object gets the reference. KF_OK with *out (a
+ * table reference), or KF_ERR_JIT / KF_ERR_NOMEM with why. */
+int kfr_so_open_image(const char *img, size_t len, const char *key, const char *entry,
+                      kfr_so **spare, kfr_so **out, char *why, size_t cap);
+/* The text before the key in an object's bytes (objects.c). */
+extern const char kfr_so_key_marker[];
 /* Drops one reference; the last one unloads the object (NULL is allowed). */
 void kfr_so_release(kfr_so *so);
 /* Looks the cc entry key up in the store and loads its kernel.so into the
  * table: FOUND with *out (a table reference; *spare used as above), last use
- * touched. ABSENT, INVALID, UNTRUSTED as kfr_entry_find (an object that does
+ * touched. ABSENT, INVALID, UNTRUSTED as kfr_entry_read (an object that does
  * not load is INVALID, and removed likewise); nothing of a refused entry ran. */
 kfr_found kfr_cache_load(const kfr_cache *c, const char *key, kfr_so **spare, kfr_so **out,
                          char *why, size_t cap);
 
-/* ---- store.c: for kf_cache_list/clear (cache_admin.c) ---- */
-/* Checks the entry directory against key, whatever its kind: trusted owner
- * and modes, the meta names key and tier cc (kernel.so) or cuda (an arch and
- * kernel.cubin or kernel.ptx), that file has the meta's size and SHA-256.
- * KF_OK, or KF_ERR_IO with why (*untrusted set when ownership or permissions
- * are the reason). Loads nothing. */
-int kfr_cache_check_entry(const char *entry, const char *key, char *why, size_t cap,
+/* ---- for kf_cache_list/clear (cache_admin.c) ---- */
+/* Checks entry key of c, whatever its kind: trusted owner and modes, the
+ * meta names key and tier cc (kernel.so) or cuda (an arch and kernel.cubin
+ * or kernel.ptx), that file has the meta's size and SHA-256. KF_OK, or
+ * KF_ERR_IO with why (*untrusted set when ownership or permissions are the
+ * reason). Loads nothing. */
+int kfr_cache_check_entry(const kfr_cache *c, const char *key, char *why, size_t cap,
                           int *untrusted);
-/* Renames entry out of the way (atomic for readers), then deletes it. KF_OK,
- * or KF_ERR_IO with errno from the rename. */
-int kfr_cache_trash(const char *cachedir, const char *entry);
-/* Deletes a directory of plain files. */
-void kfr_cache_remove_tree(const char *dir);
+/* Renames name (in c's directory) out of the way, atomically for readers,
+ * then deletes it without following links. KF_OK, or KF_ERR_IO with errno
+ * from the rename. The caller decides it is kforge's (kfr_cache_is_ours). */
+int kfr_cache_trash(const kfr_cache *c, const char *name);
+/* Deletes name in c's directory, whatever it is, never through a link. */
+void kfr_cache_remove(const kfr_cache *c, const char *name);
+/* The names kforge gives a build in progress (tmp-XXXXXX) and an entry
+ * being removed (trash-PID-SERIAL-NS); clear removes nothing else but
+ * entries. */
+int kfr_cache_is_build(const char *name);
+int kfr_cache_is_trash(const char *name);
+/* Whether c's directory carries kforge's CACHEDIR.TAG (it is kforge's to
+ * clean). */
+int kfr_cache_is_ours(const kfr_cache *c);
 
 #endif

@@ -11,11 +11,16 @@
  * Errors: kf_status and a (why, cap) reason; lookups return a kfr_found
  * (cache.h).
  */
+#define _GNU_SOURCE /* memfd_create, memmem */
 #include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "runtime/cache/cache.h"
 
@@ -58,6 +63,7 @@ static kfr_so *table_insert(kfr_so *node)
     pthread_mutex_unlock(&table_mu);
     if (s) {
         dlclose(node->handle);
+        close(node->fd);
         free(node);
         return s;
     }
@@ -80,44 +86,115 @@ void kfr_so_release(kfr_so *so)
     pthread_mutex_unlock(&table_mu);
     if (last) {
         dlclose(so->handle);
+        close(so->fd);
         free(so);
     }
 }
 
-int kfr_so_open(const char *path, const char *key, int keep_path, kfr_so **spare, kfr_so **out,
-                char *why, size_t cap)
+const char kfr_so_key_marker[] = "kforge cache key ";
+
+/* Whether the bytes carry key, and no other: every "kforge cache key " in
+ * them is followed by key and its NUL, and there is one. Read from the bytes,
+ * not from a symbol, because reaching a symbol means dlopen, and dlopen runs
+ * the object's constructors. */
+static int carries_key(const char *img, size_t len, const char *key)
 {
+    size_t m = strlen(kfr_so_key_marker), found = 0;
+    const char *p = img, *end = img + len;
+    while ((p = memmem(p, (size_t)(end - p), kfr_so_key_marker, m))) {
+        p += m;
+        if ((size_t)(end - p) < KFR_HEX_LEN + 1 || memcmp(p, key, KFR_HEX_LEN + 1) != 0)
+            return 0;
+        found++;
+    }
+    return found > 0;
+}
+
+#ifndef MFD_EXEC
+#define MFD_EXEC 0x0010U /* Linux 6.3: says the memory file may be mapped executable */
+#endif
+
+/* A sealed memory file holding img: its bytes can no longer change, so the
+ * object dlopen maps is the one verified. fd, or -1 with errno. */
+static int sealed_copy(const char *img, size_t len)
+{
+    int fd = memfd_create("kforge-kernel", MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_EXEC);
+    if (fd < 0 && errno == EINVAL) /* a kernel before 6.3 does not know MFD_EXEC */
+        fd = memfd_create("kforge-kernel", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (fd < 0)
+        return -1;
+    size_t done = 0;
+    while (done < len) {
+        ssize_t w = write(fd, img + done, len - done);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            break;
+        done += (size_t)w;
+    }
+    if (done != len ||
+        fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) != 0) {
+        int e = done != len ? EIO : errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
+}
+
+int kfr_so_open_image(const char *img, size_t len, const char *key, const char *entry,
+                      kfr_so **spare, kfr_so **out, char *why, size_t cap)
+{
+    if (!carries_key(img, len, key)) {
+        snprintf(why, cap, "the object does not carry its key (checked in its bytes; it was "
+                           "not loaded, none of its code ran)");
+        return KF_ERR_JIT;
+    }
+    if (!*spare) {
+        snprintf(why, cap, "out of memory");
+        return KF_ERR_NOMEM;
+    }
+    int fd = sealed_copy(img, len);
+    if (fd < 0) {
+        snprintf(why, cap, "cannot make a sealed memory file to load the object from: %s",
+                 strerror(errno));
+        return KF_ERR_JIT;
+    }
+    /* The fd stays open as long as the object is loaded: glibc knows an
+     * object by its name, and a later object must not get this one's
+     * /proc/self/fd/N while it is mapped. */
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
     void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (!h) {
         const char *e = dlerror();
         snprintf(why, cap, "dlopen failed: %s", e ? e : "unknown error");
+        close(fd);
         return KF_ERR_JIT;
     }
-    /* The key the object was built with (the JIT appends it to the source):
-     * an object copied under another entry's name does not pass. */
+    /* Once more through the symbol (the JIT appends it to the source). */
     const char *own = dlsym(h, "kf_cache_key");
     void *fn = dlsym(h, KFK_ENTRY);
-    if (!own || strncmp(own, key, KFR_HEX_LEN + 1) != 0 || !fn) {
+    size_t m = strlen(kfr_so_key_marker);
+    if (!own || strncmp(own, kfr_so_key_marker, m) != 0 ||
+        strncmp(own + m, key, KFR_HEX_LEN + 1) != 0 || !fn) {
         snprintf(why, cap, "%s", !own ? "the object carries no key"
                                  : !fn ? "the object has no " KFK_ENTRY
                                        : "the object carries another key");
         dlclose(h);
+        close(fd);
         return KF_ERR_JIT;
     }
     kfr_so *node = *spare;
-    if (!node) {
-        snprintf(why, cap, "out of memory");
-        dlclose(h);
-        return KF_ERR_NOMEM;
-    }
     *spare = NULL;
     memset(node, 0, sizeof *node);
     memcpy(node->key, key, KFR_HEX_LEN + 1);
     node->handle = h;
+    node->fd = fd;
     /* POSIX guarantees object and function pointers convert (dlsym relies on it). */
     node->fn = (kfk_reduce_fn)fn;
-    if (keep_path)
-        snprintf(node->path, sizeof node->path, "%s", path);
+    if (entry)
+        snprintf(node->path, sizeof node->path, "%s", entry);
     *out = table_insert(node);
     return KF_OK;
 }
@@ -126,12 +203,20 @@ kfr_found kfr_cache_load(const kfr_cache *c, const char *key, kfr_so **spare, kf
                          char *why, size_t cap)
 {
     *out = NULL;
-    char obj[PATH_MAX], w[400];
-    kfr_found f = kfr_entry_find(c, key, "kernel.so", obj, why, cap);
+    char *img = NULL, w[400], entry[PATH_MAX + 72];
+    size_t len = 0;
+    kfr_found f = kfr_entry_read(c, key, "kernel.so", &img, &len, why, cap);
     if (f != KFR_FOUND)
         return f;
-    /* Verified; the object's own key is the last check, after dlopen. */
-    if (kfr_so_open(obj, key, 1, spare, out, w, sizeof w) != KF_OK)
+    /* Verified bytes; the object's own key is the last check. */
+    snprintf(entry, sizeof entry, "%s/%s/kernel.so", c->dir, key);
+    int rc = kfr_so_open_image(img, len, key, entry, spare, out, w, sizeof w);
+    free(img);
+    if (rc == KF_ERR_NOMEM) {
+        snprintf(why, cap, "cache entry %s: %s; not loading it", entry, w);
+        return KFR_INVALID;
+    }
+    if (rc != KF_OK)
         return kfr_entry_reject(c, key, 0, w, why, cap);
     kfr_entry_touch(c, key);
     return KFR_FOUND;

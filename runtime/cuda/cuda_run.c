@@ -160,8 +160,10 @@ static int get_module(kf_kernel *k, const char *src, const char *ver, kfr_cuda *
             f = 1;
             rc = kfr_nvrtc_compile(src, arch[1], 0, &img, &len, d);
         }
-        if (rc != KF_OK)
+        if (rc != KF_OK) {
+            kfr_cache_close(&cache);
             return rc;
+        }
         k->stats.cache = use_cache && cache.mode == 1 ? KF_CACHE_MISS : KF_CACHE_DISABLED;
         if (k->stats.cache == KF_CACHE_MISS) {
             char *meta = kfr_cache_meta_cuda(k, key[f], arch[f], ver);
@@ -172,6 +174,7 @@ static int get_module(kf_kernel *k, const char *src, const char *ver, kfr_cuda *
             free(meta);
         }
     }
+    kfr_cache_close(&cache);
     memcpy(c->arch, arch[f], sizeof c->arch);
     rc = module_add(key[f], c->dev, img, &c->mod, d);
     free(img);

@@ -47,11 +47,14 @@ typedef struct kfr_cc {
 int kfr_cc_find(kfr_cc *cc, char *why, size_t cap);
 /* The flags every optimized build uses, space-separated (part of the key). */
 const char *kfr_cc_flags(void);
-/* Compiles src into the shared object out. *cancel (may be NULL) turning
- * nonzero kills the compiler. KF_OK, or KF_ERR_JIT with the compiler's
- * message (or the reason: timeout, cancelled, could not start) in err. */
-int kfr_cc_run(const kfr_cc *cc, const char *src, const char *out, const atomic_int *cancel,
-               char *err, size_t cap);
+/* Compiles src into the shared object out, both names relative to the
+ * directory dirfd, in which the compiler is started (so no path above it can
+ * be redirected between writing the source and loading the object).
+ * *cancel (may be NULL) turning nonzero kills the compiler. KF_OK, or
+ * KF_ERR_JIT with the compiler's message (or the reason: timeout, cancelled,
+ * could not start) in err. */
+int kfr_cc_run(const kfr_cc *cc, int dirfd, const char *src, const char *out,
+               const atomic_int *cancel, char *err, size_t cap);
 /* Builds the optimized object from src with cc and loads it. With a
  * writable c the entry is stored (*stored = 1) by the protocol of
  * docs/cache.md; otherwise it is built in a private temporary directory that

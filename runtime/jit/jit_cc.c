@@ -173,7 +173,8 @@ static void supervisor_orphaned(int sig)
  * the group, when the thread that started it does. Between fork and exec
  * only async-signal-safe calls: this process has other threads. *pid is
  * the supervisor's; its exit status is the compiler's (127: exec failed). */
-static int spawn(const kfr_cc *cc, const char *src, const char *out, int wfd, pid_t *pid)
+static int spawn(const kfr_cc *cc, int dirfd, const char *src, const char *out, int wfd,
+                 pid_t *pid)
 {
     const char *argv[KFR_CC_MAX_WORDS + KFR_CC_MAX_FLAGS + 8];
     int n = 0;
@@ -202,6 +203,9 @@ static int spawn(const kfr_cc *cc, const char *src, const char *out, int wfd, pi
     }
     if (p == 0) {
         setpgid(0, 0);
+        /* The build directory, by descriptor: src and out are names in it. */
+        if (fchdir(dirfd) != 0)
+            _exit(126);
         /* Only the pipe and /dev/null: an inherited descriptor of another
          * build's pipe would hold back that build's end of output. */
         if (dup2(devnull, 0) < 0 || dup2(wfd, 1) < 0 || dup2(wfd, 2) < 0)
@@ -260,8 +264,8 @@ static void keep_output(char *buf, size_t cap, size_t *len, const char *data, si
     buf[*len < cap ? *len : cap - 1] = 0;
 }
 
-int kfr_cc_run(const kfr_cc *cc, const char *src, const char *out, const atomic_int *cancel,
-               char *err, size_t cap)
+int kfr_cc_run(const kfr_cc *cc, int dirfd, const char *src, const char *out,
+               const atomic_int *cancel, char *err, size_t cap)
 {
     err[0] = 0;
     if (slot_take(cancel) != 0) {
@@ -275,7 +279,7 @@ int kfr_cc_run(const kfr_cc *cc, const char *src, const char *out, const atomic_
         return KF_ERR_JIT;
     }
     pid_t pid = -1;
-    int rc = spawn(cc, src, out, fds[1], &pid);
+    int rc = spawn(cc, dirfd, src, out, fds[1], &pid);
     close(fds[1]);
     if (rc != 0) {
         close(fds[0]);
@@ -355,62 +359,56 @@ int kfr_cc_build(const kfr_cache *c, const kfr_cc *cc, const char *key, const ch
     int rc = kfr_entry_begin(c, key, 1, &tx, err, cap);
     if (rc != KF_OK)
         return rc;
-    /* The key is hex we computed, never user text. */
-    char tail[KFR_HEX_LEN + 128], path[PATH_MAX], obj[PATH_MAX];
+    /* The key is hex we computed, never user text. The loader reads it from
+     * the object's bytes before dlopen (kfr_so_key_marker), and from the
+     * symbol after. */
+    char tail[KFR_HEX_LEN + 160];
     snprintf(tail, sizeof tail,
-             "\n/* The cache key, checked after dlopen (docs/cache.md). */\n"
-             "const char kf_cache_key[] = \"%s\";\n",
-             key);
+             "\n/* The cache key, checked before and after dlopen (docs/cache.md). */\n"
+             "const char kf_cache_key[] = \"%s%s\";\n",
+             kfr_so_key_marker, key);
     kfr_bytes source[2] = {{src, strlen(src)}, {tail, strlen(tail)}};
-    kfr_entry_path(&tx, "kernel.c", path);
-    kfr_entry_path(&tx, "kernel.so", obj);
+    char *img = NULL;
+    size_t len = 0;
     rc = kfr_entry_write(&tx, "kernel.c", source, 2, err, cap);
     if (rc == KF_OK)
-        rc = kfr_cc_run(cc, path, obj, cancel, err, cap);
+        rc = kfr_cc_run(cc, kfr_entry_dirfd(&tx), "kernel.c", "kernel.so", cancel, err, cap);
     if (rc == KF_OK)
-        rc = kfr_entry_seal(&tx, meta, "kernel.so", err, cap);
+        rc = kfr_entry_seal(&tx, meta, "kernel.so", &img, &len, err, cap);
     if (rc != KF_OK) {
         kfr_entry_abort(&tx);
         return rc;
     }
 
-    char why[600];
+    /* What is loaded is the bytes just sealed, in memory: nothing another
+     * process does to the cache meanwhile (a `cache clear`, another build)
+     * can take them away or change them. */
+    char why[600], entry[PATH_MAX + 72] = "";
     if (tx.shared) {
-        /* The first complete build wins and later ones use it: an entry
-         * already there is loaded (an invalid one is removed by the load,
-         * and the publish is tried again). */
-        int published = 0;
-        for (int attempt = 0; attempt < 3 && !published; attempt++) {
+        /* The first complete build wins: an entry already there (valid, or
+         * removed by a lookup, then tried again) is kept, and ours dropped;
+         * both were built from the same key. */
+        for (int attempt = 0; attempt < 3; attempt++) {
             int exists;
             if (kfr_entry_publish(&tx, &exists, why, sizeof why) != KF_OK)
                 break;
-            if (!exists) {
-                published = 1;
+            if (!exists || kfr_cache_check_entry(c, key, why, sizeof why, &(int){0}) == KF_OK) {
+                *stored = 1;
                 break;
             }
-            if (kfr_cache_load(c, key, spare, out, why, sizeof why) == KFR_FOUND) {
-                kfr_entry_abort(&tx);
-                *stored = 1;
-                return KF_OK;
-            }
+            if (!kfr_cache_is_ours(c) || (kfr_cache_trash(c, key) != KF_OK && errno != ENOENT))
+                break;
         }
-        if (published) {
-            /* Loaded from its final place, through the same checks as any hit. */
-            if (kfr_cache_load(c, key, spare, out, why, sizeof why) == KFR_FOUND) {
-                *stored = 1;
-                return KF_OK;
-            }
-            snprintf(err, cap, "the optimized object just stored does not load: %s", why);
-            return KF_ERR_JIT;
-        }
+        if (*stored)
+            snprintf(entry, sizeof entry, "%s/%s/kernel.so", c->dir, key);
     }
-    /* Private (or the publish failed): load from the build directory, then
-     * delete it; the mapping outlives the file. */
-    rc = kfr_so_open(obj, key, 0, spare, out, why, sizeof why);
     kfr_entry_abort(&tx);
+    rc = kfr_so_open_image(img, len, key, *stored ? entry : NULL, spare, out, why, sizeof why);
+    free(img);
     if (rc != KF_OK) {
+        *stored = 0;
         snprintf(err, cap, "the optimized object does not load: %s", why);
-        return KF_ERR_JIT;
+        return rc == KF_ERR_NOMEM ? KF_ERR_NOMEM : KF_ERR_JIT;
     }
     return KF_OK;
 }

@@ -47,6 +47,7 @@ static void build_free(kfr_build *b)
 {
     if (!b)
         return;
+    kfr_cache_close(&b->cache);
     free(b->src);
     free(b->meta);
     free(b->spare);
@@ -71,6 +72,7 @@ int kfr_tier_lookup(kf_kernel *k, kfc_diag *d)
     kfr_build *b = calloc(1, sizeof *b);
     if (!b)
         return kfc_diag_set(d, KF_ERR_NOMEM, -1, -1, "out of memory");
+    b->cache.dfd = -1; /* not located yet: nothing to close */
     char why[600];
     if (kfr_cc_find(&b->cc, why, sizeof why) != 0) {
         free(b);
@@ -103,7 +105,7 @@ int kfr_tier_lookup(kf_kernel *k, kfc_diag *d)
     }
     if (b->cache.mode >= 0) {
         if (!(b->spare = kfr_so_new())) {
-            free(b);
+            build_free(b);
             return kfc_diag_set(d, KF_ERR_NOMEM, -1, -1, "out of memory");
         }
         int r = kfr_cache_load(&b->cache, b->key, &b->spare, &so, why, sizeof why);
@@ -173,8 +175,10 @@ int kfr_tier_jit(kf_kernel *k, kfc_diag *d)
     if (!b)
         return KF_OK;
     /* Now that something will be stored, the directory may be created. */
-    if (b->cache.mode == 1)
+    if (b->cache.mode == 1) {
+        kfr_cache_close(&b->cache);
         kfr_cache_locate(&ctx->opt, &b->cache, 1);
+    }
     k->stats.cache = b->cache.mode == 1 ? KF_CACHE_MISS : KF_CACHE_DISABLED;
     if (b->cache.mode == 0)
         kfr_log(ctx, KF_LOG_INFO, "kforge cache: %s", b->cache.why);
