@@ -19,8 +19,10 @@ OPT     ?= -O2
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 # -I.: internal headers are named from the repository root ("compiler/ir.h"), so a
 # file's includes read the same wherever it sits. -MMD -MP: each object's header
-# dependencies are written beside it (.d) and included below.
-CFLAGS  := -std=gnu11 $(OPT) -g $(WARN) -Iinclude -I. -pthread -MMD -MP $(EXTRA_CFLAGS)
+# dependencies are written beside it (.d) and included below. -ffp-contract=off: the
+# reference evaluator and the constant folder are the oracle, and must round every
+# operation as written even when EXTRA_CFLAGS brings -march=native and its FMA.
+CFLAGS  := -std=gnu11 $(OPT) -ffp-contract=off -g $(WARN) -Iinclude -I. -pthread -MMD -MP $(EXTRA_CFLAGS)
 LDLIBS  := -ltcc -larpack -llapack -lblas -lcrypto -ldl -lm -pthread
 ifeq ($(SAN),1)
 CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined

@@ -109,6 +109,7 @@ typedef struct bench {
     int64_t M, N, rows, odim, idim;
     int nargs;
     void **args;            /* random inputs, NULL for unused indices */
+    int inputs_failed;      /* make_inputs failed (out of memory): the bench stops */
     void *out;
     int64_t *idx;
     tier t[MAX_TIERS];
@@ -369,8 +370,12 @@ static int run_tier(bench *b, tier *t)
     if (t->st.cache_entry && !(t->entry = strdup(t->st.cache_entry)))
         return KFCLI_EXIT_RUNTIME;
     t->st.cache_entry = NULL; /* belongs to the kernel, freed below */
-    if (!b->args && (rc = make_inputs(b)))
+    /* Made once, for every tier; out is made last, so a failure part-way is
+     * seen (and it ends the bench: the next tier has no inputs either). */
+    if (!b->out && (rc = make_inputs(b))) {
+        b->inputs_failed = 1;
         return rc;
+    }
 
     int reps = b->a.repeat > 0 ? b->a.repeat : 5;
     double *ts = malloc(sizeof *ts * (size_t)reps);
@@ -766,6 +771,8 @@ static int bench_main(bench *b, int argc, char **argv)
         rc = run_tier(b, t);
         if (rc == KFCLI_EXIT_USAGE)
             return rc; /* the formula itself is wrong: every tier would say so */
+        if (b->inputs_failed)
+            return rc; /* no inputs (said): no tier can run */
         if (rc) {
             fprintf(stderr, "kforge bench: tier %s failed\n", tier_name(t->jit));
             status = KFCLI_EXIT_RUNTIME;

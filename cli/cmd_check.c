@@ -23,7 +23,9 @@ void kfcli_help_check(FILE *f)
         "  --axis 0|1, -K N, --formula2 F, --sum-scheme S, --jit E   as for eval\n"
         "  --dtype T            float32 or float64 (default float64)\n"
         "  --emit c             print only the generated C source: the whole reduction kernel\n"
-        "                       when a reduction is given, else the formula function\n"
+        "                       when a reduction is given, else the formula function; with\n"
+        "                       --jit cc the optimizing tier's source (what $CC compiles),\n"
+        "                       otherwise libtcc's\n"
         "  --emit cuda          print the CUDA source of the whole reduction kernel (needs\n"
         "                       --reduction; docs/cuda.md)\n"
         "  --emit ptx           compile that source with NVRTC (loaded at run time; no GPU\n"
@@ -148,6 +150,22 @@ static int emit_cuda(kf_ctx *ctx, kf_kernel *k, int ptx)
     return 0;
 }
 
+/* --emit c --jit cc: the optimizing tier's source (exit 2 without a reduction). */
+static int emit_opt(kf_ctx *ctx, kf_kernel *k)
+{
+    char *text = NULL;
+    int st = kf_kernel_opt_text(k, &text);
+    if (st != KF_OK) {
+        fprintf(stderr, "kforge check: %s\n", kf_errmsg(ctx));
+        return st == KF_ERR_ARG ? KFCLI_EXIT_USAGE : KFCLI_EXIT_RUNTIME;
+    }
+    fputs(text, stdout);
+    if (*text && text[strlen(text) - 1] != '\n')
+        putchar('\n');
+    free(text);
+    return 0;
+}
+
 int kfcli_check(int argc, char **argv)
 {
     kfcli_args a;
@@ -175,6 +193,8 @@ int kfcli_check(int argc, char **argv)
         goto done;
     if (a.emit && strcmp(a.emit, "c")) {
         rc = emit_cuda(ctx, k, !strcmp(a.emit, "ptx"));
+    } else if (a.emit && a.jit == KF_JIT_CC) {
+        rc = emit_opt(ctx, k);
     } else if (a.emit) {
         const char *src = kf_kernel_source(k);
         if (!src) {

@@ -261,8 +261,15 @@ const char *kf_kernel_reduction(const kf_kernel *k); /* canonical reduction name
 const char *kf_kernel_canonical(const kf_kernel *k); /* canonical form of the formula */
 const char *kf_kernel_canonical2(const kf_kernel *k); /* of formula2, or NULL */
 /* Generated C source: the whole reduction kernel, or the formula function
- * alone when compiled without a reduction. */
+ * alone when compiled without a reduction. This is libtcc's source; the
+ * optimizing tier's is kf_kernel_opt_text's. */
 const char *kf_kernel_source(const kf_kernel *k);
+/* The optimizing tier's C source of kernel k's reduction: what the system
+ * C compiler builds (KF_JIT_CC, and AUTO's background build), whatever k's
+ * engine. KF_OK with *text a malloc'd string that BELONGS TO THE CALLER
+ * (free()); on failure *text is NULL and the message is in k's context:
+ * KF_ERR_ARG without a reduction. */
+int kf_kernel_opt_text(kf_kernel *k, char **text);
 /* Engine running the kernel now: "cc", "tcc", "reference" or "cuda" (KF_BACKEND_CUDA; with KF_JIT_AUTO
  * it changes from "tcc" to "cc" when the background build is swapped in). */
 const char *kf_kernel_engine(const kf_kernel *k);

@@ -120,7 +120,7 @@ static const char vmath_f32[] =
     "}\n"
     "/* kf_vexpns for c a power of two, bit for bit, without the product s*c:\n"
     " * l1, l2 are ln2's two parts over c, q1..q6 the polynomial's coefficients\n"
-    " * times c^1..c^6, so r is (s*c - k ln2)/c, exactly (compiler/exp_fuse.c) */\n"
+    " * times c^1..c^6, so r is (s*c - k ln2)/c, exactly (compiler/emit/exp_fuse.c) */\n"
     "static inline __attribute__((always_inline, unused)) float kf_vexpns2(float s, float cl, int sl,\n"
     "    float l1, float l2, float q1, float q2, float q3, float q4, float q5, float q6)\n"
     "{\n"

@@ -559,6 +559,40 @@ KFT_TEST(opt_special_values)
     okern_free(ks, n);
 }
 
+/* Mod(x,n,d) = x - n*floor((x-d)/n) with the product rounded, as the
+ * reference computes it: fused into one FMA, x = 1e16, n = 0.3 gave -0.43
+ * (outside [0, 0.3)) where the reference and libtcc give 0. float64 only:
+ * a float32 Mod of 1e16 is as far from the double reference as float32 is. */
+KFT_TEST(opt_mod_product_is_rounded)
+{
+    if (!have_cc())
+        return;
+    static const char *const al[] = {"u=Vi(0,1)", "w=Vj(1,1)"};
+    const double uv[] = {1e16, -1e16, 3e15, 1e8, 7.5, -0.25};
+    int64_t M = (int64_t)(sizeof uv / sizeof uv[0]);
+    okern ks[] = {
+        {.f = "Mod(u,w*IntCst(3)/IntCst(5),IntCst(0))", .red = "Max", .al = al, .na = 2, .axis = 1,
+         .dt = KF_FLOAT64},
+        {.f = "Mod(u,w*IntCst(3)/IntCst(5),IntCst(0))", .red = "Min", .al = al, .na = 2, .axis = 1,
+         .dt = KF_FLOAT64},
+        {.f = "Mod(u,w*IntCst(3)/IntCst(5),w)", .red = "Sum", .al = al, .na = 2, .axis = 1,
+         .dt = KF_FLOAT64},
+    };
+    int n = (int)(sizeof ks / sizeof ks[0]);
+    tdir t = {{0}};
+    if (okern_compile(ks, n, &t) == 0) {
+        for (int q = 0; q < n; q++)
+            for (int64_t N = 1; N <= 9; N += 4)
+                KFT_CHECKF(special_run(&ks[q], uv, M, N) == 0, "%s / %s N=%lld", ks[q].f, ks[q].red,
+                           (long long)N);
+    } else {
+        KFT_CHECK(!"compile");
+    }
+    if (t.path[0])
+        tdir_free(&t);
+    okern_free(ks, n);
+}
+
 /* ---- the inline exp/log against libm ---- */
 
 static const char vm_wrap_f[] = "float kft_exp(float x) { return kf_vexp(x); }\n"

@@ -138,10 +138,22 @@ KFT_TEST(tiers_without_a_compiler)
     KFT_CHECKF(line && !strstr(line + 10, "no C compiler") && strstr(line, "libtcc only"), "%s",
                lc.log);
     KFT_CHECK(kft_compile_jit(lc.ctx, &s, KF_JIT_CC) == NULL);
-    KFT_CHECKF(kf_status_of(lc.ctx) == KF_ERR_JIT && strstr(kf_errmsg(lc.ctx), "no C compiler"),
+    KFT_CHECKF(kf_status_of(lc.ctx) == KF_ERR_JIT && strstr(kf_errmsg(lc.ctx), "no C compiler") &&
+                   strstr(kf_errmsg(lc.ctx), "does not exist"),
                "%s", kf_errmsg(lc.ctx));
-    kft_logctx_free(&lc);
     kft_env_restore(e);
+    /* a path that names a file which is no compiler says what is wrong with it */
+    static const char *const bad[][2] = {{"/etc/passwd", "is not executable"},
+                                         {"/etc", "is a directory"},
+                                         {"kforge-no-such-cc", "was not found in PATH"}};
+    for (int q = 0; q < 3; q++) {
+        e = kft_env_set("CC", bad[q][0]);
+        KFT_CHECK(kft_compile_jit(lc.ctx, &s, KF_JIT_CC) == NULL);
+        KFT_CHECKF(strstr(kf_errmsg(lc.ctx), bad[q][0]) && strstr(kf_errmsg(lc.ctx), bad[q][1]),
+                   "%s: %s", bad[q][0], kf_errmsg(lc.ctx));
+        kft_env_restore(e);
+    }
+    kft_logctx_free(&lc);
 }
 
 KFT_TEST(tiers_failing_compiler_reports_its_message)

@@ -472,7 +472,17 @@ void kfc_opgen_helpers(kfc_buf *b, int opt)
                           "        x = a;\n"
                           "    return x > b ? b : x;\n");
     kfc_buf_printf(b, "}\n"
-                      "KF_HELPER KF_T kf_mod(KF_T x, KF_T n, KF_T d) { return x - n * KF_FLOOR((x - d) / n); }\n");
+                      /* The product is rounded before the subtraction, as in the
+                       * reference: fused into one FMA (GCC contracts across
+                       * statements), x - n*q is exact and lands outside [d, d+n)
+                       * when n*q rounds far from x (x = 1e16, n = 0.3: -0.43, not 0).
+                       * "+ 0" cannot be folded away (it turns -0 into +0), so at
+                       * most n*q + 0 is fused, which is the rounded product. */
+                      "KF_HELPER KF_T kf_mod(KF_T x, KF_T n, KF_T d)\n"
+                      "{\n"
+                      "    KF_T p = n * KF_FLOOR((x - d) / n) + (KF_T)0;\n"
+                      "    return x - p;\n"
+                      "}\n");
     if (opt)
         kfc_buf_printf(b, "/* x^m, m >= 0, by squaring (m is a constant: the loop unrolls) */\n"
                           "KF_HELPER KF_T kf_powi(KF_T x, int m)\n"

@@ -215,7 +215,7 @@ char *kfc_emit_c_opt(const kfc_prog *p, const kfc_red *r, kfc_diag *d)
                    /* The paths in this comment are part of every generated source: they
                     * name the files of before the layout change (kernels/opt.h is now
                     * compiler/emit/opt.h) and change with the next codegen version. */
-                   " * The ABI is in docs/kernels.md, the loop shape in kernels/opt.h. */\n",
+                   " * The ABI is in docs/kernels.md, the loop shape in compiler/emit/opt.h. */\n",
                    kfc_red_info[r->id].name, r->axis == 1 ? "j" : "i", r->axis,
                    kf_dtype_name(r->dtype), kf_sum_scheme_name(r->sum_scheme));
     prelude(&e.b, r->dtype, rb);

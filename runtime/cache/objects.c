@@ -1,6 +1,7 @@
 /*
  * objects.c -- the in-process table of loaded optimized objects, and loading
- * a cc entry of the store (store.c) into it.
+ * a cc entry of the store (store_read.c) into it: verified bytes, key checked
+ * in them, loaded from a sealed memory file.
  *
  * Process-wide by nature: its point is that two contexts (or two kernels) of
  * the same formula share one loaded object. A mutex guards it; an object is

@@ -1,7 +1,7 @@
 /*
  * jit_cc.c -- runs the system C compiler on generated code (no shell, a
  * timeout, cancellable), and builds an optimized object as an entry of the
- * kernel cache: the store (runtime/cache/store.c) provides the build
+ * kernel cache: the store (runtime/cache/store_write.c) provides the build
  * directory, the meta and the atomic publish; this file puts the source and
  * the compiler's output in it, and loads the result (runtime/cache/objects.c).
  */
@@ -49,7 +49,9 @@ const char *kfr_cc_flags(void)
 static int search_path(const char *name, char *out, size_t cap)
 {
     if (strchr(name, '/')) {
-        if (access(name, X_OK) != 0 || strlen(name) >= cap)
+        struct stat st;
+        if (stat(name, &st) != 0 || !S_ISREG(st.st_mode) || access(name, X_OK) != 0 ||
+            strlen(name) >= cap)
             return -1;
         strcpy(out, name);
         return 0;
@@ -105,10 +107,20 @@ int kfr_cc_find(kfr_cc *cc, char *why, size_t cap)
         return KF_ERR_JIT;
     }
     struct stat st;
+    const char *from = getenv("CC") && *getenv("CC") ? "$CC" : "the default cc";
     if (search_path(cc->words, cc->path, sizeof cc->path) != 0 ||
         !realpath(cc->path, cc->real) || stat(cc->real, &st) != 0) {
-        snprintf(why, cap, "no C compiler: '%.100s' (from %s) was not found in PATH", cc->words,
-                 getenv("CC") && *getenv("CC") ? "$CC" : "the default cc");
+        /* A path names one file: say what is wrong with it, not "not in PATH". */
+        if (strchr(cc->words, '/') && stat(cc->words, &st) == 0)
+            snprintf(why, cap, "no C compiler: '%.100s' (from %s) is %s", cc->words, from,
+                     S_ISDIR(st.st_mode)   ? "a directory"
+                     : !S_ISREG(st.st_mode) ? "not a regular file"
+                                            : "not executable");
+        else if (strchr(cc->words, '/'))
+            snprintf(why, cap, "no C compiler: '%.100s' (from %s) does not exist", cc->words, from);
+        else
+            snprintf(why, cap, "no C compiler: '%.100s' (from %s) was not found in PATH",
+                     cc->words, from);
         return KF_ERR_JIT;
     }
     cc->size = st.st_size;

@@ -152,3 +152,15 @@ if [ -x "$baseline" ]; then
 else
     skip "baseline_gauss" "$baseline is not built"
 fi
+# Out of memory for the inputs: one line, exit 1, no cascade into the next
+# tier (which used to run with no output buffer: "kf_run: out is NULL", exit 2).
+# Not under ASan, whose shadow memory needs more address space than the limit.
+case "$BIN" in
+*/asan/*) skip "bench out of memory" "ulimit -v and AddressSanitizer do not mix" ;;
+*)
+    run sh -c "ulimit -v 600000 && exec \"\$0\" \"\$@\"" "$BIN" bench 'Exp(-SqDist(x,y))*b' -a 'x=Vi(0,3)' \
+        -a 'y=Vj(1,3)' -a 'b=Vj(2,1)' -r Sum --axis 1 -M 100000000 -N 1000 --jit tcc,reference
+    expect "bench out of memory: exit 1, said once" 1 "out of memory for the inputs"
+    if grep -q "is NULL" "$T/err"; then fail "bench out of memory cascades: $(cat "$T/err")"; else pass; fi
+    ;;
+esac

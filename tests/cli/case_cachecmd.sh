@@ -179,3 +179,45 @@ if command -v "${CC:-cc}" >/dev/null 2>&1 && [ -n "${key:-}" ] && command -v mkf
         if [ "$rc" != 124 ]; then pass; else fail "a FIFO as $f hangs cache list"; fi
     done
 fi
+# A directory that is not kforge's named as the cache (a home directory):
+# clear refuses and removes nothing, even things named like kforge's leftovers.
+H="$T/cachecmd/home"
+mkdir -p "$H/trash-old" "$H/tmp-notes" "$H/Documents"
+echo mine > "$H/trash-old/letter"
+echo mine > "$H/tmp-notes/todo"
+touch -d '2 days ago' "$H/trash-old" "$H/tmp-notes"
+run env KFORGE_CACHE_DIR="$H" "$BIN" cache clear
+expect "cache clear in a home directory refuses" 1 "is not a kforge cache"
+if [ -f "$H/trash-old/letter" ] && [ -f "$H/tmp-notes/todo" ] && [ -d "$H/Documents" ]; then pass; else
+    fail "cache clear deleted files in a directory that is not kforge's"; fi
+if [ ! -e "$H/CACHEDIR.TAG" ]; then pass; else fail "a home directory was tagged as a cache"; fi
+# A cache kforge made is tagged.
+if [ -f "$CD/CACHEDIR.TAG" ] && head -n 1 "$CD/CACHEDIR.TAG" | grep -q '^Signature: 8a477f597d28d172789f06886806bc55$'; then
+    pass; else fail "the cache kforge made carries no CACHEDIR.TAG"; fi
+# A symbolic link as the cache directory: refused with a message, the answer still right.
+mkdir -p "$T/cachecmd/realc"
+ln -sfn "$T/cachecmd/realc" "$T/cachecmd/linkc"
+mknpy "$T/cachecmd/lx.npy" '<f8' '(2, 1)' 1 2
+run env KFORGE_CACHE_DIR="$T/cachecmd/linkc" "$BIN" eval 'SqDist(x,y)' -a 'x=Vi(0,1)' -a 'y=Vj(1,1)' -r Sum \
+    --axis 1 -o "$T/cachecmd/lo.npy" "$T/cachecmd/lx.npy" "$T/cachecmd/lx.npy"
+expect "a symlinked cache directory is refused, eval answers" 0 "is a symbolic link"
+vals_are "symlinked cache: values" "$T/cachecmd/lo.npy" "1 1"
+run "$BIN" cache info --cache-dir "$T/cachecmd/linkc"
+expect_out "cache info names the refusal" "symbolic link"
+# cache clear racing optimized builds: every eval answers (the object just
+# built is loaded from its own bytes, whatever clear removes meanwhile).
+if command -v "${CC:-cc}" >/dev/null 2>&1; then
+    CR="$T/cachecmd/race"
+    ( i=0; while [ ! -e "$T/cachecmd/race.stop" ] && [ $i -lt 2000 ]; do
+          "$BIN" cache clear --cache-dir "$CR" >/dev/null 2>&1; i=$((i + 1)); done ) &
+    racer=$!
+    bad=0
+    for n in 1 2 3 4 5 6 7 8 9 10 11 12; do
+        run env KFORGE_CACHE_DIR="$CR" "$BIN" eval "SqDist(x,y)*IntCst($n)" -a 'x=Vi(0,1)' -a 'y=Vj(1,1)' \
+            -r Sum --axis 1 --jit cc -o "$T/cachecmd/ro.npy" "$T/cachecmd/lx.npy" "$T/cachecmd/lx.npy"
+        if [ "$rc" != 0 ]; then bad=$((bad + 1)); echo "race run $n: $(cat "$T/err")" >&2; fi
+    done
+    touch "$T/cachecmd/race.stop"
+    wait "$racer"
+    if [ "$bad" = 0 ]; then pass; else fail "$bad of 12 eval --jit cc runs failed while cache clear ran"; fi
+fi

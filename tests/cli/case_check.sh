@@ -25,6 +25,18 @@ expect "--emit c" 0
 expect_out "--emit c: the reduction kernel" "kf_reduce"
 run "$BIN" check "$G" $GA --emit c
 expect_out "--emit c without a reduction: the formula" "kf_formula"
+# --emit c --jit cc: the optimizing tier's source, not libtcc's
+if command -v "${CC:-cc}" >/dev/null 2>&1; then
+    run "$BIN" check "$G" $GA -r Sum --axis 1 --emit c --jit cc
+    expect "--emit c --jit cc" 0
+    expect_out "--emit c --jit cc: the optimizing tier's kernel" "optimizing tier"
+    run "$BIN" check "$G" $GA -r Sum --axis 1 --emit c --jit tcc
+    if grep -q "optimizing tier" "$T/out"; then fail "--emit c --jit tcc printed the optimizing tier's source"; else pass; fi
+    run "$BIN" check "$G" $GA --emit c --jit cc
+    expect "--emit c --jit cc without a reduction" 2 "give a reduction"
+else
+    skip "check --emit c --jit cc" "no C compiler '${CC:-cc}' on PATH"
+fi
 run "$BIN" check "$G" $GA --emit rust
 expect "--emit rust" 2 "must be c, cuda or ptx, not 'rust'"
 run "$BIN" check 'Exp(-SqDist(x,y)' $GA
