@@ -1,7 +1,5 @@
 /* vmath.c -- the inline, vectorizable exp and log that optimizing-tier kernels carry as C text.
- * The text is part of every optimized kernel's source and cache key: its comments keep the
- * file names of before the layout change (compiler/exp_fuse.c is now compiler/emit/exp_fuse.c)
- * until the next codegen version changes the text anyway. */
+ * The text is part of every optimized kernel's source and cache key (KFC_CODEGEN_VERSION). */
 #include "kernels/vmath.h"
 
 /*
@@ -17,11 +15,17 @@
  * (which we must not turn on) x86 takes a microcode assist per such lane,
  * ~2.5x the whole kernel when small bandwidths put most arguments below -87
  * (-708 in double), even where the answer is 0. So 2^k is applied in integer:
- * normal results add k to p's exponent field (exact); when that field would
- * be <= 0 the subnormal's bits are p 2^(k+149) (2^(k+1074)), a normal number
- * below 2^23 (2^52), rounded half-even to an integer by adding 2^23 (2^52)
- * and reading the low bits: one rounding, as IEEE would do it, so results
- * are bit-identical to p * 2^k.
+ * normal results add k to p's exponent field (exact). Below the smallest
+ * normal number the two dtypes differ:
+ *   float: the result is flushed to +0 (the exponent field wrapped to <= 0).
+ *     A subnormal e^x would be multiplied into the term and added to the sum,
+ *     and on Intel each of those operations takes the assist too (measured
+ *     3.8x slower for Exp(-SqDist*200), issue 12); the liberty is < 1.18e-38
+ *     absolute per term, documented in docs/formulas.md and docs/performance.md.
+ *   double: the subnormal's bits are p 2^(k+1074), a normal number below
+ *     2^52, rounded half-even to an integer by adding 2^52 and reading the
+ *     low bits: one rounding, as IEEE would do it, so results are
+ *     bit-identical to p * 2^k (e^x < 2.2e-308 needs x < -708: rare).
  *
  * float, tuned for the AMD Zen 3 we bench on (docs/performance.md, "Where the
  * float32 Gaussian's time goes"): there the loop is limited by the number of
@@ -34,10 +38,8 @@
  * a degree-6 minimax polynomial (our Remez fit with c0 = c1 = 1, relative
  * error 3e-9) whose two highest terms take r before the tail correction, so
  * they start 4 cycles earlier (the correction, < 3e-7, is far below their
- * weight); and the subnormal choice as one signed max: the subnormal bits
- * are larger than the wrapped exponent-add bits on subnormal lanes, and the
- * scale of that path is capped at 2^23 so they are not larger on normal
- * lanes. x > 88.72 (inf) and NaN by the last select.
+ * weight); and the flush of results below FLT_MIN as one signed compare on
+ * the exponent-add bits. x > 88.72 (inf) and NaN by the last select.
  * kf_vexpns(s, c, cl, sl) is e^(s*c) for an s that is >= 0, -0 or NaN and a
  * negative constant c (the Gaussian's -SqDist/2): the emitter proves both
  * (compiler/emit/exp_fuse.c). t = s*(c log2 e) does not wait for the product
@@ -80,16 +82,11 @@
     "    unsigned pb;\n"                                                                           \
     "    __builtin_memcpy(&pb, &p, 4);\n"                                                          \
     "    unsigned nb = pb + kb; /* p 2^k by adding to its exponent field: normal results */\n"     \
-    "    int kc = (int)kb < -126 * 8388608 ? (int)kb : -126 * 8388608;\n"                          \
-    "    unsigned bs = (unsigned)kc + (276u << 23); /* 2^(k+149), at most 2^23: never subnormal */\n" \
-    "    float sv, res;\n"                                                                         \
-    "    __builtin_memcpy(&sv, &bs, 4);\n"                                                         \
-    "    float v = p * sv + 8388608.0f; /* 2^23 + p 2^(k+149) rounded half-even: */\n"             \
-    "    unsigned sb;\n"                                                                           \
-    "    __builtin_memcpy(&sb, &v, 4);\n"                                                          \
-    "    sb -= 0x4B000000u; /* the subnormal's bits (2^-149 units) */\n"                           \
-    "    sb = (int)sb > (int)nb ? sb : nb; /* subnormal lanes: sb; normal ones: nb */\n"           \
-    "    __builtin_memcpy(&res, &sb, 4);\n"
+    "    /* below the smallest normal float (1.18e-38) the exponent field wrapped to 0\n"           \
+    "     * or below: flushed to +0, so no subnormal ever reaches the sum */\n"                     \
+    "    nb = (int)nb >= 0x00800000 ? nb : 0u;\n"                                                  \
+    "    float res;\n"                                                                             \
+    "    __builtin_memcpy(&res, &nb, 4);\n"
 
 static const char vmath_f32[] =
     "/* inline float exp/log (kernels/vmath.c): no libm, no errno, vectorizable */\n"
