@@ -229,6 +229,10 @@ char *kfc_emit_c(const kfc_prog *p, const kfc_red *r, kfc_diag *d);
  * kfc_emit_c, kernels/abi.h), written for `cc -O3 -march=native` to vectorize:
  * needs no libm for exp/log (inline polynomials, accuracy in docs/performance.md). */
 char *kfc_emit_c_opt(const kfc_prog *p, const kfc_red *r, kfc_diag *d);
+/* The same for a target whose vectors are vec_bits wide (256: AVX2, the
+ * default above; 512: AVX-512): the lanes per row block follow the width.
+ * The compiler never asks the CPU; the runtime says (runtime/jit/cpu.c). */
+char *kfc_emit_c_opt_w(const kfc_prog *p, const kfc_red *r, int vec_bits, kfc_diag *d);
 /* CUDA C source of the whole reduction (for NVRTC, no headers): extern "C"
  * kf_reduce_cuda(args, rows, jr, nr, out, idx), one thread per output row;
  * launch contract in docs/cuda.md. Malloc'd; NULL with d set on failure. */

@@ -639,6 +639,63 @@ KFT_TEST(opt_exp_flush_bound)
     okern_free(ks, n);
 }
 
+/* On an AVX-512 CPU the kernel's lanes fill 512-bit vectors: emitted for
+ * vec_bits 512 and compiled as the cc tier would there (-march for such a
+ * CPU, -mprefer-vector-width=512), the Gaussian's object uses zmm registers,
+ * and the 256-bit source compiled the same way does not need them. Compiled
+ * only (-c), so any x86-64 machine checks it; whether an AVX-512 machine is
+ * faster is docs/performance.md's business. */
+KFT_TEST(opt_avx512_code_is_512_bit)
+{
+    if (!have_cc())
+        return;
+    if (system("command -v objdump >/dev/null 2>&1") != 0) {
+        kft_skip("no objdump on PATH to read the object's instructions");
+        return;
+    }
+#if !defined(__x86_64__)
+    kft_skip("not an x86-64 machine");
+    return;
+#endif
+    okern k = {.f = "Exp(-SqDist(x,y)/IntCst(2))*w", .red = "Sum", .al = red_al, .na = 3, .axis = 1,
+               .dt = KF_FLOAT32};
+    if (!KFT_CHECK(okern_build(&k) == 0))
+        return;
+    tdir t = {{0}};
+    KFT_CHECK(tdir_make(&t) == 0);
+    int zmm[2] = {-1, -1};
+    for (int w = 0; w < 2; w++) {
+        kfc_diag d;
+        kfc_diag_clear(&d);
+        char *src = kfc_emit_c_opt_w(&k.p, &k.r, w ? 512 : 256, &d);
+        char path[128], cmd[512];
+        snprintf(path, sizeof path, "%s/w%d.c", t.path, w);
+        if (!KFT_CHECK(src && write_file(path, src) == 0)) {
+            free(src);
+            continue;
+        }
+        KFT_CHECK(strstr(src, w ? "#define KF_RB 16\n" : "#define KF_RB 8\n") != NULL);
+        free(src);
+        snprintf(cmd, sizeof cmd,
+                 "cd '%s' && cc -O3 -march=skylake-avx512 -mprefer-vector-width=512 -fPIC "
+                 "-fno-math-errno -fno-trapping-math -c w%d.c -o w%d.o && "
+                 "objdump -d w%d.o | grep -c zmm > w%d.n",
+                 t.path, w, w, w, w);
+        int rc = system(cmd);
+        snprintf(path, sizeof path, "%s/w%d.n", t.path, w);
+        char *n = kft_read_file(path);
+        if (n)
+            zmm[w] = atoi(n);
+        free(n);
+        (void)rc; /* grep -c exits 1 when it counts 0 */
+    }
+    KFT_CHECKF(zmm[1] > 20, "512-bit lanes: %d instructions on zmm registers", zmm[1]);
+    KFT_CHECKF(zmm[0] >= 0, "256-bit lanes: not compiled");
+    fprintf(stderr, "  zmm instructions: 256-bit source %d, 512-bit source %d\n", zmm[0], zmm[1]);
+    tdir_free(&t);
+    okern_free(&k, 1);
+}
+
 /* ---- the inline exp/log against libm ---- */
 
 static const char vm_wrap_f[] = "float kft_exp(float x) { return kf_vexp(x); }\n"

@@ -28,8 +28,10 @@
 
 enum { LV_P = 0, LV_O = 1, LV_J = 2, LV_I = 3 }; /* bit 0: outer, bit 1: inner */
 
-/* Lanes (rows per block) by dtype: one AVX2 vector of floats, two of doubles;
- * halved while the lane arrays would pass LANE_BUDGET values. */
+/* Lanes (rows per block) by dtype for 256-bit vectors: one AVX2 vector of
+ * floats, two of doubles; for 512-bit vectors (AVX-512, which also has twice
+ * the registers) the same number of vectors, twice the lanes. Halved while
+ * the lane arrays would pass LANE_BUDGET values. */
 #define RB_F32 8
 #define RB_F64 8
 #define LANE_BUDGET 65536
@@ -175,7 +177,7 @@ static void prelude(kfc_buf *b, kf_dtype dtype, int rb)
 
 /* Lanes per block: the dtype's default, halved while the per-lane arrays
  * (outer tiles, O nodes, reduction state) would pass the stack budget. */
-static int lanes(const emitter *e, const kfc_red *r)
+static int lanes(const emitter *e, const kfc_red *r, int vec_bits)
 {
     int64_t per = kfc_opt_state_values(r);
     for (int v = 0; v < KFC_MAX_VARS; v++)
@@ -184,7 +186,7 @@ static int lanes(const emitter *e, const kfc_red *r)
     for (int32_t n = 0; n < e->p->nnodes; n++)
         if (e->lvl[n] == LV_O)
             per += e->p->nodes[n].dim;
-    int rb = r->dtype == KF_FLOAT32 ? RB_F32 : RB_F64;
+    int rb = (r->dtype == KF_FLOAT32 ? RB_F32 : RB_F64) * (vec_bits >= 512 ? 2 : 1);
     while (rb > 1 && per * rb > LANE_BUDGET)
         rb /= 2;
     return rb;
@@ -200,6 +202,11 @@ static void root_template(const emitter *e, int32_t root, char *dst, size_t cap)
 
 char *kfc_emit_c_opt(const kfc_prog *p, const kfc_red *r, kfc_diag *d)
 {
+    return kfc_emit_c_opt_w(p, r, 256, d);
+}
+
+char *kfc_emit_c_opt_w(const kfc_prog *p, const kfc_red *r, int vec_bits, kfc_diag *d)
+{
     emitter e = {.p = p, .axis = r->axis, .dtype = r->dtype, .d = d};
     opgen_init(&e);
     /* The IR check every emitter relies on (compiler/verify.c). */
@@ -208,13 +215,10 @@ char *kfc_emit_c_opt(const kfc_prog *p, const kfc_red *r, kfc_diag *d)
     int32_t r2 = kfc_red_info[r->id].formula2 ? p->root2 : -1;
     if (kfc_opgen_levels(p, p->root, r2, e.axis, &e.lvl, e.vdim, e.vlv, e.d))
         return kfc_opgen_finish(&e.b, e.lvl, 0, d);
-    int rb = lanes(&e, r);
+    int rb = lanes(&e, r, vec_bits);
     kfc_buf_printf(&e.b,
                    "/* kforge kernel, optimizing tier: %s over %s (axis %d), %s, sum scheme %s.\n"
                    " * Generated; self-contained; vectorized over blocks of KF_RB output rows.\n"
-                   /* The paths in this comment are part of every generated source: they
-                    * name the files of before the layout change (kernels/opt.h is now
-                    * compiler/emit/opt.h) and change with the next codegen version. */
                    " * The ABI is in docs/kernels.md, the loop shape in compiler/emit/opt.h. */\n",
                    kfc_red_info[r->id].name, r->axis == 1 ? "j" : "i", r->axis,
                    kf_dtype_name(r->dtype), kf_sum_scheme_name(r->sum_scheme));

@@ -51,3 +51,17 @@ void kfr_cpu_features(char *buf, size_t cap)
     (void)add;
 #endif
 }
+
+int kfr_cpu_vector_bits(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    /* -march=native on an AVX-512 CPU still gets 256-bit code from GCC (its
+     * tuning prefers ymm); the cc tier asks for zmm explicitly
+     * (kfr_cc_vector_flag) and the emitter doubles its lanes to fill them. */
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+        __builtin_cpu_supports("avx512dq"))
+        return 512;
+#endif
+    return 256;
+}

@@ -24,13 +24,17 @@
 #include "runtime/cache/cache.h"
 #include "runtime/rt.h"
 
-/* The emitter of the optimizing tier and its name in the cache key. */
-#define KFR_EMIT_OPT kfc_emit_c_opt
+/* The emitter of the optimizing tier, for this CPU's vector width, and its
+ * name in the cache key (the width follows from the CPU features there). */
+#define KFR_EMIT_OPT(p, r, d) kfc_emit_c_opt_w(p, r, kfr_cpu_vector_bits(), d)
 #define KFR_OPT_EMITTER_NAME "opt"
 
 /* ---- cpu.c ---- */
 /* "x86_64/x86_64 sse4.2 avx avx2 fma ...": architecture and the features present. */
 void kfr_cpu_features(char *buf, size_t cap);
+/* The vector width the optimizing tier targets on this CPU: 512 with
+ * AVX-512 (F, VL, DQ), else 256. */
+int kfr_cpu_vector_bits(void);
 
 /* ---- jit_cc.c ---- */
 #define KFR_CC_MAX_WORDS 32

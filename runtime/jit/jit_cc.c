@@ -40,9 +40,13 @@ extern char **environ;
     "-fno-semantic-interposition -w"
 #define KFR_CC_MAX_FLAGS 16
 
+/* On AVX-512 CPUs GCC's tuning keeps to 256-bit vectors unless asked: the
+ * emitter's lanes fill 512-bit ones (kfr_cpu_vector_bits). */
+#define KFR_CC_ZMM "-mprefer-vector-width=512"
+
 const char *kfr_cc_flags(void)
 {
-    return KFR_CC_FLAGS " -lm";
+    return kfr_cpu_vector_bits() >= 512 ? KFR_CC_FLAGS " " KFR_CC_ZMM " -lm" : KFR_CC_FLAGS " -lm";
 }
 
 /* Resolves a command name through $PATH like execvp would; 0 and *out set, or -1. */
@@ -197,6 +201,8 @@ static int spawn(const kfr_cc *cc, int dirfd, const char *src, const char *out, 
     for (char *save = NULL, *f = strtok_r(flags, " ", &save); f && n < KFR_CC_MAX_WORDS + KFR_CC_MAX_FLAGS;
          f = strtok_r(NULL, " ", &save))
         argv[n++] = f;
+    if (kfr_cpu_vector_bits() >= 512)
+        argv[n++] = KFR_CC_ZMM;
     argv[n++] = "-o";
     argv[n++] = out;
     argv[n++] = src;
