@@ -3,8 +3,13 @@
 # tables on stdout, every ratio taken within this one run (the machine may be
 # shared and noisy: compare ratios, not absolute times across runs).
 #   1. the tutorial's Gaussian kernel sum, D=3, float32 and float64,
-#      M=N in {1e4, 2e4, 1e5}: ns/pair of the libtcc and cc tiers and of the
-#      hand-written loop bench/baseline/gauss.c (-O3 -march=native -ffast-math);
+#      M=N in {1e4, 2e4, 1e5}: ns/pair of the libtcc and cc tiers, of the
+#      hand-written loop bench/baseline/gauss.c (-O3 -march=native -ffast-math),
+#      and of KeOps' CPU engine (pykeops from PyPI in a private environment,
+#      bench/keops.sh; at 1e4 and 2e4; a skip line when it cannot be had);
+#      then the limit: the machine's vector FMA rate (bench/baseline/fma.c)
+#      times the vector instructions per pair of the cc kernel's hot loop
+#      (bench/limit.sh);
 #   2. other formulas at M=N=1e4 (D=16, 64 at 5000): Laplace, Cauchy, KMin
 #      K=10, LogSumExp, Gaussian D in {1, 3, 16, 64};
 #   3. compile times: libtcc, cc on a cold cache (a fresh temporary
@@ -15,7 +20,8 @@
 #      pipeline against dense at 2e4; planning with 10^4 clusters per cloud.
 # libtcc is skipped at 1e5 (~12 ns/pair: two minutes alone); big sizes run
 # fewer repeats. The raw `kforge bench` outputs are kept in BUILD/bench-logs.
-# Environment: BENCH_THREADS (default 2), BENCH_QUICK=1 (sizes / 10, for tests).
+# Environment: BENCH_THREADS (default 2), BENCH_QUICK=1 (sizes / 10, for tests;
+# no KeOps), BENCH_KEOPS=0 (no KeOps).
 set -u
 B=${1:-build}
 KF=$B/kforge
@@ -75,11 +81,36 @@ echo "- kforge $("$KF" --version | sed 's/^kforge //'), $THREADS threads," \
 echo "- command: make bench (bench/run.sh); ns/pair = median run time / (M*N)"
 echo
 
-# 1. The Gaussian kernel sum against the hand-written loop.
+# KeOps beside us, when it can be had (a private venv, pykeops from PyPI).
+KPY=""
+if [ "$QUICK" = 1 ] || [ "${BENCH_KEOPS:-1}" = 0 ]; then
+    keops_skip="not run (BENCH_QUICK=1 or BENCH_KEOPS=0)"
+elif KPY=$(sh "$(dirname "$0")/keops.sh" "$B"); then
+    keops_skip=""
+else
+    keops_skip=$KPY
+    KPY=""
+fi
+# KeOps imports its compiled modules from its build folder: an absolute path.
+KBUILD=$(cd "$B" && pwd)/keops-build
+# keops N DTYPE REPEAT: KeOps' CPU ns/pair on the Gaussian sum, or n/a.
+keops() {
+    [ -n "$KPY" ] || { echo "n/a"; return; }
+    nlog=$((nlog + 1))
+    klog=$LOGS/$(printf %02d $nlog)-keops-$2-$1.txt
+    OMP_NUM_THREADS=$THREADS "$KPY" "$(dirname "$0")/keops_gauss.py" "$1" "$1" "$2" "$THREADS" "$3" \
+        "$KBUILD" >"$klog" 2>&1 || { echo "run.sh: KeOps failed (see $klog)" >&2; }
+    v=$(awk '/ns\/pair/ { print $1 }' "$klog" | tail -n 1)
+    echo "${v:-n/a}"
+}
+
+# 1. The Gaussian kernel sum against the hand-written loop and KeOps.
 echo "### Gaussian kernel sum, D=3: ns/pair (lower is better)"
 echo
-echo "| dtype | M=N | baseline loop | libtcc | cc | baseline / cc | libtcc / cc |"
-echo "|---|---|---|---|---|---|---|"
+echo "| dtype | M=N | baseline loop | KeOps CPU | libtcc | cc | baseline / cc | KeOps / cc | libtcc / cc |"
+echo "|---|---|---|---|---|---|---|---|---|"
+limits=$LOGS/limits.txt
+: >"$limits"
 for dt in float32 float64; do
     for n0 in 10000 20000 100000; do
         n=$(size $n0)
@@ -87,17 +118,52 @@ for dt in float32 float64; do
         if [ "$n0" = 100000 ]; then tiers=cc; else tiers=tcc,cc; fi
         base=$("$BASE" "$n" "$n" "$dt" "$THREADS" "$rep" | awk '{ print $1 }')
         [ -n "$base" ] || { base=n/a; failed=1; }
+        if [ "$n0" = 100000 ]; then ko="(skipped)"; else ko=$(keops "$n" "$dt" "$rep"); fi
         # shellcheck disable=SC2046
         kb "gauss-$dt-$n" "$G" $(XYB 3) -r Sum --axis 1 -M "$n" -N "$n" --dtype "$dt" \
             --jit "$tiers" --repeat "$rep"
         tcc=$(col tcc 12)
         cc=$(col cc 12)
         [ "$tiers" = cc ] && tcc="(skipped)"
-        echo "| $dt | $n | $(fmt "$base") | $(fmt "$tcc") | $(fmt "$cc") | $(ratio "$base" "$cc") |" \
-            "$(ratio "$tcc" "$cc") |"
+        echo "| $dt | $n | $(fmt "$base") | $(fmt "$ko") | $(fmt "$tcc") | $(fmt "$cc") |" \
+            "$(ratio "$base" "$cc") | $(ratio "$ko" "$cc") | $(ratio "$tcc" "$cc") |"
+        so=$(sed -n 's/^cache entry (cc): //p' "$out" | head -n 1)
+        [ "$n0" = 20000 ] && [ -n "$so" ] && echo "$dt|$cc|$so" >>"$limits"
     done
 done
 echo
+[ -z "$keops_skip" ] || echo "KeOps CPU: skipped: $keops_skip"
+[ -z "$keops_skip" ] || echo
+[ -n "$KPY" ] && echo "(KeOps: $("$KPY" -c 'import pykeops; print("pykeops", pykeops.__version__)' 2>/dev/null)," \
+    "OMP_NUM_THREADS=$THREADS, its own random inputs of the same distribution, compile not timed.)"
+[ -n "$KPY" ] && echo
+
+# The limit: what the machine's vector FMA rate allows for the cc kernel's hot loop.
+FMA=$B/bench/baseline_fma
+if [ -x "$FMA" ] && [ -s "$limits" ]; then
+    rate=$("$FMA" "$THREADS" 0.5 | awk '{ print $1 }')
+    bits=$("$FMA" 1 0.1 | awk '{ print $3 }')
+    echo "### Limit: vector FMA rate x the cc kernel's vector instructions per pair"
+    echo
+    echo "Machine: $rate vector FMAs/s ($bits, $THREADS threads, bench/baseline/fma.c). Hot loop:"
+    echo "the innermost loop of the cc object with the most vector instructions, per KF_RB pairs"
+    echo "(bench/limit.sh). limit ns/pair = instructions per pair / FMA rate: every vector"
+    echo "instruction priced as one FMA."
+    echo
+    echo "| dtype | M=N | vector instr / iteration | pairs / iteration | instr / pair | limit ns/pair | cc ns/pair | cc / limit |"
+    echo "|---|---|---|---|---|---|---|---|"
+    while IFS='|' read -r dt cc so; do
+        l=$(sh "$(dirname "$0")/limit.sh" "$so" "$(dirname "$so")/kernel.c")
+        set -- $l
+        if [ $# = 3 ]; then
+            lim=$(awk -v p="$3" -v r="$rate" 'BEGIN { printf "%.4f", 1e9 * p / r }')
+            echo "| $dt | $(size 20000) | $1 | $2 | $3 | $lim | $(fmt "$cc") | $(ratio "$cc" "$lim") |"
+        else
+            echo "| $dt | $(size 20000) | n/a (objdump?) | | | | $(fmt "$cc") | |"
+        fi
+    done <"$limits"
+    echo
+fi
 
 # 2. Other formulas (float32): ns/pair per tier; compile times kept for table 3.
 echo "### Other formulas, float32: ns/pair"

@@ -137,8 +137,38 @@ else
     skip "bench, the optimizing tier" "no C compiler '${CC:-cc}' on PATH"
 fi
 
-# make bench's pieces: the script parses, the baseline loop runs and checks its arguments.
-if sh -n "$ROOT/bench/run.sh"; then pass; else fail "bench/run.sh has a syntax error"; fi
+# make bench's pieces: the scripts parse, the baseline loop runs and checks its arguments.
+for s in run.sh keops.sh limit.sh; do
+    if sh -n "$ROOT/bench/$s"; then pass; else fail "bench/$s has a syntax error"; fi
+done
+# The FMA probe (the limit row's machine rate) prints a positive rate and refuses bad arguments.
+fmap="$(dirname "$BIN")/bench/baseline_fma"
+if [ -x "$fmap" ]; then
+    run "$fmap" 1 0.05
+    expect "baseline_fma" 0
+    if awk '$1 + 0 > 1e8 && $2 == "vfma/s" { ok = 1 } END { exit !ok }' "$T/out"; then pass; else
+        fail "baseline_fma: no plausible rate: $(cat "$T/out")"; fi
+    run "$fmap" 0
+    expect "baseline_fma: bad thread count" 2 "usage: baseline_fma"
+else
+    skip "baseline_fma" "not built ($fmap)"
+fi
+# limit.sh reads the hot loop of a cc object: instructions, lanes, instructions per pair.
+if command -v "${CC:-cc}" >/dev/null 2>&1 && command -v objdump >/dev/null 2>&1; then
+    LC="$T/limitcache"
+    run env KFORGE_CACHE_DIR="$LC" "$BIN" bench 'Exp(-SqDist(x,y)/IntCst(2))*b' $GA -r Sum --axis 1 \
+        -M 64 -N 64 --jit cc --repeat 1
+    so=$(sed -n 's/^cache entry (cc): //p' "$T/out" | head -n 1)
+    if [ -n "$so" ] && [ -f "$so" ]; then
+        l=$(sh "$ROOT/bench/limit.sh" "$so" "$(dirname "$so")/kernel.c")
+        if echo "$l" | awk '$1 > 10 && $2 >= 8 && $3 > 0 && $3 < 50 { ok = 1 } END { exit !ok }'; then pass; else
+            fail "limit.sh on the Gaussian's object: '$l'"; fi
+    else
+        fail "bench --jit cc printed no cache entry: $(cat "$T/out")"
+    fi
+else
+    skip "bench/limit.sh" "no C compiler or no objdump"
+fi
 baseline="$(dirname "$BIN")/bench/baseline_gauss"
 if [ -x "$baseline" ]; then
     run "$baseline" 64 50 float64 2 1
