@@ -47,7 +47,7 @@ void kfcli_help_bench(FILE *f)
         "  --block-sparse EPS:CUTOFF[:kmeans=ITERS]\n"
         "                       also time the block-sparse run (docs/blocksparse.md): the\n"
         "                       first i- and j-variable clustered on grids of side EPS, the\n"
-        "                       cluster pairs within CUTOFF (plus half diagonals) computed\n"
+        "                       cluster pairs that could hold a pair within CUTOFF computed\n"
         "  -v, --verbose        the library's messages on stderr\n"
         "  -h, --help           this text\n"
         "\n"

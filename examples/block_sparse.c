@@ -9,8 +9,9 @@
  * with kf_blocks_from_mask, and compare a Gaussian convolution computed
  * densely and block-sparsely: times and relative error, printed as the
  * tutorial prints them. A second block shows kforge's own planner
- * (kf_plan_block_sparse), whose rule adds half of each cell's diagonal to the
- * cutoff so that no pair closer than 4 sigma is skipped.
+ * (kf_plan_block_sparse), whose rule keeps every cluster pair that could
+ * hold a pair within 4 sigma (the clusters' boxes and radii), so that none
+ * is skipped.
  *
  *   build/examples/block_sparse [M [SIGMA]]     (M = N; defaults 5000 and 0.05)
  */
@@ -149,8 +150,8 @@ int main(int argc, char **argv)
     kf_plan *plan = kf_plan_block_sparse(ctx, KF_FLOAT32, x, M, y, N, 2, eps, 4 * sigma, 0);
     if (!plan)
         return fail(ctx, "kf_plan_block_sparse");
-    printf("kforge's planner (centroids closer than 4 sigma + half of each cell's diagonal, so\n"
-           "no pair closer than 4 sigma is skipped): we keep %.2e/%.2e = %2d%% of the original\n"
+    printf("kforge's planner (cluster boxes within 4 sigma and centroids within 4 sigma + both\n"
+           "radii, so no pair closer than 4 sigma is skipped): we keep %.2e/%.2e = %2d%% of the original\n"
            "kernel matrix, planned in %.4fs (%lld x %lld clusters).\n\n",
            plan->kept_fraction * total_area, total_area, (int)(100 * plan->kept_fraction),
            plan->total_s, (long long)plan->ncx, (long long)plan->ncy);

@@ -141,7 +141,7 @@ static int swissroll(kf_ctx *ctx, int64_t n)
     }
     kf_gen_points(&g, x);
     double t0 = now();
-    /* cluster on a grid, sort, keep the cluster pairs within 4 sigma (+ half diagonals) */
+    /* cluster on a grid, sort, keep the cluster pairs that may hold pairs within 4 sigma */
     plan = kf_plan_block_sparse(ctx, KF_FLOAT64, x, n, x, n, 3, eps, 4 * sigma, 0);
     if (!plan) {
         fprintf(stderr, "spectral: %s\n", kf_errmsg(ctx));

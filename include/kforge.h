@@ -407,8 +407,10 @@ void kf_blocks_free(kf_blocks *b);
 
 /* The one-call planner: clusters x (M points) and y (N points), both dim d,
  * on grids of side eps (or k-means when kmeans_iters > 0), keeps the cluster
- * pairs whose centroids are closer than cutoff + half of each cell's diagonal,
- * and returns the permutations and the pattern for the SORTED clouds. */
+ * pairs that could hold a point pair at most cutoff apart (the bounding boxes
+ * of their points at most cutoff apart, their centroids at most cutoff plus
+ * both clusters' radii: docs/blocksparse.md), and returns the permutations
+ * and the pattern for the SORTED clouds. */
 typedef struct kf_plan {
     int64_t M, N;
     int64_t *perm_x, *iperm_x; /* (M): sorted x[k] = x[perm_x[k]]; iperm_x inverts it */

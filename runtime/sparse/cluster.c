@@ -244,6 +244,24 @@ int kf_grid_cluster(kf_ctx *ctx, kf_dtype dtype, const void *x, int64_t n, int64
 
 /* ---- per-cluster statistics ---- */
 
+void kfr_cluster_boxes(kf_dtype dtype, const void *x, int64_t n, int64_t d, const int64_t *labels,
+                       int64_t C, double *box)
+{
+    for (int64_t c = 0; c < C; c++)
+        for (int64_t k = 0; k < d; k++) {
+            box[c * 2 * d + k] = INFINITY;
+            box[c * 2 * d + d + k] = -INFINITY;
+        }
+    for (int64_t p = 0; p < n; p++) {
+        double *b = box + labels[p] * 2 * d;
+        for (int64_t k = 0; k < d; k++) {
+            double v = getx(dtype, x, p * d + k);
+            b[k] = v < b[k] ? v : b[k];
+            b[d + k] = v > b[d + k] ? v : b[d + k];
+        }
+    }
+}
+
 int kfr_cluster_stats(kf_ctx *ctx, const char *who, kf_dtype dtype, const void *x, int64_t n,
                       int64_t d, const int64_t *labels, int64_t C, int64_t *counts, double *cent,
                       double *radius)

@@ -7,13 +7,18 @@
  *   mask           kept pairs from a kd-tree search,       mask_s
  *                  then both triples of the pattern
  *
- * The rule: keep (a, b) iff |cx_a - cy_b| < cutoff + diag_a/2 + diag_b/2,
- * diag = eps*sqrt(d) for grid cells (the cell's diagonal) and twice the
- * cluster's radius for k-means. Any point pair closer than `cutoff` then lies
- * in a kept block, since each point is within diag/2 of its centroid. Kept
- * pairs come from a kd-tree over the y-centroids, so the cost follows the
- * kept pairs, not ncx * ncy.
+ * The rule: keep (a, b) iff the bounding boxes of their points are at most
+ * `cutoff` apart AND |c_a - c_b| <= cutoff + r_a + r_b, r the largest
+ * distance of a cluster's points to its centroid (both are lower bounds of
+ * every point pair's distance, so each alone would be correct; together they
+ * are tighter than either). Any point pair at most `cutoff` apart then lies
+ * in a kept block. (Until issue 13 the rule used half a grid cell's diagonal
+ * for r, which a cell's mean does not bound: a cell with its points in one
+ * corner and one in the opposite corner has a point almost a whole diagonal
+ * from its centroid.) Kept pairs come from a kd-tree over the y-centroids,
+ * so the cost follows the kept pairs, not ncx * ncy.
  */
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,7 +59,8 @@ typedef struct cloud {
     int64_t *counts;   /* (C) */
     int64_t *ranges;   /* (C, 2) in sorted order */
     double *cent;      /* (max(C, n), d): k-means needs room for the grid's cells */
-    double *radius;    /* (C), k-means only */
+    double *radius;    /* (C): the largest distance of a cluster's points to its centroid */
+    double *box;       /* (C, 2d): the bounding box of its points, least then largest */
 } cloud;
 
 static void cloud_free(cloud *c)
@@ -64,6 +70,7 @@ static void cloud_free(cloud *c)
     free(c->ranges);
     free(c->cent);
     free(c->radius);
+    free(c->box);
 }
 
 static const char who[] = "kf_plan_block_sparse";
@@ -101,17 +108,21 @@ static int cluster(kf_ctx *ctx, const char *name, kf_dtype dtype, const void *x,
     return kfr_grid_labels(ctx, who, name, dtype, x, n, d, eps, c->labels, &c->C);
 }
 
-/* Centroids (and radii for k-means), counts and the sorted ranges. */
-static int stats(kf_ctx *ctx, kf_dtype dtype, const void *x, int64_t d, int kmeans, cloud *c)
+/* Centroids, radii, bounding boxes, counts and the sorted ranges. */
+static int stats(kf_ctx *ctx, kf_dtype dtype, const void *x, int64_t d, cloud *c)
 {
     c->counts = xmalloc(c->C, sizeof *c->counts);
     c->ranges = xmalloc(2 * c->C, sizeof *c->ranges);
-    c->radius = kmeans ? xmalloc(c->C, sizeof *c->radius) : NULL;
-    if (!c->counts || !c->ranges || (kmeans && !c->radius))
+    c->radius = xmalloc(c->C, sizeof *c->radius);
+    c->box = c->C > 0 && (uint64_t)c->C > SIZE_MAX / (2 * (size_t)d * sizeof(double))
+                 ? NULL
+                 : xmalloc(c->C * 2 * d, sizeof *c->box);
+    if (!c->counts || !c->ranges || !c->radius || !c->box)
         return kfr_error(ctx, KF_ERR_NOMEM, "%s: out of memory for %lld clusters", who,
                          (long long)c->C);
     kfr_cluster_stats(ctx, who, dtype, x, c->n, d, c->labels, c->C, c->counts, c->cent,
                       c->radius);
+    kfr_cluster_boxes(dtype, x, c->n, d, c->labels, c->C, c->box);
     int64_t s = 0;
     for (int64_t k = 0; k < c->C; k++) {
         c->ranges[2 * k] = s;
@@ -130,17 +141,34 @@ static int cmp_i64(const void *pa, const void *pb)
 /* The growing list of kept j-clusters, filled by the kd-tree search. */
 typedef struct kept_list {
     const cloud *cy;
-    double cutoff, half_a, grid_half;
+    int64_t d;
+    double cutoff, r_a;
+    const double *box_a; /* (2d) */
     int64_t *cols, n, cap;
     double kept_b; /* points of the kept j-clusters of this row */
     int failed;
 } kept_list;
 
+/* The gap between two boxes (2d each: least, then largest): the distance
+ * of their closest points, 0 when they overlap. */
+static double box_gap2(const double *a, const double *b, int64_t d)
+{
+    double s = 0;
+    for (int64_t k = 0; k < d; k++) {
+        double g = a[k] - b[d + k], h = b[k] - a[d + k]; /* a right of b, b right of a */
+        double t = g > h ? g : h;
+        if (t > 0)
+            s += t * t;
+    }
+    return s;
+}
+
 static void keep_if_close(void *u, int64_t b, double d2)
 {
     kept_list *k = u;
-    double thr = k->cutoff + k->half_a + (k->cy->radius ? k->cy->radius[b] : k->grid_half);
-    if (!(d2 < thr * thr) || k->failed)
+    double thr = k->cutoff + k->r_a + k->cy->radius[b];
+    if (!(d2 <= thr * thr) || k->failed ||
+        !(box_gap2(k->box_a, k->cy->box + b * 2 * k->d, k->d) <= k->cutoff * k->cutoff))
         return;
     if (k->n == k->cap) {
         int64_t *bigger = (uint64_t)k->cap <= SIZE_MAX / (2 * sizeof *k->cols)
@@ -159,12 +187,12 @@ static void keep_if_close(void *u, int64_t b, double d2)
 
 /* The kept pairs as CSR (rowptr (ncx+1), *cols_out) without the full
  * ncx x ncy scan: a kd-tree over the y-centroids answers, for each
- * x-centroid, which ones lie within cutoff + diag_a/2 + the largest
- * diag_b/2; each candidate is then tested with its own diag_b. */
+ * x-centroid, which ones lie within cutoff + r_a + the largest r_b; each
+ * candidate is then tested with its own radius and the boxes' gap. */
 static int kept_pairs(kf_ctx *ctx, const cloud *cx, const cloud *cy, int64_t d, double cutoff,
-                      double grid_diag, int64_t *rowptr, int64_t **cols_out, double *kept)
+                      int64_t *rowptr, int64_t **cols_out, double *kept)
 {
-    kept_list k = {.cy = cy, .cutoff = cutoff, .grid_half = grid_diag / 2, .cap = 1024};
+    kept_list k = {.cy = cy, .d = d, .cutoff = cutoff, .cap = 1024};
     kfr_kdtree tree = {0};
     *cols_out = NULL;
     *kept = 0;
@@ -174,16 +202,22 @@ static int kept_pairs(kf_ctx *ctx, const cloud *cx, const cloud *cy, int64_t d, 
         return kfr_error(ctx, KF_ERR_NOMEM, "%s: out of memory for %lld clusters", who,
                          (long long)cy->C);
     }
-    double maxhalf_y = cy->C > 0 && !cy->radius ? grid_diag / 2 : 0;
-    for (int64_t b = 0; cy->radius && b < cy->C; b++)
-        maxhalf_y = cy->radius[b] > maxhalf_y ? cy->radius[b] : maxhalf_y;
+    double maxr_y = 0;
+    for (int64_t b = 0; b < cy->C; b++)
+        maxr_y = cy->radius[b] > maxr_y ? cy->radius[b] : maxr_y;
     rowptr[0] = 0;
     for (int64_t a = 0; a < cx->C && !k.failed; a++) {
-        k.half_a = cx->radius ? cx->radius[a] : grid_diag / 2;
-        double reach = cutoff + k.half_a + maxhalf_y;
+        k.r_a = cx->radius[a];
+        k.box_a = cx->box + a * 2 * d;
+        /* A hair over, so that rounding in the tree's distances never drops
+         * a candidate the exact tests keep, and above 0: the tree's test is
+         * strict, and a reach of 0 (cutoff 0, single points) must still find
+         * the centroids it sits on. */
+        double reach = cutoff + k.r_a + maxr_y;
+        double r2 = fmax(reach * reach * (1 + 1e-12), DBL_MIN);
         int64_t first = k.n;
         k.kept_b = 0;
-        kfr_kd_within(&tree, cx->cent + a * d, reach * reach, keep_if_close, &k);
+        kfr_kd_within(&tree, cx->cent + a * d, r2, keep_if_close, &k);
         /* The search finds clusters in tree order; patterns list them ascending. */
         qsort(k.cols + first, (size_t)(k.n - first), sizeof *k.cols, cmp_i64);
         rowptr[a + 1] = k.n;
@@ -260,8 +294,7 @@ kf_plan *kf_plan_block_sparse(kf_ctx *ctx, kf_dtype dtype, const void *x, int64_
     p->sort_s = now() - t;
 
     t = now();
-    if (stats(ctx, dtype, x, d, kmeans_iters > 0, &cx) != KF_OK ||
-        stats(ctx, dtype, y, d, kmeans_iters > 0, &cy) != KF_OK)
+    if (stats(ctx, dtype, x, d, &cx) != KF_OK || stats(ctx, dtype, y, d, &cy) != KF_OK)
         goto fail;
     p->ranges_s = now() - t;
 
@@ -272,8 +305,7 @@ kf_plan *kf_plan_block_sparse(kf_ctx *ctx, kf_dtype dtype, const void *x, int64_
         kfr_error(ctx, KF_ERR_NOMEM, "%s: out of memory for %lld clusters", who, (long long)cx.C);
         goto fail;
     }
-    if (kept_pairs(ctx, &cx, &cy, d, cutoff, eps * sqrt((double)d), rowptr, &cols, &kept) !=
-        KF_OK)
+    if (kept_pairs(ctx, &cx, &cy, d, cutoff, rowptr, &cols, &kept) != KF_OK)
         goto fail;
     p->blocks = kfr_blocks_from_csr(ctx, who, cx.ranges, cx.C, cy.ranges, cy.C, rowptr, cols);
     if (!p->blocks)

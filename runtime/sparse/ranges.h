@@ -62,6 +62,11 @@ int kfr_kmeans(kf_ctx *ctx, const char *who, const char *xname, kf_dtype dtype, 
  * non-NULL, cent (C, d) the mean point in double and radius[c] the largest
  * distance of its points to that mean (needs cent). NaN means for empty
  * clusters. Allocates nothing; returns KF_OK. */
+/* Per cluster c: box (C, 2d) the bounding box of its points, box[c*2d + k]
+ * the least and box[c*2d + d + k] the largest coordinate k (+inf/-inf for an
+ * empty cluster), in double. Allocates nothing. */
+void kfr_cluster_boxes(kf_dtype dtype, const void *x, int64_t n, int64_t d, const int64_t *labels,
+                       int64_t C, double *box);
 int kfr_cluster_stats(kf_ctx *ctx, const char *who, kf_dtype dtype, const void *x, int64_t n,
                       int64_t d, const int64_t *labels, int64_t C, int64_t *counts, double *cent,
                       double *radius);
