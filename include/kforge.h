@@ -266,9 +266,10 @@ const char *kf_kernel_source(const kf_kernel *k);
 /* What the kernel's LAST run (kf_run, kf_run_ranges, kf_run_device) ran: "cc", "tcc",
  * "reference" or "cuda"; for a KF_JIT_AUTO run that met the swap to the optimized code,
  * "tcc, then cc from task T of N (P% of pairs on cc)" (kf_compile_stats has the counts).
- * Before the first run: what the first run starts with ("cuda" for KF_BACKEND_CUDA; with
- * KF_JIT_AUTO "tcc" until the background build is swapped in, then "cc"). The string
- * belongs to the kernel and lives until its next run or kf_kernel_free. */
+ * Before the first run and after kf_kernel_wait: what the next run starts with ("cuda"
+ * for KF_BACKEND_CUDA; with KF_JIT_AUTO "tcc" until the background build is swapped in,
+ * then "cc"). The string belongs to the kernel and lives until its next run,
+ * kf_kernel_wait or kf_kernel_free. */
 const char *kf_kernel_engine(const kf_kernel *k);
 /* Where the kernel's runs go: "cpu", "cuda", or "auto" (an AUTO kernel that
  * has not yet met a run big enough for the GPU, or found none usable). */

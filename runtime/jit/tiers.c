@@ -281,6 +281,10 @@ int kf_kernel_wait(kf_kernel *k)
     if (!k)
         return KF_ERR_ARG;
     kfr_clear_error(k->ctx);
+    /* Whoever waits asks what the next run will run: kf_kernel_engine
+     * answers that now, not what the last run ran (its counts stay in the
+     * stats). */
+    k->ran[0] = 0;
     kfr_build *b = k->build;
     if (!b)
         return KF_OK;
