@@ -75,11 +75,12 @@ struct kf_kernel {
     kf_jit engine;        /* resolved policy: KF_JIT_TCC, KF_JIT_REFERENCE, KF_JIT_CC, or
                              KF_JIT_AUTO (tcc code until the background build swaps in cc code) */
     kfr_tcc *tcc;         /* libtcc code; kept until kf_kernel_free even after the swap to cc
-                             code, because a kf_run that loaded fn before the swap finishes
+                             code, because a task that loaded fn before the swap finishes
                              with the code it started with */
     /* The entry point kf_run calls; NULL for the reference engine. Written
      * once by kf_compile and at most once more by the background builder
-     * (the swap), so kf_run loads it atomically, once per call. */
+     * (the swap, release), so kf_run's tasks load it atomically (acquire),
+     * once per task. */
     _Atomic(kfk_reduce_fn) fn;
     kfk_reduce_fn tcc_fn; /* the libtcc entry point, or NULL: a task whose fn is another
                              one ran cc code (run.c's per-engine counts) */
