@@ -270,15 +270,21 @@ const char *kf_kernel_source(const kf_kernel *k);
  * (free()); on failure *text is NULL and the message is in k's context:
  * KF_ERR_ARG without a reduction. */
 int kf_kernel_opt_text(kf_kernel *k, char **text);
-/* Engine running the kernel now: "cc", "tcc", "reference" or "cuda" (KF_BACKEND_CUDA; with KF_JIT_AUTO
- * it changes from "tcc" to "cc" when the background build is swapped in). */
+/* What the kernel's LAST run (kf_run, kf_run_ranges, kf_run_device) ran: "cc", "tcc",
+ * "reference" or "cuda"; for a KF_JIT_AUTO run that met the swap to the optimized code,
+ * "tcc, then cc from task T of N (P% of pairs on cc)" (kf_compile_stats has the counts).
+ * Before the first run and after kf_kernel_wait: what the next run starts with ("cuda"
+ * for KF_BACKEND_CUDA; with KF_JIT_AUTO "tcc" until the background build is swapped in,
+ * then "cc"). The string belongs to the kernel and lives until its next run,
+ * kf_kernel_wait or kf_kernel_free. */
 const char *kf_kernel_engine(const kf_kernel *k);
 /* Where the kernel's runs go: "cpu", "cuda", or "auto" (an AUTO kernel that
  * has not yet met a run big enough for the GPU, or found none usable). */
 const char *kf_kernel_backend(const kf_kernel *k);
 
 /* What kf_compile did, for benchmarks and --verbose. Times in seconds. */
-/* The seconds of each pass of kf_compile (docs/architecture.md lists them). */
+/* The seconds of each pass of kf_compile (docs/architecture.md lists them), and the
+ * engines of the kernel's last run. */
 typedef struct kf_compile_stats {
     double parse_s;   /* parse */
     double check_s;   /* check, and red_setup (the reduction against the formula) */
@@ -292,6 +298,15 @@ typedef struct kf_compile_stats {
     double cache_s;   /* cache: the key, the in-process table, the disk lookup */
     double emit_opt_s; /* emit_opt: the optimizing tier's C (only when a cc build is due) */
     double emit_cuda_s; /* the CUDA source (KF_BACKEND_CUDA; AUTO: at the first GPU run) */
+    /* The kernel's last run (kf_run, kf_run_ranges, kf_run_device; zeros before the first):
+     * the output rows and the pairs (i, j) each engine computed. Every row is computed by
+     * exactly one engine, so the rows add up to the run's rows; a KF_JIT_AUTO run on the
+     * CPU that met the swap to the optimized code has both tcc and cc counts (the rows
+     * computed before and after it). Pairs count the block-sparse kept pairs only. */
+    int64_t run_rows_tcc, run_rows_cc, run_rows_reference, run_rows_cuda;
+    int64_t run_pairs_tcc, run_pairs_cc, run_pairs_reference, run_pairs_cuda;
+    int64_t run_tasks;         /* CPU: the tasks (blocks of rows) of the last run; 0 on the GPU */
+    int64_t run_first_cc_task; /* CPU: the lowest task number that ran cc code; -1 if none did */
 } kf_compile_stats;
 enum {
     KF_CACHE_UNUSED = 0,   /* no optimized code was looked up (tcc, reference, no reduction) */

@@ -41,8 +41,9 @@ typedef void (*kfk_reduce_fn)(const void *const *args, int64_t r0, int64_t r1, c
  * exactly as kfk_reduce_fn does and returns 0 (KF_OK) or a kf_status; `fn`
  * is generated code (called by kfk_slot_generated), `prog`/`red` the
  * reference evaluator's program and reduction (kernels/ref.h). A slot is a
- * value: the run path copies it once per call, so a swap of k->fn to cc code
- * meanwhile never mixes two engines within one run. */
+ * value: the run path copies it once per task (a block of complete rows), so
+ * a swap of k->fn to cc code meanwhile takes effect at the next task and
+ * never mixes two engines within one task or one row. */
 typedef struct kfk_slot kfk_slot;
 struct kfk_slot {
     int (*call)(const kfk_slot *s, const void *const *args, int64_t r0, int64_t r1,

@@ -284,6 +284,7 @@ kf_kernel *kf_compile(kf_ctx *ctx, const char *formula, const char *const *alias
     /* The reference engine is the oracle: AUTO never moves it to the GPU. */
     k->backend = backend == KF_BACKEND_AUTO && engine == KF_JIT_REFERENCE ? KF_BACKEND_CPU : backend;
     k->device = device;
+    k->stats.run_first_cc_task = -1; /* no run yet, so no task ran cc code */
     k->axis = axis;
     k->dtype = dtype;
     kfc_prog_init(&k->prog);
@@ -331,6 +332,8 @@ kf_kernel *kf_compile(kf_ctx *ctx, const char *formula, const char *const *alias
 
 kfk_slot kfr_kernel_slot(kf_kernel *k)
 {
+    /* Acquire: pairs with the builder's release store, so the cc object's
+     * code and data are visible to the task that calls it. */
     kfk_reduce_fn fn = atomic_load_explicit(&k->fn, memory_order_acquire);
     /* No generated code (the reference engine, or a CPU run of a kernel that
      * has none): the oracle fills the slot, as it always did. */
@@ -428,6 +431,8 @@ const char *kf_kernel_engine(const kf_kernel *k)
 {
     if (!k)
         return NULL;
+    if (k->ran[0])
+        return k->ran;
     if (k->backend == KF_BACKEND_CUDA)
         return "cuda";
     if (k->engine == KF_JIT_REFERENCE)

@@ -75,12 +75,15 @@ struct kf_kernel {
     kf_jit engine;        /* resolved policy: KF_JIT_TCC, KF_JIT_REFERENCE, KF_JIT_CC, or
                              KF_JIT_AUTO (tcc code until the background build swaps in cc code) */
     kfr_tcc *tcc;         /* libtcc code; kept until kf_kernel_free even after the swap to cc
-                             code, because a kf_run that loaded fn before the swap finishes
+                             code, because a task that loaded fn before the swap finishes
                              with the code it started with */
     /* The entry point kf_run calls; NULL for the reference engine. Written
      * once by kf_compile and at most once more by the background builder
-     * (the swap), so kf_run loads it atomically, once per call. */
+     * (the swap, release), so kf_run's tasks load it atomically (acquire),
+     * once per task. */
     _Atomic(kfk_reduce_fn) fn;
+    kfk_reduce_fn tcc_fn; /* the libtcc entry point, or NULL: a task whose fn is another
+                             one ran cc code (run.c's per-engine counts) */
     atomic_int on_cc;     /* nonzero once fn is optimized (cc) code */
     kfr_so *so;           /* the optimized object's table reference, or NULL */
     kfr_build *build;     /* a background build (KF_JIT_AUTO), joined by wait/free; or NULL */
@@ -91,6 +94,9 @@ struct kf_kernel {
     kfr_cuda *cuda;       /* the CUDA side once prepared (CUDA: by kf_compile; AUTO: by the
                              first big run), or NULL */
     int cuda_off;         /* AUTO: the GPU was tried and is not usable; the CPU from now on */
+    /* kf_kernel_engine's answer after a run (run.c): what the last run ran, "" before the
+     * first; stats.run_* hold its counts. */
+    char ran[96];
 };
 
 /* ---- the optimizing tier and the cache (tiers.c) ----
@@ -108,8 +114,18 @@ int kfr_tier_jit(kf_kernel *k, kfc_diag *d);
  * cancels it) and drops the kernel's optimized object. */
 void kfr_tier_free(kf_kernel *k);
 
-/* The kernel's slot for one run (kernels/abi.h): the reference evaluator
- * for KF_JIT_REFERENCE, else its generated code with k->fn loaded once. */
+/* Nonzero while a started background build may still swap cc code in (not
+ * yet swapped, not failed): kf_run then cuts its rows into finer tasks. */
+int kfr_tier_pending(const kf_kernel *k);
+/* KFORGE_TEST_SWAP_AT_TASK of the kernel's started background build, or -1. */
+int64_t kfr_tier_swap_at(const kf_kernel *k);
+/* For that test hook only, from worker threads: waits for the pending build
+ * to end and, if it succeeded, swaps its code in. */
+void kfr_tier_await(kf_kernel *k);
+
+/* The kernel's slot for one task (kernels/abi.h): the reference evaluator
+ * for KF_JIT_REFERENCE, else its generated code with k->fn loaded now
+ * (acquire), so each task runs one engine from start to end. */
 kfk_slot kfr_kernel_slot(kf_kernel *k);
 
 void kfr_clear_error(kf_ctx *ctx);

@@ -11,14 +11,25 @@
  *   (no C compiler: auto behaves as tcc, with one KF_LOG_INFO line per context;
  *    cc fails with KF_ERR_JIT)
  *
- * The swap: the builder stores the new entry point atomically; kf_run loads
- * it once per call, so a run in flight finishes with the code it started
- * with (the libtcc code stays alive until kf_kernel_free). The builder never
+ * The swap: the builder stores the new entry point atomically (release);
+ * kf_run's workers load it (acquire) at the start of every task, so a run in
+ * flight moves to the cc code at its next task boundary and no task mixes two
+ * engines (runtime/run.c; the libtcc code stays alive until kf_kernel_free,
+ * since a task that loaded it may still be running). While a build is pending
+ * kf_run cuts its rows finer (kfr_tier_pending), so that boundary comes soon.
+ * The builder never
  * touches the context (it belongs to the user's thread): its status and
  * message wait in the build until kf_kernel_wait reports them. It allocates
  * nothing itself: everything it needs is allocated before it starts.
+ *
+ * KFORGE_TEST_SWAP_AT_TASK=T (testing only, docs/api.md): the builder does
+ * not swap; a CPU run's tasks below T run the code loaded when the run
+ * started and tasks T and up wait for the build and swap it in
+ * (kfr_tier_await), so a test can see a switch at a known task whatever the
+ * timing.
  */
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,8 +51,25 @@ struct kfr_build {
     atomic_int done;     /* set (release) once status, msg, result and stored are final */
     int status, stored;
     kfr_so *result;
+    int64_t swap_at;     /* KFORGE_TEST_SWAP_AT_TASK, or -1: the builder swaps itself */
     char msg[1024];
 };
+
+/* KFORGE_TEST_SWAP_AT_TASK as a task number: decimal digits only, else -1
+ * (unset, empty or malformed: the normal swap). */
+static int64_t test_swap_at(void)
+{
+    const char *e = getenv("KFORGE_TEST_SWAP_AT_TASK");
+    if (!e || !*e)
+        return -1;
+    int64_t t = 0;
+    for (const char *c = e; *c; c++) {
+        if (*c < '0' || *c > '9' || t > (INT64_MAX - 9) / 10)
+            return -1;
+        t = t * 10 + (*c - '0');
+    }
+    return t;
+}
 
 static void build_free(kfr_build *b)
 {
@@ -129,7 +157,7 @@ static void *builder(void *vp)
     kfr_build *b = vp;
     int rc = kfr_cc_build(&b->cache, &b->cc, b->key, b->src, b->meta, &b->cancel, &b->spare,
                           &b->result, &b->stored, b->msg, sizeof b->msg);
-    if (rc == KF_OK) {
+    if (rc == KF_OK && b->swap_at < 0) {
         atomic_store_explicit(&b->k->fn, b->result->fn, memory_order_release);
         atomic_store(&b->k->on_cc, 1);
     }
@@ -169,7 +197,8 @@ int kfr_tier_jit(kf_kernel *k, kfc_diag *d)
         if (rc != KF_OK)
             return rc;
         /* POSIX guarantees object and function pointers convert (dlsym relies on it). */
-        atomic_store(&k->fn, (kfk_reduce_fn)fn);
+        k->tcc_fn = (kfk_reduce_fn)fn;
+        atomic_store(&k->fn, k->tcc_fn);
     }
     kfr_build *b = k->build;
     if (!b)
@@ -195,6 +224,7 @@ int kfr_tier_jit(kf_kernel *k, kfc_diag *d)
         return rc;
     }
     b->k = k;
+    b->swap_at = test_swap_at();
     atomic_init(&b->cancel, 0);
     atomic_init(&b->done, 0);
     if (pthread_create(&b->thread, NULL, builder, b) != 0) {
@@ -208,6 +238,34 @@ int kfr_tier_jit(kf_kernel *k, kfc_diag *d)
     b->started = 1;
     clock_gettime(CLOCK_MONOTONIC, &b->t0);
     return KF_OK;
+}
+
+int kfr_tier_pending(const kf_kernel *k)
+{
+    const kfr_build *b = k->build;
+    if (!b || !b->started || atomic_load(&((kf_kernel *)k)->on_cc))
+        return 0;
+    /* A failed build will never swap; an unfinished one may. */
+    return !atomic_load_explicit(&b->done, memory_order_acquire) || b->status == KF_OK;
+}
+
+int64_t kfr_tier_swap_at(const kf_kernel *k)
+{
+    const kfr_build *b = k->build;
+    return b && b->started ? b->swap_at : -1;
+}
+
+void kfr_tier_await(kf_kernel *k)
+{
+    kfr_build *b = k->build;
+    /* A poll, not a join: several workers may wait here at once, and the
+     * join (with its bookkeeping) belongs to the user's thread. */
+    while (!atomic_load_explicit(&b->done, memory_order_acquire))
+        nanosleep(&(struct timespec){0, 1000000}, NULL);
+    if (b->status == KF_OK) {
+        atomic_store_explicit(&k->fn, b->result->fn, memory_order_release);
+        atomic_store(&k->on_cc, 1);
+    }
 }
 
 /* Joins the builder and takes its result into the kernel. Returns the
@@ -227,6 +285,10 @@ int kf_kernel_wait(kf_kernel *k)
     if (!k)
         return KF_ERR_ARG;
     kfr_clear_error(k->ctx);
+    /* Whoever waits asks what the next run will run: kf_kernel_engine
+     * answers that now, not what the last run ran (its counts stay in the
+     * stats). */
+    k->ran[0] = 0;
     kfr_build *b = k->build;
     if (!b)
         return KF_OK;

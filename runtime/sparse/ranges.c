@@ -175,8 +175,23 @@ static int64_t walk(const triple *t, int64_t rows, double cap_work, int64_t cap_
     return n;
 }
 
+double kfr_ranges_pairs(const kf_ranges *rg, int axis)
+{
+    triple t = pick(rg, axis);
+    double p = 0;
+    for (int64_t k = 0; k < t.nc; k++)
+        p += (double)(t.ranges[2 * k + 1] - t.ranges[2 * k]) * pairs_of(&t, k);
+    return p;
+}
+
 int kfr_ranges_tasks(kf_ctx *ctx, const kf_ranges *rg, int axis, int64_t rows, int threads,
                      kfr_task **tasks, int64_t *ntasks)
+{
+    return kfr_ranges_tasks_fine(ctx, rg, axis, rows, threads, 0, tasks, ntasks);
+}
+
+int kfr_ranges_tasks_fine(kf_ctx *ctx, const kf_ranges *rg, int axis, int64_t rows, int threads,
+                          double max_work, kfr_task **tasks, int64_t *ntasks)
 {
     *tasks = NULL;
     *ntasks = 0;
@@ -193,6 +208,8 @@ int kfr_ranges_tasks(kf_ctx *ctx, const kf_ranges *rg, int axis, int64_t rows, i
     work += (double)(rows - covered); /* neutral rows: one write each */
     int64_t parts = (int64_t)threads * KFR_TASKS_PER_THREAD;
     double cap_work = work / (double)parts;
+    if (max_work > 0 && cap_work > max_work)
+        cap_work = max_work;
     int64_t cap_rows = rows / parts + 1;
     int64_t n = walk(&t, rows, cap_work, cap_rows, NULL);
     if (n == 0)

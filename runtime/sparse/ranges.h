@@ -44,6 +44,14 @@ typedef struct kfr_task {
  * gets its length. KF_OK or KF_ERR_NOMEM (message in ctx). */
 int kfr_ranges_tasks(kf_ctx *ctx, const kf_ranges *rg, int axis, int64_t rows, int threads,
                      kfr_task **tasks, int64_t *ntasks);
+/* The same with no task holding more than about max_work (pairs plus one per
+ * row) either, when max_work > 0: finer tasks for a run that may switch
+ * engines at a task boundary (run.c). */
+int kfr_ranges_tasks_fine(kf_ctx *ctx, const kf_ranges *rg, int axis, int64_t rows, int threads,
+                          double max_work, kfr_task **tasks, int64_t *ntasks);
+/* The pairs (i, j) a VALIDATED pattern reduces (rows times their reduced
+ * lengths; a double, as overlapping ranges could exceed int64). */
+double kfr_ranges_pairs(const kf_ranges *rg, int axis);
 
 /* ---- cluster.c ---- */
 /* kf_grid_cluster without the argument checks (ctx non-NULL, n >= 0, d >= 1,
