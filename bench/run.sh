@@ -134,14 +134,15 @@ done
 echo
 [ -z "$keops_skip" ] || echo "KeOps CPU: skipped: $keops_skip"
 [ -z "$keops_skip" ] || echo
-[ -n "$KPY" ] && echo "(KeOps: $("$KPY" -c 'import pykeops; print("pykeops", pykeops.__version__)' 2>/dev/null)," \
+[ -n "$KPY" ] && echo "(KeOps: $("$KPY" -c 'import pykeops; print("pykeops", pykeops.__version__)' 2>/dev/null | tail -n 1)," \
     "OMP_NUM_THREADS=$THREADS, its own random inputs of the same distribution, compile not timed.)"
 [ -n "$KPY" ] && echo
 
 # The limit: what the machine's vector FMA rate allows for the cc kernel's hot loop.
 FMA=$B/bench/baseline_fma
 if [ -x "$FMA" ] && [ -s "$limits" ]; then
-    rate=$("$FMA" "$THREADS" 0.5 | awk '{ print $1 }')
+    # The best of three: a shared machine only ever makes the rate look lower.
+    rate=$(for r in 1 2 3; do "$FMA" "$THREADS" 0.3; done | awk '$1 + 0 > m { m = $1 + 0 } END { printf "%.4g", m }')
     bits=$("$FMA" 1 0.1 | awk '{ print $3 }')
     echo "### Limit: vector FMA rate x the cc kernel's vector instructions per pair"
     echo

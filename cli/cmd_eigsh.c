@@ -44,10 +44,14 @@ void kfcli_help_eigsh(FILE *f)
         "  --mode M             auto (default), direct (ARPACK on the operator as asked, scipy's\n"
         "                       way), shifted (smallest of a Laplacian as the largest of\n"
         "                       c I - L), coarse (shifted, started from a solve on a subsample)\n"
+        "  --solver S           arpack (Lanczos: every --which), block (LOBPCG on blocks of\n"
+        "                       --block columns, default k + 1: the largest eigenpairs of the\n"
+        "                       mode's operator, so shifted or coarse for a Laplacian), or auto\n"
+        "                       (default: arpack; docs/solvers.md has the measurements)\n"
         "  --compare            also run every other mode that applies and compare matvecs,\n"
         "                       time and eigenvalues\n"
-        "  --block-sparse EPS[:CUTOFF]  skip the pairs of grid cells (side EPS) whose centres\n"
-        "                       are farther apart than CUTOFF + half of both cells' diagonals\n"
+        "  --block-sparse EPS[:CUTOFF]  skip the pairs of grid cells (side EPS) whose points\n"
+        "                       are all farther apart than CUTOFF (their boxes and radii)\n"
         "                       (default CUTOFF: 4s gaussian, 8s laplace, 100s cauchy; a FORMULA\n"
         "                       needs one). Vectors are still in the order of the input points\n"
         "\n"
@@ -114,6 +118,8 @@ typedef struct eigsh_cfg {
     int block_sparse;
     double eps, cutoff;      /* cutoff < 0: the kernel's default */
     kf_spectral_mode mode;
+    kf_solver solver;
+    int block;               /* --block, 0: the library's default */
     int compare, quiet, verbose, help, threads;
     kf_jit jit;
     kf_backend backend;
@@ -247,6 +253,15 @@ static int set_opt(eigsh_cfg *c, const char *name, const char *v)
         if ((w = pick(v, mode_names, 4)) < 0)
             return usage("--mode must be auto, direct, shifted or coarse, not '%s'", v);
         c->mode = (kf_spectral_mode)w;
+    } else if (!strcmp(name, "--solver")) {
+        static const char *const solver_names[] = {"auto", "arpack", "block"};
+        if ((w = pick(v, solver_names, 3)) < 0)
+            return usage("--solver must be auto, arpack or block, not '%s'", v);
+        c->solver = (kf_solver)w;
+    } else if (!strcmp(name, "--block")) {
+        if (kfcli_parse_i64(v, 1, 64, &i))
+            return usage("--block must be an integer from 1 to 64, not '%s'", v);
+        c->block = (int)i;
     } else if (!strcmp(name, "--threads")) {
         if (kfcli_parse_i64(v, 1, KF_MAX_THREADS, &i))
             return usage("--threads must be an integer from 1 to %d, not '%s'", KF_MAX_THREADS, v);
@@ -279,7 +294,8 @@ static int parse_args(eigsh_cfg *c, int argc, char **argv)
     static const char *const valued[] = {
         "--points", "--gen",   "--kernel", "--sigma",        "--laplacian", "-k",      "--which",
         "--tol",    "--ncv",   "--maxiter", "--seed",        "--dtype",     "--mode",  "--threads",
-        "--jit",    "-o",      "--output", "--block-sparse", "--vectors", "--backend", "--device"};
+        "--jit",    "-o",      "--output", "--block-sparse", "--vectors", "--backend", "--device",
+        "--solver", "--block"};
     memset(c, 0, sizeof *c);
     c->kernel = KER_GAUSSIAN;
     c->formula = kernel_formulas[KER_GAUSSIAN];
@@ -583,13 +599,16 @@ static int solve(eigsh_state *s, kf_spectral_mode mode, kf_eigsh_report *rep,
     so.laplacian = c->laplacian == 0 ? 0 : c->laplacian == 1 ? KF_GRAPH_LAPLACIAN
                                                               : KF_GRAPH_LAPLACIAN_NORM;
     so.mode = mode;
+    so.solver = c->solver;
+    so.block = c->block;
     double last_progress = 0;
     if (s->progress) {
         so.eig.progress = progress_matvecs;
         so.eig.progress_user = &last_progress;
     }
     char msg[96];
-    snprintf(msg, sizeof msg, "Lanczos (%s mode, k = %d) on %lld points...", mode_names[mode], c->k,
+    snprintf(msg, sizeof msg, "%s (%s mode, k = %d) on %lld points...",
+             c->solver == KF_SOLVER_BLOCK ? "LOBPCG" : "Lanczos", mode_names[mode], c->k,
              (long long)s->n);
     progress(s, msg);
     double t0 = kfcli_now();
@@ -610,18 +629,24 @@ static void print_report(const eigsh_state *s, const kf_eigsh_report *r, kf_spec
     const eigsh_cfg *c = &s->c;
     printf("\nreport\n");
     printf("  mode          %s\n", mode_text(used, c->laplacian));
-    printf("  converged     %d of %d (ARPACK info %d)\n", r->converged, c->k, r->arpack_info);
-    printf("  iterations    %d (%d restart%s), ncv %d\n", r->iterations, r->restarts,
-           r->restarts == 1 ? "" : "s", r->ncv);
+    if (c->solver == KF_SOLVER_BLOCK) {
+        printf("  solver        block (LOBPCG)\n");
+        printf("  converged     %d of %d\n", r->converged, c->k);
+        printf("  iterations    %d block applies of %d columns\n", r->iterations, r->ncv);
+    } else {
+        printf("  converged     %d of %d (ARPACK info %d)\n", r->converged, c->k, r->arpack_info);
+        printf("  iterations    %d (%d restart%s), ncv %d\n", r->iterations, r->restarts,
+               r->restarts == 1 ? "" : "s", r->ncv);
+    }
     printf("  matvecs       %lld", (long long)r->matvecs);
     if (r->matvecs_coarse)
         printf(" (%lld on the coarse start)", (long long)r->matvecs_coarse);
     printf("\n  residuals     max |A v - lambda v| = %.3g\n", r->max_residual);
     /* "other": the solver's setup (degrees are matvecs too), copies, residual checks */
     double rest = fmax(0.0, solve_s - r->matvec_s - r->arpack_s);
-    printf("  solve time    %.3f s: matvecs %.3f s (%.1f%%), ARPACK %.3f s, other %.3f s\n",
-           solve_s, r->matvec_s, solve_s > 0 ? 100 * r->matvec_s / solve_s : 0.0, r->arpack_s,
-           rest);
+    printf("  solve time    %.3f s: matvecs %.3f s (%.1f%%), %s %.3f s, other %.3f s\n",
+           solve_s, r->matvec_s, solve_s > 0 ? 100 * r->matvec_s / solve_s : 0.0,
+           c->solver == KF_SOLVER_BLOCK ? "LOBPCG" : "ARPACK", r->arpack_s, rest);
     if (s->plan)
         printf("  block-sparse  eps %g, cutoff %g: %lld x %lld clusters, kept %.2f%% of the "
                "pairs, plan %.3f s\n",

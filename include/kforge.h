@@ -598,11 +598,24 @@ typedef enum kf_spectral_mode {
                                  picks it. */
 } kf_spectral_mode;
 
+/* The eigensolver kf_spectral runs on the operator its mode makes. */
+typedef enum kf_solver {
+    KF_SOLVER_AUTO = 0,   /* ARPACK (measured: docs/solvers.md says when the block solver wins) */
+    KF_SOLVER_ARPACK = 1, /* Lanczos with implicit restarts (kf_eigsh): every `which` */
+    KF_SOLVER_BLOCK = 2   /* LOBPCG on blocks of `block` columns: the LARGEST eigenpairs (LA) of
+                             the mode's operator, so a Laplacian's smallest through SHIFTED or
+                             COARSE (whose coarse solve gives the start block), or K with LA.
+                             eig.tol 0 means 1e-5 (float32) or 1e-10 (float64) relative
+                             residual; eig.maxiter 0: 1000 block iterations; eig.ncv unused */
+} kf_solver;
+
 typedef struct kf_spectral_opts {
     kf_eigsh_opts eig;     /* k, which (of the graph operator), ncv, tol, maxiter, seed */
     int laplacian;         /* 0: K itself, KF_GRAPH_LAPLACIAN or KF_GRAPH_LAPLACIAN_NORM */
     kf_spectral_mode mode; /* default KF_SPECTRAL_AUTO */
     int64_t coarse_n;      /* subsample size of COARSE; 0 (default): min(n/4, 2000), at least 4k */
+    kf_solver solver;      /* default KF_SOLVER_AUTO */
+    int block;             /* KF_SOLVER_BLOCK's columns, k <= block <= 64; 0 (default): k + 1 */
 } kf_spectral_opts;
 void kf_spectral_opts_init(kf_spectral_opts *o);
 

@@ -7,6 +7,7 @@
  *   eigsh.c     the ARPACK reverse-communication driver (kf_eigsh)
  *   spectral.c  kf_spectral: direct, shifted and coarse-to-fine modes
  *   cg.c        block conjugate gradients (kf_cg)
+ *   lobpcg.c    the block eigensolver (kf_spectral's KF_SOLVER_BLOCK)
  */
 #ifndef KF_SOLVERS_H
 #define KF_SOLVERS_H
@@ -92,5 +93,18 @@ int kfs_is_kernel(const kf_linop *op);
 uint64_t kfs_rand(uint64_t *state);
 /* Uniform in [-1, 1). */
 double kfs_rand_sym(uint64_t *state);
+
+/* The k (o->k) LARGEST eigenpairs of the symmetric op by LOBPCG with a
+ * block of m columns (k <= m, 3m <= n, m <= KFS_MAX_BLOCK): the start block
+ * is X0's m0 columns (n x m0 doubles, row-major; X0 may be NULL) and random
+ * ones from o->seed. o->tol (0: 1e-5 for float32, 1e-10 for float64) bounds
+ * |A x - theta x| / |theta| of the wanted pairs, o->maxiter (0: 1000) the
+ * block iterations, o->progress is called after every apply. values (k, the
+ * op's dtype, ascending), vectors (n x k, or NULL), residuals (k, or NULL:
+ * |A v - lambda v| computed afresh) and rep as kf_eigsh's (rep->iterations:
+ * block iterations, rep->ncv: m, rep->matvecs: columns applied).
+ * KF_ERR_NOCONV at maxiter, with every value set. */
+int kfs_lobpcg(kf_linop *op, const kf_eigsh_opts *o, const double *X0, int m0, int m,
+               void *values, void *vectors, double *resid, kf_eigsh_report *rep);
 
 #endif

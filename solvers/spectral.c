@@ -118,7 +118,7 @@ static int64_t *subsample(int64_t n, int64_t m, uint64_t seed)
  * for all of them), scale by sqrt(D) for L_norm (its eigenvectors are
  * D^1/2 times smooth functions), normalize and sum. */
 static int coarse_start(kf_linop *K, const kf_spectral_opts *o, const void *D, int64_t m,
-                        void *v0, kf_eigsh_report *rep)
+                        void *v0, double *X0, kf_eigsh_report *rep)
 {
     kf_ctx *ctx = K->ctx;
     kf_dtype t = K->dtype;
@@ -199,8 +199,12 @@ static int coarse_start(kf_linop *K, const kf_spectral_opts *o, const void *D, i
                 nrm += f * f;
             }
             nrm = nrm > 0 ? 1 / sqrt(nrm) : 0;
-            for (int64_t i = 0; i < n; i++)
-                acc[i] += nrm * kfs_get(t, G, i * (k + 1) + c);
+            for (int64_t i = 0; i < n; i++) {
+                double f = nrm * kfs_get(t, G, i * (k + 1) + c);
+                acc[i] += f;
+                if (X0) /* the block solver's start: the vectors themselves */
+                    X0[i * k + c] = f;
+            }
         }
         if (acc) {
             double tot = 0;
@@ -290,6 +294,10 @@ int kf_spectral(kf_linop *K, const kf_spectral_opts *o, void *values, void *vect
         o->laplacian != KF_GRAPH_LAPLACIAN_NORM)
         return kfr_error(K->ctx, KF_ERR_ARG, "kf_spectral: laplacian = %d (0, KF_GRAPH_LAPLACIAN "
                          "or KF_GRAPH_LAPLACIAN_NORM)", o->laplacian);
+    if (o->solver != KF_SOLVER_AUTO && o->solver != KF_SOLVER_ARPACK &&
+        o->solver != KF_SOLVER_BLOCK)
+        return kfr_error(K->ctx, KF_ERR_ARG, "kf_spectral: solver = %d (KF_SOLVER_AUTO, _ARPACK "
+                         "or _BLOCK)", (int)o->solver);
     if (o->eig.k < 1 || o->eig.k >= K->n || o->coarse_n < 0)
         return kfr_error(K->ctx, KF_ERR_ARG, "kf_spectral: k = %d, coarse_n = %lld: expected "
                          "1 <= k < n = %lld and coarse_n >= 0", o->eig.k, (long long)o->coarse_n,
@@ -311,15 +319,30 @@ int kf_spectral(kf_linop *K, const kf_spectral_opts *o, void *values, void *vect
     kf_eigsh_opts eo = o->eig;
     if (shifted)
         eo.which = KF_WHICH_LA;
+    int block = o->solver == KF_SOLVER_BLOCK;
+    double *X0 = NULL;
+    if (rc == KF_OK && block && eo.which != KF_WHICH_LA)
+        rc = kfr_error(K->ctx, KF_ERR_ARG, "kf_spectral: the block solver computes the largest "
+                       "eigenpairs (LA) of the operator: a Laplacian's smallest in the shifted "
+                       "or coarse mode, or K with LA");
+    int bm = o->block > 0 ? o->block : o->eig.k + 1;
+    if (rc == KF_OK && block && (bm < o->eig.k || bm > KFS_MAX_BLOCK || 3 * (int64_t)bm > K->n))
+        rc = kfr_error(K->ctx, KF_ERR_ARG, "kf_spectral: block = %d: expected k = %d <= block "
+                       "<= %d and 3 block <= n = %lld", bm, o->eig.k, KFS_MAX_BLOCK,
+                       (long long)K->n);
     if (rc == KF_OK && mode == KF_SPECTRAL_COARSE) {
         v0 = kfs_alloc(K->n, kfs_dsize(K->dtype));
-        rc = v0 ? coarse_start(K, o, D, coarse_size(o, K->n), v0, rep)
-                : kfr_error(K->ctx, KF_ERR_NOMEM, "kf_spectral: out of memory");
+        X0 = block ? kfs_alloc(K->n * o->eig.k, sizeof *X0) : NULL;
+        rc = v0 && (X0 || !block) ? coarse_start(K, o, D, coarse_size(o, K->n), v0, X0, rep)
+                                  : kfr_error(K->ctx, KF_ERR_NOMEM, "kf_spectral: out of memory");
         eo.v0 = v0;
     }
     if (rc == KF_OK) {
         kf_eigsh_report er;
-        rc = kf_eigsh(T, &eo, values, vectors, residuals, &er);
+        if (block)
+            rc = kfs_lobpcg(T, &eo, X0, X0 ? o->eig.k : 0, bm, values, vectors, residuals, &er);
+        else
+            rc = kf_eigsh(T, &eo, values, vectors, residuals, &er);
         er.matvecs_coarse = rep->matvecs_coarse;
         er.coarse_s = rep->coarse_s;
         *rep = er;
@@ -330,7 +353,7 @@ int kf_spectral(kf_linop *K, const kf_spectral_opts *o, void *values, void *vect
         }
     }
     kf_linop_free(T);
-    free(D), free(v0);
+    free(D), free(v0), free(X0);
     rep->total_s = kfs_now() - t_start;
     return rc;
 }
