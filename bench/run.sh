@@ -232,7 +232,7 @@ if [ -x "$BS" ]; then
     }
     echo "### Block-sparse Gaussian kernel sum, tutorial clouds, float32, cc tier"
     echo
-    echo "Kept: the planner's pattern (centroids closer than 4 sigma + half cell diagonals)."
+    echo "Kept: the planner's pattern (cluster pairs whose boxes and radii allow a pair within 4 sigma)."
     echo "Dense ns/pair is timed on the first rows (10^4, 5000 at sigma 0.01) over all N;"
     echo "sparse ns/pair per COMPUTED pair; the goal is a ratio dense/sparse >= 0.8."
     echo

@@ -26,7 +26,8 @@
  * convergence of the k-th pair and are not returned.
  *
  * Layout: S and AS are n x 3m row-major arrays whose column slices are X,
- * W, P; BLAS (column-major) sees them as 3m x n with leading dimension 3m.
+ * W, P; the tall products go row by row (gram, combine), the small dense
+ * eigenproblems to LAPACK.
  * Everything is double whatever the operator's dtype; the operator gets
  * and returns its own dtype through two conversion buffers.
  */
@@ -37,10 +38,7 @@
 #include "runtime/rt.h"
 #include "solvers/solvers.h"
 
-/* BLAS and LAPACK (Fortran interfaces, column-major). */
-void dgemm_(const char *ta, const char *tb, const int *m, const int *n, const int *k,
-            const double *alpha, const double *a, const int *lda, const double *b, const int *ldb,
-            const double *beta, double *c, const int *ldc);
+/* LAPACK (Fortran interface, column-major) for the small eigenproblems. */
 void dsyev_(const char *jobz, const char *uplo, const int *n, double *a, const int *lda,
             double *w, double *work, const int *lwork, int *info);
 
@@ -62,22 +60,72 @@ typedef struct lob {
 /* ---- small dense pieces ---- */
 
 /* G (p x q, column-major) = A^T B for slices of width p and q of row-major
- * arrays with leading dimension ld (BLAS: A' B'^T). */
+ * arrays with leading dimension ld. Row by row (each row's outer product),
+ * not through BLAS: the arrays are tall and thin, and the reference BLAS
+ * Debian ships walks them with strides (measured: a third of the solve at
+ * n = 3000). */
 static void gram(const double *A, int p, const double *B, int q, int64_t n, int ld, double *G)
 {
-    int nn = (int)n, one_p = p;
-    double one = 1, zero = 0;
-    dgemm_("N", "T", &one_p, &q, &nn, &one, A, &ld, B, &ld, &zero, G, &one_p);
+    double *acc = calloc((size_t)p * q, sizeof *acc); /* row-major p x q */
+    if (!acc) {                                        /* no room for the accumulator: in place */
+        for (int j = 0; j < q; j++)
+            for (int i = 0; i < p; i++) {
+                double a = 0;
+                for (int64_t r = 0; r < n; r++)
+                    a += A[r * ld + i] * B[r * ld + j];
+                G[i + j * p] = a;
+            }
+        return;
+    }
+    for (int64_t r = 0; r < n; r++) {
+        const double *a = A + r * ld, *b = B + r * ld;
+        for (int i = 0; i < p; i++) {
+            double ai = a[i];
+            double *g = acc + (size_t)i * q;
+            for (int j = 0; j < q; j++)
+                g[j] += ai * b[j];
+        }
+    }
+    for (int i = 0; i < p; i++)
+        for (int j = 0; j < q; j++)
+            G[i + j * p] = acc[(size_t)i * q + j];
+    free(acc);
 }
 
 /* Out (row-major n x q, leading dimension ldo) = beta Out + A C, A a slice
- * of width s (leading dimension lda), C (s x q) column-major. */
+ * of width s (leading dimension lda), C (s x q) column-major; row by row. */
 static void combine(const double *A, int s, int lda, const double *C, int q, int64_t n,
                     double beta, double *Out, int ldo)
 {
-    int nn = (int)n;
-    double one = 1;
-    dgemm_("T", "N", &q, &nn, &s, &one, C, &s, A, &lda, &beta, Out, &ldo);
+    for (int64_t r = 0; r < n; r++) {
+        const double *a = A + r * lda;
+        double *o = Out + r * ldo;
+        for (int j = 0; j < q; j++)
+            o[j] = beta == 0 ? 0 : beta * o[j];
+        for (int t = 0; t < s; t++) {
+            double at = a[t];
+            if (at == 0)
+                continue;
+            const double *c = C + t; /* C[t + j s] */
+            for (int j = 0; j < q; j++)
+                o[j] += at * c[(size_t)j * s];
+        }
+    }
+}
+
+/* W -= Q Y for slices of width m (Y m x m column-major): W[r, j] -= sum_t
+ * Q[r, t] Y[t + j m]. */
+static void subtract(double *W, const double *Q, int m, int ld, const double *Y, int64_t n)
+{
+    for (int64_t r = 0; r < n; r++) {
+        const double *qr = Q + r * ld;
+        double *w = W + r * ld;
+        for (int t = 0; t < m; t++) {
+            double qt = qr[t];
+            for (int j = 0; j < m; j++)
+                w[j] -= qt * Y[t + (size_t)j * m];
+        }
+    }
 }
 
 /* Eigenvalues (ascending, w) and vectors (in a, column-major s x s) of the
@@ -203,9 +251,7 @@ static int residuals(lob *L, double *rel)
         rel[c] = sqrt(nr[c]) / fmax(fabs(L->theta[c]), 1e-300);
     /* W -= X (X^T W): X is orthonormal (S C with C^T G C = I). */
     gram(L->S, m, L->S + m, m, n, ld, Y);
-    int nn = (int)n;
-    double mone = -1, one = 1;
-    dgemm_("T", "N", &m, &nn, &m, &mone, Y, &m, L->S, &ld, &one, L->S + m, &ld);
+    subtract(L->S + m, L->S, m, ld, Y, n);
     free(nr), free(Y);
     return orthonormalize(L, m, m, 0);
 }
@@ -220,7 +266,7 @@ static int rayleigh_ritz(lob *L, int s, int *rank)
     double *G = malloc((size_t)s * s * sizeof *G), *H = malloc((size_t)s * s * sizeof *H);
     double *T = calloc((size_t)s * s, sizeof *T), *Hr = malloc((size_t)s * s * sizeof *Hr);
     double *TH = malloc((size_t)s * s * sizeof *TH), *w = malloc((size_t)s * sizeof *w);
-    double *C = malloc((size_t)s * m * sizeof *C);
+    double *C = calloc((size_t)s * m, sizeof *C);
     int rc = G && H && T && Hr && TH && w && C ? KF_OK : KF_ERR_NOMEM, r = 0;
     if (rc != KF_OK)
         goto out;
@@ -387,10 +433,8 @@ int kfs_lobpcg(kf_linop *op, const kf_eigsh_opts *o, const double *X0, int m0, i
                 break;
             }
             gram(L.S, m, L.S + 2 * m, m, n, ld, Y);
-            int nn = (int)n;
-            double mone = -1, one = 1;
-            dgemm_("T", "N", &m, &nn, &m, &mone, Y, &m, L.S, &ld, &one, L.S + 2 * m, &ld);
-            dgemm_("T", "N", &m, &nn, &m, &mone, Y, &m, L.AS, &ld, &one, L.AS + 2 * m, &ld);
+            subtract(L.S + 2 * m, L.S, m, ld, Y, n);
+            subtract(L.AS + 2 * m, L.AS, m, ld, Y, n);
             free(Y);
             rc = orthonormalize(&L, 2 * m, m, 1);
         }

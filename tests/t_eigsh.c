@@ -323,6 +323,86 @@ KFT_TEST(eigsh_spectral_modes_agree)
     kf_free(ctx);
 }
 
+/* The block solver (LOBPCG, solvers/lobpcg.c) against dense LAPACK: the
+ * smallest of L_norm and of L through the shifted and coarse modes, K's
+ * largest directly, both dtypes, blocks of k + 1 and wider; and what it
+ * refuses (the smallest directly, a block narrower than k). */
+KFT_TEST(eigsh_block_solver_vs_dsyevd)
+{
+    kf_ctx *ctx = newctx();
+    int n = 300, k = 5;
+    double *w = malloc(n * sizeof *w), *Z = malloc((size_t)n * n * sizeof *Z);
+    double vals[8], *vecs = malloc((size_t)n * 8 * sizeof *vecs), res[8];
+    int sel[8];
+    for (int dt = 0; dt < 2; dt++) {
+        kf_dtype t = dt ? KF_FLOAT32 : KF_FLOAT64;
+        prob p;
+        if (prob_make(&p, ctx, n, 8, t, 31))
+            break;
+        static const struct {
+            int lap, mode, block;
+            kf_which which;
+        } C[] = {
+            {KF_GRAPH_LAPLACIAN_NORM, KF_SPECTRAL_SHIFTED, 0, KF_WHICH_SM},
+            {KF_GRAPH_LAPLACIAN_NORM, KF_SPECTRAL_COARSE, 0, KF_WHICH_SM},
+            {KF_GRAPH_LAPLACIAN_NORM, KF_SPECTRAL_AUTO, 9, KF_WHICH_SA},
+            {KF_GRAPH_LAPLACIAN, KF_SPECTRAL_SHIFTED, 8, KF_WHICH_SM},
+            {0, KF_SPECTRAL_DIRECT, 0, KF_WHICH_LA},
+        };
+        for (size_t c = 0; c < sizeof C / sizeof C[0]; c++) {
+            const double *A = C[c].lap == 0 ? p.Kd : C[c].lap == KF_GRAPH_LAPLACIAN ? p.Ld : p.Nd;
+            KFT_CHECK(dense_eig(n, A, w, Z) == 0);
+            select_ref(n, w, C[c].which, k, sel);
+            kf_spectral_opts so;
+            kf_spectral_opts_init(&so);
+            so.eig.k = k, so.eig.which = C[c].which, so.laplacian = C[c].lap;
+            so.mode = (kf_spectral_mode)C[c].mode, so.solver = KF_SOLVER_BLOCK;
+            so.block = C[c].block;
+            kf_eigsh_report rep;
+            int rc = kf_spectral(p.K, &so, vals, vecs, res, &rep, NULL);
+            char what[64];
+            snprintf(what, sizeof what, "%s case %zu", dt ? "float32" : "float64", c);
+            KFT_CHECKF(rc == KF_OK, "%s: %s", what, kf_errmsg(ctx));
+            KFT_CHECK(rep.ncv == (C[c].block ? C[c].block : k + 1) && rep.iterations > 0 &&
+                      rep.converged == k && rep.matvecs >= (int64_t)rep.iterations * rep.ncv);
+            /* float32: the operator itself is float32 (its rounding bounds the values) */
+            double rtol = dt ? 2e-4 : 1e-8, vtol = dt ? 1e-2 : 1e-6;
+            KFT_CHECK(check_pairs(n, k, t, vals, vecs, w, Z, sel, rtol, vtol, what) == 0);
+            double top = fmax(fabs(w[0]), fabs(w[n - 1]));
+            for (int j = 0; j < k; j++)
+                KFT_CHECKF(res[j] <= (dt ? 1e-3 : 1e-7) * top, "%s: residual %d = %g", what, j,
+                           res[j]);
+            if (getenv("KFT_VERBOSE"))
+                printf("  %s: %d block iterations of %d, %lld columns\n", what, rep.iterations,
+                       rep.ncv, (long long)rep.matvecs);
+        }
+        /* refused: the smallest without a shift, a block narrower than k */
+        kf_spectral_opts so;
+        kf_spectral_opts_init(&so);
+        so.eig.k = k, so.eig.which = KF_WHICH_SM, so.laplacian = KF_GRAPH_LAPLACIAN_NORM;
+        so.mode = KF_SPECTRAL_DIRECT, so.solver = KF_SOLVER_BLOCK;
+        KFT_CHECKF(kf_spectral(p.K, &so, vals, vecs, NULL, NULL, NULL) == KF_ERR_ARG &&
+                       strstr(kf_errmsg(ctx), "largest eigenpairs"),
+                   "%s", kf_errmsg(ctx));
+        so.mode = KF_SPECTRAL_SHIFTED, so.block = k - 1;
+        KFT_CHECKF(kf_spectral(p.K, &so, vals, vecs, NULL, NULL, NULL) == KF_ERR_ARG &&
+                       strstr(kf_errmsg(ctx), "block"),
+                   "%s", kf_errmsg(ctx));
+        so.block = 0, so.solver = (kf_solver)7;
+        KFT_CHECK(kf_spectral(p.K, &so, vals, vecs, NULL, NULL, NULL) == KF_ERR_ARG);
+        /* a cap on the iterations: KF_ERR_NOCONV with every value set */
+        so.solver = KF_SOLVER_BLOCK, so.eig.maxiter = 2, so.eig.tol = 1e-14;
+        kf_eigsh_report rep;
+        KFT_CHECK(kf_spectral(p.K, &so, vals, vecs, NULL, &rep, NULL) == KF_ERR_NOCONV &&
+                  rep.iterations == 2 && strstr(kf_errmsg(ctx), "met tol"));
+        for (int j = 0; j < k; j++)
+            KFT_CHECK(isfinite(kft_get(vals, t, j)));
+        prob_free(&p);
+    }
+    free(w), free(Z), free(vecs);
+    kf_free(ctx);
+}
+
 KFT_TEST(eigsh_noconv_keeps_converged)
 {
     kf_ctx *ctx = newctx();
