@@ -46,12 +46,14 @@ static const char who[] = "kf_spectral (block solver)";
 
 typedef struct lob {
     kf_linop *op;
+    kfr_pool *pool;   /* the context's workers: the tall products run on them */
     const kf_eigsh_opts *o;
     kf_eigsh_report *rep;
     int64_t n;
     int m, k;
     double *S, *AS;   /* (n, 3m): X | W | P */
-    double *T1, *T2;  /* (n, m) scratch: new X / AX, then new P / AP */
+    double *T1, *T2;  /* (n, m) scratch: new X, AX */
+    double *T3, *T4;  /* (n, m) scratch: new P, AP */
     void *bx, *by;    /* (n, m) of the op's dtype: what kf_linop_apply reads and writes */
     double *theta;    /* (m) Ritz values, ascending */
     double t0;
@@ -59,73 +61,154 @@ typedef struct lob {
 
 /* ---- small dense pieces ---- */
 
-/* G (p x q, column-major) = A^T B for slices of width p and q of row-major
- * arrays with leading dimension ld. Row by row (each row's outer product),
- * not through BLAS: the arrays are tall and thin, and the reference BLAS
- * Debian ships walks them with strides (measured: a third of the solve at
- * n = 3000). */
-static void gram(const double *A, int p, const double *B, int q, int64_t n, int ld, double *G)
+/* ---- tall-thin products, by blocks of rows on the context's pool ----
+ * Not through BLAS: the arrays are n x (at most 3m) with m <= 64, and the
+ * reference BLAS Debian ships walks such arrays with strides (measured: a
+ * third of the solve at n = 3000). Rows are cut into fixed blocks, partial
+ * Gram matrices summed in block order: the same bits whatever the number of
+ * threads. */
+#define LOB_ROWS 1024 /* a block of S and AS stays in L2 while the tiles pass over it */
+
+typedef struct rows_job {
+    const double *A, *B, *B2; /* gram: A^T B (and A^T B2 when B2) */
+    int p, q, ld;
+    int64_t n;
+    double *part;             /* (blocks, p, q) row-major partials (and a second set for B2) */
+    const double *Ct;         /* combine / subtract: C (s x q) transposed: row-major s x q */
+    int s, ldo;
+    double *Out;
+    int op;                   /* 0 gram, 1 combine (Out = A C), 2 subtract (Out -= A C) */
+} rows_job;
+
+/* g (p x q row-major) += sum over rows [r0, r1) of a_r^T b_r, in register
+ * tiles of 4 x 4: each tile runs down the rows with its 16 sums in
+ * registers (accumulating every row's outer product into memory instead
+ * was store-bound: 8000 cycles a row at p = q = 24). With sym, only tiles
+ * on or above the diagonal (gram2 mirrors them). */
+#define TILE 4
+static void gram_tiles(const double *A, int p, const double *B, int q, int ld, int64_t r0,
+                       int64_t r1, int sym, double *g)
 {
-    double *acc = calloc((size_t)p * q, sizeof *acc); /* row-major p x q */
-    if (!acc) {                                        /* no room for the accumulator: in place */
-        for (int j = 0; j < q; j++)
-            for (int i = 0; i < p; i++) {
-                double a = 0;
-                for (int64_t r = 0; r < n; r++)
-                    a += A[r * ld + i] * B[r * ld + j];
-                G[i + j * p] = a;
+    for (int i0 = 0; i0 < p; i0 += TILE)
+        for (int j0 = sym ? i0 - i0 % TILE : 0; j0 < q; j0 += TILE) {
+            int ni = p - i0 < TILE ? p - i0 : TILE, nj = q - j0 < TILE ? q - j0 : TILE;
+            double acc[TILE][TILE] = {{0}};
+            if (ni == TILE && nj == TILE) {
+                for (int64_t r = r0; r < r1; r++) {
+                    const double *a = A + r * ld + i0, *b = B + r * ld + j0;
+                    for (int i = 0; i < TILE; i++)
+                        for (int j = 0; j < TILE; j++)
+                            acc[i][j] += a[i] * b[j];
+                }
+            } else {
+                for (int64_t r = r0; r < r1; r++) {
+                    const double *a = A + r * ld + i0, *b = B + r * ld + j0;
+                    for (int i = 0; i < ni; i++)
+                        for (int j = 0; j < nj; j++)
+                            acc[i][j] += a[i] * b[j];
+                }
             }
+            for (int i = 0; i < ni; i++)
+                for (int j = 0; j < nj; j++)
+                    g[(size_t)(i0 + i) * q + j0 + j] += acc[i][j];
+        }
+}
+
+static void rows_task(void *arg, int64_t t)
+{
+    const rows_job *J = arg;
+    int64_t r0 = t * LOB_ROWS, r1 = r0 + LOB_ROWS < J->n ? r0 + LOB_ROWS : J->n;
+    if (J->op == 0) {
+        size_t pq = (size_t)J->p * J->q;
+        double *g = J->part + (size_t)t * pq * (J->B2 ? 2 : 1);
+        memset(g, 0, pq * (J->B2 ? 2 : 1) * sizeof *g);
+        gram_tiles(J->A, J->p, J->B, J->q, J->ld, r0, r1, J->A == J->B && J->p == J->q, g);
+        if (J->B2)
+            gram_tiles(J->A, J->p, J->B2, J->q, J->ld, r0, r1, 0, g + pq);
         return;
     }
-    for (int64_t r = 0; r < n; r++) {
-        const double *a = A + r * ld, *b = B + r * ld;
-        for (int i = 0; i < p; i++) {
-            double ai = a[i];
-            double *g = acc + (size_t)i * q;
-            for (int j = 0; j < q; j++)
-                g[j] += ai * b[j];
-        }
-    }
-    for (int i = 0; i < p; i++)
-        for (int j = 0; j < q; j++)
-            G[i + j * p] = acc[(size_t)i * q + j];
-    free(acc);
-}
-
-/* Out (row-major n x q, leading dimension ldo) = beta Out + A C, A a slice
- * of width s (leading dimension lda), C (s x q) column-major; row by row. */
-static void combine(const double *A, int s, int lda, const double *C, int q, int64_t n,
-                    double beta, double *Out, int ldo)
-{
-    for (int64_t r = 0; r < n; r++) {
-        const double *a = A + r * lda;
-        double *o = Out + r * ldo;
-        for (int j = 0; j < q; j++)
-            o[j] = beta == 0 ? 0 : beta * o[j];
-        for (int t = 0; t < s; t++) {
-            double at = a[t];
-            if (at == 0)
-                continue;
-            const double *c = C + t; /* C[t + j s] */
-            for (int j = 0; j < q; j++)
-                o[j] += at * c[(size_t)j * s];
+    /* Out's row in register tiles of 4: its sums stay in registers down
+     * the s terms (updating the row in memory for each term was store-bound). */
+    double sign = J->op == 1 ? 1 : -1;
+    for (int64_t r = r0; r < r1; r++) {
+        const double *a = J->A + r * J->ld;
+        double *o = J->Out + r * J->ldo;
+        for (int j0 = 0; j0 < J->q; j0 += TILE) {
+            int nj = J->q - j0 < TILE ? J->q - j0 : TILE;
+            double acc[TILE] = {0};
+            if (nj == TILE)
+                for (int t2 = 0; t2 < J->s; t2++) {
+                    const double *c = J->Ct + (size_t)t2 * J->q + j0;
+                    for (int j = 0; j < TILE; j++)
+                        acc[j] += a[t2] * c[j];
+                }
+            else
+                for (int t2 = 0; t2 < J->s; t2++) {
+                    const double *c = J->Ct + (size_t)t2 * J->q + j0;
+                    for (int j = 0; j < nj; j++)
+                        acc[j] += a[t2] * c[j];
+                }
+            for (int j = 0; j < nj; j++)
+                o[j0 + j] = (J->op == 1 ? 0 : o[j0 + j]) + sign * acc[j];
         }
     }
 }
 
-/* W -= Q Y for slices of width m (Y m x m column-major): W[r, j] -= sum_t
- * Q[r, t] Y[t + j m]. */
-static void subtract(double *W, const double *Q, int m, int ld, const double *Y, int64_t n)
+static int64_t row_blocks(int64_t n)
 {
-    for (int64_t r = 0; r < n; r++) {
-        const double *qr = Q + r * ld;
-        double *w = W + r * ld;
-        for (int t = 0; t < m; t++) {
-            double qt = qr[t];
-            for (int j = 0; j < m; j++)
-                w[j] -= qt * Y[t + (size_t)j * m];
+    return (n + LOB_ROWS - 1) / LOB_ROWS;
+}
+
+/* G (p x q, column-major) = A^T B, and H = A^T B2 when B2 (the Gram and the
+ * Rayleigh matrices of one basis in one pass over its rows), for slices of
+ * row-major arrays with leading dimension ld. KF_OK or KF_ERR_NOMEM. */
+static int gram2(kfr_pool *pool, const double *A, int p, const double *B, const double *B2, int q,
+                 int64_t n, int ld, double *G, double *H)
+{
+    int64_t nb = row_blocks(n);
+    size_t pq = (size_t)p * q, sets = B2 ? 2 : 1;
+    rows_job J = {.A = A, .B = B, .B2 = B2, .p = p, .q = q, .ld = ld, .n = n, .op = 0};
+    J.part = malloc((size_t)(nb > 0 ? nb : 1) * pq * sets * sizeof *J.part);
+    if (!J.part)
+        return KF_ERR_NOMEM;
+    if (nb > 0)
+        kfr_pool_run(pool, nb, rows_task, &J);
+    int sym = A == B && p == q;
+    for (size_t e = 0; e < pq; e++) {
+        int i = (int)(e / (size_t)q), j = (int)(e % (size_t)q);
+        double g = 0, h = 0;
+        for (int64_t t = 0; t < nb; t++) {
+            g += J.part[(size_t)t * pq * sets + (sym && j < i ? (size_t)j * q + i : e)];
+            if (B2)
+                h += J.part[(size_t)t * pq * sets + pq + e];
         }
+        G[i + j * p] = g;
+        if (B2)
+            H[i + j * p] = h;
     }
+    free(J.part);
+    return KF_OK;
+}
+
+/* Out (row-major n x q, leading dimension ldo) = A C (op 1) or Out -= A C
+ * (op 2), A a slice of width s (leading dimension lda), C (s x q)
+ * column-major. Out must not overlap A's columns. */
+static int combine_op(kfr_pool *pool, int op, const double *A, int s, int lda, const double *C,
+                      int q, int64_t n, double *Out, int ldo)
+{
+    /* C's rows contiguous, for the inner loop. */
+    double *Ct = malloc((size_t)s * q * sizeof *Ct + 1);
+    if (!Ct)
+        return KF_ERR_NOMEM;
+    for (int t = 0; t < s; t++)
+        for (int j = 0; j < q; j++)
+            Ct[(size_t)t * q + j] = C[t + (size_t)j * s];
+    rows_job J = {.A = A, .s = s, .ld = lda, .Ct = Ct, .q = q, .n = n, .Out = Out, .ldo = ldo,
+                  .op = op};
+    if (n > 0)
+        kfr_pool_run(pool, row_blocks(n), rows_task, &J);
+    free(Ct);
+    return KF_OK;
 }
 
 /* Eigenvalues (ascending, w) and vectors (in a, column-major s x s) of the
@@ -215,14 +298,14 @@ static int orthonormalize(lob *L, int c0, int w, int both)
     int ld = 3 * L->m;
     double *G = malloc((size_t)w * w * sizeof *G), *T = calloc((size_t)w * w, sizeof *T);
     int rc = G && T ? KF_OK : KF_ERR_NOMEM;
-    if (rc == KF_OK) {
-        gram(L->S + c0, w, L->S + c0, w, L->n, ld, G);
-        if (svqb(G, w, 1e-13, T) < 0)
-            rc = KF_ERR_INTERNAL;
-    }
+    if (rc == KF_OK)
+        rc = gram2(L->pool, L->S + c0, w, L->S + c0, NULL, w, L->n, ld, G, NULL);
+    if (rc == KF_OK && svqb(G, w, 1e-13, T) < 0)
+        rc = KF_ERR_INTERNAL;
     for (int pass = 0; rc == KF_OK && pass < 1 + both; pass++) {
         double *A = pass ? L->AS : L->S;
-        combine(A + c0, w, ld, T, w, L->n, 0, L->T1, w);
+        if ((rc = combine_op(L->pool, 1, A + c0, w, ld, T, w, L->n, L->T1, w)) != KF_OK)
+            break;
         for (int64_t i = 0; i < L->n; i++)
             memcpy(A + i * ld + c0, L->T1 + i * w, (size_t)w * sizeof *A);
     }
@@ -250,10 +333,11 @@ static int residuals(lob *L, double *rel)
     for (int c = 0; c < m; c++)
         rel[c] = sqrt(nr[c]) / fmax(fabs(L->theta[c]), 1e-300);
     /* W -= X (X^T W): X is orthonormal (S C with C^T G C = I). */
-    gram(L->S, m, L->S + m, m, n, ld, Y);
-    subtract(L->S + m, L->S, m, ld, Y, n);
+    int rc = gram2(L->pool, L->S, m, L->S + m, NULL, m, n, ld, Y, NULL);
+    if (rc == KF_OK)
+        rc = combine_op(L->pool, 2, L->S, m, ld, Y, m, n, L->S + m, ld);
     free(nr), free(Y);
-    return orthonormalize(L, m, m, 0);
+    return rc == KF_OK ? orthonormalize(L, m, m, 0) : rc;
 }
 
 /* Rayleigh-Ritz on the first s columns of S (s = 2m: X W; 3m: X W P):
@@ -270,8 +354,8 @@ static int rayleigh_ritz(lob *L, int s, int *rank)
     int rc = G && H && T && Hr && TH && w && C ? KF_OK : KF_ERR_NOMEM, r = 0;
     if (rc != KF_OK)
         goto out;
-    gram(L->S, s, L->S, s, n, ld, G);
-    gram(L->S, s, L->AS, s, n, ld, H);
+    if ((rc = gram2(L->pool, L->S, s, L->S, L->AS, s, n, ld, G, H)) != KF_OK)
+        goto out;
     for (int j = 0; j < s; j++)
         for (int i = 0; i < j; i++)
             H[i + j * s] = H[j + i * s] = 0.5 * (H[i + j * s] + H[j + i * s]);
@@ -314,8 +398,9 @@ static int rayleigh_ritz(lob *L, int s, int *rank)
         }
     }
     /* X, AX = S C, AS C; P, AP = the W (and P) part of it. */
-    combine(L->S, s, ld, C, m, n, 0, L->T1, m);
-    combine(L->AS, s, ld, C, m, n, 0, L->T2, m);
+    if ((rc = combine_op(L->pool, 1, L->S, s, ld, C, m, n, L->T1, m)) != KF_OK ||
+        (rc = combine_op(L->pool, 1, L->AS, s, ld, C, m, n, L->T2, m)) != KF_OK)
+        goto out;
     /* C's rows m.. are the W and P coefficients: a view with leading dimension s. */
     double *Cw = malloc((size_t)(s - m) * m * sizeof *Cw);
     if (!Cw) {
@@ -325,29 +410,19 @@ static int rayleigh_ritz(lob *L, int s, int *rank)
     for (int c = 0; c < m; c++)
         for (int i = 0; i < s - m; i++)
             Cw[i + c * (s - m)] = C[m + i + c * s];
-    /* New P into P's slot via a scratch row buffer: P_new = S[:, m:s] Cw. */
-    double *row = malloc((size_t)2 * m * sizeof *row);
-    if (!row) {
+    /* P, AP = S[:, m:s] Cw, AS[:, m:s] Cw into scratch (they read P's slot). */
+    if ((rc = combine_op(L->pool, 1, L->S + m, s - m, ld, Cw, m, n, L->T3, m)) != KF_OK ||
+        (rc = combine_op(L->pool, 1, L->AS + m, s - m, ld, Cw, m, n, L->T4, m)) != KF_OK) {
         free(Cw);
-        rc = KF_ERR_NOMEM;
         goto out;
     }
     for (int64_t i = 0; i < n; i++) {
-        const double *sw = L->S + i * ld + m, *aw = L->AS + i * ld + m;
-        for (int c = 0; c < m; c++) {
-            double p = 0, ap = 0;
-            for (int q = 0; q < s - m; q++) {
-                p += sw[q] * Cw[q + c * (s - m)];
-                ap += aw[q] * Cw[q + c * (s - m)];
-            }
-            row[c] = p, row[m + c] = ap;
-        }
         memcpy(L->S + i * ld, L->T1 + i * m, (size_t)m * sizeof(double));
         memcpy(L->AS + i * ld, L->T2 + i * m, (size_t)m * sizeof(double));
-        memcpy(L->S + i * ld + 2 * m, row, (size_t)m * sizeof(double));
-        memcpy(L->AS + i * ld + 2 * m, row + m, (size_t)m * sizeof(double));
+        memcpy(L->S + i * ld + 2 * m, L->T3 + i * m, (size_t)m * sizeof(double));
+        memcpy(L->AS + i * ld + 2 * m, L->T4 + i * m, (size_t)m * sizeof(double));
     }
-    free(row), free(Cw);
+    free(Cw);
 out:
     free(G), free(H), free(T), free(Hr), free(TH), free(w), free(C);
     return rc;
@@ -361,7 +436,8 @@ int kfs_lobpcg(kf_linop *op, const kf_eigsh_opts *o, const double *X0, int m0, i
     kf_ctx *ctx = op->ctx;
     int64_t n = op->n;
     int k = o->k;
-    lob L = {.op = op, .o = o, .rep = rep, .n = n, .m = m, .k = k, .t0 = kfs_now()};
+    lob L = {.op = op, .pool = ctx->pool, .o = o, .rep = rep, .n = n, .m = m, .k = k,
+             .t0 = kfs_now()};
     memset(rep, 0, sizeof *rep);
     rep->ncv = m;
     if (k < 1 || m < k || 3 * (int64_t)m > n || m > KFS_MAX_BLOCK)
@@ -373,11 +449,13 @@ int kfs_lobpcg(kf_linop *op, const kf_eigsh_opts *o, const double *X0, int m0, i
     L.AS = kfs_alloc(n * 3 * m, sizeof(double));
     L.T1 = kfs_alloc(n * m, sizeof(double));
     L.T2 = kfs_alloc(n * m, sizeof(double));
+    L.T3 = kfs_alloc(n * m, sizeof(double));
+    L.T4 = kfs_alloc(n * m, sizeof(double));
     L.bx = kfs_alloc(n * m, es);
     L.by = kfs_alloc(n * m, es);
     L.theta = calloc((size_t)m, sizeof *L.theta);
     double *rel = calloc((size_t)m, sizeof *rel);
-    int rc = L.S && L.AS && L.T1 && L.T2 && L.bx && L.by && L.theta && rel
+    int rc = L.S && L.AS && L.T1 && L.T2 && L.T3 && L.T4 && L.bx && L.by && L.theta && rel
                  ? KF_OK
                  : kfr_error(ctx, KF_ERR_NOMEM, "%s: out of memory for a block of %d columns "
                              "of %lld rows", who, m, (long long)n);
@@ -432,11 +510,15 @@ int kfs_lobpcg(kf_linop *op, const kf_eigsh_opts *o, const double *X0, int m0, i
                 rc = KF_ERR_NOMEM;
                 break;
             }
-            gram(L.S, m, L.S + 2 * m, m, n, ld, Y);
-            subtract(L.S + 2 * m, L.S, m, ld, Y, n);
-            subtract(L.AS + 2 * m, L.AS, m, ld, Y, n);
+            rc = gram2(L.pool, L.S, m, L.S + 2 * m, NULL, m, n, ld, Y, NULL);
+            if (rc == KF_OK) {
+                rc = combine_op(L.pool, 2, L.S, m, ld, Y, m, n, L.S + 2 * m, ld);
+                if (rc == KF_OK)
+                    rc = combine_op(L.pool, 2, L.AS, m, ld, Y, m, n, L.AS + 2 * m, ld);
+            }
             free(Y);
-            rc = orthonormalize(&L, 2 * m, m, 1);
+            if (rc == KF_OK)
+                rc = orthonormalize(&L, 2 * m, m, 1);
         }
     }
     rep->iterations = it;
@@ -486,7 +568,7 @@ int kfs_lobpcg(kf_linop *op, const kf_eigsh_opts *o, const double *X0, int m0, i
     } else if (rc == KF_ERR_INTERNAL && !kf_errmsg(ctx)[0]) {
         kfr_error(ctx, KF_ERR_INTERNAL, "%s: LAPACK's dsyev failed", who);
     }
-    free(L.S), free(L.AS), free(L.T1), free(L.T2), free(L.bx), free(L.by), free(L.theta), free(rel);
+    free(L.S), free(L.AS), free(L.T1), free(L.T2), free(L.T3), free(L.T4), free(L.bx), free(L.by), free(L.theta), free(rel);
     rep->total_s = kfs_now() - L.t0;
     rep->arpack_s = rep->total_s - rep->matvec_s;
     return rc;
