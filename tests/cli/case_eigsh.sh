@@ -213,3 +213,24 @@ same_up_to_sign "eigsh block-sparse vectors in the original order" "$EIG/b_v.npy
 keig --gen spiral:300 --dtype float64 -k 5 --block-sparse 0.05:100 -o "$EIG/b2.npy"
 expect "eigsh block-sparse with a cutoff keeping everything" 0
 same_vals "eigsh block-sparse cutoff 100 = dense" "$EIG/b2.npy" "$EIG/d.npy" 1e-8 1e-12
+# The block solver (LOBPCG): the same spectrum as ARPACK, its report, and what it refuses.
+keig --gen spiral:600 --sigma 0.1 -k 5 --dtype float64 -o "$EIG/arp.npy" --vectors "$EIG/arpv.npy" -q
+expect "eigsh arpack reference" 0
+keig --gen spiral:600 --sigma 0.1 -k 5 --dtype float64 --solver block -o "$EIG/blk.npy" \
+    --vectors "$EIG/blkv.npy" -q
+expect "eigsh --solver block" 0
+expect_out "eigsh --solver block: report" "block (LOBPCG)"
+expect_out "eigsh --solver block: iterations" "block applies of 6 columns"
+same_vals "eigsh --solver block: values as ARPACK's" "$EIG/blk.npy" "$EIG/arp.npy" 1e-7 1e-9
+same_up_to_sign "eigsh --solver block: vectors as ARPACK's" "$EIG/blkv.npy" "$EIG/arpv.npy" 5 1e-6
+keig --gen spiral:600 --sigma 0.1 -k 5 --dtype float64 --solver block --block 9 --mode coarse -o "$EIG/blc.npy" -q
+expect "eigsh --solver block --block 9 --mode coarse" 0
+same_vals "eigsh block coarse: values" "$EIG/blc.npy" "$EIG/arp.npy" 1e-7 1e-9
+keig --gen spiral:600 -k 5 --solver lanczos
+expect "eigsh --solver lanczos" 2 "--solver must be auto, arpack or block"
+keig --gen spiral:600 -k 5 --solver block --block 0
+expect "eigsh --block 0" 2 "--block must be an integer from 1 to 64"
+keig --gen spiral:600 -k 5 --solver block --block 3
+expect "eigsh --block below k" 2 "expected k = 5 <= block"
+keig --gen spiral:600 -k 5 --solver block --mode direct
+expect "eigsh --solver block --mode direct" 2 "largest eigenpairs"
