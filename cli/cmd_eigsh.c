@@ -53,7 +53,9 @@ void kfcli_help_eigsh(FILE *f)
         "  --block-sparse EPS[:CUTOFF]  skip the pairs of grid cells (side EPS) whose points\n"
         "                       are all farther apart than CUTOFF (their boxes and radii)\n"
         "                       (default CUTOFF: 4s gaussian, 8s laplace, 100s cauchy; a FORMULA\n"
-        "                       needs one). Vectors are still in the order of the input points\n"
+        "                       needs one). Vectors are still in the order of the input points.\n"
+        "                       auto: EPS = CUTOFF / 2, the default for gaussian and laplace from\n"
+        "                       20000 points; off: every pair (the default otherwise)\n"
         "\n"
         "Eigensolver:\n"
         "  -k K                 eigenpairs wanted, 1 <= K < n (default 7)\n"
@@ -73,7 +75,8 @@ void kfcli_help_eigsh(FILE *f)
         "  -o, --output F       the eigenvalues, (K,) of the dtype\n"
         "  --vectors F          the eigenvectors, (n, K), column j for eigenvalue j\n"
         "  -q, --quiet          no progress lines on stderr (shown only on a terminal)\n"
-        "  -v, --verbose        engine and compile messages on stderr\n"
+        "  -v, --verbose        engine and compile messages on stderr, and (when stderr is not\n"
+        "                       a terminal) a progress line every 10 s of the solve\n"
         "  -h, --help           this text\n"
         "\n"
         "Exit status: 0 ok, 1 runtime failure or no convergence (the converged values are\n"
@@ -94,6 +97,9 @@ static const char *const kernel_formulas[] = {"Exp(-SqDist(x,y)/IntCst(2))",
                                               "Inv(IntCst(1)+SqDist(x,y))"};
 /* Where each named kernel falls below ~3e-4 (e^-8), in units of sigma. */
 static const double kernel_cutoffs[] = {4, 8, 100};
+/* From this many points on, Gaussian and Laplace operators are block-sparse
+ * by default (--block-sparse auto): at 2e4 a dense apply is 4e8 pairs. */
+#define EIGSH_AUTO_SPARSE_N 20000
 
 static const char *const mode_names[] = {"auto", "direct", "shifted", "coarse"};
 static const char *const lap_names[] = {"none", "unnormalized", "normalized"};
@@ -115,8 +121,9 @@ typedef struct eigsh_cfg {
     int ncv, maxiter;
     uint64_t seed;
     int dtype;               /* kf_dtype, or -1 */
-    int block_sparse;
-    double eps, cutoff;      /* cutoff < 0: the kernel's default */
+    int block_sparse;        /* 0 dense, 1 EPS[:CUTOFF] given, 2 auto */
+    int bs_set;              /* --block-sparse was given (else auto for large n, decaying kernels) */
+    double eps, cutoff;      /* cutoff < 0: the kernel's default; eps < 0: cutoff / 2 */
     kf_spectral_mode mode;
     kf_solver solver;
     int block;               /* --block, 0: the library's default */
@@ -178,6 +185,17 @@ static int parse_num(const char *s, double *out)
 
 static int parse_block_sparse(eigsh_cfg *c, const char *v)
 {
+    c->bs_set = 1;
+    if (!strcmp(v, "off") || !strcmp(v, "none")) {
+        c->block_sparse = 0;
+        return 0;
+    }
+    if (!strcmp(v, "auto")) {
+        c->block_sparse = 2;
+        c->eps = -1; /* cutoff / 2, once the cutoff is known (plan_blocks) */
+        c->cutoff = -1;
+        return 0;
+    }
     char buf[128];
     if (strlen(v) >= sizeof buf)
         return usage("--block-sparse '%.40s...': too long", v);
@@ -360,16 +378,28 @@ static void progress(const eigsh_state *s, const char *msg)
         fprintf(stderr, "\rkforge eigsh: %s\033[K", msg);
 }
 
+typedef struct progress_state {
+    double last;   /* elapsed seconds at the last line */
+    int tty;       /* stderr is a terminal: one line rewritten in place */
+    const char *solver;
+} progress_state;
+
 /* kf_eigsh_opts.progress: the matvec count and elapsed time, at most ~4
- * times a second (a matvec can take a millisecond). */
+ * times a second on a terminal (a matvec can take a millisecond), or with
+ * -v into a log or a pipe, one whole line every 10 s (a long solve must
+ * show it is alive where no terminal is). */
 static void progress_matvecs(void *user, int64_t matvecs, double elapsed_s)
 {
-    double *last = user;
-    if (elapsed_s - *last < 0.25)
+    progress_state *p = user;
+    if (elapsed_s - p->last < (p->tty ? 0.25 : 10))
         return;
-    *last = elapsed_s;
-    fprintf(stderr, "\rkforge eigsh: Lanczos: %lld matvecs, %.1f s\033[K", (long long)matvecs,
-            elapsed_s);
+    p->last = elapsed_s;
+    if (p->tty)
+        fprintf(stderr, "\rkforge eigsh: %s: %lld matvecs, %.1f s\033[K", p->solver,
+                (long long)matvecs, elapsed_s);
+    else
+        fprintf(stderr, "kforge eigsh: %s: %lld matvecs, %.1f s\n", p->solver,
+                (long long)matvecs, elapsed_s);
 }
 
 static void progress_done(const eigsh_state *s)
@@ -451,9 +481,13 @@ static int check_sizes(const eigsh_state *s)
                      c->ncv, c->k, (long long)s->n);
     if (c->kernel == KER_FORMULA && c->sigma_set)
         return usage("--sigma scales the named kernels; write the scale into the FORMULA");
+    if (c->kernel == KER_FORMULA && c->block_sparse == 2)
+        return usage("--block-sparse auto: a FORMULA kernel has no known scale; give "
+                     "--block-sparse EPS:CUTOFF");
     if (c->kernel == KER_FORMULA && c->block_sparse && c->cutoff < 0)
         return usage("--block-sparse %g: a FORMULA kernel needs the CUTOFF distance "
                      "(--block-sparse EPS:CUTOFF)", c->eps);
+
     if (c->out && c->vectors && kfcli_same_output(c->out, c->vectors))
         return usage("-o '%s' and --vectors '%s' name the same file", c->out, c->vectors);
     return 0;
@@ -494,6 +528,12 @@ static int plan_blocks(eigsh_state *s, kf_ranges *rg)
     eigsh_cfg *c = &s->c;
     double cutoff = c->cutoff >= 0 ? c->cutoff : kernel_cutoffs[c->kernel] * c->sigma;
     c->cutoff = cutoff;
+    /* auto: cells of half the cutoff (2 sigma for the Gaussian). Measured on
+     * the Swiss roll at 1e5 points, sigma 0.01 (docs/solvers.md): the fastest
+     * block apply of eps 0.01..0.05; smaller cells keep fewer pairs but cost
+     * more per pair, larger ones keep many more. */
+    if (c->eps < 0)
+        c->eps = cutoff / 2;
     progress(s, "planning the block-sparse pattern...");
     s->plan = kf_plan_block_sparse(s->ctx, KF_FLOAT64, s->x, s->n, s->x, s->n, s->d, c->eps,
                                    cutoff, 0);
@@ -601,10 +641,11 @@ static int solve(eigsh_state *s, kf_spectral_mode mode, kf_eigsh_report *rep,
     so.mode = mode;
     so.solver = c->solver;
     so.block = c->block;
-    double last_progress = 0;
-    if (s->progress) {
+    progress_state ps = {.tty = s->progress,
+                         .solver = c->solver == KF_SOLVER_BLOCK ? "LOBPCG" : "Lanczos"};
+    if (s->progress || (c->verbose && !c->quiet)) {
         so.eig.progress = progress_matvecs;
-        so.eig.progress_user = &last_progress;
+        so.eig.progress_user = &ps;
     }
     char msg[96];
     snprintf(msg, sizeof msg, "%s (%s mode, k = %d) on %lld points...",
@@ -648,9 +689,9 @@ static void print_report(const eigsh_state *s, const kf_eigsh_report *r, kf_spec
            solve_s, r->matvec_s, solve_s > 0 ? 100 * r->matvec_s / solve_s : 0.0,
            c->solver == KF_SOLVER_BLOCK ? "LOBPCG" : "ARPACK", r->arpack_s, rest);
     if (s->plan)
-        printf("  block-sparse  eps %g, cutoff %g: %lld x %lld clusters, kept %.2f%% of the "
+        printf("  block-sparse  %seps %g, cutoff %g: %lld x %lld clusters, kept %.2f%% of the "
                "pairs, plan %.3f s\n",
-               c->eps, c->cutoff, (long long)s->plan->ncx, (long long)s->plan->ncy,
+               c->block_sparse == 2 ? "auto: " : "", c->eps, c->cutoff, (long long)s->plan->ncx, (long long)s->plan->ncy,
                100 * s->plan->kept_fraction, s->plan->total_s);
     printf("  threads       %d\n", kf_threads(s->ctx));
 }
@@ -746,6 +787,13 @@ static int eigsh_main(eigsh_state *s, int argc, char **argv)
     s->progress = !c->quiet && isatty(2);
     if ((rc = load_points(s)) || (rc = check_sizes(s)))
         return rc;
+    /* The default for large clouds and kernels that decay fast enough for
+     * the cutoff to drop most pairs (the Cauchy kernel's 100 sigma would not). */
+    if (!c->bs_set && s->n >= EIGSH_AUTO_SPARSE_N &&
+        (c->kernel == KER_GAUSSIAN || c->kernel == KER_LAPLACE)) {
+        c->block_sparse = 2;
+        c->eps = c->cutoff = -1;
+    }
 
     s->a.cmd = "eigsh";
     s->a.threads = c->threads;

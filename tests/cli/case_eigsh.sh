@@ -234,3 +234,19 @@ keig --gen spiral:600 -k 5 --solver block --block 3
 expect "eigsh --block below k" 2 "expected k = 5 <= block"
 keig --gen spiral:600 -k 5 --solver block --mode direct
 expect "eigsh --solver block --mode direct" 2 "largest eigenpairs"
+# Block-sparse by default from 20000 points (gaussian, laplace): auto cells of half the cutoff.
+if command -v "${CC:-cc}" >/dev/null 2>&1; then
+    run "$BIN" eigsh --gen swissroll:20000 --sigma 0.01 -k 2 --tol 1e-2 --jit cc -q
+    expect "eigsh 20000 points: block-sparse by default" 0
+    expect_out "eigsh 20000 points: auto cells" "block-sparse  auto: eps 0.02, cutoff 0.04"
+else
+    skip "eigsh block-sparse by default" "no C compiler '${CC:-cc}' on PATH"
+fi
+keig --gen spiral:600 --sigma 0.1 -k 3 --dtype float64 --block-sparse auto -o "$EIG/bsa.npy" -q
+expect "eigsh --block-sparse auto" 0
+expect_out "eigsh --block-sparse auto: report" "block-sparse  auto: eps 0.2, cutoff 0.4"
+keig --gen spiral:600 --sigma 0.1 -k 3 --dtype float64 --block-sparse off -q
+expect "eigsh --block-sparse off" 0
+if grep -q "block-sparse" "$T/out"; then fail "eigsh --block-sparse off: still block-sparse"; else pass; fi
+keig --gen spiral:600 --kernel 'Exp(-SqDist(x,y))' --block-sparse auto
+expect "eigsh FORMULA with --block-sparse auto" 2 "a FORMULA kernel has no known scale"
