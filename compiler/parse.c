@@ -54,9 +54,7 @@ typedef struct parser {
 static const char *const unsupported[] = {
     "TensorDot", "Kron", "BSpline", "SoftDTW", "SoftDTW_SqDist", "Grad", "Grad_WithSavedForward",
     "Diff", "GradMatrix", "DiffClampInt", "IntInv", "SqNormDiag", "SqNormIso", "SymSqNorm",
-    "ComplexMult", "ComplexAdd", "ComplexScal", "ComplexSquareAbs", "ComplexAbs", "ComplexReal",
-    "ComplexImag", "Conj", "ComplexExp", "ComplexExp1j", "ComplexDivide", "ComplexRealScal",
-    "Real2Complex", "Imag2Complex", "ComplexSum", "ComplexSumT", "Sinh", "Cosh", "Tanh", "Asinh",
+    "Sinh", "Cosh", "Tanh", "Asinh",
     "Acosh", "Atanh", "Factorize", "AutoFactorize", "LogSumExp", "KMin", "ArgKMin", "DivideSafe",
 };
 
