@@ -440,8 +440,9 @@ static int32_t parse_atom(parser *P)
  * A constant, folded as Python evaluates it: '**' to the right first, and
  * binding tighter than a sign on its left (2**3**2 is 2**9, -2**2 is -4,
  * (-2)**2 is 4). Returns 0 with *v set; 1 when the text is no constant of
- * that form, or its value leaves [-2^53, 2^53] (nothing reported: the
- * caller says what an exponent must be); -1 with an error set. */
+ * that form, or a value on the way reaches 2^53 in magnitude or is no
+ * number (nothing reported: the caller says what an exponent must be); -1
+ * with an error set. */
 static int exponent_value(parser *P, double *v)
 {
     int r = 0;
@@ -598,8 +599,9 @@ static int is_cmp(int t)
 
 /* cmp := bar [('<' | '<=' | '>' | '>=') bar]   -- a > b is LessThan(b,a).
  * Python reads a < b < c as (a < b) and (b < c), which no KeOps formula
- * means (keopscore, with no truth value for a formula, returns b < c):
- * refused rather than read another way. (a < b) < c is a formula. */
+ * means (in keopscore every formula is true as a Python value, so `and`
+ * gives b < c): refused rather than read another way. (a < b) < c is a
+ * formula. */
 static int32_t parse_cmp(parser *P)
 {
     int32_t l = parse_bar(P);
