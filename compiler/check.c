@@ -135,6 +135,50 @@ static int32_t bcast(checker *C, int32_t k, int first, int nargs)
     return big;
 }
 
+/* Argument c of node k holds complex numbers: its dim must be even. */
+static int even_arg(checker *C, int32_t k, int c)
+{
+    const kfc_node *n = &C->p->nodes[k];
+    int32_t dim = C->p->nodes[n->a[c]].dim;
+    if (dim % 2 == 0)
+        return KF_OK;
+    char s[96];
+    sig(n->op, s, sizeof s);
+    return err(C, k, KF_ERR_TYPE,
+               "%s: argument %d must be complex (an even dim: re, im pairs), got dim %d", s, c + 1, dim);
+}
+
+/* Complex broadcasting over the children: even dims, each the largest or 2
+ * (one complex number, repeated), as KeOps' complex element-wise ops. Returns
+ * the largest, or -1 (error set). */
+static int32_t cbcast(checker *C, int32_t k)
+{
+    const kfc_node *n = &C->p->nodes[k];
+    int nargs = kfc_op_info[n->op].nargs;
+    int32_t big = 0, at = 0;
+    for (int c = 0; c < nargs; c++) {
+        if (even_arg(C, k, c))
+            return -1;
+        if (C->p->nodes[n->a[c]].dim > big)
+            big = C->p->nodes[n->a[c]].dim, at = c;
+    }
+    for (int c = 0; c < nargs; c++) {
+        int32_t dim = C->p->nodes[n->a[c]].dim;
+        if (dim == big || dim == 2)
+            continue;
+        int lo = c < at ? c : at, hi = c < at ? at : c;
+        const kfc_node *x = &C->p->nodes[n->a[lo]], *y = &C->p->nodes[n->a[hi]];
+        char wx[64], wy[64];
+        where(C, x->src, C->start[n->a[lo]], n->src, wx, sizeof wx);
+        where(C, y->src, C->start[n->a[hi]], n->src, wy, sizeof wy);
+        err(C, k, KF_ERR_TYPE,
+            "dims %d and %d of %s do not broadcast (complex: equal, or one of them 2) (operands at %s and %s)",
+            x->dim, y->dim, kfc_op_info[n->op].name, wx, wy);
+        return -1;
+    }
+    return big;
+}
+
 static int check_var(checker *C, int32_t k)
 {
     kfc_node *n = &C->p->nodes[k];
@@ -214,6 +258,35 @@ static int32_t check_special(checker *C, int32_t k)
                    -1;
         return (int32_t)dim;
     }
+    case KFC_OP_COMPLEXSUM:
+        return even_arg(C, k, 0) ? -1 : 2;
+    case KFC_OP_COMPLEXSUMT:
+        if (d0 != 2)
+            return err(C, k, KF_ERR_TYPE, "%s: f must be one complex number (dim 2), got dim %lld", s,
+                       (long long)d0),
+                   -1;
+        if (int_range(C, k, 0, 2, KFC_MAX_DIM, KF_ERR_LIMIT))
+            return -1;
+        if (n->iv[0] % 2)
+            return err(C, k, KF_ERR_TYPE,
+                       "%s: d = %lld must be even (the real dim of the result: 2 per complex number)", s,
+                       (long long)n->iv[0]),
+                   -1;
+        return (int32_t)n->iv[0];
+    case KFC_OP_COMPLEXSCAL:
+    case KFC_OP_COMPLEXREALSCAL: {
+        /* One argument is the scalar (complex: dim 2, real: dim 1), either
+         * one, as KeOps swaps them; the other is complex and gives the dim. */
+        int64_t sd = n->op == KFC_OP_COMPLEXSCAL ? 2 : 1, other = d0 == sd ? d1 : d1 == sd ? d0 : -1;
+        if (other < 0 || other % 2)
+            return err(C, k, KF_ERR_TYPE,
+                       "%s: one argument must be %s (dim %lld) and the other complex (an even dim); "
+                       "got dims %lld and %lld",
+                       s, sd == 2 ? "one complex number" : "a real scalar", (long long)sd, (long long)d0,
+                       (long long)d1),
+                   -1;
+        return (int32_t)other;
+    }
     case KFC_OP_MATVECMULT:
     case KFC_OP_VECMATMULT: {
         int64_t da = n->op == KFC_OP_MATVECMULT ? d0 : d1, db = n->op == KFC_OP_MATVECMULT ? d1 : d0;
@@ -271,6 +344,19 @@ static int32_t check_node(checker *C, int32_t k)
         return 1;
     case KFC_DR_RED2:
         return bcast(C, k, 0, 2) < 0 ? -1 : 1;
+    case KFC_DR_CBCAST:
+        return cbcast(C, k);
+    case KFC_DR_CHALF:
+        return even_arg(C, k, 0) ? -1 : d0 / 2;
+    case KFC_DR_CTWICE:
+        if ((int64_t)d0 * 2 > KFC_MAX_DIM) {
+            char s[96];
+            sig(n->op, s, sizeof s);
+            return err(C, k, KF_ERR_LIMIT, "%s: result dim %lld is too large (at most %d)", s,
+                       (long long)d0 * 2, KFC_MAX_DIM),
+                   -1;
+        }
+        return 2 * d0;
     case KFC_DR_SPECIAL:
         return check_special(C, k);
     default:

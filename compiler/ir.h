@@ -58,6 +58,9 @@ typedef enum kfc_dimrule {
     KFC_DR_BCAST,
     KFC_DR_RED,
     KFC_DR_RED2,
+    KFC_DR_CBCAST, /* complex element-wise: even dims, each the largest or 2 */
+    KFC_DR_CHALF,  /* complex (dim 2k) -> one real per complex component (dim k) */
+    KFC_DR_CTWICE, /* real (dim k) -> one complex per component (dim 2k) */
     KFC_DR_SPECIAL
 } kfc_dimrule;
 
@@ -89,7 +92,7 @@ typedef struct kfc_node {
     int32_t a[3];  /* children (node indices), -1 if unused */
     int64_t iv[3]; /* integer arguments: Var (index,dim,cat), IntCst (n), RatCst (p,q), Zero (d),
                       Pow (m), Round (d), ClampInt (a,b), Elem (m), ElemT (n,m), Extract (start,d),
-                      ExtractT (start,D), OneHot (D), SumT (d) */
+                      ExtractT (start,D), OneHot (D), SumT (d), ComplexSumT (d) */
     double val;    /* value of NUM; for IntCst/RatCst kfc_check stores the value here too */
     int32_t pos;   /* byte offset of the node's token in its source string */
     int16_t src;   /* which string pos refers to: 0 formula, 1 formula2, 2+k alias k */

@@ -2,16 +2,19 @@
  * parse.c -- recursive-descent parser: formula text and aliases -> IR nodes.
  *
  * Grammar (Python precedence, loosest first; docs/formulas.md):
- *   formula := cmp END
- *   cmp     := bar (('<' | '<=' | '>' | '>=') bar)*
- *   bar     := add ('|' add)*                       (scalar product)
- *   add     := mul (('+' | '-') mul)*
- *   mul     := unary (('*' | '/') unary)*
- *   unary   := ('-' | '+') unary | power
- *   power   := atom ['**' exponent]                 (integer constant, or +-0.5)
- *   atom    := NUMBER | NAME | NAME '(' args ')' | '(' cmp ')'
- *   alias   := NAME '=' ('Vi' | 'Vj' | 'Pm') '(' [INT ','] INT ')'
- *            | NAME '=' 'Var' '(' INT ',' INT ',' INT ')'
+ *   formula  := cmp END
+ *   cmp      := bar [('<' | '<=' | '>' | '>=') bar]  (a second one: error, see parse_cmp)
+ *   bar      := add ('|' add)*                       (scalar product)
+ *   add      := mul (('+' | '-') mul)*
+ *   mul      := unary (('*' | '/') unary)*
+ *   unary    := ('-' | '+') unary | power
+ *   power    := atom ['**' exponent]
+ *   exponent := ('+' | '-') exponent | ebase ['**' exponent]  (a constant: integer or +-0.5)
+ *   ebase    := NUMBER | '(' exponent ')'
+ *   atom     := NUMBER | NAME | NAME '(' args ')' | '(' cmp ')'
+ *   args     := arg (',' arg)* [',']                 (a trailing comma, as in Python)
+ *   alias    := NAME '=' ('Vi' | 'Vj' | 'Pm') '(' [INT ','] INT [','] ')'
+ *             | NAME '=' 'Var' '(' INT ',' INT ',' INT [','] ')'
  *
  * Nodes are appended after their children, so children < parent always holds.
  * Every alias declaration becomes a VAR node of its own (before the formula's
@@ -54,9 +57,7 @@ typedef struct parser {
 static const char *const unsupported[] = {
     "TensorDot", "Kron", "BSpline", "SoftDTW", "SoftDTW_SqDist", "Grad", "Grad_WithSavedForward",
     "Diff", "GradMatrix", "DiffClampInt", "IntInv", "SqNormDiag", "SqNormIso", "SymSqNorm",
-    "ComplexMult", "ComplexAdd", "ComplexScal", "ComplexSquareAbs", "ComplexAbs", "ComplexReal",
-    "ComplexImag", "Conj", "ComplexExp", "ComplexExp1j", "ComplexDivide", "ComplexRealScal",
-    "Real2Complex", "Imag2Complex", "ComplexSum", "ComplexSumT", "Sinh", "Cosh", "Tanh", "Asinh",
+    "Sinh", "Cosh", "Tanh", "Asinh",
     "Acosh", "Atanh", "Factorize", "AutoFactorize", "LogSumExp", "KMin", "ArgKMin", "DivideSafe",
 };
 
@@ -106,20 +107,23 @@ static int signature(int op, char *buf, size_t cap)
     return snprintf(buf, cap, "%.*s", (int)n, doc);
 }
 
-/* Arguments after the '(' at lp up to its matching ')', or -1 if unbalanced. */
+/* Arguments after the '(' at lp up to its matching ')' (a trailing comma
+ * ends the list, it adds no argument), or -1 if unbalanced. */
 static int count_args(const char *s, int32_t lp)
 {
-    int depth = 0, n = 1, any = 0;
+    int depth = 0, n = 1, any = 0, last = 0; /* last: the current argument has text */
     for (int32_t i = lp + 1; s[i]; i++) {
         char c = s[i];
-        if (c == '(')
+        if (c == '(') {
             depth++;
-        else if (c == ')' && depth-- == 0)
-            return any ? n : 0;
-        else if (c == ',' && depth == 0)
-            n++;
-        if (c != ' ' && c != '\t' && c != '\n' && c != '\r' && c != ')')
-            any = 1;
+        } else if (c == ')' && depth-- == 0) {
+            return !any ? 0 : n > 1 && !last ? n - 1 : n;
+        } else if (c == ',' && depth == 0) {
+            n++, any = 1, last = 0;
+            continue;
+        }
+        if (c != ' ' && c != '\t' && c != '\n' && c != '\r')
+            any = last = 1;
     }
     return -1;
 }
@@ -227,7 +231,34 @@ __attribute__((noinline)) static int parse_int_arg(parser *P, int op, int k, int
     return parse_int(P, what, out);
 }
 
-/* args := arg (',' arg)*  -- nargs formulas, then nints integers; creates the node */
+/* After an argument of the call at lp (more: others must follow): takes a
+ * ',' (and a ')' right after it: the trailing comma Python allows) or the
+ * ')'. Returns 1 when the call's ')' was read, 0 for a ',' before the next
+ * argument, -1 on an error (reported). */
+static int call_sep(parser *P, int op, int32_t pos, int32_t lp, int more)
+{
+    if (P->x.tok == KFC_TK_COMMA) {
+        if (next(P))
+            return -1;
+        if (P->x.tok == KFC_TK_RP && !more)
+            return next(P) ? -1 : 1;
+        if (P->x.tok == KFC_TK_END)
+            return err_close(P, "')'", lp), -1;
+        if (P->x.tok == KFC_TK_COMMA)
+            return err_near(P, KF_ERR_SYNTAX, "expected an expression"), -1;
+        if (P->x.tok == KFC_TK_RP || !more)
+            return err_arity(P, op, pos, lp), -1; /* too few, too many */
+        return 0;
+    }
+    if (P->x.tok == KFC_TK_RP) {
+        if (more)
+            return err_arity(P, op, pos, lp), -1;
+        return next(P) ? -1 : 1;
+    }
+    return err_close(P, more ? "',' or ')'" : "')'", lp), -1;
+}
+
+/* args := arg (',' arg)* [',']  -- nargs formulas, then nints integers; creates the node */
 static int32_t parse_call(parser *P, int op, int32_t pos)
 {
     const kfc_opinfo *oi = &kfc_op_info[op];
@@ -245,18 +276,7 @@ static int32_t parse_call(parser *P, int op, int32_t pos)
         } else if (parse_int_arg(P, op, k, &iv[k - oi->nargs])) {
             return -1;
         }
-        if (k < total - 1) {
-            if (P->x.tok == KFC_TK_RP)
-                return err_arity(P, op, pos, lp), -1;
-            if (P->x.tok != KFC_TK_COMMA)
-                return err_close(P, "',' or ')'", lp), -1;
-        } else {
-            if (P->x.tok == KFC_TK_COMMA)
-                return err_arity(P, op, pos, lp), -1;
-            if (P->x.tok != KFC_TK_RP)
-                return err_close(P, "')'", lp), -1;
-        }
-        if (next(P))
+        if (call_sep(P, op, pos, lp, k < total - 1) < 0)
             return -1;
     }
     int32_t n = node(P, op, pos, ch[0], ch[1], ch[2]);
@@ -282,9 +302,17 @@ static int parse_shorthand(parser *P, int cat, int alias_k, int64_t iv[3])
     lp = P->x.start;
     if (next(P) || parse_int(P, "the variable index", &a))
         return -1;
+    int two = 0; /* Vi(a,b), else Vi(a): a ',' before the ')' is a trailing comma */
     if (P->x.tok == KFC_TK_COMMA) {
-        if (next(P) || parse_int(P, "the variable dim", &b))
+        if (next(P))
             return -1;
+        if (P->x.tok != KFC_TK_RP) {
+            if (parse_int(P, "the variable dim", &b))
+                return -1;
+            two = 1;
+        }
+    }
+    if (two) {
         iv[0] = a, iv[1] = b;
     } else if (alias_k >= 0) {
         iv[0] = alias_k, iv[1] = a;
@@ -296,11 +324,15 @@ static int parse_shorthand(parser *P, int cat, int alias_k, int64_t iv[3])
                -1;
     }
     iv[2] = cat;
-    if (P->x.tok == KFC_TK_COMMA) {
-        int got = count_args(P->x.text, lp);
-        return kfc_diag_at(P->d, KF_ERR_TYPE, P->x.text, pos, P->x.src,
-                           "%.2s takes 2 arguments, as in %.2s(index,dim); got %d", nm, nm, got),
-               -1;
+    if (two && P->x.tok == KFC_TK_COMMA) { /* a trailing comma, or a third argument */
+        if (next(P))
+            return -1;
+        if (P->x.tok != KFC_TK_RP && P->x.tok != KFC_TK_END) {
+            int got = count_args(P->x.text, lp);
+            return kfc_diag_at(P->d, KF_ERR_TYPE, P->x.text, pos, P->x.src,
+                               "%.2s takes 2 arguments, as in %.2s(index,dim); got %d", nm, nm, got),
+                   -1;
+        }
     }
     if (P->x.tok != KFC_TK_RP)
         return err_close(P, "')'", lp), -1;
@@ -397,41 +429,76 @@ static int32_t parse_atom(parser *P)
     return parse_call(P, op, pos);
 }
 
-/* exponent := '(' exponent ')' | ('+' | '-') exponent | NUMBER
- * whose value is an integer or +-0.5. Returns the op and sets *m. */
+/* An exponent's values on the way stay below 2^53 in magnitude: every
+ * integer there is exact in a double (and no larger literal rounds into
+ * that range), so the folding below is Python's integer arithmetic and
+ * (-1)**n keeps the parity of n. */
+#define EXPONENT_MAX 9007199254740992.0
+
+/* exponent := ('+' | '-') exponent | ebase ['**' exponent]
+ * ebase    := NUMBER | '(' exponent ')'
+ * A constant, folded as Python evaluates it: '**' to the right first, and
+ * binding tighter than a sign on its left (2**3**2 is 2**9, -2**2 is -4,
+ * (-2)**2 is 4). Returns 0 with *v set; 1 when the text is no constant of
+ * that form, or a value on the way reaches 2^53 in magnitude or is no
+ * number (nothing reported: the caller says what an exponent must be); -1
+ * with an error set. */
+static int exponent_value(parser *P, double *v)
+{
+    int r = 0;
+    if (++P->depth > KFC_MAX_DEPTH)
+        return err_near(P, KF_ERR_LIMIT, "formula nested too deeply (more than "
+                                         KF_STR(KFC_MAX_DEPTH) " levels)"),
+               -1;
+    if (P->x.tok == KFC_TK_MINUS || P->x.tok == KFC_TK_PLUS) {
+        int neg = P->x.tok == KFC_TK_MINUS;
+        if (next(P))
+            r = -1;
+        else if ((r = exponent_value(P, v)) == 0 && neg)
+            *v = -*v;
+        P->depth--;
+        return r;
+    }
+    if (P->x.tok == KFC_TK_LP) {
+        if (next(P) || (r = exponent_value(P, v)) < 0)
+            r = -1;
+        else if (r == 0 && P->x.tok != KFC_TK_RP)
+            r = 1;
+        else if (r == 0 && next(P))
+            r = -1;
+    } else if (P->x.tok == KFC_TK_NUM) {
+        r = number_value(P, v) || next(P) ? -1 : 0;
+    } else {
+        r = 1;
+    }
+    if (r == 0 && P->x.tok == KFC_TK_POW) {
+        double e;
+        if (next(P))
+            r = -1;
+        else if ((r = exponent_value(P, &e)) == 0)
+            *v = pow(*v, e);
+    }
+    if (r == 0 && !(fabs(*v) < EXPONENT_MAX)) /* also NaN: (-8)**0.5, and 0**-1 is inf */
+        r = 1;
+    P->depth--;
+    return r;
+}
+
+/* The exponent after '**': an integer (Square for 2, else Pow), or +-0.5
+ * (Sqrt, Rsqrt), as KeOps' Python front end maps them. Returns the op and
+ * sets *m; -1 with an error set. */
 static int parse_exponent(parser *P, int64_t *m)
 {
     int32_t at = P->x.start;
-    int open = 0, neg = 0;
     double v = 0;
-    for (;;) {
-        if (P->x.tok == KFC_TK_LP)
-            open++;
-        else if (P->x.tok == KFC_TK_MINUS)
-            neg = !neg;
-        else if (P->x.tok != KFC_TK_PLUS)
-            break;
-        if (next(P))
-            return -1;
-        if (open > KFC_MAX_DEPTH)
-            return err_near(P, KF_ERR_LIMIT, "formula nested too deeply"), -1;
-    }
-    int ok = P->x.tok == KFC_TK_NUM;
-    if (ok) {
-        if (number_value(P, &v) || next(P))
-            return -1;
-        for (; open > 0 && P->x.tok == KFC_TK_RP; open--)
-            if (next(P))
-                return -1;
-        ok = open == 0 && P->x.tok != KFC_TK_POW;
-    }
-    if (neg)
-        v = -v;
-    if (ok && v == 0.5)
+    int r = exponent_value(P, &v);
+    if (r < 0)
+        return -1;
+    if (r == 0 && v == 0.5)
         return KFC_OP_SQRT;
-    if (ok && v == -0.5)
+    if (r == 0 && v == -0.5)
         return KFC_OP_RSQRT;
-    if (!ok || v != floor(v) || fabs(v) > 1e9)
+    if (r != 0 || v != floor(v) || fabs(v) > 1e9)
         return kfc_diag_at(P->d, KF_ERR_SYNTAX, P->x.text, at, P->x.src,
                            "integer exponent expected after '**' (use Powf(f,g) for a real "
                            "exponent)"),
@@ -525,22 +592,33 @@ static int32_t parse_bar(parser *P)
     return parse_binary(P, parse_add, toks, ops, 1);
 }
 
-/* cmp := bar (('<' | '<=' | '>' | '>=') bar)*   -- a > b is LessThan(b,a) */
+static int is_cmp(int t)
+{
+    return t == KFC_TK_LT || t == KFC_TK_LE || t == KFC_TK_GT || t == KFC_TK_GE;
+}
+
+/* cmp := bar [('<' | '<=' | '>' | '>=') bar]   -- a > b is LessThan(b,a).
+ * Python reads a < b < c as (a < b) and (b < c), which no KeOps formula
+ * means (in keopscore every formula is true as a Python value, so `and`
+ * gives b < c): refused rather than read another way. (a < b) < c is a
+ * formula. */
 static int32_t parse_cmp(parser *P)
 {
     int32_t l = parse_bar(P);
-    while (l >= 0) {
-        int t = P->x.tok;
-        if (t != KFC_TK_LT && t != KFC_TK_LE && t != KFC_TK_GT && t != KFC_TK_GE)
-            break;
-        int32_t pos = P->x.start, r;
-        if (next(P) || (r = parse_bar(P)) < 0)
-            return -1;
-        int op = (t == KFC_TK_LT || t == KFC_TK_GT) ? KFC_OP_LESSTHAN : KFC_OP_LESSOREQUAL;
-        int swap = t == KFC_TK_GT || t == KFC_TK_GE;
-        l = node(P, op, pos, swap ? r : l, swap ? l : r, -1);
-    }
-    return l;
+    if (l < 0 || !is_cmp(P->x.tok))
+        return l;
+    int t = P->x.tok;
+    int32_t pos = P->x.start, r;
+    if (next(P) || (r = parse_bar(P)) < 0)
+        return -1;
+    if (is_cmp(P->x.tok))
+        return err_near(P, KF_ERR_SYNTAX,
+                        "comparisons do not chain (Python reads a < b < c as a < b and b < c); "
+                        "write (a < b)*(b < c) for that, or add parentheses"),
+               -1;
+    int op = (t == KFC_TK_LT || t == KFC_TK_GT) ? KFC_OP_LESSTHAN : KFC_OP_LESSOREQUAL;
+    int swap = t == KFC_TK_GT || t == KFC_TK_GE;
+    return node(P, op, pos, swap ? r : l, swap ? l : r, -1);
 }
 
 /* ---------- top level ---------- */
@@ -568,7 +646,8 @@ static int parse_formula(parser *P, const char *text, int src, int32_t *root)
     return KF_OK;
 }
 
-/* alias := NAME '=' ('Vi' | 'Vj' | 'Pm') '(' [INT ','] INT ')' | NAME '=' 'Var' '(' INT ',' INT ',' INT ')' */
+/* alias := NAME '=' ('Vi' | 'Vj' | 'Pm') '(' [INT ','] INT [','] ')'
+ *        | NAME '=' 'Var' '(' INT ',' INT ',' INT [','] ')' */
 static int parse_alias(parser *P, const char *text, int k)
 {
     int src = 2 + k;

@@ -55,6 +55,12 @@ static int bcast_ok(int32_t d, int32_t to)
     return d == to || d == 1;
 }
 
+/* Complex broadcasting: the dim itself, or 2 (one complex number). */
+static int cbcast_ok(int32_t d, int32_t to)
+{
+    return d == to || d == 2;
+}
+
 static int validate_node(const kfc_prog *p, int32_t n, kfc_diag *d)
 {
     const kfc_node *x = &p->nodes[n];
@@ -101,6 +107,10 @@ static int validate_node(const kfc_prog *p, int32_t n, kfc_diag *d)
     case KFC_OP_MATVECMULT: ok = (int64_t)dim * db == da; break;
     case KFC_OP_VECMATMULT: ok = (int64_t)dim * da == db; break;
     case KFC_OP_TENSORPROD: ok = (int64_t)da * db == dim; break;
+    case KFC_OP_COMPLEXSUM: ok = dim == 2 && da % 2 == 0; break;
+    case KFC_OP_COMPLEXSUMT: ok = da == 2 && iv[0] == dim && dim % 2 == 0; break;
+    case KFC_OP_COMPLEXSCAL: ok = dim % 2 == 0 && ((da == 2 && db == dim) || (db == 2 && da == dim)); break;
+    case KFC_OP_COMPLEXREALSCAL: ok = dim % 2 == 0 && ((da == 1 && db == dim) || (db == 1 && da == dim)); break;
     default:
         switch (oi->rule) {
         case KFC_DR_SAME: ok = dim == da; break;
@@ -110,6 +120,12 @@ static int validate_node(const kfc_prog *p, int32_t n, kfc_diag *d)
             ok = bcast_ok(da, dim) && bcast_ok(db, dim) && (oi->nargs < 3 || bcast_ok(dc, dim)) &&
                  (da == dim || db == dim || dc == dim);
             break;
+        case KFC_DR_CBCAST:
+            ok = dim % 2 == 0 && cbcast_ok(da, dim) && (oi->nargs < 2 || cbcast_ok(db, dim)) &&
+                 (da == dim || db == dim);
+            break;
+        case KFC_DR_CHALF: ok = (int64_t)da == 2 * (int64_t)dim; break;
+        case KFC_DR_CTWICE: ok = (int64_t)dim == 2 * (int64_t)da; break;
         case KFC_DR_LEAF: case KFC_DR_SPECIAL: ok = 0; break; /* each has its case above */
         }
     }

@@ -184,6 +184,22 @@ static double comp_argextreme(const double *a, int32_t d, int want_max)
     return (double)best;
 }
 
+/* Complex component k (re at *re, im at *im) of an operand of real dim d:
+ * a dim-2 operand is one complex number, repeated (KeOps' broadcasting). */
+static void cpx(const double *v, int32_t d, int32_t k, double *re, double *im)
+{
+    int32_t at = d == 2 ? 0 : 2 * k;
+    *re = v[at];
+    *im = v[at + 1];
+}
+
+/* (ar + ai i)(br + bi i) into o[0], o[1]. */
+static void cmul(double ar, double ai, double br, double bi, double *o)
+{
+    o[0] = ar * br - ai * bi;
+    o[1] = ar * bi + ai * br;
+}
+
 /* Evaluates one node into o (its dim values) from its children's values. */
 static void eval_node(const kfc_node *n, const double *A, int32_t da, const double *B, int32_t db,
                       const double *C, int32_t dc, kf_dtype dtype, const void *const *args,
@@ -306,6 +322,94 @@ static void eval_node(const kfc_node *n, const double *A, int32_t da, const doub
         for (int32_t k = 0; k < da; k++)
             for (int32_t l = 0; l < db; l++)
                 o[(int64_t)k * db + l] = A[k] * B[l];
+        return;
+    /* complex: component k of a dim-2k vector is (re, im) = (v[2k], v[2k+1]) */
+    case KFC_OP_COMPLEXREAL:
+        for (int32_t k = 0; k < d; k++)
+            o[k] = A[2 * k];
+        return;
+    case KFC_OP_COMPLEXIMAG:
+        for (int32_t k = 0; k < d; k++)
+            o[k] = A[2 * k + 1];
+        return;
+    case KFC_OP_COMPLEXSQUAREABS:
+        for (int32_t k = 0; k < d; k++)
+            o[k] = A[2 * k] * A[2 * k] + A[2 * k + 1] * A[2 * k + 1];
+        return;
+    case KFC_OP_COMPLEXABS: /* sqrt(re^2 + im^2), not hypot: KeOps' Sqrt(ComplexSquareAbs) */
+        for (int32_t k = 0; k < d; k++)
+            o[k] = sqrt(A[2 * k] * A[2 * k] + A[2 * k + 1] * A[2 * k + 1]);
+        return;
+    case KFC_OP_COMPLEXANGLE:
+        for (int32_t k = 0; k < d; k++)
+            o[k] = atan2(A[2 * k + 1], A[2 * k]);
+        return;
+    case KFC_OP_REAL2COMPLEX:
+    case KFC_OP_IMAG2COMPLEX:
+    case KFC_OP_COMPLEXEXP1J:
+        for (int32_t k = 0; k < da; k++) {
+            double f = A[k];
+            if (n->op == KFC_OP_COMPLEXEXP1J)
+                o[2 * k] = cos(f), o[2 * k + 1] = sin(f);
+            else if (n->op == KFC_OP_REAL2COMPLEX)
+                o[2 * k] = f, o[2 * k + 1] = 0;
+            else
+                o[2 * k] = 0, o[2 * k + 1] = f;
+        }
+        return;
+    case KFC_OP_CONJ:
+    case KFC_OP_COMPLEXEXP:
+        for (int32_t k = 0; k < d / 2; k++) {
+            double re, im;
+            cpx(A, da, k, &re, &im);
+            if (n->op == KFC_OP_CONJ) {
+                o[2 * k] = re, o[2 * k + 1] = -im;
+            } else {
+                double r = exp(re);
+                o[2 * k] = r * cos(im), o[2 * k + 1] = r * sin(im);
+            }
+        }
+        return;
+    case KFC_OP_COMPLEXADD:
+    case KFC_OP_COMPLEXSUBTRACT:
+    case KFC_OP_COMPLEXMULT:
+    case KFC_OP_COMPLEXSCAL: /* the checker made one of them dim 2 */
+    case KFC_OP_COMPLEXDIVIDE:
+        for (int32_t k = 0; k < d / 2; k++) {
+            double ar, ai, br, bi, t[2];
+            cpx(A, da, k, &ar, &ai);
+            cpx(B, db, k, &br, &bi);
+            if (n->op == KFC_OP_COMPLEXADD) {
+                t[0] = ar + br, t[1] = ai + bi;
+            } else if (n->op == KFC_OP_COMPLEXSUBTRACT) {
+                t[0] = ar - br, t[1] = ai - bi;
+            } else if (n->op == KFC_OP_COMPLEXDIVIDE) {
+                /* KeOps' composition Real2Complex(Inv(ComplexSquareAbs(g))) *
+                 * (f*Conj(g)), less its products by the 0 imaginary part
+                 * (which change nothing unless a value is infinite) */
+                double s = 1 / (br * br + bi * bi);
+                cmul(ar, ai, br, -bi, t);
+                t[0] *= s, t[1] *= s;
+            } else {
+                cmul(ar, ai, br, bi, t);
+            }
+            o[2 * k] = t[0], o[2 * k + 1] = t[1];
+        }
+        return;
+    case KFC_OP_COMPLEXREALSCAL: { /* a real scalar times a complex vector, in either order */
+        const double *z = da == 1 ? B : A, s = da == 1 ? A[0] : B[0];
+        for (int32_t c = 0; c < d; c++)
+            o[c] = s * z[c];
+        return;
+    }
+    case KFC_OP_COMPLEXSUM:
+        o[0] = o[1] = 0;
+        for (int32_t k = 0; k < da / 2; k++)
+            o[0] += A[2 * k], o[1] += A[2 * k + 1];
+        return;
+    case KFC_OP_COMPLEXSUMT:
+        for (int32_t k = 0; k < d / 2; k++)
+            o[2 * k] = A[0], o[2 * k + 1] = A[1];
         return;
     /* element-wise: f the component of the argument; a, b, c those of the
      * arguments broadcast (c is 0 for two arguments) */

@@ -200,6 +200,32 @@ KFT_TEST(ops_shape_and_tensor)
     RUN_TABLE(T_ops_shape_and_tensor, 400);
 }
 
+/* Complex vectors (re, im interleaved) need even dims: Concat(x, y) has dim
+ * 2D, Concat(a, b) is one complex number (dim 2, broadcast). */
+static const opcase T_ops_complex[] = {
+    {"ComplexMult(Concat(x, y), Concat(y*p, x - b))", R},
+    {"ComplexMult(Concat(a, b), Concat(x, y)) + ComplexMult(Concat(x, y), Concat(b, p))", R},
+    {"ComplexAdd(Concat(x, y), Concat(a, p)) - ComplexSubtract(Concat(b, a), Concat(y, x))", R},
+    {"ComplexDivide(Concat(x, y), Concat(y + p, x*b))", P},
+    {"ComplexDivide(Concat(a, b), Concat(x, y)) + ComplexDivide(Concat(x, y), Concat(b, p))", P},
+    {"ComplexAdd(Conj(Concat(x, y*p)), Conj(Concat(a, b)))", R},
+    {"ComplexSubtract(ComplexExp(Concat(x, y - p)), ComplexExp(Concat(a, b)))", R},
+    {"ComplexExp1j(x - y*p)", R},
+    {"Real2Complex(x*b) + Imag2Complex(y - p)", R},
+    {"ComplexReal(Concat(x, y)) + ComplexImag(Concat(y*p, x))*b", R},
+    {"ComplexSquareAbs(Concat(x, y)) + ComplexAbs(Concat(y*p, x))", R},
+    {"ComplexAngle(Concat(x - y, y*p)) + ComplexAngle(Concat(a, b))", R},
+    {"ComplexScal(Concat(a, b), Concat(x, y)) + ComplexScal(Concat(y, x), Concat(p, a))", R},
+    {"ComplexRealScal(b, Concat(x, y)) + ComplexRealScal(Concat(y, x), p)", R},
+    {"ComplexSum(Concat(x, y*p))*b", R},
+    {"ComplexSumT(Concat(a, b*p), 6) + ComplexSumT(ComplexSum(Concat(x, y)), 6)", R},
+};
+
+KFT_TEST(ops_complex)
+{
+    RUN_TABLE(T_ops_complex, 500);
+}
+
 /* Large runs (the reference is slow: keep 1000 x 1000 to one here). */
 KFT_TEST(ops_large)
 {
@@ -238,7 +264,7 @@ KFT_TEST(ops_cases_cover_ops_def)
     } lists[] = {
 #define L(t) {t, sizeof t / sizeof t[0]}
         L(T_ops_leaves_and_unary), L(T_ops_integer_args), L(T_ops_binary_ternary), L(T_ops_vector_to_scalar),
-        L(T_ops_shape_and_tensor),
+        L(T_ops_shape_and_tensor), L(T_ops_complex),
 #undef L
     };
     for (int op = 0; op < KFC_OP_COUNT; op++) {

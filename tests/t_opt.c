@@ -401,6 +401,17 @@ static const char *const op_exprs[] = {
     /* the shapes the optimizing tier fuses into kf_vexpns (compiler/emit/exp_fuse.c) */
     "Exp(-SqDist(x,y)/IntCst(2))", "Exp(-Norm2(x-y)*0.3)", "Exp(-(Abs(x-y)+Square(y))*IntCst(2)*0.7)",
     "Exp(Sqrt(Abs(x))*RatCst(-3,4))", "Exp(-SqDist(x,y)/IntCst(3))",
+    /* complex (even dims; Concat(u,w) is one complex number), every level */
+    "ComplexMult(Concat(x,y),Concat(y,p))", "ComplexMult(Concat(u,w),Concat(x,p))", "ComplexMult(Concat(p,p),Concat(p,p))",
+    "ComplexAdd(Concat(x,y),Concat(w,u))", "ComplexSubtract(Concat(p,x),Concat(y,p))",
+    "ComplexDivide(Concat(x,y),Real2Complex(Abs(x)+IntCst(1))+Imag2Complex(y))",
+    "ComplexDivide(Concat(u,w),Real2Complex(Abs(p)+IntCst(1)))", "Conj(Concat(x,p))", "Conj(Concat(u,u))",
+    "ComplexExp(Concat(x,y))", "ComplexExp(Concat(p,p))", "ComplexExp1j(x-y)", "Real2Complex(x*y)",
+    "Imag2Complex(p-y)", "ComplexReal(Concat(x,y))", "ComplexImag(Concat(p,y))", "ComplexSquareAbs(Concat(x,y))",
+    "ComplexAbs(Concat(x,y))", "ComplexAngle(Concat(x,y))", "ComplexAngle(Concat(w,w))",
+    "ComplexScal(Concat(u,w),Concat(x,y))", "ComplexScal(Concat(x,y),Concat(w,u))",
+    "ComplexRealScal(Concat(x,y),w)", "ComplexRealScal(u,Concat(p,y))", "ComplexSum(Concat(x,y))",
+    "ComplexSumT(Concat(u,w),6)",
 };
 
 /* Concat(e0, Concat(e1, ...)) of op_exprs[a..b). */
@@ -498,8 +509,11 @@ KFT_TEST(opt_large_dims)
     okern ks[] = {
         {.f = "Exp(-Square(x-y))", .red = "Sum", .al = al, .na = 2, .axis = 1, .dt = KF_FLOAT32},
         {.f = "Square(x-y)*x", .red = "Min_ArgMin", .al = al, .na = 2, .axis = 0, .dt = KF_FLOAT64},
+        /* complex templates and ComplexSum over 70 complex components: looped */
+        {.f = "Concat(ComplexMult(Concat(x,y),Concat(y,x)),Concat(ComplexReal(Concat(x,y)),ComplexSum(Concat(x,y))))",
+         .red = "Sum", .al = al, .na = 2, .axis = 1, .dt = KF_FLOAT64},
     };
-    KFT_CHECK(run_batch(ks, 2, 400) == 0);
+    KFT_CHECK(run_batch(ks, 3, 400) == 0);
 }
 
 /* ---- special values through whole kernels ---- */
@@ -692,6 +706,54 @@ KFT_TEST(opt_avx512_code_is_512_bit)
     KFT_CHECKF(zmm[1] > 20, "512-bit lanes: %d instructions on zmm registers", zmm[1]);
     KFT_CHECKF(zmm[0] >= 0, "256-bit lanes: not compiled");
     fprintf(stderr, "  zmm instructions: 256-bit source %d, 512-bit source %d\n", zmm[0], zmm[1]);
+    tdir_free(&t);
+    okern_free(&k, 1);
+}
+
+/* The complex templates are straight-line, branch-free code: the lane loop
+ * of a formula of complex products, a quotient and moduli vectorizes (its
+ * divisions and square roots are packed AVX2 instructions), compiled as the
+ * cc tier would for an AVX2 CPU. */
+KFT_TEST(opt_complex_code_vectorizes)
+{
+    if (!have_cc())
+        return;
+    if (system("command -v objdump >/dev/null 2>&1") != 0) {
+        kft_skip("no objdump on PATH to read the object's instructions");
+        return;
+    }
+#if !defined(__x86_64__)
+    kft_skip("not an x86-64 machine");
+    return;
+#endif
+    okern k = {.f = "ComplexAbs(ComplexDivide(ComplexMult(Concat(x,y),Concat(y,x)),Concat(w,u)))", .red = "Sum",
+               .al = red_al, .na = 4, .axis = 1, .dt = KF_FLOAT32};
+    if (!KFT_CHECK(okern_build(&k) == 0))
+        return;
+    tdir t = {{0}};
+    KFT_CHECK(tdir_make(&t) == 0);
+    kfc_diag d;
+    kfc_diag_clear(&d);
+    char *src = kfc_emit_c_opt(&k.p, &k.r, &d), path[128], cmd[512];
+    snprintf(path, sizeof path, "%s/c.c", t.path);
+    int packed[2] = {-1, -1};
+    if (KFT_CHECK(src && write_file(path, src) == 0)) {
+        snprintf(cmd, sizeof cmd,
+                 "cd '%s' && cc -O3 -march=haswell -fPIC -fno-math-errno -fno-trapping-math -c c.c -o c.o && "
+                 "objdump -d c.o > c.s && grep -c 'vdivps.*ymm' c.s > div.n; grep -c 'vsqrtps.*ymm' c.s > sqrt.n",
+                 t.path);
+        int rc = system(cmd);
+        (void)rc; /* grep -c exits 1 when it counts 0 */
+        for (int q = 0; q < 2; q++) {
+            snprintf(path, sizeof path, "%s/%s.n", t.path, q ? "sqrt" : "div");
+            char *n = kft_read_file(path);
+            if (n)
+                packed[q] = atoi(n);
+            free(n);
+        }
+    }
+    free(src);
+    KFT_CHECKF(packed[0] > 0 && packed[1] > 0, "packed ymm divisions %d, square roots %d", packed[0], packed[1]);
     tdir_free(&t);
     okern_free(&k, 1);
 }

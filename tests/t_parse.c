@@ -104,17 +104,88 @@ KFT_TEST(parse_precedence)
         {"Var(0,1,0)*Var(1,1,1)**3", "Mult(Var(0,1,0),Pow(Var(1,1,1),3))"},
         {"Var(0,2,0)|Var(1,2,1)<1", "LessThan(Scalprod(Var(0,2,0),Var(1,2,1)),1)"},
         {"1 < Var(0,1,0) + 2 * 3", "LessThan(1,Add(Var(0,1,0),6))"},
-        {"Var(0,1,0) > 1 > 0", "LessThan(0,LessThan(1,Var(0,1,0)))"},
+        {"(Var(0,1,0) > 1) > 0", "LessThan(0,LessThan(1,Var(0,1,0)))"},
+        {"Var(0,1,0) > (1 > 0)", "LessThan(1,Var(0,1,0))"}, /* (1 > 0) folds to 1 */
         {"Var(0,1,0)\n+\tVar(1,1,1)\r\n", "Add(Var(0,1,0),Var(1,1,1))"},
         {"Var(0,1,0)/-2", "Divide(Var(0,1,0),-2)"},
         {"Var(0,1,0)**0 + Var(0,1,0)**1", "Add(Pow(Var(0,1,0),0),Pow(Var(0,1,0),1))"},
         {"Var(0,1,0)**2.0", "Square(Var(0,1,0))"},
+        /* ** is right-associative and binds tighter than a sign on its left, as in
+         * Python: the exponent is a constant folded the way Python computes it */
+        {"Var(0,1,0)**2**2", "Pow(Var(0,1,0),4)"},
+        {"Var(0,1,0)**2**3**0", "Square(Var(0,1,0))"},
+        {"Var(0,1,0)**2**2**2", "Pow(Var(0,1,0),16)"},
+        {"Var(0,1,0)**-2**2", "Pow(Var(0,1,0),-4)"},
+        {"Var(0,1,0)**(-2)**2", "Pow(Var(0,1,0),4)"},
+        {"Var(0,1,0)**(-1)**3", "Pow(Var(0,1,0),-1)"},
+        {"Var(0,1,0)**(2**2)", "Pow(Var(0,1,0),4)"},
+        {"Var(0,1,0)**2**-1", "Sqrt(Var(0,1,0))"},
+        {"Var(0,1,0)**-(2**-1)", "Rsqrt(Var(0,1,0))"},
+        {"Var(0,1,0)**0**0", "Pow(Var(0,1,0),1)"},
+        {"-Var(0,1,0)**2**2", "Minus(Pow(Var(0,1,0),4))"},
+        {"(Var(0,1,0)**2)**3", "Pow(Square(Var(0,1,0)),3)"},
+        {"2**2**Var(0,1,0)", NULL},
+        /* a trailing comma in a call, as Python allows */
+        {"Exp(Var(0,1,0),)", "Exp(Var(0,1,0))"},
+        {"Sum(Var(0,3,0), )", "Sum(Var(0,3,0))"},
+        {"Pow(Var(0,1,0),3,)", "Pow(Var(0,1,0),3)"},
+        {"Var(0,1,0,)+Vi(0,1,)", "Add(Var(0,1,0),Var(0,1,0))"},
+        {"IfElse(Var(0,1,0),1,2,)", "IfElse(Var(0,1,0),1,2)"},
     };
     for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
         char *c = canon_of(cases[k][0]);
-        KFT_CHECKF(same(c, cases[k][1]), "%s -> %s", cases[k][0], c ? c : "(error)");
+        if (cases[k][1])
+            KFT_CHECKF(same(c, cases[k][1]), "%s -> %s", cases[k][0], c ? c : "(error)");
+        else
+            KFT_CHECKF(!c, "%s -> %s, expected an error", cases[k][0], c);
         free(c);
     }
+}
+
+static int status_of(const char *f, kfc_diag *d);
+
+/* What Python syntax allows and KeOps formulas use, and what would read
+ * differently here than in Python: refused, with the column. */
+KFT_TEST(parse_python_syntax)
+{
+    static const struct {
+        const char *f;
+        int status;
+        const char *msg; /* the start of the message */
+    } cases[] = {
+        {"Var(0,1,0) < Var(1,1,1) < 2", KF_ERR_SYNTAX, "1:25: comparisons do not chain"},
+        {"Var(0,1,0)>=1>0", KF_ERR_SYNTAX, "1:14: comparisons do not chain"},
+        {"Exp(Var(0,1,0) <= 1 > 0)", KF_ERR_SYNTAX, "1:21: comparisons do not chain"},
+        {"Var(0,1,0)**2**Var(1,1,1)", KF_ERR_SYNTAX, "1:13: integer exponent expected after '**'"},
+        {"Var(0,1,0)**2**0.5", KF_ERR_SYNTAX, "1:13: integer exponent expected after '**'"},
+        {"Var(0,1,0)**0**-1", KF_ERR_SYNTAX, "1:13: integer exponent expected"}, /* 0**-1: no value */
+        {"Var(0,1,0)**(-8)**0.5", KF_ERR_SYNTAX, "1:13: integer exponent expected"},
+        {"Var(0,1,0)**(-1)**9007199254740993", KF_ERR_SYNTAX, "1:13: integer exponent expected"},
+        {"Var(2,1,0)**2**11", KF_ERR_TYPE, "1:11: Pow(f,m): m = 2048 is out of range"},
+        {"Exp(Var(0,1,0),,)", KF_ERR_SYNTAX, "1:16: expected an expression, near ','"},
+        {"Exp(,)", KF_ERR_SYNTAX, "1:5: expected an expression, near ','"},
+        {"Pow(Var(0,1,0),)", KF_ERR_TYPE, "1:1: Pow takes 2 arguments, as in Pow(f,m); got 1"},
+        {"Pow(Var(0,1,0),2,3,)", KF_ERR_TYPE, "1:1: Pow takes 2 arguments, as in Pow(f,m); got 3"},
+        {"Exp(Var(0,1,0),Var(0,1,0),)", KF_ERR_TYPE, "1:1: Exp takes 1 argument, as in Exp(f); got 2"},
+        {"Exp(Var(0,1,0),", KF_ERR_SYNTAX, "1:16: expected ')' to close '(' at 1:4, near end of formula"},
+        {"Vi(0,1,2,)", KF_ERR_TYPE, "1:1: Vi takes 2 arguments, as in Vi(index,dim); got 3"},
+        {"Vi(0,)", KF_ERR_SYNTAX, "1:1: Vi(dim) is only allowed in an alias"},
+        {"(Var(0,1,0),)", KF_ERR_SYNTAX, "1:12: expected ')' to close '(' at 1:1, near ','"},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        kfc_diag d;
+        int st = status_of(cases[k].f, &d);
+        KFT_CHECKF(st == cases[k].status && strncmp(d.msg, cases[k].msg, strlen(cases[k].msg)) == 0,
+                   "%s: %d %s", cases[k].f, st, d.msg);
+    }
+    /* The alias' short form takes a trailing comma too. */
+    static const char *const al[] = {"x=Vi(3,)", "y=Vj(1,3,)", "z=Var(2,3,2,)"};
+    kfc_diag d;
+    char *c = NULL;
+    KFT_CHECKF(compile_text("x+y+z", NULL, al, 3, &c, NULL, &d) == KF_OK &&
+                   same(c, "Add(Add(Var(0,3,0),Var(1,3,1)),Var(2,3,2))"),
+               "%s %s", c ? c : "", d.msg);
+    free(c);
 }
 
 KFT_TEST(parse_literals_roundtrip)
@@ -195,6 +266,19 @@ KFT_TEST(parse_limits)
     free(s);
     s = repeat("x**(", 5000, "2", ")", 5000);
     KFT_CHECK(s && status_of(s, &d) != KF_OK);
+    free(s);
+    /* Exponent chains recurse (** is right-associative): capped as well. */
+    s = repeat("1**", 10000, "x", "", 0);
+    KFT_CHECKF(s && status_of(s, &d) == KF_ERR_LIMIT && strstr(d.msg, "nested too deeply"), "%s", d.msg);
+    free(s);
+    s = repeat("x", 1, "", "**1", 10000);
+    KFT_CHECKF(s && status_of(s, &d) == KF_ERR_LIMIT && strstr(d.msg, "nested too deeply"), "%s", d.msg);
+    free(s);
+    s = repeat("x**", 1, "", "-", 10000);
+    KFT_CHECKF(s && status_of(s, &d) == KF_ERR_LIMIT && strstr(d.msg, "nested too deeply"), "%s", d.msg);
+    free(s);
+    s = repeat("x", 1, "", "**1", 100); /* x**1**1**...: Pow(x,1) */
+    KFT_CHECKF(s && status_of(s, &d) == KF_OK, "%s", d.msg);
     free(s);
     /* Nesting just under the cap is fine. */
     s = repeat("(", 200, "x", ")", 200);

@@ -262,6 +262,55 @@ KFT_TEST(ref_tensor)
     EXPECT("TensorProd(Extract(x,0,2),y)", 0.5, 4, -1, -1, -8, 2);
 }
 
+/* Complex vectors are real vectors of even dim, (re, im) interleaved: A is
+ * (1+2i, 3+4i, 5+6i), Concat(a,b) the complex number 2-3i. */
+KFT_TEST(ref_complex)
+{
+    EXPECT("ComplexMult(Concat(1,2),Concat(3,-1))", 5, 5); /* (1+2i)(3-i) = 5+5i */
+    EXPECT("ComplexMult(A,Concat(0,1))", -2, 1, -4, 3, -6, 5); /* times i, the scalar broadcast */
+    EXPECT("ComplexMult(Concat(0,1),A)", -2, 1, -4, 3, -6, 5);
+    EXPECT("ComplexMult(A,A)", -3, 4, -7, 24, -11, 60);
+    EXPECT("ComplexScal(Concat(0,1),A)", -2, 1, -4, 3, -6, 5);
+    EXPECT("ComplexScal(A,Concat(0,1))", -2, 1, -4, 3, -6, 5);
+    EXPECT("ComplexScal(Concat(1,2),Concat(3,-1))", 5, 5);
+    EXPECT("ComplexRealScal(a,A)", 2, 4, 6, 8, 10, 12);
+    EXPECT("ComplexRealScal(A,b)", -3, -6, -9, -12, -15, -18);
+    EXPECT("ComplexRealScal(p,Concat(a,b))", 1, -1.5);
+    EXPECT("ComplexAdd(A,Concat(1,-1))", 2, 1, 4, 3, 6, 5);
+    EXPECT("ComplexAdd(Concat(a,b),Concat(p,a))", 2.5, -1);
+    EXPECT("ComplexSubtract(A,Concat(1,2))", 0, 0, 2, 2, 4, 4);
+    EXPECT("ComplexSubtract(Concat(1,2),A)", 0, 0, -2, -2, -4, -4);
+    EXPECT("ComplexDivide(Concat(5,5),Concat(3,-1))", 1, 2); /* (5+5i)/(3-i) = 1+2i */
+    EXPECT("ComplexDivide(A,Concat(0,1))", 2, -1, 4, -3, 6, -5); /* divided by i */
+    EXPECT("ComplexDivide(Concat(1,0),A)", 0.2, -0.4, 0.12, -0.16, 5.0 / 61, -6.0 / 61);
+    EXPECT("ComplexDivide(Concat(1,1),Zero(2))", NAN, NAN); /* 1/|0|^2 = inf times 0 */
+    EXPECT("Conj(A)", 1, -2, 3, -4, 5, -6);
+    EXPECT("Conj(Concat(a,b))", 2, 3);
+    EXPECT("ComplexReal(A)", 1, 3, 5);
+    EXPECT("ComplexImag(A)", 2, 4, 6);
+    EXPECT("ComplexReal(Concat(a,b))", 2);
+    EXPECT("ComplexSquareAbs(A)", 5, 25, 61);
+    EXPECT("ComplexAbs(A)", sqrt(5), 5, sqrt(61));
+    EXPECT("ComplexAbs(Concat(3,-4))", 5);
+    EXPECT("ComplexAngle(A)", atan2(2, 1), atan2(4, 3), atan2(6, 5));
+    EXPECT("ComplexAngle(Concat(-1,0))", M_PI);
+    EXPECT("ComplexAngle(Concat(0,-2))", -M_PI / 2);
+    EXPECT("Real2Complex(x)", 1, 0, -2, 0, 3, 0);
+    EXPECT("Imag2Complex(x)", 0, 1, 0, -2, 0, 3);
+    EXPECT("Real2Complex(a)", 2, 0);
+    EXPECT("ComplexExp(Concat(0,0))", 1, 0);
+    EXPECT("ComplexExp(Concat(a,p))", exp(2) * cos(0.5), exp(2) * sin(0.5));
+    EXPECT("ComplexExp(A)", exp(1) * cos(2), exp(1) * sin(2), exp(3) * cos(4), exp(3) * sin(4),
+           exp(5) * cos(6), exp(5) * sin(6));
+    EXPECT("ComplexExp1j(x)", cos(1), sin(1), cos(-2), sin(-2), cos(3), sin(3));
+    EXPECT("ComplexExp1j(0)", 1, 0);
+    EXPECT("ComplexSum(A)", 9, 12);
+    EXPECT("ComplexSum(Concat(a,b))", 2, -3);
+    EXPECT("ComplexSumT(Concat(a,b),6)", 2, -3, 2, -3, 2, -3);
+    EXPECT("ComplexSumT(Concat(a,b),2)", 2, -3);
+    EXPECT("ComplexSum(ComplexSumT(Concat(a,b),8))", 8, -12);
+}
+
 KFT_TEST(ref_eval_float32_inputs)
 {
     kfc_prog p;

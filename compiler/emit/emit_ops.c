@@ -1,9 +1,10 @@
 /*
  * emit_ops.c -- each formula op's generated C, once for both tiers: the
- * element-wise templates of ops.def (Pow and Round built here) and the ops
- * with code of their own (reductions over components, Scalprod/SqDist,
- * WeightedSqNorm/Dist, Normalize, Elem/Extract/Concat/OneHot/SumT,
- * MatVecMult/VecMatMult/TensorProd), plus the prelude helpers they call.
+ * element-wise templates of ops.def (real and complex; Pow and Round built
+ * here) and the ops with code of their own (reductions over components,
+ * Scalprod/SqDist, WeightedSqNorm/Dist, Normalize, Elem/Extract/Concat/
+ * OneHot/SumT, MatVecMult/VecMatMult/TensorProd, ComplexSum), plus the
+ * prelude helpers they call.
  * Where the tiers put values and how they loop is the kfc_opgen's business.
  */
 #include <stdarg.h>
@@ -129,14 +130,28 @@ void kfc_opgen_stmt(const kfc_opgen *g, int lv, int64_t n, const char *fmt, ...)
 
 /* ---- element-wise ops ---- */
 
-/* Appends tmpl to t with $a $b $c replaced by the children's components at k
- * and $0 $1 by the integer arguments (as double literals). */
-static void expand(const kfc_opgen *g, const kfc_node *x, const char *tmpl, const char *k, kfc_buf *t)
+/* Appends tmpl (up to end) to t with $a $b $c replaced by the children's
+ * components at k, $ar $ai ... by the re and im of their complex component k
+ * (a dim-2 child is one complex number: 0 and 1; dim-1 children are
+ * broadcast by comp), and $0 $1 by the integer arguments (as double literals). */
+static void expand(const kfc_opgen *g, const kfc_node *x, const char *tmpl, const char *end, const char *k,
+                   kfc_buf *t)
 {
-    for (const char *s = tmpl; *s; s++) {
+    for (const char *s = tmpl; s < end; s++) {
         if (s[0] == '$' && s[1] >= 'a' && s[1] <= 'c') {
-            char c[KFC_CAP];
-            g->comp(g, x->a[s[1] - 'a'], k, c, sizeof c);
+            char c[KFC_CAP], ix[64];
+            int32_t ch = x->a[s[1] - 'a'];
+            const char *at = k;
+            if (s[2] == 'r' || s[2] == 'i') {
+                int im = s[2] == 'i';
+                if (g->p->nodes[ch].dim == 2)
+                    snprintf(ix, sizeof ix, "%d", im);
+                else
+                    snprintf(ix, sizeof ix, "2*%s%s", k, im ? "+1" : "");
+                at = ix;
+                s++;
+            }
+            g->comp(g, ch, at, c, sizeof c);
             kfc_buf_printf(t, "%s", c);
             s++;
         } else if (s[0] == '$' && (s[1] == '0' || s[1] == '1')) {
@@ -152,8 +167,9 @@ static void expand(const kfc_opgen *g, const kfc_node *x, const char *tmpl, cons
     }
 }
 
-/* The C template of an element-wise node: ops.def's, or Pow's and Round's. */
-static void elementwise_template(const kfc_opgen *g, const kfc_node *x, char *dst, size_t cap)
+/* The C template of an element-wise node: ops.def's (returned), or Pow's
+ * and Round's (built in dst). */
+static const char *elementwise_template(const kfc_opgen *g, const kfc_node *x, char *dst, size_t cap)
 {
     if (x->op == KFC_OP_POW) {
         long long m = x->iv[0], am = m < 0 ? -m : m;
@@ -177,23 +193,36 @@ static void elementwise_template(const kfc_opgen *g, const kfc_node *x, char *ds
         kfc_fmt_double(lit, sizeof lit, s);
         snprintf(dst, cap, "(KF_ROUND(($a)*(KF_T)%s)/(KF_T)%s)", lit, lit);
     } else {
-        snprintf(dst, cap, "%s", kfc_op_info[x->op].cexpr);
+        return kfc_op_info[x->op].cexpr;
     }
+    return dst;
 }
 
+/* One statement per component, or for a complex template "RE;IM" one pair
+ * of statements per complex component of the result (dim / 2 of them). */
 static void emit_elementwise(const kfc_opgen *g, int32_t n, int lv)
 {
     const kfc_node *x = &g->p->nodes[n];
-    char tmpl[200], dst[KFC_CAP];
-    kfc_buf rhs = {0};
-    elementwise_template(g, x, tmpl, sizeof tmpl);
-    expand(g, x, tmpl, "@", &rhs);
-    g->dst(g, n, "@", dst, sizeof dst);
-    if (rhs.oom)
+    char buf[200], dst[KFC_CAP], dst2[KFC_CAP];
+    kfc_buf rhs = {0}, rhs2 = {0};
+    const char *tmpl = elementwise_template(g, x, buf, sizeof buf), *semi = strchr(tmpl, ';');
+    if (!semi) {
+        expand(g, x, tmpl, tmpl + strlen(tmpl), "@", &rhs);
+        g->dst(g, n, "@", dst, sizeof dst);
+    } else {
+        expand(g, x, tmpl, semi, "@", &rhs);
+        expand(g, x, semi + 1, semi + strlen(semi), "@", &rhs2);
+        g->dst(g, n, "2*@", dst, sizeof dst);
+        g->dst(g, n, "2*@+1", dst2, sizeof dst2);
+    }
+    if (rhs.oom || rhs2.oom)
         g->b->oom = 1;
-    else
+    else if (!semi)
         kfc_opgen_stmt(g, lv, x->dim, "%s = %s;", dst, rhs.s);
+    else
+        kfc_opgen_stmt(g, lv, x->dim / 2, "%s = %s; %s = %s;", dst, rhs.s, dst2, rhs2.s);
     free(rhs.s);
+    free(rhs2.s);
 }
 
 /* ---- the ops with code of their own ---- */
@@ -343,6 +372,17 @@ static void emit_special(const kfc_opgen *g, int32_t n, int lv)
         CA("0");
         kfc_opgen_stmt(g, lv, x->dim, "%s = %s;", NA, A);
         return;
+    case KFC_OP_COMPLEXSUM: {
+        /* both sums from 0 over ascending components, as the reference */
+        char AI[KFC_CAP], N1[KFC_CAP];
+        CA("2*@");
+        g->comp(g, a, "2*@+1", AI, sizeof AI);
+        g->dst(g, n, "1", N1, sizeof N1);
+        kfc_buf_printf(o, "%s{ KF_T kf_a = 0, kf_b = 0;\n", in);
+        kfc_opgen_stmt(g, lv, da / 2, "kf_a += %s; kf_b += %s;", A, AI);
+        kfc_buf_printf(o, "%s  %s = kf_a; %s = kf_b; }\n", in, N0, N1);
+        return;
+    }
     case KFC_OP_MATVECMULT:
         snprintf(ix, sizeof ix, "k*%d+l", (int)db);
         CA(ix), CB("l");

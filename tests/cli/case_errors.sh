@@ -21,6 +21,14 @@ expect "formula2 error" 2 "  --formula2 b*Foo(x)"
 if [ "$(sed -n 3p "$T/err")" = "               ^" ]; then pass; else fail "formula2 caret: '$(sed -n 3p "$T/err")'"; fi
 run "$BIN" eval "$G" --alias 'x=Vi(0,3' --alias 'y=Vj(1,3)' --alias 'b=Vj(2,1)' -r Sum --axis 1 -o "$O" $IN
 expect "alias error" 2 "  --alias x=Vi(0,3"
+# Complex operations want even dims; the caret is under the operation.
+run "$BIN" eval 'b*ComplexAbs(x)' $GA -r Sum --axis 1 -o "$O" $IN
+expect "complex dim error" 2 "1:3: ComplexAbs(f): argument 1 must be complex (an even dim: re, im pairs), got dim 3"
+if [ "$(sed -n 3p "$T/err")" = "    ^" ]; then pass; else fail "complex caret: '$(sed -n 3p "$T/err")'"; fi
+# A comparison chain reads differently in Python: refused at the second operator.
+run "$BIN" eval 'b*(SqDist(x,y) < b < 1)' $GA -r Sum --axis 1 -o "$O" $IN
+expect "chained comparison" 2 "1:20: comparisons do not chain"
+if [ "$(sed -n 3p "$T/err")" = "                     ^" ]; then pass; else fail "chain caret: '$(sed -n 3p "$T/err")'"; fi
 run "$BIN" eval 'TensorDot(x,y)' $GA -r Sum --axis 1 -o "$O" $IN
 expect "unsupported KeOps op" 2 "not supported yet: TensorDot"
 run "$BIN" eval "$G" $GA -r Summ --axis 1 -o "$O" $IN

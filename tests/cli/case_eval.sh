@@ -24,6 +24,15 @@ run "$BIN" eval 'SqDist(x,y)' $A -r KMin_ArgKMin -K 3 --axis 1 -o "$T/o.npy" --i
 expect "KMin_ArgKMin" 0
 vals_are "KMin values" "$T/o.npy" "0.25 0.25 4 1 2.25 2.25"
 vals_are "ArgKMin indices (ties in visiting order)" "$T/i.npy" "1 3 2 2 1 3"
+# Complex numbers as (re, im) pairs: sum_j (1+2i) y_j with y = (3-i, i) is (5+5i) + (-2+i) = 3+6i.
+mknpy "$T/zx.npy" '<f8' '(1, 2)' 1 2
+mknpy "$T/zy.npy" '<f8' '(2, 2)' 3 -1 0 1
+run "$BIN" eval 'ComplexMult(z,w)' --alias 'z=Vi(0,2)' --alias 'w=Vj(1,2)' -r Sum --axis 1 -o "$T/o.npy" "$T/zx.npy" "$T/zy.npy"
+expect "complex Sum" 0
+vals_are "complex Sum values" "$T/o.npy" "3 6"
+run "$BIN" eval 'ComplexAbs(ComplexMult(z,w))' --alias 'z=Vi(0,2)' --alias 'w=Vj(1,2)' -r Max --axis 1 -o "$T/o.npy" "$T/zx.npy" "$T/zy.npy"
+expect "complex modulus" 0
+vals_are "complex modulus values (|5+5i|)" "$T/o.npy" "7.0710678118654755"
 # An empty reduction (N = 0) gives the neutral values.
 mknpy "$T/y0.npy" '<f8' '(0, 1)'
 run "$BIN" eval 'x*y' $A -r Sum --axis 1 -o "$T/o.npy" "$T/x1.npy" "$T/y0.npy"
