@@ -47,7 +47,8 @@ void kfcli_help_eigsh(FILE *f)
         "  --solver S           arpack (Lanczos: every --which), block (LOBPCG on blocks of\n"
         "                       --block columns, default k + 1: the largest eigenpairs of the\n"
         "                       mode's operator, so shifted or coarse for a Laplacian), or auto\n"
-        "                       (default: arpack; docs/solvers.md has the measurements)\n"
+        "                       (default: block where it applies from 20000 points, else arpack;\n"
+        "                       docs/solvers.md has the measurements)\n"
         "  --compare            also run every other mode that applies and compare matvecs,\n"
         "                       time and eigenvalues\n"
         "  --block-sparse EPS[:CUTOFF]  skip the pairs of grid cells (side EPS) whose points\n"
@@ -642,14 +643,19 @@ static int solve(eigsh_state *s, kf_spectral_mode mode, kf_eigsh_report *rep,
     so.solver = c->solver;
     so.block = c->block;
     progress_state ps = {.tty = s->progress,
-                         .solver = c->solver == KF_SOLVER_BLOCK ? "LOBPCG" : "Lanczos"};
+                         .solver = c->solver == KF_SOLVER_BLOCK    ? "LOBPCG"
+                                   : c->solver == KF_SOLVER_ARPACK ? "Lanczos"
+                                                                   : "solving"};
     if (s->progress || (c->verbose && !c->quiet)) {
         so.eig.progress = progress_matvecs;
         so.eig.progress_user = &ps;
     }
     char msg[96];
     snprintf(msg, sizeof msg, "%s (%s mode, k = %d) on %lld points...",
-             c->solver == KF_SOLVER_BLOCK ? "LOBPCG" : "Lanczos", mode_names[mode], c->k,
+             c->solver == KF_SOLVER_BLOCK    ? "LOBPCG"
+             : c->solver == KF_SOLVER_ARPACK ? "Lanczos"
+                                             : "Eigensolver",
+             mode_names[mode], c->k,
              (long long)s->n);
     progress(s, msg);
     double t0 = kfcli_now();
@@ -670,8 +676,8 @@ static void print_report(const eigsh_state *s, const kf_eigsh_report *r, kf_spec
     const eigsh_cfg *c = &s->c;
     printf("\nreport\n");
     printf("  mode          %s\n", mode_text(used, c->laplacian));
-    if (c->solver == KF_SOLVER_BLOCK) {
-        printf("  solver        block (LOBPCG)\n");
+    if (r->solver == KF_SOLVER_BLOCK) {
+        printf("  solver        block (LOBPCG)%s\n", c->solver == KF_SOLVER_AUTO ? ", auto" : "");
         printf("  converged     %d of %d\n", r->converged, c->k);
         printf("  iterations    %d block applies of %d columns\n", r->iterations, r->ncv);
     } else {
@@ -687,7 +693,7 @@ static void print_report(const eigsh_state *s, const kf_eigsh_report *r, kf_spec
     double rest = fmax(0.0, solve_s - r->matvec_s - r->arpack_s);
     printf("  solve time    %.3f s: matvecs %.3f s (%.1f%%), %s %.3f s, other %.3f s\n",
            solve_s, r->matvec_s, solve_s > 0 ? 100 * r->matvec_s / solve_s : 0.0,
-           c->solver == KF_SOLVER_BLOCK ? "LOBPCG" : "ARPACK", r->arpack_s, rest);
+           r->solver == KF_SOLVER_BLOCK ? "LOBPCG" : "ARPACK", r->arpack_s, rest);
     if (s->plan)
         printf("  block-sparse  %seps %g, cutoff %g: %lld x %lld clusters, kept %.2f%% of the "
                "pairs, plan %.3f s\n",

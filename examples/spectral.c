@@ -83,10 +83,11 @@ static int smallest(kf_linop *K, int lap, int ncv, float *values, double *second
         return st;
     }
     static const char *const modes[] = {"auto", "direct", "shifted", "coarse-to-fine"};
-    printf("  %s mode: %d iterations, %lld matvecs, %.2f s (%.2f s in matvecs, %.3f s in ARPACK), "
+    const char *solver = r.solver == KF_SOLVER_BLOCK ? "LOBPCG" : "ARPACK";
+    printf("  %s mode, %s: %d iterations, %lld matvecs, %.2f s (%.2f s in matvecs, %.3f s in %s), "
            "max residual %.2g\n",
-           modes[mode], r.iterations, (long long)r.matvecs, *seconds, r.matvec_s, r.arpack_s,
-           r.max_residual);
+           modes[mode], solver, r.iterations, (long long)r.matvecs, *seconds, r.matvec_s,
+           r.arpack_s, solver, r.max_residual);
     return KF_OK;
 }
 

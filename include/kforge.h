@@ -567,6 +567,7 @@ typedef struct kf_eigsh_report {
     double total_s;      /* the whole call */
     double max_residual; /* max over the converged pairs of |A v - lambda v| (v has norm 1) */
     int arpack_info;     /* the last ARPACK info code (0 success) */
+    int solver;          /* kf_spectral: the kf_solver that ran (KF_SOLVER_ARPACK or _BLOCK) */
 } kf_eigsh_report;
 
 /* The k eigenpairs of the symmetric op selected by `which` (ARPACK-ng:
@@ -600,7 +601,10 @@ typedef enum kf_spectral_mode {
 
 /* The eigensolver kf_spectral runs on the operator its mode makes. */
 typedef enum kf_solver {
-    KF_SOLVER_AUTO = 0,   /* ARPACK (measured: docs/solvers.md says when the block solver wins) */
+    KF_SOLVER_AUTO = 0,   /* the block solver for the largest eigenpairs of the mode's operator
+                             (a Laplacian's smallest through SHIFTED or COARSE, K's LA) from
+                             KF_SOLVER_BLOCK_AUTO_N points on, else ARPACK: measured faster and,
+                             in float32, more accurate there (docs/solvers.md) */
     KF_SOLVER_ARPACK = 1, /* Lanczos with implicit restarts (kf_eigsh): every `which` */
     KF_SOLVER_BLOCK = 2   /* LOBPCG on blocks of `block` columns: the LARGEST eigenpairs (LA) of
                              the mode's operator, so a Laplacian's smallest through SHIFTED or
@@ -608,6 +612,8 @@ typedef enum kf_solver {
                              eig.tol 0 means 1e-5 (float32) or 1e-10 (float64) relative
                              residual; eig.maxiter 0: 1000 block iterations; eig.ncv unused */
 } kf_solver;
+
+#define KF_SOLVER_BLOCK_AUTO_N 20000
 
 typedef struct kf_spectral_opts {
     kf_eigsh_opts eig;     /* k, which (of the graph operator), ncv, tol, maxiter, seed */

@@ -239,6 +239,7 @@ if command -v "${CC:-cc}" >/dev/null 2>&1; then
     run "$BIN" eigsh --gen swissroll:20000 --sigma 0.01 -k 2 --tol 1e-2 --jit cc -q
     expect "eigsh 20000 points: block-sparse by default" 0
     expect_out "eigsh 20000 points: auto cells" "block-sparse  auto: eps 0.02, cutoff 0.04"
+    expect_out "eigsh 20000 points: the block solver by default" "solver        block (LOBPCG), auto"
 else
     skip "eigsh block-sparse by default" "no C compiler '${CC:-cc}' on PATH"
 fi
