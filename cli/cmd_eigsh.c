@@ -383,7 +383,19 @@ typedef struct progress_state {
     double last;   /* elapsed seconds at the last line */
     int tty;       /* stderr is a terminal: one line rewritten in place */
     const char *solver;
+    double residual, eta; /* the block solver's latest (residual < 0: none yet) */
 } progress_state;
+
+/* The block solver's residual and ETA, shown with the next progress line. */
+static void progress_residual(void *user, int64_t matvecs, double elapsed_s, double residual,
+                              double eta_s)
+{
+    progress_state *p = user;
+    (void)matvecs, (void)elapsed_s;
+    p->residual = residual;
+    p->eta = eta_s;
+    p->solver = "LOBPCG";
+}
 
 /* kf_eigsh_opts.progress: the matvec count and elapsed time, at most ~4
  * times a second on a terminal (a matvec can take a millisecond), or with
@@ -395,12 +407,17 @@ static void progress_matvecs(void *user, int64_t matvecs, double elapsed_s)
     if (elapsed_s - p->last < (p->tty ? 0.25 : 10))
         return;
     p->last = elapsed_s;
+    char more[96] = "";
+    if (p->residual >= 0 && p->eta >= 0)
+        snprintf(more, sizeof more, ", residual %.2g, about %.0f s left", p->residual, p->eta);
+    else if (p->residual >= 0)
+        snprintf(more, sizeof more, ", residual %.2g", p->residual);
     if (p->tty)
-        fprintf(stderr, "\rkforge eigsh: %s: %lld matvecs, %.1f s\033[K", p->solver,
-                (long long)matvecs, elapsed_s);
+        fprintf(stderr, "\rkforge eigsh: %s: %lld matvecs, %.1f s%s\033[K", p->solver,
+                (long long)matvecs, elapsed_s, more);
     else
-        fprintf(stderr, "kforge eigsh: %s: %lld matvecs, %.1f s\n", p->solver,
-                (long long)matvecs, elapsed_s);
+        fprintf(stderr, "kforge eigsh: %s: %lld matvecs, %.1f s%s\n", p->solver,
+                (long long)matvecs, elapsed_s, more);
 }
 
 static void progress_done(const eigsh_state *s)
@@ -645,9 +662,12 @@ static int solve(eigsh_state *s, kf_spectral_mode mode, kf_eigsh_report *rep,
     progress_state ps = {.tty = s->progress,
                          .solver = c->solver == KF_SOLVER_BLOCK    ? "LOBPCG"
                                    : c->solver == KF_SOLVER_ARPACK ? "Lanczos"
-                                                                   : "solving"};
+                                                                   : "solving",
+                         .residual = -1,
+                         .eta = -1};
     if (s->progress || (c->verbose && !c->quiet)) {
         so.eig.progress = progress_matvecs;
+        so.eig.progress_residual = progress_residual;
         so.eig.progress_user = &ps;
     }
     char msg[96];

@@ -547,6 +547,13 @@ typedef struct kf_eigsh_opts {
      * can show progress; NULL (default): not called. */
     void (*progress)(void *user, int64_t matvecs, double elapsed_s);
     void *progress_user;
+    /* The block solver (kf_spectral, KF_SOLVER_BLOCK) also calls this, if
+     * set, after every iteration: the largest relative residual of the
+     * wanted pairs not yet converged, and an estimate of the seconds left
+     * from the rate at which it falls (-1 until there is one). NULL
+     * (default): not called. ARPACK has no such figure. */
+    void (*progress_residual)(void *user, int64_t matvecs, double elapsed_s, double residual,
+                              double eta_s);
 } kf_eigsh_opts;
 void kf_eigsh_opts_init(kf_eigsh_opts *o);
 

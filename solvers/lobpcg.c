@@ -428,6 +428,30 @@ out:
     return rc;
 }
 
+/* ---- progress ---- */
+
+/* What the ETA is estimated from: the worst residual and the time, a
+ * window of iterations back (LOBPCG's residuals fall roughly geometrically,
+ * with bumps as pairs lock in; the window smooths them). */
+#define ETA_WINDOW 10
+typedef struct res_hist {
+    double res[ETA_WINDOW], t[ETA_WINDOW];
+} res_hist;
+
+static void report_residual(lob *L, res_hist *h, int it, double worst, double tol)
+{
+    double now = kfs_now() - L->t0, eta = -1;
+    int slot = it % ETA_WINDOW;
+    if (it >= ETA_WINDOW && h->res[slot] > worst && worst > 0 && now > h->t[slot]) {
+        /* log10 of the residual per second over the window, extrapolated to tol */
+        double rate = (log10(h->res[slot]) - log10(worst)) / (now - h->t[slot]);
+        eta = worst > tol ? (log10(worst) - log10(tol)) / rate : 0;
+    }
+    h->res[slot] = worst;
+    h->t[slot] = now;
+    L->o->progress_residual(L->o->progress_user, L->rep->matvecs, now, worst, eta);
+}
+
 /* ---- the solve ---- */
 
 int kfs_lobpcg(kf_linop *op, const kf_eigsh_opts *o, const double *X0, int m0, int m,
@@ -484,15 +508,22 @@ int kfs_lobpcg(kf_linop *op, const kf_eigsh_opts *o, const double *X0, int m0, i
                            "directions)", who, rank, m);
     }
     int have_p = 0, it = 0, conv = 0;
+    res_hist hist;
+    memset(&hist, 0, sizeof hist);
     while (rc == KF_OK) {
         rc = residuals(&L, rel);
         if (rc != KF_OK)
             break;
         conv = 0;
-        for (int c = m - k; c < m; c++)
+        double worst = 0;
+        for (int c = m - k; c < m; c++) {
             conv += rel[c] <= tol;
+            worst = rel[c] > worst ? rel[c] : worst;
+        }
         if (conv == k || it == maxiter)
             break;
+        if (o->progress_residual)
+            report_residual(&L, &hist, it, worst, tol);
         if ((rc = apply(&L, m, m)) != KF_OK)
             break;
         it++;

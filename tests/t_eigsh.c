@@ -327,6 +327,24 @@ KFT_TEST(eigsh_spectral_modes_agree)
  * smallest of L_norm and of L through the shifted and coarse modes, K's
  * largest directly, both dtypes, blocks of k + 1 and wider; and what it
  * refuses (the smallest directly, a block narrower than k). */
+/* The block solver's residual progress: called every iteration with the
+ * worst unconverged residual; the ETA appears once the window is full. */
+typedef struct res_seen {
+    int calls, etas;
+    double first, last;
+} res_seen;
+
+static void on_residual(void *user, int64_t matvecs, double elapsed_s, double residual,
+                        double eta_s)
+{
+    res_seen *r = user;
+    if (r->calls++ == 0)
+        r->first = residual;
+    r->last = residual;
+    r->etas += eta_s >= 0;
+    (void)matvecs, (void)elapsed_s;
+}
+
 KFT_TEST(eigsh_block_solver_vs_dsyevd)
 {
     kf_ctx *ctx = newctx();
@@ -375,6 +393,21 @@ KFT_TEST(eigsh_block_solver_vs_dsyevd)
             if (getenv("KFT_VERBOSE"))
                 printf("  %s: %d block iterations of %d, %lld columns\n", what, rep.iterations,
                        rep.ncv, (long long)rep.matvecs);
+        }
+        /* the residual progress of one solve */
+        {
+            kf_spectral_opts so;
+            kf_spectral_opts_init(&so);
+            res_seen seen = {0};
+            so.eig.k = k, so.eig.which = KF_WHICH_SM, so.laplacian = KF_GRAPH_LAPLACIAN_NORM;
+            so.solver = KF_SOLVER_BLOCK, so.eig.progress_residual = on_residual;
+            so.eig.progress_user = &seen;
+            kf_eigsh_report rep;
+            KFT_CHECK(kf_spectral(p.K, &so, vals, vecs, NULL, &rep, NULL) == KF_OK);
+            KFT_CHECKF(seen.calls == rep.iterations && seen.last < seen.first &&
+                           (rep.iterations <= 10 || seen.etas > 0),
+                       "%d calls for %d iterations, residual %g -> %g, %d ETAs", seen.calls,
+                       rep.iterations, seen.first, seen.last, seen.etas);
         }
         /* refused: the smallest without a shift, a block narrower than k */
         kf_spectral_opts so;
