@@ -6,6 +6,9 @@
 #   make test       the whole suite: unit + CLI tests, again under ASan/UBSan,
 #                   bounded fuzzing; ends with "N passed, N failed, N skipped"
 #   make fuzz       libFuzzer targets for FUZZ_SECONDS each (default 20)
+#   make install    bin/kforge, lib/libkforge.so.0 (+ .so, .a), include/kforge.h,
+#                   lib/pkgconfig/kforge.pc, share/man/man1/kforge.1, share/doc/kforge
+#                   under DESTDIR + PREFIX (default /usr/local); make uninstall
 #
 # Missing Debian packages are installed by scripts/install-deps.sh (run once,
 # remembered in build/.deps-ok). Sources are found by wildcard: adding a file
@@ -49,7 +52,7 @@ BASE_BIN  := $(BASE_SRC:bench/baseline/%.c=$(BUILD)/bench/baseline_%)
 BASE_CFLAGS := -std=gnu11 -O3 -march=native -ffast-math -g -pthread
 DEPS_OK   := build/.deps-ok
 
-.PHONY: all demo demo-block-sparse test test-gpu bench bench-gpu fuzz clean deps
+.PHONY: all demo demo-block-sparse test test-gpu bench bench-gpu fuzz clean deps install uninstall shared
 all: $(BUILD)/libkforge.a $(BUILD)/kforge $(BUILD)/kforge-tests $(EX_BIN) $(BENCH_BIN) $(BASE_BIN)
 
 $(DEPS_OK): scripts/install-deps.sh
@@ -106,6 +109,60 @@ $(BUILD)/bench/baseline_%: bench/baseline/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) -o $@ $< -lm
 
+# The shared library: the same sources compiled -fPIC in their own tree,
+# only kf_* exported (scripts/kforge.map), soname libkforge.so.0. Debian's
+# libtcc exists only as a non-PIC static archive, which no shared object can
+# hold: libkforge.so leaves tcc_* undefined and a program links -ltcc itself
+# (kforge.pc's Libs say so), whose members the linker then exports to it.
+PREFIX  ?= /usr/local
+SOVER   := 0
+KF_VERSION := $(shell awk '/define KF_VERSION_(MAJOR|MINOR|PATCH) /{ v = v (v == "" ? "" : ".") $$3 } END { print v }' include/kforge.h)
+PIC_OBJ := $(LIB_SRC:%.c=$(BUILD)/pic/%.o)
+$(BUILD)/pic/%.o: %.c | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fPIC -c $< -o $@
+$(BUILD)/pic/solvers/lobpcg.o: CFLAGS += -O3
+$(BUILD)/libkforge.so.$(SOVER): $(PIC_OBJ) scripts/kforge.map $(BUILD)/.sources
+	$(CC) $(LDFLAGS) -shared -Wl,-soname,libkforge.so.$(SOVER) \
+	    -Wl,--version-script=scripts/kforge.map -o $@ $(PIC_OBJ) $(filter-out -ltcc,$(LDLIBS))
+shared: $(BUILD)/libkforge.so.$(SOVER)
+
+# pkg-config: Libs.private lists what a static link needs besides libkforge.a.
+$(BUILD)/kforge.pc: Makefile
+	@mkdir -p $(dir $@)
+	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' 'includedir=$${prefix}/include' '' \
+	    'Name: kforge' 'Description: reductions over all pairs of two point clouds (KeOps formulas)' \
+	    'Version: $(KF_VERSION)' \
+	    'Cflags: -I$${includedir}' 'Libs: -L$${libdir} -lkforge -ltcc' \
+	    'Libs.private: $(filter-out -ltcc,$(LDLIBS))' >$@
+
+$(BUILD)/man/kforge.1: $(BUILD)/kforge scripts/man.sh
+	@mkdir -p $(dir $@)
+	sh scripts/man.sh $(BUILD)/kforge $@
+
+DOCS := README.md $(wildcard docs/*.md)
+install: $(BUILD)/kforge $(BUILD)/libkforge.a $(BUILD)/libkforge.so.$(SOVER) $(BUILD)/kforge.pc \
+         $(BUILD)/man/kforge.1
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig \
+	    $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/share/man/man1 \
+	    $(DESTDIR)$(PREFIX)/share/doc/kforge
+	install -m 755 $(BUILD)/kforge $(DESTDIR)$(PREFIX)/bin/kforge
+	install -m 644 $(BUILD)/libkforge.so.$(SOVER) $(DESTDIR)$(PREFIX)/lib/libkforge.so.$(SOVER)
+	ln -sf libkforge.so.$(SOVER) $(DESTDIR)$(PREFIX)/lib/libkforge.so
+	install -m 644 $(BUILD)/libkforge.a $(DESTDIR)$(PREFIX)/lib/libkforge.a
+	install -m 644 include/kforge.h $(DESTDIR)$(PREFIX)/include/kforge.h
+	install -m 644 $(BUILD)/kforge.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/kforge.pc
+	install -m 644 $(BUILD)/man/kforge.1 $(DESTDIR)$(PREFIX)/share/man/man1/kforge.1
+	install -m 644 $(DOCS) $(DESTDIR)$(PREFIX)/share/doc/kforge/
+# Removes exactly what install put there (and the doc folder when it is empty).
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/kforge $(DESTDIR)$(PREFIX)/lib/libkforge.so.$(SOVER) \
+	    $(DESTDIR)$(PREFIX)/lib/libkforge.so $(DESTDIR)$(PREFIX)/lib/libkforge.a \
+	    $(DESTDIR)$(PREFIX)/include/kforge.h $(DESTDIR)$(PREFIX)/lib/pkgconfig/kforge.pc \
+	    $(DESTDIR)$(PREFIX)/share/man/man1/kforge.1 \
+	    $(addprefix $(DESTDIR)$(PREFIX)/share/doc/kforge/,$(notdir $(DOCS)))
+	-rmdir $(DESTDIR)$(PREFIX)/share/doc/kforge 2>/dev/null
+
 # make bench: figures for docs/performance.md, ratios taken in one run.
 bench: all
 	sh bench/run.sh $(BUILD)
@@ -142,7 +199,8 @@ fuzz: $(FUZZ_BIN)
 	sh scripts/run-fuzz.sh $(FUZZ_SECONDS) $(FUZZ_BIN)
 
 clean:
-	rm -rf $(BUILD)/obj $(BUILD)/kforge $(BUILD)/kforge-tests $(BUILD)/*.a $(BUILD)/examples $(BUILD)/bench $(BUILD)/fuzz build/asan
+	rm -rf $(BUILD)/obj $(BUILD)/pic $(BUILD)/kforge $(BUILD)/kforge-tests $(BUILD)/*.a $(BUILD)/*.so.* \
+	    $(BUILD)/kforge.pc $(BUILD)/man $(BUILD)/examples $(BUILD)/bench $(BUILD)/fuzz build/asan
 
 # Header dependencies written by -MMD (absent on a first build: then everything is built anyway).
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -10,9 +10,11 @@
 #   make, gcc           the build itself (gcc is also the optimizing tier's default $CC)
 #   g++                 compiles the generated CUDA kernels for the CPU in the emulation
 #                       tests (tests/t_cuda_emu.c), so their logic is checked without a GPU
+#   pkgconf             `pkg-config --libs kforge` in the install test (tests/install.sh):
+#                       how an outside program finds the installed library
 set -eu
 need=""
-for pkg in tcc libtcc-dev libarpack2-dev liblapack-dev libblas-dev libssl-dev clang libclang-rt-14-dev gcc g++ make; do
+for pkg in tcc libtcc-dev libarpack2-dev liblapack-dev libblas-dev libssl-dev clang libclang-rt-14-dev gcc g++ make pkgconf; do
     if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
         need="$need $pkg"
     fi
