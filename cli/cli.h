@@ -94,6 +94,8 @@ int kfcli_eigsh(int argc, char **argv); /* argv[0] is "eigsh" */
 void kfcli_help_eigsh(FILE *f);
 int kfcli_devices(int argc, char **argv); /* argv[0] is "devices" */
 void kfcli_help_devices(FILE *f);
+int kfcli_gen(int argc, char **argv); /* argv[0] is "gen" */
+void kfcli_help_gen(FILE *f);
 
 /* The variable of category cat (0 i, 1 j, 2 parameter) with the lowest index,
  * or -1; *dim gets its dim. --block-sparse clusters on these. */

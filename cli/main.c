@@ -18,6 +18,7 @@ static void help_main(FILE *f)
           "  kforge cache list|info|clear                          the kernel cache\n"
           "  kforge eigsh --gen spiral:10000 [options]             spectral coordinates of a\n"
           "                                                        point cloud (--points X.npy)\n"
+          "  kforge gen swissroll:100000 -o roll.npy               the built-in clouds (spiral too)\n"
           "  kforge devices                                        the CUDA devices, or why none\n"
           "  kforge help [COMMAND]                                 this text, or a command's\n"
           "  kforge --version                                      the version\n"
@@ -52,11 +53,13 @@ static int help(int argc, char **argv)
         kfcli_help_eigsh(stdout);
     else if (!strcmp(argv[1], "devices"))
         kfcli_help_devices(stdout);
+    else if (!strcmp(argv[1], "gen"))
+        kfcli_help_gen(stdout);
     else if (!strcmp(argv[1], "help"))
         help_main(stdout);
     else {
         fprintf(stderr, "kforge help: no command '%s'; the commands are eval, check, bench, "
-                        "cache, eigsh and devices\n", argv[1]);
+                        "cache, eigsh, gen and devices\n", argv[1]);
         return KFCLI_EXIT_USAGE;
     }
     return KFCLI_EXIT_OK;
@@ -82,6 +85,8 @@ int main(int argc, char **argv)
         rc = kfcli_eigsh(argc - 1, argv + 1);
     else if (!strcmp(cmd, "devices"))
         rc = kfcli_devices(argc - 1, argv + 1);
+    else if (!strcmp(cmd, "gen"))
+        rc = kfcli_gen(argc - 1, argv + 1);
     else if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h"))
         rc = help(argc - 1, argv + 1);
     else if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) {

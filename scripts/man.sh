@@ -17,7 +17,7 @@ esc() { sed -e 's/\\/\\e/g' -e "s/^\\([.']\\)/\\\\\\&\\1/"; }
     echo ".nf"
     "$K" --help | esc
     echo ".fi"
-    for c in eval check bench cache eigsh devices; do
+    for c in eval check bench cache eigsh gen devices; do
         echo ".SH \"KFORGE $(echo "$c" | tr '[:lower:]' '[:upper:]')\""
         echo ".nf"
         "$K" help "$c" | esc
