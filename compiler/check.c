@@ -110,9 +110,12 @@ static int scalar_arg(checker *C, int32_t k, int c)
     return err(C, k, KF_ERR_TYPE, "%s: argument %d must have dim 1, got dim %d", s, c + 1, dim);
 }
 
-/* Element-wise broadcasting over children first..nargs-1: each dim is the
- * largest or 1. Returns the largest, or -1 (error set). */
-static int32_t bcast(checker *C, int32_t k, int first, int nargs)
+/* Broadcasting over children first..nargs-1: each dim is the largest or
+ * `unit` (1 for real element-wise ops; 2, one complex number repeated, for
+ * complex ones, whose message says so in `rule`). Returns the largest, or -1
+ * (error set, naming the two operands that disagree). */
+static int32_t broadcast(checker *C, int32_t k, int first, int nargs, int32_t unit,
+                         const char *rule)
 {
     const kfc_node *n = &C->p->nodes[k];
     int32_t big = 0, at = first;
@@ -121,18 +124,25 @@ static int32_t bcast(checker *C, int32_t k, int first, int nargs)
             big = C->p->nodes[n->a[c]].dim, at = c;
     for (int c = first; c < nargs; c++) {
         int32_t dim = C->p->nodes[n->a[c]].dim;
-        if (dim == big || dim == 1)
+        if (dim == big || dim == unit)
             continue;
         int lo = c < at ? c : at, hi = c < at ? at : c;
         const kfc_node *x = &C->p->nodes[n->a[lo]], *y = &C->p->nodes[n->a[hi]];
         char wx[64], wy[64];
         where(C, x->src, C->start[n->a[lo]], n->src, wx, sizeof wx);
         where(C, y->src, C->start[n->a[hi]], n->src, wy, sizeof wy);
-        err(C, k, KF_ERR_TYPE, "dims %d and %d of %s do not broadcast (operands at %s and %s)", x->dim,
-            y->dim, kfc_op_info[n->op].name, wx, wy);
+        err(C, k, KF_ERR_TYPE, "dims %d and %d of %s do not broadcast%s (operands at %s and %s)",
+            x->dim, y->dim, kfc_op_info[n->op].name, rule, wx, wy);
         return -1;
     }
     return big;
+}
+
+/* Element-wise broadcasting over children first..nargs-1: each dim is the
+ * largest or 1. Returns the largest, or -1 (error set). */
+static int32_t bcast(checker *C, int32_t k, int first, int nargs)
+{
+    return broadcast(C, k, first, nargs, 1, "");
 }
 
 /* Argument c of node k holds complex numbers: its dim must be even. */
@@ -155,28 +165,10 @@ static int32_t cbcast(checker *C, int32_t k)
 {
     const kfc_node *n = &C->p->nodes[k];
     int nargs = kfc_op_info[n->op].nargs;
-    int32_t big = 0, at = 0;
-    for (int c = 0; c < nargs; c++) {
+    for (int c = 0; c < nargs; c++)
         if (even_arg(C, k, c))
             return -1;
-        if (C->p->nodes[n->a[c]].dim > big)
-            big = C->p->nodes[n->a[c]].dim, at = c;
-    }
-    for (int c = 0; c < nargs; c++) {
-        int32_t dim = C->p->nodes[n->a[c]].dim;
-        if (dim == big || dim == 2)
-            continue;
-        int lo = c < at ? c : at, hi = c < at ? at : c;
-        const kfc_node *x = &C->p->nodes[n->a[lo]], *y = &C->p->nodes[n->a[hi]];
-        char wx[64], wy[64];
-        where(C, x->src, C->start[n->a[lo]], n->src, wx, sizeof wx);
-        where(C, y->src, C->start[n->a[hi]], n->src, wy, sizeof wy);
-        err(C, k, KF_ERR_TYPE,
-            "dims %d and %d of %s do not broadcast (complex: equal, or one of them 2) (operands at %s and %s)",
-            x->dim, y->dim, kfc_op_info[n->op].name, wx, wy);
-        return -1;
-    }
-    return big;
+    return broadcast(C, k, 0, nargs, 2, " (complex: equal, or one of them 2)");
 }
 
 static int check_var(checker *C, int32_t k)

@@ -18,6 +18,7 @@
 
 #include "cacheutil.h"
 #include "harness.h"
+#include "testutil.h"
 
 /* ---- the op suite, D = 3 (t_ops.c's cases, grouped by input domain) ---- */
 static const char *const OP_AL[] = {"x=Vi(0,3)", "y=Vj(1,3)", "p=Pm(2,1)",   "a=Vi(3,1)",
@@ -39,20 +40,7 @@ static const char *const OPS_R[] = {
     "Extract(x - y, 2, 1)*p", "Extract(Concat(x, y), 1, 3)", "ExtractT(a*b, 2, 3) + y",
     "ExtractT(x*b, 1, 4)", "Concat(x*b, y + p)", "SumT(a*b + p, 3) + x", "MatVecMult(A, y) + x*p",
     "VecMatMult(y, A)*b", "TensorProd(x, y*p)", "TensorProd(q, w)*b + A*p",    /* complex (even dims: Concat(x, y) is 3 complex numbers, Concat(a, b) one) */
-    "ComplexMult(Concat(x, y), Concat(y*p, x - b))",
-    "ComplexMult(Concat(a, b), Concat(x, y)) + ComplexMult(Concat(x, y), Concat(b, p))",
-    "ComplexAdd(Concat(x, y), Concat(a, p)) - ComplexSubtract(Concat(b, a), Concat(y, x))",
-    "ComplexAdd(Conj(Concat(x, y*p)), Conj(Concat(a, b)))",
-    "ComplexSubtract(ComplexExp(Concat(x, y - p)), ComplexExp(Concat(a, b)))",
-    "ComplexExp1j(x - y*p)",
-    "Real2Complex(x*b) + Imag2Complex(y - p)",
-    "ComplexReal(Concat(x, y)) + ComplexImag(Concat(y*p, x))*b",
-    "ComplexSquareAbs(Concat(x, y)) + ComplexAbs(Concat(y*p, x))",
-    "ComplexAngle(Concat(x - y, y*p)) + ComplexAngle(Concat(a, b))",
-    "ComplexScal(Concat(a, b), Concat(x, y)) + ComplexScal(Concat(y, x), Concat(p, a))",
-    "ComplexRealScal(b, Concat(x, y)) + ComplexRealScal(Concat(y, x), p)",
-    "ComplexSum(Concat(x, y*p))*b",
-    "ComplexSumT(Concat(a, b*p), 6) + ComplexSumT(ComplexSum(Concat(x, y)), 6)",
+    KFT_COMPLEX_FORMULAS
 };
 static const char *const OPS_P[] = {
     "Log(x*b + p)", "Sqrt(x*b + p)", "Rsqrt(x + y*p)", "Inv(x + y + p)", "XLogX(x*b + p)",

@@ -12,6 +12,7 @@
 #include "compiler/emit/skel.h"
 #include "runtime/rt.h"
 #include "harness.h"
+#include "testutil.h"
 
 #define ARCH "compute_80"
 
@@ -35,20 +36,7 @@ static const char *const FORMULAS[] = {
     "Extract(Concat(x, y), 1, 3)", "ExtractT(a*b, 2, 3) + y", "ExtractT(x*b, 1, 4)", "Concat(x*b, y + p)",
     "OneHot(a - b, 3)*p", "SumT(a*b + p, 3) + x", "MatVecMult(A, y) + x*p", "VecMatMult(y, A)*b",
     "TensorProd(x, y*p)", "TensorProd(q, w)*b + A*p", "x", "p + Sum(y)",    /* complex */
-    "ComplexMult(Concat(x, y), Concat(y*p, x - b))",
-    "ComplexMult(Concat(a, b), Concat(x, y)) + ComplexMult(Concat(x, y), Concat(b, p))",
-    "ComplexAdd(Concat(x, y), Concat(a, p)) - ComplexSubtract(Concat(b, a), Concat(y, x))",
-    "ComplexAdd(Conj(Concat(x, y*p)), Conj(Concat(a, b)))",
-    "ComplexSubtract(ComplexExp(Concat(x, y - p)), ComplexExp(Concat(a, b)))",
-    "ComplexExp1j(x - y*p)",
-    "Real2Complex(x*b) + Imag2Complex(y - p)",
-    "ComplexReal(Concat(x, y)) + ComplexImag(Concat(y*p, x))*b",
-    "ComplexSquareAbs(Concat(x, y)) + ComplexAbs(Concat(y*p, x))",
-    "ComplexAngle(Concat(x - y, y*p)) + ComplexAngle(Concat(a, b))",
-    "ComplexScal(Concat(a, b), Concat(x, y)) + ComplexScal(Concat(y, x), Concat(p, a))",
-    "ComplexRealScal(b, Concat(x, y)) + ComplexRealScal(Concat(y, x), p)",
-    "ComplexSum(Concat(x, y*p))*b",
-    "ComplexSumT(Concat(a, b*p), 6) + ComplexSumT(ComplexSum(Concat(x, y)), 6)",
+    KFT_COMPLEX_FORMULAS
     "ComplexDivide(Concat(x, y), Concat(y + p, x*b))",
     "ComplexDivide(Concat(a, b), Concat(x, y)) + ComplexDivide(Concat(x, y), Concat(b, p))",
 };

@@ -136,4 +136,23 @@ int64_t kft_rnd(kft_rng *g, int64_t n);
  * (free with kft_pat_free either way). */
 int kft_random_pat(kft_rng *g, int64_t M, int64_t N, int64_t maxlen, kft_pat *p);
 
+/* Every complex operation (docs/formulas.md), as formulas over the aliases
+ * x=Vi(0,3), y=Vj(1,3), p=Pm(2,1), a=Vi(3,1), b=Vj(4,1) that t_cc_props.c and
+ * t_cuda_ptx.c share: Concat(x, y) is 3 complex numbers, Concat(a, b) one. */
+#define KFT_COMPLEX_FORMULAS \
+    "ComplexMult(Concat(x, y), Concat(y*p, x - b))", \
+    "ComplexMult(Concat(a, b), Concat(x, y)) + ComplexMult(Concat(x, y), Concat(b, p))", \
+    "ComplexAdd(Concat(x, y), Concat(a, p)) - ComplexSubtract(Concat(b, a), Concat(y, x))", \
+    "ComplexAdd(Conj(Concat(x, y*p)), Conj(Concat(a, b)))", \
+    "ComplexSubtract(ComplexExp(Concat(x, y - p)), ComplexExp(Concat(a, b)))", \
+    "ComplexExp1j(x - y*p)", \
+    "Real2Complex(x*b) + Imag2Complex(y - p)", \
+    "ComplexReal(Concat(x, y)) + ComplexImag(Concat(y*p, x))*b", \
+    "ComplexSquareAbs(Concat(x, y)) + ComplexAbs(Concat(y*p, x))", \
+    "ComplexAngle(Concat(x - y, y*p)) + ComplexAngle(Concat(a, b))", \
+    "ComplexScal(Concat(a, b), Concat(x, y)) + ComplexScal(Concat(y, x), Concat(p, a))", \
+    "ComplexRealScal(b, Concat(x, y)) + ComplexRealScal(Concat(y, x), p)", \
+    "ComplexSum(Concat(x, y*p))*b", \
+    "ComplexSumT(Concat(a, b*p), 6) + ComplexSumT(ComplexSum(Concat(x, y)), 6)",
+
 #endif
