@@ -88,6 +88,18 @@ typedef struct rows_job {
  * was store-bound: 8000 cycles a row at p = q = 24). With sym, only tiles
  * on or above the diagonal (gram2 mirrors them). */
 #define TILE 4
+/* One clone per vector width, picked at load time by the CPU (GCC's
+ * function multiversioning): the library is built for the baseline x86-64,
+ * whose 2-double SSE2 vectors left these compute-bound tiles (a 3m x 3m
+ * Gram is 36 multiply-adds per double read) at a quarter of an AVX-512
+ * core. Contraction stays off in every clone, so every clone gives the
+ * same bits. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+#define LOB_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define LOB_CLONES
+#endif
+LOB_CLONES
 static void gram_tiles(const double *A, int p, const double *B, int q, int ld, int64_t r0,
                        int64_t r1, int sym, double *g)
 {
@@ -143,7 +155,7 @@ static inline void row_times(const double *a, int s, const double *Ct, int q, do
 
 /* GCC would turn the row copies below back into memcpy calls, one per row
  * and slice, which cost more than the copies (measured: 15% of a solve). */
-__attribute__((optimize("no-tree-loop-distribute-patterns")))
+__attribute__((optimize("no-tree-loop-distribute-patterns"))) LOB_CLONES
 static void rows_task(void *arg, int64_t t)
 {
     const rows_job *J = arg;
