@@ -716,9 +716,11 @@ static void print_report(const eigsh_state *s, const kf_eigsh_report *r, kf_spec
            r->solver == KF_SOLVER_BLOCK ? "LOBPCG" : "ARPACK", r->arpack_s, rest);
     if (s->plan)
         printf("  block-sparse  %seps %g, cutoff %g: %lld x %lld clusters, kept %.2f%% of the "
-               "pairs, plan %.3f s\n",
-               c->block_sparse == 2 ? "auto: " : "", c->eps, c->cutoff, (long long)s->plan->ncx, (long long)s->plan->ncy,
-               100 * s->plan->kept_fraction, s->plan->total_s);
+               "pairs (%.2f%% within the cutoff, counted on %lld rows), plan %.3f s\n",
+               c->block_sparse == 2 ? "auto: " : "", c->eps, c->cutoff, (long long)s->plan->ncx,
+               (long long)s->plan->ncy, 100 * s->plan->kept_fraction,
+               100 * s->plan->within_fraction, (long long)s->plan->within_rows,
+               s->plan->total_s);
     printf("  threads       %d\n", kf_threads(s->ctx));
 }
 

@@ -349,12 +349,14 @@ static int block_sparse(eval_state *s, kf_dtype dtype, int64_t M, int64_t N, int
     if (a->verbose)
         fprintf(stderr,
                 "kforge eval: block-sparse on variables %d (i) and %d (j), dim %lld, eps %g, "
-                "cutoff %g: %lld x %lld clusters, kept %.2f%% of the pairs; planning %.3f ms "
-                "(cluster %.3f, sort %.3f, ranges %.3f, mask %.3f), sorting the inputs %.3f ms, "
-                "restoring the order %.3f ms\n",
+                "cutoff %g: %lld x %lld clusters, kept %.2f%% of the pairs (%.2f%% within the "
+                "cutoff, counted on %lld rows); planning %.3f ms (cluster %.3f, sort %.3f, ranges "
+                "%.3f, mask %.3f, within %.3f), sorting the inputs %.3f ms, restoring the order "
+                "%.3f ms\n",
                 xv, yv, (long long)dx, a->bs_eps, a->bs_cutoff, (long long)p->ncx,
-                (long long)p->ncy, 100 * p->kept_fraction, 1e3 * t_plan, 1e3 * p->cluster_s,
-                1e3 * p->sort_s, 1e3 * p->ranges_s, 1e3 * p->mask_s, 1e3 * t_perm, 1e3 * t_back);
+                (long long)p->ncy, 100 * p->kept_fraction, 100 * p->within_fraction,
+                (long long)p->within_rows, 1e3 * t_plan, 1e3 * p->cluster_s, 1e3 * p->sort_s,
+                1e3 * p->ranges_s, 1e3 * p->mask_s, 1e3 * p->within_s, 1e3 * t_perm, 1e3 * t_back);
     return 0;
 }
 

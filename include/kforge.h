@@ -434,6 +434,14 @@ typedef struct kf_plan {
     int64_t ncx, ncy;          /* clusters */
     double kept_fraction;      /* computed pairs / (M N) */
     double cluster_s, ranges_s, sort_s, mask_s, total_s; /* timings of the steps */
+    /* How tight the pattern is: the fraction of the M N pairs at most `cutoff`
+     * apart, estimated from within_rows rows of x spread evenly through it
+     * (every such pair lies in a kept block, so each sampled row's count is
+     * exact; the sample is sized to ~2e7 distances); kept_fraction /
+     * within_fraction is the pattern's overhead. 0 when M or N is 0. */
+    double within_fraction;
+    int64_t within_rows;
+    double within_s;           /* its time, inside total_s */
 } kf_plan;
 kf_plan *kf_plan_block_sparse(kf_ctx *ctx, kf_dtype dtype, const void *x, int64_t M,
                               const void *y, int64_t N, int64_t d, double eps, double cutoff,

@@ -205,6 +205,35 @@ KFT_TEST(plan_tutorial_clouds)
         }
     }
     KFT_CHECKF(bad == 0, "%d pairs within the cutoff are not computed", bad);
+
+    /* within_fraction: exact on its sampled rows (s M / S, s < S), and
+     * close to the count over every row. */
+    double all = 0, sampled = 0;
+    int64_t S = p->within_rows, next = 0, s_at = 0;
+    KFT_CHECKF(S >= 64 && S <= M, "within_rows %lld", (long long)S);
+    for (int64_t i = 0; i < M; i++) {
+        int64_t hits = 0;
+        for (int64_t j = 0; j < N; j++) {
+            double d2 = 0;
+            for (int64_t c = 0; c < d; c++) {
+                double t2 = (double)x[i * d + c] - (double)y[j * d + c];
+                d2 += t2 * t2;
+            }
+            hits += d2 <= cutoff * cutoff;
+        }
+        all += (double)hits;
+        while (s_at < S && (next = s_at * M / S) == i) {
+            sampled += (double)hits;
+            s_at++;
+        }
+    }
+    KFT_CHECKF(s_at == S && sampled / (double)S / (double)N == p->within_fraction,
+               "within_fraction %.17g, the sampled rows give %.17g", p->within_fraction,
+               sampled / (double)S / (double)N);
+    double full = all / ((double)M * (double)N);
+    KFT_CHECKF(fabs(p->within_fraction / full - 1) < 0.05 && p->kept_fraction > full,
+               "within %g, every row gives %g, kept %g", p->within_fraction, full,
+               p->kept_fraction);
     free(cx);
     free(cy);
     free(cov);

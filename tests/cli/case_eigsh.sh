@@ -207,6 +207,7 @@ expect "eigsh dense" 0
 keig --gen spiral:300 --dtype float64 -k 5 --block-sparse 0.05 -o "$EIG/b.npy" --vectors "$EIG/b_v.npy"
 expect "eigsh block-sparse" 0
 expect_out "eigsh block-sparse: kept fraction" "kept"
+expect_out "eigsh block-sparse: the fraction within the cutoff" "within the cutoff, counted on 300 rows"
 same_vals "eigsh block-sparse values" "$EIG/b.npy" "$EIG/d.npy" 0 1e-4
 same_up_to_sign "eigsh block-sparse vectors in the original order" "$EIG/b_v.npy" "$EIG/d_v.npy" 5 1e-3
 # A cutoff past the cloud's diameter keeps every pair: the dense spectrum.
