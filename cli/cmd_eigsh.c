@@ -44,6 +44,7 @@ void kfcli_help_eigsh(FILE *f)
         "  --mode M             auto (default), direct (ARPACK on the operator as asked, scipy's\n"
         "                       way), shifted (smallest of a Laplacian as the largest of\n"
         "                       c I - L), coarse (shifted, started from a solve on a subsample)\n"
+        "  --coarse-n N         the subsample size of the coarse start (default: min(n/4, 2000))\n"
         "  --solver S           arpack (Lanczos: every --which), block (LOBPCG on blocks of\n"
         "                       --block columns, default k + 1: the largest eigenpairs of the\n"
         "                       mode's operator, so shifted or coarse for a Laplacian), or auto\n"
@@ -128,6 +129,7 @@ typedef struct eigsh_cfg {
     kf_spectral_mode mode;
     kf_solver solver;
     int block;               /* --block, 0: the library's default */
+    int64_t coarse_n;        /* --coarse-n, 0: the library's default */
     int compare, quiet, verbose, help, threads;
     kf_jit jit;
     kf_backend backend;
@@ -281,6 +283,10 @@ static int set_opt(eigsh_cfg *c, const char *name, const char *v)
         if (kfcli_parse_i64(v, 1, 64, &i))
             return usage("--block must be an integer from 1 to 64, not '%s'", v);
         c->block = (int)i;
+    } else if (!strcmp(name, "--coarse-n")) {
+        if (kfcli_parse_i64(v, 1, KF_GEN_MAX_N, &i))
+            return usage("--coarse-n must be an integer from 1 to %d, not '%s'", KF_GEN_MAX_N, v);
+        c->coarse_n = i;
     } else if (!strcmp(name, "--threads")) {
         if (kfcli_parse_i64(v, 1, KF_MAX_THREADS, &i))
             return usage("--threads must be an integer from 1 to %d, not '%s'", KF_MAX_THREADS, v);
@@ -314,7 +320,7 @@ static int parse_args(eigsh_cfg *c, int argc, char **argv)
         "--points", "--gen",   "--kernel", "--sigma",        "--laplacian", "-k",      "--which",
         "--tol",    "--ncv",   "--maxiter", "--seed",        "--dtype",     "--mode",  "--threads",
         "--jit",    "-o",      "--output", "--block-sparse", "--vectors", "--backend", "--device",
-        "--solver", "--block"};
+        "--solver", "--block", "--coarse-n"};
     memset(c, 0, sizeof *c);
     c->kernel = KER_GAUSSIAN;
     c->formula = kernel_formulas[KER_GAUSSIAN];
@@ -659,6 +665,7 @@ static int solve(eigsh_state *s, kf_spectral_mode mode, kf_eigsh_report *rep,
     so.mode = mode;
     so.solver = c->solver;
     so.block = c->block;
+    so.coarse_n = c->coarse_n;
     progress_state ps = {.tty = s->progress,
                          .solver = c->solver == KF_SOLVER_BLOCK    ? "LOBPCG"
                                    : c->solver == KF_SOLVER_ARPACK ? "Lanczos"
