@@ -112,8 +112,10 @@ $(BUILD)/bench/baseline_%: bench/baseline/%.c
 # The shared library: the same sources compiled -fPIC in their own tree,
 # only kf_* exported (scripts/kforge.map), soname libkforge.so.0. Debian's
 # libtcc exists only as a non-PIC static archive, which no shared object can
-# hold: libkforge.so leaves tcc_* undefined and a program links -ltcc itself
-# (kforge.pc's Libs say so), whose members the linker then exports to it.
+# hold: libkforge.so names tcc_* weakly (KFR_TCC_OPTIONAL, runtime/jit/jit_tcc.c)
+# and a program links libtcc itself (kforge.pc's Libs: -Wl,-u,tcc_new -ltcc,
+# since a weak reference pulls no archive member), whose members the linker
+# then exports to it; a program without it (Python) runs the cc tier.
 PREFIX  ?= /usr/local
 SOVER   := 0
 KF_VERSION := $(shell awk '/define KF_VERSION_(MAJOR|MINOR|PATCH) /{ v = v (v == "" ? "" : ".") $$3 } END { print v }' include/kforge.h)
@@ -122,6 +124,7 @@ $(BUILD)/pic/%.o: %.c | $(DEPS_OK)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -fPIC -c $< -o $@
 $(BUILD)/pic/solvers/lobpcg.o: CFLAGS += -O3
+$(BUILD)/pic/runtime/jit/jit_tcc.o: CFLAGS += -DKFR_TCC_OPTIONAL
 $(BUILD)/libkforge.so.$(SOVER): $(PIC_OBJ) scripts/kforge.map $(BUILD)/.sources
 	$(CC) $(LDFLAGS) -shared -Wl,-soname,libkforge.so.$(SOVER) \
 	    -Wl,--version-script=scripts/kforge.map -o $@ $(PIC_OBJ) $(filter-out -ltcc,$(LDLIBS))
@@ -133,7 +136,7 @@ $(BUILD)/kforge.pc: Makefile
 	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' 'includedir=$${prefix}/include' '' \
 	    'Name: kforge' 'Description: reductions over all pairs of two point clouds (KeOps formulas)' \
 	    'Version: $(KF_VERSION)' \
-	    'Cflags: -I$${includedir}' 'Libs: -L$${libdir} -lkforge -ltcc' \
+	    'Cflags: -I$${includedir}' 'Libs: -L$${libdir} -lkforge -Wl,-u,tcc_new -ltcc' \
 	    'Libs.private: $(filter-out -ltcc,$(LDLIBS))' >$@
 
 $(BUILD)/man/kforge.1: $(BUILD)/kforge scripts/man.sh
