@@ -3,8 +3,9 @@
 #   make            library, the kforge command, tests, examples (build/)
 #   make demo       build and run the README demo: the Gaussian kernel sum, then the
 #                   main job (kforge eigsh: spectral coordinates of a 10^4-point spiral)
-#   make test       the whole suite: unit + CLI tests, again under ASan/UBSan,
-#                   bounded fuzzing; ends with "N passed, N failed, N skipped"
+#   make test       the whole suite: unit + CLI tests, install, Python (pytest), again
+#                   under ASan/UBSan, bounded fuzzing; ends with "N passed, N failed, N skipped"
+#   make test-python  the Python package's tests alone (python/tests over build/libkforge.so.0)
 #   make fuzz       libFuzzer targets for FUZZ_SECONDS each (default 20)
 #   make install    bin/kforge, lib/libkforge.so.0 (+ .so, .a), include/kforge.h,
 #                   lib/pkgconfig/kforge.pc, share/man/man1/kforge.1, share/doc/kforge
@@ -52,7 +53,7 @@ BASE_BIN  := $(BASE_SRC:bench/baseline/%.c=$(BUILD)/bench/baseline_%)
 BASE_CFLAGS := -std=gnu11 -O3 -march=native -ffast-math -g -pthread
 DEPS_OK   := build/.deps-ok
 
-.PHONY: all demo demo-block-sparse test test-gpu bench bench-gpu fuzz clean deps install uninstall shared
+.PHONY: all demo demo-block-sparse test test-python test-gpu bench bench-gpu fuzz clean deps install uninstall shared
 all: $(BUILD)/libkforge.a $(BUILD)/kforge $(BUILD)/kforge-tests $(EX_BIN) $(BENCH_BIN) $(BASE_BIN)
 
 $(DEPS_OK): scripts/install-deps.sh
@@ -180,6 +181,8 @@ demo-block-sparse: $(BUILD)/examples/block_sparse
 
 test: $(DEPS_OK)
 	sh scripts/run-tests.sh
+test-python: $(DEPS_OK)
+	sh tests/python.sh
 
 # On a machine with an NVIDIA GPU (docs/cuda.md): the CUDA tests, and the GPU figures.
 test-gpu: all $(BUILD)/kforge-tests
