@@ -75,10 +75,13 @@ class Kernel:
         self.canonical = lib.kf_kernel_canonical(h).decode()
 
     def __del__(self):
-        if getattr(self, "_h", None):
-            with LOCK:
-                lib.kf_kernel_free(self._h)
-            self._h = None
+        h, self._h = getattr(self, "_h", None), None
+        if h:
+            try:
+                with LOCK:
+                    lib.kf_kernel_free(h)
+            except Exception:  # interpreter shutdown: the process is ending anyway
+                pass
 
     def engine(self):
         """What the last run ran ("cc", "tcc", "reference", "cuda"), as kf_kernel_engine says."""

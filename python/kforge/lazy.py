@@ -72,8 +72,9 @@ class LazyTensor:
     axis=0 (i) or axis=1 (j); a Python number is a constant. Arrays must be float32 or
     float64, and are used without a copy when C-contiguous."""
 
-    # numpy defers `array * lazy` to our __rmul__ instead of broadcasting over us.
-    __array_priority__ = 1000
+    # NumPy's operators give way (`array * lazy` calls our __rmul__) instead of
+    # broadcasting over us as over an object.
+    __array_ufunc__ = None
 
     def __init__(self, x=None, axis=None):
         self.ranges = None
@@ -162,19 +163,15 @@ class LazyTensor:
 
     # ---- building formulas ----
     @staticmethod
-    def _lift(x, like):
-        if isinstance(x, LazyTensor):
-            return x
-        if isinstance(x, np.ndarray) and x.ndim > 0:
-            return LazyTensor(x)
-        return LazyTensor(x)
+    def _lift(x):
+        return x if isinstance(x, LazyTensor) else LazyTensor(x)
 
     def _unary(self, op, dim=None, fmt="%s(%s)"):
         return self._make(fmt % (op, self._t), self._vars, self.ndim if dim is None else dim,
                           self.ni, self.nj, self._dtype, [self])
 
     def _binary(self, other, fmt, dim=None, swap=False):
-        a, b = self, self._lift(other, self)
+        a, b = self, self._lift(other)
         if swap:
             a, b = b, a
         if dim is None:
@@ -238,13 +235,13 @@ class LazyTensor:
 
     def __or__(self, o):
         """(a | b): the scalar product of two vectors of one dim."""
-        b = self._lift(o, self)
+        b = self._lift(o)
         if self.ndim != b.ndim:
             raise ValueError("kforge: (a | b) needs equal dims; got %d and %d" % (self.ndim, b.ndim))
         return self._binary(b, "({} | {})", dim=1)
 
     def __ror__(self, o):
-        return self._lift(o, self).__or__(self)
+        return self._lift(o).__or__(self)
 
     def sqdist(self, o):
         return self._binary(o, "SqDist({}, {})", dim=1)
@@ -264,7 +261,7 @@ class LazyTensor:
                           self.nj, self._dtype, [self])
 
     def concat(self, o):
-        b = self._lift(o, self)
+        b = self._lift(o)
         return self._binary(b, "Concat({}, {})", dim=self.ndim + b.ndim)
 
     def __getitem__(self, key):
@@ -344,12 +341,12 @@ class LazyTensor:
     def logsumexp(self, axis=None, dim=None, weight=None, **kw):
         if weight is not None:
             return self._reduce("LogSumExpWeight", dim if dim is not None else axis,
-                                weight=self._lift(weight, self), **kw)
+                                weight=self._lift(weight), **kw)
         return self._reduce("LogSumExp", dim if dim is not None else axis, **kw)
 
     def sumsoftmaxweight(self, weight, axis=None, dim=None, **kw):
         return self._reduce("SumSoftMaxWeight", dim if dim is not None else axis,
-                            weight=self._lift(weight, self), **kw)
+                            weight=self._lift(weight), **kw)
 
     # ---- a matrix for scipy ----
     def _product(self, v, cat):

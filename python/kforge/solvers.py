@@ -42,10 +42,13 @@ class Operator(LinearOperator):
         self.degrees = degrees   # D = K 1 of a Laplacian
 
     def __del__(self):
-        if getattr(self, "_h", None):
-            with LOCK:
-                lib.kf_linop_free(self._h)
-            self._h = None
+        h, self._h = getattr(self, "_h", None), None
+        if h:
+            try:
+                with LOCK:
+                    lib.kf_linop_free(h)
+            except Exception:  # interpreter shutdown: the process is ending anyway
+                pass
 
     def _apply(self, x):
         n = self.shape[0]

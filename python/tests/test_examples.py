@@ -54,3 +54,18 @@ def test_block_sparse_tutorial(tmp_path):
     assert 3 <= kept <= 40  # the tutorial: 13% at 5000 points
     err = float(re.search(r"Relative error: ([0-9.]+)%", out).group(1))
     assert err < 1.0  # the tutorial: 0.15%; the skipped pairs are below e^-8
+
+
+def test_the_readmes_python_example(tmp_path):
+    """README.md's Python block runs (on a smaller spiral) and prints the spectrum of
+    L_norm: 0 first."""
+    readme = open(os.path.join(ROOT, "README.md")).read()
+    code = readme.split("```python\n", 1)[1].split("```", 1)[0]
+    assert "spiral:10000" in code
+    code = code.replace("spiral:10000", "spiral:1000")
+    env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "python"))
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                       cwd=str(tmp_path), timeout=120)
+    assert r.returncode == 0, r.stderr
+    vals = [float(v) for v in r.stdout.strip().strip("[]").split()]
+    assert len(vals) == 7 and abs(vals[0]) < 1e-4 and vals == sorted(vals)
