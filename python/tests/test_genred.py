@@ -110,3 +110,37 @@ def test_argument_errors(rng):
         Genred("x", ["x=Vi(0,1)"], "Sum", axis=2)
     with pytest.raises(ValueError, match="out must be"):
         g(x, y, out=np.zeros((10, 3)))
+
+
+def test_gpu_backend_or_its_reason(rng):
+    """backend="GPU" runs on kforge's CUDA backend where a GPU is usable, and otherwise
+    says why it is not."""
+    g = Genred("x*y", ["x=Vi(0,1)", "y=Vj(1,1)"], "Sum", axis=1)
+    x, y = rng.random(30), rng.random(20)
+    if kforge.config.gpu_available:
+        assert np.allclose(g(x, y, backend="GPU"), g(x, y, backend="CPU"))
+    else:
+        with pytest.raises(kforge.KforgeError) as e:
+            g(x, y, backend="GPU")
+        assert e.value.status_name == "KF_ERR_DEVICE" and e.value.message
+    with pytest.raises(ValueError, match="unknown backend"):
+        g(x, y, backend="TPU")
+
+
+def test_threads_share_the_context(rng):
+    """Calls from several Python threads are serialized on the one context and all right."""
+    import threading
+    g = Genred("Exp(-SqDist(x,y))*b", ["x=Vi(0,2)", "y=Vj(1,2)", "b=Vj(2,1)"], "Sum", axis=1)
+    data = [(rng.random((200, 2)), rng.random((150, 2)), rng.random((150, 1))) for _ in range(8)]
+    got = [None] * 8
+
+    def work(k):
+        for _ in range(5):
+            got[k] = g(*data[k])
+    ts = [threading.Thread(target=work, args=(k,)) for k in range(8)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    for (x, y, b), a in zip(data, got):
+        assert np.allclose(a, np.exp(-((x[:, None] - y[None]) ** 2).sum(-1)) @ b)
