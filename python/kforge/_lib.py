@@ -215,6 +215,17 @@ def check(status, texts=None):
         raise fail(status, texts)
 
 
+def release(free, handle):
+    """free(handle) under LOCK, for __del__: quietly at interpreter shutdown, when the
+    process is ending anyway and the module's globals may be gone."""
+    if handle:
+        try:
+            with LOCK:
+                free(handle)
+        except Exception:
+            pass
+
+
 def cstrings(strs):
     """A C array of NUL-terminated strings (kept alive by the returned array)."""
     arr = (c_char_p * max(1, len(strs)))()

@@ -76,12 +76,7 @@ class Kernel:
 
     def __del__(self):
         h, self._h = getattr(self, "_h", None), None
-        if h:
-            try:
-                with LOCK:
-                    lib.kf_kernel_free(h)
-            except Exception:  # interpreter shutdown: the process is ending anyway
-                pass
+        _lib.release(lib.kf_kernel_free, h)
 
     def engine(self):
         """What the last run ran ("cc", "tcc", "reference", "cuda"), as kf_kernel_engine says."""

@@ -43,12 +43,7 @@ class Operator(LinearOperator):
 
     def __del__(self):
         h, self._h = getattr(self, "_h", None), None
-        if h:
-            try:
-                with LOCK:
-                    lib.kf_linop_free(h)
-            except Exception:  # interpreter shutdown: the process is ending anyway
-                pass
+        _lib.release(lib.kf_linop_free, h)
 
     def _apply(self, x):
         n = self.shape[0]
