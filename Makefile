@@ -3,8 +3,9 @@
 #   make            library, the kforge command, tests, examples (build/)
 #   make demo       build and run the README demo: the Gaussian kernel sum, then the
 #                   main job (kforge eigsh: spectral coordinates of a 10^4-point spiral)
-#   make test       the whole suite: unit + CLI tests, again under ASan/UBSan,
-#                   bounded fuzzing; ends with "N passed, N failed, N skipped"
+#   make test       the whole suite: unit + CLI tests, install, Python (pytest), again
+#                   under ASan/UBSan, bounded fuzzing; ends with "N passed, N failed, N skipped"
+#   make test-python  the Python package's tests alone (python/tests over build/libkforge.so.0)
 #   make fuzz       libFuzzer targets for FUZZ_SECONDS each (default 20)
 #   make install    bin/kforge, lib/libkforge.so.0 (+ .so, .a), include/kforge.h,
 #                   lib/pkgconfig/kforge.pc, share/man/man1/kforge.1, share/doc/kforge
@@ -52,7 +53,7 @@ BASE_BIN  := $(BASE_SRC:bench/baseline/%.c=$(BUILD)/bench/baseline_%)
 BASE_CFLAGS := -std=gnu11 -O3 -march=native -ffast-math -g -pthread
 DEPS_OK   := build/.deps-ok
 
-.PHONY: all demo demo-block-sparse test test-gpu bench bench-gpu fuzz clean deps install uninstall shared
+.PHONY: all demo demo-block-sparse test test-python test-gpu bench bench-gpu fuzz clean deps install uninstall shared
 all: $(BUILD)/libkforge.a $(BUILD)/kforge $(BUILD)/kforge-tests $(EX_BIN) $(BENCH_BIN) $(BASE_BIN)
 
 $(DEPS_OK): scripts/install-deps.sh
@@ -112,8 +113,10 @@ $(BUILD)/bench/baseline_%: bench/baseline/%.c
 # The shared library: the same sources compiled -fPIC in their own tree,
 # only kf_* exported (scripts/kforge.map), soname libkforge.so.0. Debian's
 # libtcc exists only as a non-PIC static archive, which no shared object can
-# hold: libkforge.so leaves tcc_* undefined and a program links -ltcc itself
-# (kforge.pc's Libs say so), whose members the linker then exports to it.
+# hold: libkforge.so names tcc_* weakly (KFR_TCC_OPTIONAL, runtime/jit/jit_tcc.c)
+# and a program links libtcc itself (kforge.pc's Libs: -Wl,-u,tcc_new -ltcc,
+# since a weak reference pulls no archive member), whose members the linker
+# then exports to it; a program without it (Python) runs the cc tier.
 PREFIX  ?= /usr/local
 SOVER   := 0
 KF_VERSION := $(shell awk '/define KF_VERSION_(MAJOR|MINOR|PATCH) /{ v = v (v == "" ? "" : ".") $$3 } END { print v }' include/kforge.h)
@@ -122,6 +125,7 @@ $(BUILD)/pic/%.o: %.c | $(DEPS_OK)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -fPIC -c $< -o $@
 $(BUILD)/pic/solvers/lobpcg.o: CFLAGS += -O3
+$(BUILD)/pic/runtime/jit/jit_tcc.o: CFLAGS += -DKFR_TCC_OPTIONAL
 $(BUILD)/libkforge.so.$(SOVER): $(PIC_OBJ) scripts/kforge.map $(BUILD)/.sources
 	$(CC) $(LDFLAGS) -shared -Wl,-soname,libkforge.so.$(SOVER) \
 	    -Wl,--version-script=scripts/kforge.map -o $@ $(PIC_OBJ) $(filter-out -ltcc,$(LDLIBS))
@@ -133,7 +137,7 @@ $(BUILD)/kforge.pc: Makefile
 	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' 'includedir=$${prefix}/include' '' \
 	    'Name: kforge' 'Description: reductions over all pairs of two point clouds (KeOps formulas)' \
 	    'Version: $(KF_VERSION)' \
-	    'Cflags: -I$${includedir}' 'Libs: -L$${libdir} -lkforge -ltcc' \
+	    'Cflags: -I$${includedir}' 'Libs: -L$${libdir} -lkforge -Wl,-u,tcc_new -ltcc' \
 	    'Libs.private: $(filter-out -ltcc,$(LDLIBS))' >$@
 
 $(BUILD)/man/kforge.1: $(BUILD)/kforge scripts/man.sh
@@ -177,6 +181,8 @@ demo-block-sparse: $(BUILD)/examples/block_sparse
 
 test: $(DEPS_OK)
 	sh scripts/run-tests.sh
+test-python: $(DEPS_OK)
+	sh tests/python.sh
 
 # On a machine with an NVIDIA GPU (docs/cuda.md): the CUDA tests, and the GPU figures.
 test-gpu: all $(BUILD)/kforge-tests

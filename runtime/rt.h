@@ -42,6 +42,10 @@ typedef struct kfr_tcc kfr_tcc;
  * (symbol `entry`) and returns KF_OK; else fills d (KF_ERR_JIT with tcc's
  * message, or KF_ERR_NOMEM). */
 int kfr_tcc_compile(const char *src, const char *entry, kfr_tcc **jit, void **fn, kfc_diag *d);
+/* 1 when libtcc is linked into the process. Always 1 in the static archive;
+ * in libkforge.so, 1 when the program carries libtcc (jit_tcc.c). Without
+ * it kfr_tcc_compile fails with KF_ERR_UNSUPPORTED. */
+int kfr_tcc_available(void);
 void kfr_tcc_free(kfr_tcc *jit);
 
 /* ---- context and kernel objects (ctx.c, compile.c) ---- */
@@ -54,6 +58,7 @@ struct kf_ctx {
     int src;         /* last error's source string or -1 */
     char msg[1024];  /* last error's message ("" after success) */
     int said_no_cc;  /* the "no C compiler" line was logged (once per context) */
+    int said_no_tcc; /* the "no libtcc in this process" line was logged (once per context) */
     int said_refused; /* the "cache refused" line was logged (once per context) */
     char cache_dir[PATH_MAX]; /* kf_cache_dir's answer */
     char *cache_dir_opt; /* malloc'd copy of opt.cache_dir, which points to it */

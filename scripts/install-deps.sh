@@ -12,9 +12,16 @@
 #                       tests (tests/t_cuda_emu.c), so their logic is checked without a GPU
 #   pkgconf             `pkg-config --libs kforge` in the install test (tests/install.sh):
 #                       how an outside program finds the installed library
+#   python3-numpy, python3-scipy   the Python package's arrays and scipy's LinearOperator/eigsh,
+#                       which the tutorials (examples/python) use as KeOps users do
+#   python3-matplotlib  the tutorials' figures (PNG files, Agg backend)
+#   python3-pytest      the Python tests (tests/python.sh)
+#   python3-venv, python3-setuptools   the test of `pip install ./python` in a venv (ensurepip,
+#                       and the pyproject's build backend, offline)
 set -eu
 need=""
-for pkg in tcc libtcc-dev libarpack2-dev liblapack-dev libblas-dev libssl-dev clang libclang-rt-14-dev gcc g++ make pkgconf; do
+for pkg in tcc libtcc-dev libarpack2-dev liblapack-dev libblas-dev libssl-dev clang libclang-rt-14-dev gcc g++ make pkgconf \
+    python3-numpy python3-scipy python3-matplotlib python3-pytest python3-venv python3-setuptools; do
     if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
         need="$need $pkg"
     fi

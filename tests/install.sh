@@ -33,6 +33,19 @@ if cc -o "$D/prog" examples/api_example.c $(pc --cflags --libs) 2>"$D/err"; then
 if LD_LIBRARY_PATH=$D/usr/lib ldd "$D/prog" 2>/dev/null | grep -q "libkforge.so.0 => $D/usr/lib/"; then ok; else
     bad "the program does not use the installed libkforge.so.0"; fi
 if LD_LIBRARY_PATH=$D/usr/lib "$D/prog" >"$D/out" 2>&1; then ok; else bad "the shared program failed: $(tail -n 3 "$D/out")"; fi
+# The libtcc tier reaches the shared library through the program (-Wl,-u,tcc_new -ltcc).
+if LD_LIBRARY_PATH=$D/usr/lib KFORGE_JIT=tcc "$D/prog" >"$D/out_t" 2>&1 && cmp -s "$D/out" "$D/out_t"; then ok; else
+    bad "the shared program has no libtcc engine: $(tail -n 3 "$D/out_t")"; fi
+# A program without libtcc (as Python's ctypes loads it) still links and runs, on cc code; the
+# tcc engine then fails with a message that says why.
+# shellcheck disable=SC2046
+if cc -o "$D/prog_n" examples/api_example.c $(pc --cflags) -L"$D/usr/lib" -lkforge 2>"$D/err"; then ok; else
+    bad "cc against the install without libtcc: $(head -n 5 "$D/err")"; fi
+if LD_LIBRARY_PATH=$D/usr/lib "$D/prog_n" >"$D/out_n" 2>&1 && cmp -s "$D/out" "$D/out_n"; then ok; else
+    bad "the program without libtcc failed or printed otherwise: $(tail -n 3 "$D/out_n")"; fi
+if ! LD_LIBRARY_PATH=$D/usr/lib KFORGE_JIT=tcc "$D/prog_n" >"$D/out_n" 2>&1 &&
+    grep -q "libtcc engine is not in this process" "$D/out_n"; then ok; else
+    bad "KFORGE_JIT=tcc without libtcc: $(tail -n 3 "$D/out_n")"; fi
 # Static: libkforge.a and the private libraries pkg-config lists.
 # shellcheck disable=SC2046
 if cc -o "$D/prog_s" examples/api_example.c $(pc --cflags) "$D/usr/lib/libkforge.a" \

@@ -8,6 +8,41 @@
 
 #include "runtime/rt.h"
 
+/* The shared library (built with -DKFR_TCC_OPTIONAL) names libtcc weakly.
+ * Debian's libtcc is a non-PIC static archive that no shared object can
+ * hold, so libkforge.so.0 gets it from the program: one linked with
+ * `pkg-config --libs kforge` (-Wl,-u,tcc_new -ltcc) carries libtcc and
+ * exports it to the library; one that is not (Python's ctypes, a plain
+ * -lkforge) still loads it, and then has no libtcc tier: kfr_tcc_available()
+ * says so, KF_JIT_AUTO runs cc code (runtime/jit/tiers.c) and KF_JIT_TCC
+ * fails with a message. The static archive names libtcc strongly, so a
+ * static link pulls it in as before. */
+#ifdef KFR_TCC_OPTIONAL
+#pragma weak tcc_new
+#pragma weak tcc_delete
+#pragma weak tcc_set_error_func
+#pragma weak tcc_set_options
+#pragma weak tcc_set_lib_path
+#pragma weak tcc_set_output_type
+#pragma weak tcc_add_symbol
+#pragma weak tcc_compile_string
+#pragma weak tcc_add_file
+#pragma weak tcc_relocate
+#pragma weak tcc_get_symbol
+#endif
+
+int kfr_tcc_available(void)
+{
+#ifdef KFR_TCC_OPTIONAL
+    /* Every function the tier calls: a program could define some of them. */
+    return tcc_new && tcc_delete && tcc_set_error_func && tcc_set_options && tcc_set_lib_path &&
+           tcc_set_output_type && tcc_add_symbol && tcc_compile_string && tcc_add_file &&
+           tcc_relocate && tcc_get_symbol;
+#else
+    return 1;
+#endif
+}
+
 /* Where Debian keeps libtcc1.a: the helpers (__fixunsdfdi, ...) that tcc's
  * code generator may call for some integer/float conversions. */
 #define KFR_TCC_LIB_DIR "/usr/lib/x86_64-linux-gnu/tcc"
@@ -82,6 +117,11 @@ int kfr_tcc_compile(const char *src, const char *entry, kfr_tcc **jit, void **fn
 {
     *jit = NULL;
     *fn = NULL;
+    if (!kfr_tcc_available())
+        return kfc_diag_set(d, KF_ERR_UNSUPPORTED, -1, -1,
+                            "the libtcc engine is not in this process: libkforge.so gets libtcc "
+                            "from the program (link it with `pkg-config --libs kforge`); use "
+                            "the cc engine (KF_JIT_CC, KFORGE_JIT=cc) or auto");
     kfr_tcc *j = malloc(sizeof *j);
     if (!j)
         return kfc_diag_set(d, KF_ERR_NOMEM, -1, -1, "out of memory");

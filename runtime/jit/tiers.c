@@ -9,7 +9,9 @@
  *   auto        key; table, then disk              hit: done.  miss: libtcc now, and
  *                                                   cc in a thread that swaps k->fn
  *   (no C compiler: auto behaves as tcc, with one KF_LOG_INFO line per context;
- *    cc fails with KF_ERR_JIT)
+ *    cc fails with KF_ERR_JIT. No libtcc in the process, which libkforge.so
+ *    allows (jit_tcc.c): auto behaves as cc, or as reference without a C
+ *    compiler either; tcc fails with KF_ERR_UNSUPPORTED)
  *
  * The swap: the builder stores the new entry point atomically (release);
  * kf_run's workers load it (acquire) at the start of every task, so a run in
@@ -102,16 +104,27 @@ int kfr_tier_lookup(kf_kernel *k, kfc_diag *d)
         return kfc_diag_set(d, KF_ERR_NOMEM, -1, -1, "out of memory");
     b->cache.dfd = -1; /* not located yet: nothing to close */
     char why[600];
+    int tcc = kfr_tcc_available();
     if (kfr_cc_find(&b->cc, why, sizeof why) != 0) {
         free(b);
         if (k->engine == KF_JIT_CC)
             return kfc_diag_set(d, KF_ERR_JIT, -1, -1,
                                 "the optimizing tier (KF_JIT_CC) needs a C compiler: %s", why);
         if (!ctx->said_no_cc)
-            kfr_log(ctx, KF_LOG_INFO, "%s: kernels run on libtcc only", why);
+            kfr_log(ctx, KF_LOG_INFO, "%s: kernels run on %s only", why,
+                    tcc ? "libtcc" : "the reference engine (no libtcc in this process either)");
         ctx->said_no_cc = 1;
-        k->engine = KF_JIT_TCC;
+        k->engine = tcc ? KF_JIT_TCC : KF_JIT_REFERENCE;
         return KF_OK;
+    }
+    /* No libtcc to run at once (libkforge.so in a program without it, such
+     * as Python): auto waits for the cc code, which the cache then keeps. */
+    if (k->engine == KF_JIT_AUTO && !tcc) {
+        if (!ctx->said_no_tcc)
+            kfr_log(ctx, KF_LOG_INFO, "no libtcc in this process: kf_compile waits for the cc "
+                                      "build on a cache miss");
+        ctx->said_no_tcc = 1;
+        k->engine = KF_JIT_CC;
     }
     int rc = kfr_cache_key(k, &b->cc, b->key);
     if (rc != KF_OK) {

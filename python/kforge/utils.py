@@ -1,0 +1,6 @@
+"""utils.py -- pykeops.numpy.utils' IsGpuAvailable."""
+from . import config
+
+
+def IsGpuAvailable():
+    return config.gpu_available
