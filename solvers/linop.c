@@ -239,7 +239,8 @@ kf_linop *kf_linop_formula(kf_ctx *ctx, const char *formula, const char *const *
     return op;
 }
 
-kf_linop *kfs_formula_subsample(kf_linop *op, const int64_t *idx, int64_t m, void **store)
+kf_linop *kfs_formula_subsample(kf_linop *op, const int64_t *idx, int64_t m, void **store,
+                                 const kf_ranges *rg)
 {
     *store = NULL;
     kf_kernel *k = op->kw[1];
@@ -273,7 +274,7 @@ kf_linop *kfs_formula_subsample(kf_linop *op, const int64_t *idx, int64_t m, voi
     }
     kf_linop *sub = kf_linop_formula(op->ctx, op->formula, (const char *const *)op->aliases,
                                      op->naliases, op->vec_name, op->var, args, op->nargs, m,
-                                     op->dtype, &op->copts, NULL);
+                                     op->dtype, &op->copts, rg);
     free(args);
     if (!sub)
         free(buf);

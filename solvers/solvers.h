@@ -84,8 +84,23 @@ void *kfs_alloc(int64_t count, size_t size);
 kf_kernel *kfs_formula_kernel(kf_linop *op, int w);
 /* A formula operator of the same formula on a subset of the points: rows
  * idx[0..m) of every i- and j-variable (copied into *store, which the caller
- * frees after the operator; parameters shared). No ranges. */
-kf_linop *kfs_formula_subsample(kf_linop *op, const int64_t *idx, int64_t m, void **store);
+ * frees after the operator; parameters shared), with the block-sparse
+ * pattern rg over the subsample (its arrays must outlive the operator) or
+ * dense when rg is NULL. */
+kf_linop *kfs_formula_subsample(kf_linop *op, const int64_t *idx, int64_t m, void **store,
+                                 const kf_ranges *rg);
+/* The coarse start's subsample of a block-sparse operator (spectral.c):
+ * m of n rows spread evenly, row floor(r n / m) for r < m (NULL when out of
+ * memory), and the pattern mapped onto it: sub (subsample x subsample) and
+ * ext (all n rows x the subsample), keeping every kept block, so every pair
+ * within the cutoff is still computed. buf owns the mapped arrays (free it);
+ * the slices are rg's own. KF_OK or KF_ERR_NOMEM. */
+typedef struct kfs_sub_ranges {
+    kf_ranges sub, ext;
+    int64_t *buf;
+} kfs_sub_ranges;
+int64_t *kfs_strided_rows(int64_t n, int64_t m);
+int kfs_map_ranges(const kf_ranges *rg, int64_t n, int64_t m, kfs_sub_ranges *sr);
 /* The kernel operator underneath (KFS_KERNEL or KFS_FORMULA) of op, or NULL. */
 int kfs_is_kernel(const kf_linop *op);
 

@@ -3,11 +3,14 @@
  *   DIRECT   kf_eigsh on the asked operator (what scipy's eigsh does);
  *   SHIFTED  the smallest of a Laplacian as the largest ('LA') of c I - L
  *            (c = 1: the normalized affinity; c = max D for L), lambda = c - mu;
- *   COARSE   SHIFTED started from a coarse solve: the same problem on a random
- *            subsample, its eigenvectors extended to all points through the
- *            kernel (Nystrom / Nadaraya-Watson) and summed into ARPACK's v0.
- *            Measured: no fewer matvecs than SHIFTED (ARPACK's restarts, not
- *            the start, dominate), so AUTO never picks it; kept for the record.
+ *   COARSE   SHIFTED started from a coarse solve: the same problem on a
+ *            subsample (every (n/m)-th point of a block-sparse operator's sorted
+ *            rows, keeping its pattern; else a random one), its eigenvectors
+ *            extended to all points through the kernel (Nystrom /
+ *            Nadaraya-Watson): the block solver's start block, or summed into
+ *            ARPACK's v0. AUTO picks it for the block solver (149 -> 55 block
+ *            applies on the 1e5 Swiss roll); ARPACK gains nothing from a start
+ *            (its restarts, not the start, set its count).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -27,12 +30,30 @@ void kf_spectral_opts_init(kf_spectral_opts *o)
 
 static int smallest(kf_which w) { return w == KF_WHICH_SM || w == KF_WHICH_SA; }
 
-/* The subsample size of COARSE, or 0 when none makes sense for n and k. */
-static int64_t coarse_size(const kf_spectral_opts *o, int64_t n)
+/* Whether kf_spectral runs the block solver for o on n points (which: the
+ * operator's, after the shift). AUTO: where it applies and the problem is
+ * large (at 1e5 points it did 2.8x less kernel work than ARPACK, and in
+ * float32 its double-precision Rayleigh-Ritz gave eigenvalues 10x closer to
+ * float64's: docs/solvers.md); small problems keep ARPACK's machine precision. */
+static int uses_block(const kf_spectral_opts *o, kf_which which, int64_t n)
+{
+    int bm = o->block > 0 ? o->block : o->eig.k + 1;
+    return o->solver == KF_SOLVER_BLOCK ||
+           (o->solver == KF_SOLVER_AUTO && which == KF_WHICH_LA && n >= KF_SOLVER_BLOCK_AUTO_N &&
+            bm >= o->eig.k && bm <= KFS_MAX_BLOCK);
+}
+
+/* The subsample size of COARSE, or 0 when none makes sense for n and k.
+ * Default: a quarter of the points for the block solver (measured on the
+ * 1e5 Swiss roll: 149 block applies from a random start, 139 from 2,000
+ * points, 90 from n/10, 64 from n/4; the coarse solve costs about (m/n)^2 of
+ * the fine one's applies), else 2,000 points for ARPACK (whose restarts,
+ * not the start, set its count). */
+static int64_t coarse_size(const kf_spectral_opts *o, int64_t n, int block)
 {
     int64_t m = o->coarse_n;
     if (m == 0) {
-        m = n / 4 < 2000 ? n / 4 : 2000;
+        m = block ? n / 4 : n / 4 < 2000 ? n / 4 : 2000;
         if (m < 4 * (int64_t)o->eig.k)
             m = 4 * (int64_t)o->eig.k;
     }
@@ -112,6 +133,52 @@ static int64_t *subsample(int64_t n, int64_t m, uint64_t seed)
     return all;
 }
 
+/* m of n rows spread evenly through them: row floor(r n / m) for r < m. A
+ * block-sparse operator's rows are sorted by cluster, so this takes about
+ * every (n/m)-th point of every cluster, and the subsample's clusters are
+ * ranges again (kfs_map_ranges). */
+int64_t *kfs_strided_rows(int64_t n, int64_t m)
+{
+    int64_t *idx = kfs_alloc(m, sizeof *idx);
+    for (int64_t r = 0; idx && r < m; r++)
+        idx[r] = (int64_t)((__int128)r * n / m);
+    return idx;
+}
+
+/* The block-sparse pattern of a strided subsample: row idx[r] lies in [s, e)
+ * iff ceil(s m / n) <= r < ceil(e m / n), so every range maps to a range of
+ * the subsample (perhaps empty) and every kept block of the full pattern to
+ * the same block of the subsample's: its pairs within the cutoff are all
+ * still computed. sub: subsample x subsample; ext: every row x the
+ * subsample (the extension of the coarse eigenvectors). */
+static int64_t map_row(int64_t s, int64_t n, int64_t m)
+{
+    return (int64_t)(((__int128)s * m + n - 1) / n);
+}
+
+int kfs_map_ranges(const kf_ranges *rg, int64_t n, int64_t m, kfs_sub_ranges *sr)
+{
+    int64_t a = 2 * rg->nci, b = 2 * rg->nredj, c = 2 * rg->ncj, d = 2 * rg->nredi;
+    sr->buf = kfs_alloc(a + b + c + d + 1, sizeof *sr->buf);
+    if (!sr->buf)
+        return KF_ERR_NOMEM;
+    int64_t *ri = sr->buf, *rj = ri + a, *cj = rj + b, *ci = cj + c;
+    for (int64_t q = 0; q < a; q++)
+        ri[q] = map_row(rg->ranges_i[q], n, m);
+    for (int64_t q = 0; q < b; q++)
+        rj[q] = map_row(rg->redranges_j[q], n, m);
+    for (int64_t q = 0; q < c; q++)
+        cj[q] = map_row(rg->ranges_j[q], n, m);
+    for (int64_t q = 0; q < d; q++)
+        ci[q] = map_row(rg->redranges_i[q], n, m);
+    sr->sub = (kf_ranges){rg->nci, ri, rg->slices_i, rg->nredj, rj,
+                          rg->ncj, cj, rg->slices_j, rg->nredi, ci};
+    /* rows: the full ones; columns: the subsample's */
+    sr->ext = (kf_ranges){rg->nci, rg->ranges_i, rg->slices_i, rg->nredj, rj,
+                          rg->ncj, cj, rg->slices_j, rg->nredi, rg->redranges_i};
+    return KF_OK;
+}
+
 /* The coarse-to-fine starting vector v0 (n of dtype): solve on m points,
  * extend each eigenvector f to every point x_i as the kernel average
  * sum_j K(x_i, s_j) f_j / sum_j K(x_i, s_j) (one kernel run of width k + 1
@@ -126,14 +193,19 @@ static int coarse_start(kf_linop *K, const kf_spectral_opts *o, const void *D, i
     int64_t n = K->n;
     int k = o->eig.k, lap = o->laplacian;
     double t0 = kfs_now();
-    int64_t *idx = subsample(n, m, o->eig.seed);
-    if (!idx)
+    kfs_sub_ranges sr = {0};
+    int64_t *idx = K->has_rg ? kfs_strided_rows(n, m) : subsample(n, m, o->eig.seed);
+    if (!idx || (K->has_rg && kfs_map_ranges(&K->rg, n, m, &sr) != KF_OK)) {
+        free(idx);
         return kfr_error(ctx, KF_ERR_NOMEM, "kf_spectral: out of memory");
+    }
     void *store = NULL;
-    kf_linop *sub = kfs_formula_subsample(K, idx, m, &store);
+    kf_linop *sub = kfs_formula_subsample(K, idx, m, &store, K->has_rg ? &sr.sub : NULL);
     free(idx);
-    if (!sub)
+    if (!sub) {
+        free(sr.buf);
         return kf_status_of(ctx);
+    }
     char *vals = kfs_alloc(k, es), *U = kfs_alloc(m * (k + 1), es), *G = kfs_alloc(n * (k + 1), es);
     void *Ds = NULL;
     int rc = vals && U && G ? KF_OK : kfr_error(ctx, KF_ERR_NOMEM, "kf_spectral: out of memory");
@@ -144,6 +216,10 @@ static int coarse_start(kf_linop *K, const kf_spectral_opts *o, const void *D, i
     so.eig.v0 = NULL;
     so.eig.ncv = 0;
     so.eig.tol = 1e-4; /* a start vector needs no more */
+    /* The caller's progress callbacks follow the fine solve: the coarse one's
+     * counts would restart under them. Its end is logged instead (below). */
+    so.eig.progress = NULL;
+    so.eig.progress_residual = NULL;
     kf_eigsh_report srep;
     char *Uk = NULL;
     if (rc == KF_OK && (Uk = kfs_alloc(m * k, es)) == NULL)
@@ -153,6 +229,11 @@ static int coarse_start(kf_linop *K, const kf_spectral_opts *o, const void *D, i
         if (rc == KF_ERR_NOCONV) /* what did converge still makes a start; NaN columns are dropped */
             rc = KF_OK;
         rep->matvecs_coarse = srep.matvecs + 1;
+        if (rc == KF_OK)
+            kfr_log(ctx, KF_LOG_INFO, "kf_spectral: coarse start on %lld of %lld points (%s): "
+                    "%lld matvecs, %.3g s", (long long)m, (long long)n,
+                    K->has_rg ? "every (n/m)-th point, block-sparse" : "a random subsample, dense",
+                    (long long)srep.matvecs, kfs_now() - t0);
     }
     if (rc == KF_OK && lap == KF_GRAPH_LAPLACIAN_NORM && !(Ds = degrees(sub)))
         rc = kf_status_of(ctx);
@@ -180,7 +261,8 @@ static int coarse_start(kf_linop *K, const kf_spectral_opts *o, const void *D, i
                     args[v] = sub->args[v]; /* j-variables: the subsample */
             }
             args[K->var] = U;
-            rc = kf_run(ker, n, m, args, K->nargs, G, NULL);
+            rc = K->has_rg ? kf_run_ranges(ker, n, m, args, K->nargs, &sr.ext, G, NULL)
+                           : kf_run(ker, n, m, args, K->nargs, G, NULL);
         }
         free(args);
     }
@@ -219,6 +301,7 @@ static int coarse_start(kf_linop *K, const kf_spectral_opts *o, const void *D, i
     free(vals), free(U), free(G), free(Uk), free(Ds);
     kf_linop_free(sub);
     free(store);
+    free(sr.buf);
     rep->coarse_s = kfs_now() - t0;
     return rc;
 }
@@ -255,7 +338,12 @@ static int resolve_mode(kf_linop *K, const kf_spectral_opts *o)
                                                               o->eig.which != KF_WHICH_BE));
     switch (o->mode) {
     case KF_SPECTRAL_AUTO:
-        /* Never COARSE: measured on the spiral it saves no matvecs (docs/solvers.md). */
+        /* COARSE for the block solver (a good start block cuts its iterations:
+         * 149 -> 64 block applies at 1e5 points); never for ARPACK, whose
+         * matvecs a start does not cut (docs/solvers.md). */
+        if (can_shift && can_coarse && uses_block(o, KF_WHICH_LA, K->n) &&
+            coarse_size(o, K->n, 1))
+            return KF_SPECTRAL_COARSE;
         return can_shift ? KF_SPECTRAL_SHIFTED : KF_SPECTRAL_DIRECT;
     case KF_SPECTRAL_DIRECT:
         return KF_SPECTRAL_DIRECT;
@@ -266,7 +354,7 @@ static int resolve_mode(kf_linop *K, const kf_spectral_opts *o)
                   "which = SM or SA");
         return -1;
     case KF_SPECTRAL_COARSE:
-        if (can_coarse && coarse_size(o, K->n))
+        if (can_coarse && coarse_size(o, K->n, uses_block(o, can_shift ? KF_WHICH_LA : o->eig.which, K->n)))
             return KF_SPECTRAL_COARSE;
         kfr_error(K->ctx, KF_ERR_ARG, "kf_spectral: the coarse mode needs a formula operator "
                   "(kf_linop_formula), a Laplacian with SM/SA or K with LA/LM, and "
@@ -320,13 +408,7 @@ int kf_spectral(kf_linop *K, const kf_spectral_opts *o, void *values, void *vect
     if (shifted)
         eo.which = KF_WHICH_LA;
     int bm = o->block > 0 ? o->block : o->eig.k + 1;
-    /* AUTO: the block solver where it applies and the problem is large (at
-     * 1e5 points it did 2.8x less kernel work than ARPACK, and in float32 its
-     * double-precision Rayleigh-Ritz gave eigenvalues 10x closer to float64's:
-     * docs/solvers.md); small problems keep ARPACK's machine precision. */
-    int block = o->solver == KF_SOLVER_BLOCK ||
-                (o->solver == KF_SOLVER_AUTO && eo.which == KF_WHICH_LA &&
-                 K->n >= KF_SOLVER_BLOCK_AUTO_N && bm >= o->eig.k && bm <= KFS_MAX_BLOCK);
+    int block = uses_block(o, eo.which, K->n);
     double *X0 = NULL;
     if (rc == KF_OK && block && eo.which != KF_WHICH_LA)
         rc = kfr_error(K->ctx, KF_ERR_ARG, "kf_spectral: the block solver computes the largest "
@@ -339,7 +421,7 @@ int kf_spectral(kf_linop *K, const kf_spectral_opts *o, void *values, void *vect
     if (rc == KF_OK && mode == KF_SPECTRAL_COARSE) {
         v0 = kfs_alloc(K->n, kfs_dsize(K->dtype));
         X0 = block ? kfs_alloc(K->n * o->eig.k, sizeof *X0) : NULL;
-        rc = v0 && (X0 || !block) ? coarse_start(K, o, D, coarse_size(o, K->n), v0, X0, rep)
+        rc = v0 && (X0 || !block) ? coarse_start(K, o, D, coarse_size(o, K->n, block), v0, X0, rep)
                                   : kfr_error(K->ctx, KF_ERR_NOMEM, "kf_spectral: out of memory");
         eo.v0 = v0;
     }

@@ -609,3 +609,109 @@ KFT_TEST(eigsh_n2000_float64_vs_dsyevd)
     prob_free(&p);
     kf_free(ctx);
 }
+
+/* The coarse start of a block-sparse operator: its strided subsample keeps
+ * every pair within the cutoff in the mapped pattern (sub: subsample x
+ * subsample; ext: every row x the subsample), both patterns are valid, and
+ * the solve started from it gives the shifted solve's eigenvalues in fewer
+ * block iterations. */
+#include "runtime/sparse/ranges.h"
+#include "solvers/solvers.h"
+
+/* Whether every pair (r, q) of rows x cols at most cutoff apart lies in r's
+ * cluster's reduced ranges; rows/cols are points (2-D) by index maps. */
+static int64_t uncovered(const kf_ranges *rg, const double *xr, const int64_t *ri, int64_t nr,
+                         const double *xc, const int64_t *ci, int64_t nc, double cutoff)
+{
+    int64_t bad = 0, a = 0;
+    uint8_t *cov = calloc((size_t)nc + 1, 1);
+    for (int64_t r = 0; r < nr; r++) {
+        while (a < rg->nci && r >= rg->ranges_i[2 * a + 1])
+            a++;
+        memset(cov, 0, (size_t)nc);
+        if (a < rg->nci && r >= rg->ranges_i[2 * a])
+            for (int64_t q = a ? rg->slices_i[a - 1] : 0; q < rg->slices_i[a]; q++)
+                for (int64_t j = rg->redranges_j[2 * q]; j < rg->redranges_j[2 * q + 1]; j++)
+                    cov[j] = 1;
+        const double *p = xr + 2 * (ri ? ri[r] : r);
+        for (int64_t j = 0; j < nc; j++) {
+            const double *q = xc + 2 * (ci ? ci[j] : j);
+            double dx = p[0] - q[0], dy = p[1] - q[1];
+            bad += dx * dx + dy * dy <= cutoff * cutoff && !cov[j];
+        }
+    }
+    free(cov);
+    return bad;
+}
+
+KFT_TEST(eigsh_coarse_start_block_sparse)
+{
+    kf_ctx *ctx = newctx();
+    const int64_t n = 3000, m = n / 4;
+    const double cutoff = 0.2, eps = 0.1; /* the kernel below has sigma 0.05 */
+    kf_gen g = {KF_GEN_SPIRAL, n, 3};
+    double *x = malloc(n * 2 * sizeof *x), *xs = malloc(n * 2 * sizeof *xs);
+    kf_gen_points(&g, x);
+    kf_plan *p = kf_plan_block_sparse(ctx, KF_FLOAT64, x, n, x, n, 2, eps, cutoff, 0);
+    KFT_CHECKF(p != NULL, "%s", kf_errmsg(ctx));
+    if (!p)
+        goto out;
+    for (int64_t k = 0; k < n; k++)
+        xs[2 * k] = x[2 * p->perm_x[k]], xs[2 * k + 1] = x[2 * p->perm_x[k] + 1];
+    kf_ranges v;
+    kf_blocks_view(p->blocks, &v);
+    int64_t *idx = kfs_strided_rows(n, m);
+    kfs_sub_ranges sr = {0};
+    KFT_CHECK(idx && kfs_map_ranges(&v, n, m, &sr) == KF_OK);
+    KFT_CHECK(idx[0] == 0 && idx[m - 1] < n && idx[1] == 4);
+    KFT_CHECKF(kfr_ranges_check(ctx, &sr.sub, 1, m, m) == KF_OK &&
+                   kfr_ranges_check(ctx, &sr.sub, 0, m, m) == KF_OK &&
+                   kfr_ranges_check(ctx, &sr.ext, 1, n, m) == KF_OK,
+               "%s", kf_errmsg(ctx));
+    KFT_CHECKF(uncovered(&sr.sub, xs, idx, m, xs, idx, m, cutoff) == 0,
+               "pairs of the subsample within the cutoff are not in its pattern");
+    KFT_CHECKF(uncovered(&sr.ext, xs, NULL, n, xs, idx, m, cutoff) == 0,
+               "pairs of a row and the subsample within the cutoff are not in the extension's");
+    /* A pattern that kept too much would pass the above: the subsample's
+     * kept pairs must be about (m/n)^2 of the full ones. */
+    double full = 0, sub = 0;
+    for (int64_t q = 0; q < v.nredj; q++) {
+        full += (double)(v.redranges_j[2 * q + 1] - v.redranges_j[2 * q]);
+        sub += (double)(sr.sub.redranges_j[2 * q + 1] - sr.sub.redranges_j[2 * q]);
+    }
+    KFT_CHECKF(sub > 0.2 * full && sub < 0.3 * full, "sub %g of %g j-points", sub, full);
+    free(idx);
+    free(sr.buf);
+
+    const void *args[3] = {xs, xs, NULL};
+    kf_linop *K = kf_linop_formula(ctx, "Exp(-SqDist(x,y)*IntCst(200))*v", AL2, 2, "v", 2, args, 3,
+                                   n, KF_FLOAT64, NULL, &v);
+    KFT_CHECKF(K != NULL, "%s", kf_errmsg(ctx));
+    double val[2][5];
+    kf_eigsh_report rep[2];
+    for (int c = 0; K && c < 2; c++) {
+        kf_spectral_opts so;
+        kf_spectral_opts_init(&so);
+        so.eig.k = 5, so.eig.which = KF_WHICH_SM, so.laplacian = KF_GRAPH_LAPLACIAN_NORM;
+        so.solver = KF_SOLVER_BLOCK;
+        so.mode = c ? KF_SPECTRAL_SHIFTED : KF_SPECTRAL_AUTO;
+        kf_spectral_mode used;
+        KFT_CHECKF(kf_spectral(K, &so, val[c], NULL, NULL, &rep[c], &used) == KF_OK, "%s",
+                   kf_errmsg(ctx));
+        KFT_CHECK(used == (c ? KF_SPECTRAL_SHIFTED : KF_SPECTRAL_COARSE));
+    }
+    if (K) {
+        for (int j = 1; j < 5; j++)
+            KFT_CHECKF(fabs(val[0][j] - val[1][j]) <= 1e-7 * fabs(val[1][j]),
+                       "lambda_%d: coarse %.12g, shifted %.12g", j, val[0][j], val[1][j]);
+        KFT_CHECKF(rep[0].matvecs_coarse > 0 && rep[0].iterations < rep[1].iterations,
+                   "coarse: %d iterations (+%lld matvecs on the subsample), shifted: %d",
+                   rep[0].iterations, (long long)rep[0].matvecs_coarse, rep[1].iterations);
+    }
+    kf_linop_free(K);
+    kf_plan_free(p);
+out:
+    free(x);
+    free(xs);
+    kf_free(ctx);
+}
