@@ -57,6 +57,9 @@ static int64_t coarse_size(const kf_spectral_opts *o, int64_t n, int block)
         if (m < 4 * (int64_t)o->eig.k)
             m = 4 * (int64_t)o->eig.k;
     }
+    int bm = o->block > 0 ? o->block : o->eig.k + 1;
+    if (block && m < 3 * (int64_t)bm) /* the block solver needs 3 block <= m */
+        return 0;
     return m > o->eig.k + 1 && m < n ? m : 0;
 }
 
@@ -210,7 +213,10 @@ static int coarse_start(kf_linop *K, const kf_spectral_opts *o, const void *D, i
     void *Ds = NULL;
     int rc = vals && U && G ? KF_OK : kfr_error(ctx, KF_ERR_NOMEM, "kf_spectral: out of memory");
     kf_spectral_opts so = *o;
-    so.mode = KF_SPECTRAL_SHIFTED;
+    /* AUTO for a Laplacian: shifted, or itself coarse when the subsample is
+     * still large for the block solver (1e6 -> 2.5e5 -> 62,500 points). */
+    so.mode = KF_SPECTRAL_AUTO;
+    so.coarse_n = 0;
     if (!smallest(o->eig.which) || lap == 0)
         so.mode = KF_SPECTRAL_DIRECT;
     so.eig.v0 = NULL;
@@ -358,7 +364,7 @@ static int resolve_mode(kf_linop *K, const kf_spectral_opts *o)
             return KF_SPECTRAL_COARSE;
         kfr_error(K->ctx, KF_ERR_ARG, "kf_spectral: the coarse mode needs a formula operator "
                   "(kf_linop_formula), a Laplacian with SM/SA or K with LA/LM, and "
-                  "k + 1 < coarse_n < n");
+                  "k + 1 < coarse_n < n (and 3 block <= coarse_n for the block solver)");
         return -1;
     }
     kfr_error(K->ctx, KF_ERR_ARG, "kf_spectral: unknown mode %d", (int)o->mode);
