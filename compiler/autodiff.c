@@ -147,36 +147,41 @@ static int32_t comp(ad *A, int32_t q, int64_t k)
  * operators compute one component where they would compute D. */
 static int32_t one_hot(ad *A, const kfc_node *x)
 {
+    if (kfc_op_info[x->op].nargs == 0)
+        return -2;
+    /* copies: every mk may move the node array */
     int32_t a = x->a[0], b = x->a[1], D = x->dim;
-    const kfc_node *na = N(A, a), *nb = b >= 0 ? N(A, b) : NULL;
+    kfc_node na = *N(A, a), nb = b >= 0 ? *N(A, b) : (kfc_node){.op = KFC_OP_ZERO};
     switch (x->op) {
     case KFC_OP_MULT:
-        if (nb && nb->op == KFC_OP_ELEMT && na->op != KFC_OP_ELEMT)
-            a = x->a[1], b = x->a[0], na = N(A, a), nb = N(A, b);
-        if (na->op == KFC_OP_ELEMT && D == na->dim) { /* e_k x times b: e_k (x b_k) */
-            int64_t k = na->iv[1];
-            int32_t bk = comp(A, b, k), t = bk < 0 ? -1 : mk(A, KFC_OP_MULT, na->a[0], bk, -1, 0, 0);
+        if (nb.op == KFC_OP_ELEMT && na.op != KFC_OP_ELEMT) {
+            kfc_node t = na;
+            na = nb, nb = t, b = x->a[0];
+        }
+        if (na.op == KFC_OP_ELEMT && D == na.dim) { /* e_k x times b: e_k (x b_k) */
+            int64_t k = na.iv[1];
+            int32_t bk = comp(A, b, k), t = bk < 0 ? -1 : mk(A, KFC_OP_MULT, na.a[0], bk, -1, 0, 0);
             return t < 0 ? -1 : mk(A, KFC_OP_ELEMT, t, -1, -1, D, k);
         }
         break;
     case KFC_OP_ADD:
     case KFC_OP_SUBTRACT:
-        if (na->op == KFC_OP_ELEMT && nb->op == KFC_OP_ELEMT && na->iv[1] == nb->iv[1]) {
-            int32_t t = mk(A, x->op, na->a[0], nb->a[0], -1, 0, 0);
-            return t < 0 ? -1 : mk(A, KFC_OP_ELEMT, t, -1, -1, D, na->iv[1]);
+        if (na.op == KFC_OP_ELEMT && nb.op == KFC_OP_ELEMT && na.iv[1] == nb.iv[1]) {
+            int32_t t = mk(A, x->op, na.a[0], nb.a[0], -1, 0, 0);
+            return t < 0 ? -1 : mk(A, KFC_OP_ELEMT, t, -1, -1, D, na.iv[1]);
         }
         break;
     case KFC_OP_SUM:
-        if (na->op == KFC_OP_ELEMT)
-            return na->a[0];
+        if (na.op == KFC_OP_ELEMT)
+            return na.a[0];
         break;
     case KFC_OP_ELEM: /* through the linear ops, down to the ElemT */
-        if (na->op == KFC_OP_ADD || na->op == KFC_OP_SUBTRACT || na->op == KFC_OP_MULT) {
-            int32_t p = comp(A, na->a[0], x->iv[0]), q = p < 0 ? -1 : comp(A, na->a[1], x->iv[0]);
-            return q < 0 ? -1 : mk(A, na->op, p, q, -1, 0, 0);
+        if (na.op == KFC_OP_ADD || na.op == KFC_OP_SUBTRACT || na.op == KFC_OP_MULT) {
+            int32_t p = comp(A, na.a[0], x->iv[0]), q = p < 0 ? -1 : comp(A, na.a[1], x->iv[0]);
+            return q < 0 ? -1 : mk(A, na.op, p, q, -1, 0, 0);
         }
-        if (na->op == KFC_OP_MINUS) {
-            int32_t p = comp(A, na->a[0], x->iv[0]);
+        if (na.op == KFC_OP_MINUS) {
+            int32_t p = comp(A, na.a[0], x->iv[0]);
             return p < 0 ? -1 : mk(A, KFC_OP_MINUS, p, -1, -1, 0, 0);
         }
         break;

@@ -5,7 +5,8 @@
  *        |  kfc_parse      (parse.c)     text -> nodes, byte offsets kept
  *        v
  *   kfc_prog (nodes)
- *        |  kfc_check      (check.c)     dims, categories, arity, var table
+ *        |  kfc_check      (check.c)     dims, categories, arity, var table;
+ *        |                 (autodiff.c)  then derivatives expanded (kfc_autodiff)
  *        |  kfc_simplify   (simplify.c)  constant folding, CSE, compaction
  *        |  kfc_print      (print.c)     canonical form (also the cache key)
  *        |  kfc_red_setup  (reduce.c)    reduction spec, output dims

@@ -382,3 +382,31 @@ KFT_TEST(autodiff_kernel_gradients)
     }
     kf_free(ctx);
 }
+
+/* Large expansions: within the limits they build (the node array grows under
+ * the rules' feet), beyond them a KF_ERR_LIMIT error, never a crash. */
+KFT_TEST(autodiff_limits)
+{
+    static const struct {
+        const char *f;
+        int status;
+    } C[] = {
+        {"Laplacian(Exp(-SqNorm2(Var(11,300,0))),Var(11,300,0))", KF_OK},
+        {"Divergence(Var(11,200,0)*Sum(Sin(Var(11,200,0))),Var(11,200,0))", KF_OK},
+        {"Laplacian(Exp(-SqNorm2(Var(11,3000,0))),Var(11,3000,0))", KF_ERR_LIMIT},
+        {"GradMatrix(Exp(Var(11,200,0)),Var(11,200,0))", KF_ERR_LIMIT},
+        {"Laplacian(Laplacian(Laplacian(Laplacian(Laplacian(Laplacian(Exp(-SqDist(x,y)),x),x),x),x),x),x)",
+         KF_ERR_LIMIT},
+    };
+    for (size_t k = 0; k < sizeof C / sizeof C[0]; k++) {
+        kfc_prog p;
+        kfc_diag d;
+        kfc_diag_clear(&d);
+        kfc_prog_init(&p);
+        int st = kfc_parse(&p, C[k].f, NULL, ALIASES, NV, &d);
+        if (!st)
+            st = kfc_check(&p, C[k].f, NULL, ALIASES, NV, &d);
+        KFT_CHECKF(st == C[k].status, "%s: status %d (%s)", C[k].f, st, d.msg);
+        kfc_prog_free(&p);
+    }
+}
