@@ -128,9 +128,9 @@ static int32_t broadcast(checker *C, int32_t k, int first, int nargs, int32_t un
             continue;
         int lo = c < at ? c : at, hi = c < at ? at : c;
         const kfc_node *x = &C->p->nodes[n->a[lo]], *y = &C->p->nodes[n->a[hi]];
-        char wx[64], wy[64];
-        where(C, x->src, C->start[n->a[lo]], n->src, wx, sizeof wx);
-        where(C, y->src, C->start[n->a[hi]], n->src, wy, sizeof wy);
+        char wx[64], wy[64]; /* no start offsets: a node built by a pass (kfc_check_dim) */
+        where(C, x->src, C->start ? C->start[n->a[lo]] : x->pos, n->src, wx, sizeof wx);
+        where(C, y->src, C->start ? C->start[n->a[hi]] : y->pos, n->src, wy, sizeof wy);
         err(C, k, KF_ERR_TYPE, "dims %d and %d of %s do not broadcast%s (operands at %s and %s)",
             x->dim, y->dim, kfc_op_info[n->op].name, rule, wx, wy);
         return -1;
@@ -293,6 +293,49 @@ static int32_t check_special(checker *C, int32_t k)
     }
 }
 
+/* Grad(f,v,e), Diff(f,v,u), GradMatrix(f,v), Laplacian(f,v), Divergence(f,v):
+ * v must be a variable, the dims as their DOC says. Returns the dim or -1. */
+static int32_t check_deriv(checker *C, int32_t k)
+{
+    const kfc_node *n = &C->p->nodes[k], *f = &C->p->nodes[n->a[0]], *v = &C->p->nodes[n->a[1]];
+    int32_t de = n->a[2] >= 0 ? C->p->nodes[n->a[2]].dim : 0;
+    char s[96];
+    sig(n->op, s, sizeof s);
+    if (v->op != KFC_OP_VAR)
+        return err(C, k, KF_ERR_TYPE,
+                   "%s: v must be a variable (Var, Vi, Vj, Pm or an alias), got an expression (%s)", s,
+                   kfc_op_info[v->op].name),
+               -1;
+    switch (n->op) {
+    case KFC_OP_GRAD:
+    case KFC_OP_GRADSF:
+        if (de != f->dim)
+            return err(C, k, KF_ERR_TYPE, "%s: dim e = %d must equal dim f = %d", s, (int)de, (int)f->dim), -1;
+        return v->dim;
+    case KFC_OP_DIFF:
+        if (de != v->dim)
+            return err(C, k, KF_ERR_TYPE, "%s: dim u = %d must equal dim v = %d", s, (int)de, (int)v->dim), -1;
+        return f->dim;
+    case KFC_OP_GRADMATRIX:
+        if ((int64_t)f->dim * v->dim > KFC_MAX_DIM)
+            return err(C, k, KF_ERR_LIMIT, "%s: result dim %lld is too large (at most %d)", s,
+                       (long long)f->dim * v->dim, KFC_MAX_DIM),
+                   -1;
+        return f->dim * v->dim;
+    case KFC_OP_LAPLACIAN:
+        if (f->dim != 1)
+            return err(C, k, KF_ERR_TYPE, "%s: f must be a scalar (dim 1), got dim %d", s, (int)f->dim), -1;
+        return 1;
+    case KFC_OP_DIVERGENCE:
+        if (f->dim != v->dim)
+            return err(C, k, KF_ERR_TYPE, "%s: dim f = %d must equal dim v = %d", s, (int)f->dim, (int)v->dim),
+                   -1;
+        return 1;
+    default:
+        return err(C, k, KF_ERR_INTERNAL, "no dim rule for %s", kfc_op_info[n->op].name), -1;
+    }
+}
+
 /* Dim of node k by its rule; also validates integer arguments. -1 on error. */
 static int32_t check_node(checker *C, int32_t k)
 {
@@ -319,8 +362,9 @@ static int32_t check_node(checker *C, int32_t k)
     case KFC_OP_ROUND:
         return int_range(C, k, 0, 0, 15, KF_ERR_TYPE) ? -1 : d0;
     case KFC_OP_CLAMPINT:
+    case KFC_OP_DIFFCLAMPINT:
         if (n->iv[0] > n->iv[1])
-            return err(C, k, KF_ERR_TYPE, "ClampInt(f,a,b): a = %lld is larger than b = %lld",
+            return err(C, k, KF_ERR_TYPE, "%s(f,a,b): a = %lld is larger than b = %lld", oi->name,
                        (long long)n->iv[0], (long long)n->iv[1]),
                    -1;
         return d0;
@@ -351,6 +395,8 @@ static int32_t check_node(checker *C, int32_t k)
         return 2 * d0;
     case KFC_DR_SPECIAL:
         return check_special(C, k);
+    case KFC_DR_DERIV:
+        return check_deriv(C, k);
     default:
         return err(C, k, KF_ERR_INTERNAL, "no dim rule for %s", oi->name), -1;
     }
@@ -430,8 +476,22 @@ int kfc_check(kfc_prog *p, const char *formula, const char *formula2, const char
         else
             n->dim = dim;
     }
+    free(C.start);
+    /* Derivatives become plain formulas here, so that every later pass (and
+     * every caller of kfc_check) sees differentiated IR only. */
+    if (!st)
+        st = kfc_autodiff(p, formula, formula2, aliases, naliases, d);
     if (!st)
         st = check_total(&C);
-    free(C.start);
     return st;
+}
+
+int32_t kfc_check_dim(kfc_prog *p, int32_t k, const char *formula, const char *formula2,
+                      const char *const *aliases, int naliases, kfc_diag *d)
+{
+    checker C = {p, d, formula, formula2, aliases, naliases, NULL};
+    const kfc_node *n = &p->nodes[k];
+    if (!well_formed(p, k) || n->op == KFC_OP_VAR)
+        return kfc_diag_set(d, KF_ERR_INTERNAL, -1, -1, "check: malformed node %d", (int)k), -1;
+    return check_node(&C, k);
 }

@@ -5,7 +5,8 @@
  *        |  kfc_parse      (parse.c)     text -> nodes, byte offsets kept
  *        v
  *   kfc_prog (nodes)
- *        |  kfc_check      (check.c)     dims, categories, arity, var table
+ *        |  kfc_check      (check.c)     dims, categories, arity, var table;
+ *        |                 (autodiff.c)  then derivatives expanded (kfc_autodiff)
  *        |  kfc_simplify   (simplify.c)  constant folding, CSE, compaction
  *        |  kfc_print      (print.c)     canonical form (also the cache key)
  *        |  kfc_red_setup  (reduce.c)    reduction spec, output dims
@@ -61,7 +62,8 @@ typedef enum kfc_dimrule {
     KFC_DR_CBCAST, /* complex element-wise: even dims, each the largest or 2 */
     KFC_DR_CHALF,  /* complex (dim 2k) -> one real per complex component (dim k) */
     KFC_DR_CTWICE, /* real (dim k) -> one complex per component (dim 2k) */
-    KFC_DR_SPECIAL
+    KFC_DR_SPECIAL,
+    KFC_DR_DERIV   /* a derivative operator: check.c's case, then autodiff.c expands it */
 } kfc_dimrule;
 
 /* One row of ops.def, as data (kfc_op_info[op]). Defined in ops.c. The FOLD
@@ -76,6 +78,7 @@ typedef struct kfc_opinfo {
     int libm_proto;    /* MATH: its place in the libtcc prelude's prototypes (1..), or 0 */
     const char *libm_opt;  /* MATH: the optimizing tier's function, or NULL: __builtin_ */
     const char *libm_cuda; /* MATH: the CUDA device function (float: + "f"), or NULL */
+    const char *deriv; /* DERIV: the derivative rules ("R1;R2"), "*" (autodiff.c's case), or NULL */
     const char *doc;
 } kfc_opinfo;
 extern const kfc_opinfo kfc_op_info[KFC_OP_COUNT];
@@ -201,6 +204,19 @@ int kfc_parse(kfc_prog *p, const char *formula, const char *formula2, const char
  * only for messages (formula2 and aliases may be NULL). */
 int kfc_check(kfc_prog *p, const char *formula, const char *formula2, const char *const *aliases,
               int naliases, kfc_diag *d);
+/* The dim of node k, built by a pass after kfc_check (its children have
+ * theirs), by the checker's own rules: >= 1, or -1 with d set (a limit, or a
+ * bug of the pass). Not for VAR nodes. The strings only serve messages. */
+int32_t kfc_check_dim(kfc_prog *p, int32_t k, const char *formula, const char *formula2,
+                      const char *const *aliases, int naliases, kfc_diag *d);
+/* Replaces every derivative operator (Grad, Diff, GradMatrix, Laplacian,
+ * Divergence, Grad_WithSavedForward) of a checked program by its expansion,
+ * built from ops.def's DERIV rules (autodiff.c); kfc_check calls it last. The
+ * program is rebuilt (children < parent kept, equal subtrees shared); a
+ * program without one is left as it is. KF_OK, or KF_ERR_LIMIT (the expansion
+ * is too large), KF_ERR_NOMEM, KF_ERR_INTERNAL, with d set. */
+int kfc_autodiff(kfc_prog *p, const char *formula, const char *formula2, const char *const *aliases,
+                 int naliases, kfc_diag *d);
 /* Constant folding (never folds a NaN, an infinity or -0.0), common
  * subexpressions merged, unreachable nodes dropped. Keeps the index invariant. */
 int kfc_simplify(kfc_prog *p, kfc_diag *d);

@@ -7,10 +7,14 @@
 const kfc_opinfo kfc_op_info[KFC_OP_COUNT] = {
 #define LIBM(fn, proto, opt, cuda) #fn, proto, opt, cuda
 #define NOLIBM NULL, 0, NULL, NULL
-#define X(id, name, nargs, nints, dimrule, cexpr, math, fold, doc) \
-    {name, nargs, nints, KFC_DR_##dimrule, cexpr, math, doc},
+#define X(id, name, nargs, nints, dimrule, cexpr, math, fold, deriv, doc) \
+    {name, nargs, nints, KFC_DR_##dimrule, cexpr, math, deriv, doc},
+#define DERIV(rules) rules
+#define NODERIV NULL
 #include "compiler/ops.def"
 #undef X
+#undef DERIV
+#undef NODERIV
 #undef LIBM
 #undef NOLIBM
 };

@@ -55,8 +55,8 @@ typedef struct parser {
 
 /* KeOps operations kforge does not implement yet: a clear status, not "unknown name". */
 static const char *const unsupported[] = {
-    "TensorDot", "Kron", "BSpline", "SoftDTW", "SoftDTW_SqDist", "Grad", "Grad_WithSavedForward",
-    "Diff", "GradMatrix", "DiffClampInt", "IntInv", "SqNormDiag", "SqNormIso", "SymSqNorm",
+    "TensorDot", "Kron", "BSpline", "SoftDTW", "SoftDTW_SqDist", "IntInv", "SqNormDiag", "SqNormIso",
+    "SymSqNorm",
     "Sinh", "Cosh", "Tanh", "Asinh",
     "Acosh", "Atanh", "Factorize", "AutoFactorize", "LogSumExp", "KMin", "ArgKMin", "DivideSafe",
 };
@@ -128,10 +128,18 @@ static int count_args(const char *s, int32_t lp)
     return -1;
 }
 
+/* Arguments of op as written: its formulas and integers, and for
+ * Grad_WithSavedForward KeOps' saved forward result f0, which is parsed and
+ * checked but kept by no node (it is not used: see its DOC). */
+static int arity(int op)
+{
+    return kfc_op_info[op].nargs + kfc_op_info[op].nints + (op == KFC_OP_GRADSF);
+}
+
 __attribute__((noinline)) static int err_arity(parser *P, int op, int32_t pos, int32_t lp)
 {
     const kfc_opinfo *oi = &kfc_op_info[op];
-    int want = oi->nargs + oi->nints, got = count_args(P->x.text, lp);
+    int want = arity(op), got = count_args(P->x.text, lp);
     char sig[96], gots[32] = "";
     signature(op, sig, sizeof sig);
     if (got >= 0)
@@ -262,7 +270,7 @@ static int call_sep(parser *P, int op, int32_t pos, int32_t lp, int more)
 static int32_t parse_call(parser *P, int op, int32_t pos)
 {
     const kfc_opinfo *oi = &kfc_op_info[op];
-    int total = oi->nargs + oi->nints;
+    int total = arity(op);
     int32_t lp = P->x.start, ch[3] = {-1, -1, -1};
     int64_t iv[3] = {0, 0, 0};
     if (next(P))
@@ -272,6 +280,9 @@ static int32_t parse_call(parser *P, int op, int32_t pos)
     for (int k = 0; k < total; k++) {
         if (k < oi->nargs) {
             if ((ch[k] = parse_cmp(P)) < 0)
+                return -1;
+        } else if (op == KFC_OP_GRADSF) {
+            if (parse_cmp(P) < 0) /* f0: its nodes stay unreachable, checked all the same */
                 return -1;
         } else if (parse_int_arg(P, op, k, &iv[k - oi->nargs])) {
             return -1;

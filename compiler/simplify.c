@@ -30,7 +30,7 @@ static int eval_scalar(const kfc_node *n, double a, double b, double c, double *
     switch ((kfc_op)n->op) {
 #define FOLD(e) *out = (e); return 1;
 #define NOFOLD return 0;
-#define X(id, name, nargs, nints, dimrule, cexpr, math, fold, doc) case KFC_OP_##id: fold
+#define X(id, name, nargs, nints, dimrule, cexpr, math, fold, deriv, doc) case KFC_OP_##id: fold
 #include "compiler/ops.def"
 #undef X
 #undef FOLD

@@ -88,6 +88,7 @@ static int validate_node(const kfc_prog *p, int32_t n, kfc_diag *d)
     case KFC_OP_ZERO: ok = iv[0] == dim; break;
     case KFC_OP_ROUND: ok = dim == da && iv[0] >= 0 && iv[0] <= 22; break;
     case KFC_OP_POW: ok = dim == da && iv[0] >= -1024 && iv[0] <= 1024; break;
+    case KFC_OP_CLAMPINT: case KFC_OP_DIFFCLAMPINT: ok = dim == da && iv[0] <= iv[1]; break;
     case KFC_OP_WEIGHTEDSQNORM:
         ok = dim == 1 && (da == 1 || da == db || (int64_t)da == (int64_t)db * db);
         break;
@@ -127,6 +128,7 @@ static int validate_node(const kfc_prog *p, int32_t n, kfc_diag *d)
         case KFC_DR_CHALF: ok = (int64_t)da == 2 * (int64_t)dim; break;
         case KFC_DR_CTWICE: ok = (int64_t)dim == 2 * (int64_t)da; break;
         case KFC_DR_LEAF: case KFC_DR_SPECIAL: ok = 0; break; /* each has its case above */
+        case KFC_DR_DERIV: return bad(p, n, "a derivative operator left unexpanded", d);
         }
     }
     return ok ? KF_OK : bad(p, n, "dims or integer arguments disagree with ops.def", d);

@@ -9,7 +9,7 @@
 const kfk_sym kfk_libm_syms[] = {
 #define LIBM(fn, proto, opt, cuda) SYM(fn) SYM(fn##f)
 #define NOLIBM
-#define X(id, name, nargs, nints, dimrule, cexpr, math, fold, doc) math
+#define X(id, name, nargs, nints, dimrule, cexpr, math, fold, deriv, doc) math
 #include "compiler/ops.def"
 #undef X
 #undef LIBM

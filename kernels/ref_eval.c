@@ -109,7 +109,7 @@ typedef void (*libm_fn)(void); /* the generic function pointer: cast back before
 static const libm_fn libm_of[KFC_OP_COUNT] = {
 #define LIBM(fn, proto, opt, cuda) (libm_fn)fn
 #define NOLIBM NULL
-#define X(id, name, nargs, nints, dimrule, cexpr, math, fold, doc) math,
+#define X(id, name, nargs, nints, dimrule, cexpr, math, fold, deriv, doc) math,
 #include "compiler/ops.def"
 #undef X
 #undef LIBM
@@ -456,6 +456,7 @@ static void eval_node(const kfc_node *n, const double *A, int32_t da, const doub
     case KFC_OP_POW: EACH1(pow_int_d(f, n->iv[0])); return;
     case KFC_OP_ROUND: EACH1(round_d(f, n->iv[0])); return;
     case KFC_OP_CLAMPINT: EACH1(clamp_d(f, (double)n->iv[0], (double)n->iv[1])); return;
+    case KFC_OP_DIFFCLAMPINT: EACH1(f >= (double)n->iv[0] && f <= (double)n->iv[1] ? 1 : 0); return;
     case KFC_OP_ADD: EACH3(a + b); return;
     case KFC_OP_SUBTRACT: EACH3(a - b); return;
     case KFC_OP_MULT: EACH3(a * b); return;
@@ -470,6 +471,15 @@ static void eval_node(const kfc_node *n, const double *A, int32_t da, const doub
     case KFC_OP_MOD: EACH3(a - b * floor((a - c) / b)); return;
 #undef EACH1
 #undef EACH3
+    case KFC_OP_GRAD:
+    case KFC_OP_GRADSF:
+    case KFC_OP_DIFF:
+    case KFC_OP_GRADMATRIX:
+    case KFC_OP_LAPLACIAN:
+    case KFC_OP_DIVERGENCE: /* expanded by kfc_check; kfc_verify refuses one left over */
+        for (int32_t c = 0; c < d; c++)
+            o[c] = NAN;
+        return;
     }
 }
 

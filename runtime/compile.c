@@ -4,7 +4,8 @@
  *   formula, formula2, aliases (only read during the call, never kept)
  *        |
  *     parse      kfc_parse        text -> node array, byte offsets kept
- *     check      kfc_check        dims, categories, arity, variable table
+ *     check      kfc_check        dims, categories, arity, variable table; derivative
+ *                                 operators expanded (compiler/autodiff.c)
  *     simplify   kfc_simplify     constant folding, CSE, compaction
  *     print      kfc_print        canonical forms of formula and formula2
  *     red_setup  kfc_red_setup    reduction spec and output dims (skipped without a reduction)

@@ -39,7 +39,11 @@ static const char *const OPS_R[] = {
     "Normalize(x - y*p)", "Elem(x, 2)*b + Elem(y, 0)", "ElemT(a*b + p, 3, 2)",
     "Extract(x - y, 2, 1)*p", "Extract(Concat(x, y), 1, 3)", "ExtractT(a*b, 2, 3) + y",
     "ExtractT(x*b, 1, 4)", "Concat(x*b, y + p)", "SumT(a*b + p, 3) + x", "MatVecMult(A, y) + x*p",
-    "VecMatMult(y, A)*b", "TensorProd(x, y*p)", "TensorProd(q, w)*b + A*p",    /* complex (even dims: Concat(x, y) is 3 complex numbers, Concat(a, b) one) */
+    "VecMatMult(y, A)*b", "TensorProd(x, y*p)", "TensorProd(q, w)*b + A*p",
+    /* derivatives (t_ops.c's): their expansions */
+    "Grad(Exp(-SqDist(x,y)*p)*b, x, a)", "Grad(Sin(x*y)*p, y, x) + Grad_WithSavedForward(SqNorm2(x-y), y, a, b)",
+    "Diff(Exp(-SqDist(x,y))*x, x, w)", "GradMatrix(Sin(x)*b, x)",
+    "Laplacian(Exp(-SqDist(x,y)*p), x) + Divergence(x*Norm2(x-y), x)",    /* complex (even dims: Concat(x, y) is 3 complex numbers, Concat(a, b) one) */
     KFT_COMPLEX_FORMULAS
 };
 static const char *const OPS_P[] = {
@@ -53,6 +57,7 @@ static const char *const OPS_G[] = {
     "Round(x - b, 0)*p", "Equal(x, y)*a + NotEqual(x*b, y)", "LessThan(x, y*b) + LessOrEqual(x, y)*p",
     "(x < y)*a + (x >= y*p) + (x > b) - (x <= a)", "IfElse(x - y, a*p, b)",
     "Mod(x + y, IntCst(2), p)", "ArgMax(x - y) + b", "ArgMin(x*b - y)*p", "OneHot(a - b, 3)*p",
+    "Grad(ClampInt(x*b, -1, 1), x, y) + DiffClampInt(x*b, 0, 1)",
 };
 
 /* Concat(c0, Concat(c1, ...)) into a malloc'd string. */

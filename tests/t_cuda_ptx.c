@@ -39,6 +39,11 @@ static const char *const FORMULAS[] = {
     KFT_COMPLEX_FORMULAS
     "ComplexDivide(Concat(x, y), Concat(y + p, x*b))",
     "ComplexDivide(Concat(a, b), Concat(x, y)) + ComplexDivide(Concat(x, y), Concat(b, p))",
+    /* derivatives: their expansions */
+    "Grad(Exp(-SqDist(x,y)*p)*b, x, a)", "Grad(Sin(x*y)*p, y, x) + Grad_WithSavedForward(SqNorm2(x-y), y, a, b)",
+    "Diff(Exp(-SqDist(x,y))*x, x, w)", "GradMatrix(Sin(x)*b, x)",
+    "Laplacian(Exp(-SqDist(x,y)*p), x) + Divergence(x*Norm2(x-y), x)",
+    "Grad(ClampInt(x*b, -1, 1), x, y) + DiffClampInt(x*b, 0, 1)",
 };
 #define NFORM ((int)(sizeof FORMULAS / sizeof FORMULAS[0]))
 static const char *const ALIASES[] = {"x=Vi(0,3)", "y=Vj(1,3)", "p=Pm(2,1)", "a=Vi(3,1)",
@@ -79,7 +84,7 @@ static int append_renamed(kfc_buf *b, const char *s, int n)
 }
 
 /* Parses, checks, simplifies, sets up the reduction and emits CUDA. Marks
- * the ops seen (before simplification) in seen. Returns 0 or -1 (printed). */
+ * the ops seen (after parsing, and before simplification) in seen. Returns 0 or -1 (printed). */
 static int emit_case(kcase *c, int axis, kf_dtype dt, int *seen)
 {
     kfc_prog p;
@@ -88,6 +93,8 @@ static int emit_case(kcase *c, int axis, kf_dtype dt, int *seen)
     kfc_prog_init(&p);
     const char *f2 = c->f2[0] ? c->f2 : NULL;
     int st = kfc_parse(&p, c->f, f2, ALIASES, NALIAS, &d);
+    for (int32_t n = 0; !st && n < p.nnodes; n++) /* the derivative operators, before check expands them */
+        seen[p.nodes[n].op] = 1;
     if (!st)
         st = kfc_check(&p, c->f, f2, ALIASES, NALIAS, &d);
     if (!st)

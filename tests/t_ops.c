@@ -226,6 +226,23 @@ KFT_TEST(ops_complex)
     RUN_TABLE(T_ops_complex, 500);
 }
 
+/* The derivative operators: their expansions (compiler/autodiff.c) are
+ * plain formulas, so this runs them on every tier like any other. */
+static const opcase T_ops_autodiff[] = {
+    {"Grad(Exp(-SqDist(x,y)*p)*b, x, a)", R},
+    {"Grad(Sin(x*y)*p, y, x) + Grad_WithSavedForward(SqNorm2(x-y), y, a, b)", R},
+    {"Diff(Exp(-SqDist(x,y))*x, x, w)", R},
+    {"GradMatrix(Sin(x)*b, x)", R},
+    {"Laplacian(Exp(-SqDist(x,y)*p), x) + Divergence(x*Norm2(x-y), x)", R},
+    {"Grad(ClampInt(x*b, -1, 1), x, y) + DiffClampInt(x*b, 0, 1)", G},
+    {"Grad(Grad(SqNorm2(x-y)*Exp(-p*SqDist(x,y)), x, a), x, w)", R},
+};
+
+KFT_TEST(ops_autodiff)
+{
+    RUN_TABLE(T_ops_autodiff, 600);
+}
+
 /* Large runs (the reference is slow: keep 1000 x 1000 to one here). */
 KFT_TEST(ops_large)
 {
@@ -264,7 +281,7 @@ KFT_TEST(ops_cases_cover_ops_def)
     } lists[] = {
 #define L(t) {t, sizeof t / sizeof t[0]}
         L(T_ops_leaves_and_unary), L(T_ops_integer_args), L(T_ops_binary_ternary), L(T_ops_vector_to_scalar),
-        L(T_ops_shape_and_tensor), L(T_ops_complex),
+        L(T_ops_shape_and_tensor), L(T_ops_complex), L(T_ops_autodiff),
 #undef L
     };
     for (int op = 0; op < KFC_OP_COUNT; op++) {
