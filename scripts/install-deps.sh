@@ -12,9 +12,13 @@
 #                       tests (tests/t_cuda_emu.c), so their logic is checked without a GPU
 #   pkgconf             `pkg-config --libs kforge` in the install test (tests/install.sh):
 #                       how an outside program finds the installed library
+#   libparpack2-dev, libopenmpi-dev, openmpi-bin   the distributed eigensolver
+#                       (PARPACK, ARPACK's MPI twin, and Open MPI's mpicc and mpirun):
+#                       optional for the build (it is on only when both are found),
+#                       installed here so that CI builds it and runs tests/mpi/run.sh
 set -eu
 need=""
-for pkg in tcc libtcc-dev libarpack2-dev liblapack-dev libblas-dev libssl-dev clang libclang-rt-14-dev gcc g++ make pkgconf; do
+for pkg in tcc libtcc-dev libarpack2-dev liblapack-dev libblas-dev libssl-dev clang libclang-rt-14-dev gcc g++ make pkgconf libparpack2-dev libopenmpi-dev openmpi-bin; do
     if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
         need="$need $pkg"
     fi

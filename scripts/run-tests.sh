@@ -2,10 +2,11 @@
 # run-tests.sh -- `make test`: every test phase, then one closing line
 # "N passed, N failed, N skipped" summing them all. A phase that cannot even
 # build or run counts as one failure.
-#   1. unit tests (build/kforge-tests)       4. unit tests under ASan + UBSan
-#   2. CLI tests (tests/cli/*.sh)            5. CLI tests under ASan + UBSan
-#   3. make install into a DESTDIR, an       6. fuzzers, FUZZ_SECONDS each
-#      outside program built against it (tests/install.sh)
+#   1. unit tests (build/kforge-tests)       5. unit tests under ASan + UBSan
+#   2. CLI tests (tests/cli/*.sh)            6. CLI tests under ASan + UBSan
+#   3. MPI tests (tests/mpi/run.sh: mpirun   7. fuzzers, FUZZ_SECONDS each
+#      -np 1..3 against one process; in a build without MPI, its messages and one skip)
+#   4. make install into a DESTDIR, an outside program built against it (tests/install.sh)
 # CI=true runs the fuzzers longer (60 s each) than a local run (10 s).
 set -u
 JOBS=$(nproc 2>/dev/null || echo 2)
@@ -49,6 +50,7 @@ count() {
 count "build" make -s -j"$JOBS" all
 count "unit tests" ./build/kforge-tests
 count "CLI tests" sh tests/cli/run.sh build/kforge
+count "MPI tests" sh tests/mpi/run.sh build/kforge
 count "install (DESTDIR)" sh tests/install.sh
 count "ASan/UBSan build" make -s -j"$JOBS" BUILD=build/asan SAN=1 build/asan/kforge-tests build/asan/kforge
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
