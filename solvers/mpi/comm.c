@@ -144,17 +144,19 @@ int kf_comm_gather_rows(kf_comm *c, const void *local, int64_t rows, int64_t row
         if (rc == KF_OK)
             rc = int_counts(c->size, cnt, cnt + c->size, ic, ic + c->size);
     }
+    /* The root says whether it can take the rows; if not, nobody sends. */
+    int go = c->rank == root ? rc == KF_OK : 0;
+    if (MPI_Bcast(&go, 1, MPI_INT, root, c->comm) != MPI_SUCCESS)
+        go = 0;
     MPI_Datatype t;
-    int trc = row_type((size_t)rowbytes, &t);
+    int trc = go ? row_type((size_t)rowbytes, &t) : KF_ERR_INTERNAL;
     if (trc == KF_OK) {
-        /* rows of a failed root still move (into nothing when out is NULL) so
-         * nobody waits; the status says what happened. */
         if (MPI_Gatherv(local, (int)rows, t, out, ic, ic ? ic + c->size : NULL, t, root,
                         c->comm) != MPI_SUCCESS && rc == KF_OK)
             rc = KF_ERR_INTERNAL;
         MPI_Type_free(&t);
     } else if (rc == KF_OK) {
-        rc = trc;
+        rc = trc; /* the root could not receive */
     }
     free(cnt), free(ic);
     c->seconds += kfs_now() - t0;
