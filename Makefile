@@ -34,6 +34,20 @@ LDFLAGS += -fsanitize=address,undefined
 endif
 
 LIB_SRC   := $(wildcard compiler/*.c compiler/*/*.c runtime/*.c runtime/*/*.c kernels/*.c solvers/*.c)
+
+# MPI + PARPACK (docs/scale-out.md), optional: on when mpicc is on the PATH and
+# pkg-config knows parpack (make MPI=0 turns it off). Then solvers/mpi/ replaces
+# solvers/comm_none.c and every program links PARPACK and MPI; without them the
+# build is the one-process build, and kf_comm_world says MPI is not built in.
+MPICC   ?= mpicc
+MPI     ?= $(shell command -v $(MPICC) >/dev/null 2>&1 && pkg-config --exists parpack 2>/dev/null && echo 1 || echo 0)
+ifeq ($(MPI),1)
+# Open MPI's wrapper says its flags with --showme; MPICH's prints its command with -show.
+MPI_CFLAGS := $(shell $(MPICC) --showme:compile 2>/dev/null || $(MPICC) -show 2>/dev/null | tr ' ' '\n' | grep '^-I' | tr '\n' ' ')
+MPI_LIBS   := $(shell pkg-config --libs parpack) $(shell $(MPICC) --showme:link 2>/dev/null || $(MPICC) -show 2>/dev/null | tr ' ' '\n' | grep -E '^-(L|l|Wl)' | tr '\n' ' ')
+LIB_SRC    := $(filter-out solvers/comm_none.c,$(LIB_SRC)) $(wildcard solvers/mpi/*.c)
+LDLIBS     += $(MPI_LIBS)
+endif
 CLI_MAIN  := cli/main.c
 CLI_SRC   := $(filter-out $(CLI_MAIN),$(wildcard cli/*.c))
 TEST_SRC  := $(wildcard tests/*.c)
@@ -70,6 +84,8 @@ $(BUILD)/obj/%.o: %.c | $(DEPS_OK)
 # only -O3 vectorizes (the library's -O2 keeps GCC's cheapest vectorizer);
 # no -march: the library runs on any x86-64.
 $(BUILD)/obj/solvers/lobpcg.o: CFLAGS += -O3
+# Only the MPI files see <mpi.h>.
+$(BUILD)/obj/solvers/mpi/%.o: CFLAGS += $(MPI_CFLAGS)
 
 # A source file added or removed changes these lists, and the stamp: the
 # archives and the test binary are then rebuilt without the stale objects.
@@ -126,6 +142,7 @@ $(BUILD)/pic/%.o: %.c | $(DEPS_OK)
 	$(CC) $(CFLAGS) -fPIC -c $< -o $@
 $(BUILD)/pic/solvers/lobpcg.o: CFLAGS += -O3
 $(BUILD)/pic/runtime/jit/jit_tcc.o: CFLAGS += -DKFR_TCC_OPTIONAL
+$(BUILD)/pic/solvers/mpi/%.o: CFLAGS += $(MPI_CFLAGS)
 $(BUILD)/libkforge.so.$(SOVER): $(PIC_OBJ) scripts/kforge.map $(BUILD)/.sources
 	$(CC) $(LDFLAGS) -shared -Wl,-soname,libkforge.so.$(SOVER) \
 	    -Wl,--version-script=scripts/kforge.map -o $@ $(PIC_OBJ) $(filter-out -ltcc,$(LDLIBS))
@@ -196,6 +213,7 @@ FUZZ_CFLAGS := -std=gnu11 -O1 -g -Iinclude -I. -pthread -MMD -MP -fsanitize=fuzz
                -fno-sanitize-recover=undefined -fno-omit-frame-pointer -Wno-unused-command-line-argument
 FUZZ_OBJ := $(patsubst %.c,$(BUILD)/fuzz/obj/%.o,$(LIB_SRC) $(CLI_SRC))
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+$(BUILD)/fuzz/obj/solvers/mpi/%.o: FUZZ_CFLAGS += $(MPI_CFLAGS)
 $(BUILD)/fuzz/obj/%.o: %.c | $(DEPS_OK)
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -c $< -o $@

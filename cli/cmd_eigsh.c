@@ -5,6 +5,11 @@
  *   points (--points X.npy | --gen) ──▶ checks (NaN, k < n) ──▶ [block-sparse plan: sort]
  *     ──▶ scale by 1/sigma ──▶ formula operator K ──▶ kf_spectral (L, L_norm, modes)
  *     ──▶ [vectors back to the user's order] ──▶ eigenvalues + report, .npy files
+ *
+ * Under mpirun (or --mpi) every rank reads the points and makes the same
+ * plan, keeps its slice of the rows (eigsh_dist.c) and the j rows they
+ * touch, and solves its part of one distributed operator; rank 0 gathers
+ * the eigenvectors, prints and writes.
  */
 #include <errno.h>
 #include <math.h>
@@ -81,13 +86,26 @@ void kfcli_help_eigsh(FILE *f)
         "                       a terminal) a progress line every 10 s of the solve\n"
         "  -h, --help           this text\n"
         "\n"
+        "Distributed (MPI builds; docs/scale-out.md):\n"
+        "  --mpi                solve on the ranks of an MPI job, implied when mpirun or\n"
+        "                       mpiexec started kforge: each rank holds a slice of the rows\n"
+        "                       and the j points they meet, a matvec exchanges the vector\n"
+        "                       (MPI_Allgatherv), ARPACK becomes PARPACK; rank 0 prints\n"
+        "                       the report (per-rank matvec and communication times) and\n"
+        "                       writes the files. Default threads: the cores / ranks per\n"
+        "                       node. A usage error where kforge was built without MPI\n"
+        "  --mpi-split N0,N1,...  the rows of each rank, adding up to n (default: even);\n"
+        "                       block-sparse slices end at cluster boundaries, so each\n"
+        "                       boundary moves to the nearest one\n"
+        "\n"
         "Exit status: 0 ok, 1 runtime failure or no convergence (the converged values are\n"
         "printed, no file is written), 2 usage or input error.\n"
         "\n"
         "Examples:\n"
         "  kforge eigsh --gen spiral:10000 --laplacian unnormalized -k 7\n"
         "  kforge eigsh --gen swissroll:100000 --sigma 0.01 --block-sparse 0.05 -k 7 \\\n"
-        "      --vectors coords.npy\n",
+        "      --vectors coords.npy\n"
+        "  mpirun -np 4 kforge eigsh --points cloud.npy --laplacian normalized -o values.npy\n",
         f);
 }
 
@@ -135,6 +153,8 @@ typedef struct eigsh_cfg {
     kf_backend backend;
     int device;
     const char *out, *vectors;
+    int mpi;                 /* --mpi given */
+    const char *split;       /* --mpi-split, or NULL */
 } eigsh_cfg;
 
 /* Everything the command holds, freed in one place. */
@@ -152,6 +172,12 @@ typedef struct eigsh_state {
     double *residuals;
     char *tmp_out, *tmp_vec;
     int progress;            /* stderr is a terminal and not --quiet */
+    /* MPI: comm is NULL for one process */
+    kf_comm *comm;
+    int rank, P;
+    int64_t *bounds;         /* (P + 1): rank r's rows [bounds[r], bounds[r+1]) */
+    kfcli_local loc;         /* this rank's rows, j rows and block-sparse part */
+    int64_t nloc;            /* rows of the vectors held here (n for one process) */
 } eigsh_state;
 
 static int usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -305,6 +331,8 @@ static int set_opt(eigsh_cfg *c, const char *name, const char *v)
         c->out = v;
     } else if (!strcmp(name, "--vectors")) {
         c->vectors = v;
+    } else if (!strcmp(name, "--mpi-split")) {
+        c->split = v;
     } else {
         return -1;
     }
@@ -314,13 +342,13 @@ static int set_opt(eigsh_cfg *c, const char *name, const char *v)
 static int parse_args(eigsh_cfg *c, int argc, char **argv)
 {
     static const char *const flags[] = {"--compare", "-q", "--quiet", "-v", "--verbose", "-h",
-                                        "--help"};
+                                        "--help", "--mpi"};
     /* the options set_opt takes, for the message when one ends the line */
     static const char *const valued[] = {
         "--points", "--gen",   "--kernel", "--sigma",        "--laplacian", "-k",      "--which",
         "--tol",    "--ncv",   "--maxiter", "--seed",        "--dtype",     "--mode",  "--threads",
         "--jit",    "-o",      "--output", "--block-sparse", "--vectors", "--backend", "--device",
-        "--solver", "--block", "--coarse-n"};
+        "--solver", "--block", "--coarse-n", "--mpi-split"};
     memset(c, 0, sizeof *c);
     c->kernel = KER_GAUSSIAN;
     c->formula = kernel_formulas[KER_GAUSSIAN];
@@ -333,9 +361,11 @@ static int parse_args(eigsh_cfg *c, int argc, char **argv)
     c->jit = KF_JIT_AUTO;
     for (int a = 1; a < argc; a++) {
         const char *s = argv[a];
-        int f = pick(s, flags, 7);
+        int f = pick(s, flags, 8);
         if (f >= 0) {
-            if (f == 0)
+            if (f == 7)
+                c->mpi = 1;
+            else if (f == 0)
                 c->compare = 1;
             else if (f <= 2)
                 c->quiet = 1;
@@ -581,6 +611,62 @@ static int plan_blocks(eigsh_state *s, kf_ranges *rg)
     return 0;
 }
 
+/* MPI: this rank's rows (and for a block-sparse operator its part of the
+ * pattern and its j rows); one process keeps everything. */
+static int split_rows(eigsh_state *s, const kf_ranges *rg)
+{
+    s->nloc = s->n;
+    if (!s->comm)
+        return 0;
+    char err[KFCLI_ERRLEN];
+    int64_t ncl = s->plan ? rg->nci : 0;
+    int64_t *starts = s->plan ? malloc(sizeof(int64_t) * (size_t)(ncl + 1)) : NULL;
+    s->bounds = malloc(sizeof(int64_t) * (size_t)(s->P + 1));
+    if (!s->bounds || (s->plan && !starts)) {
+        free(starts);
+        fputs("kforge eigsh: out of memory\n", stderr);
+        return KFCLI_EXIT_RUNTIME;
+    }
+    for (int64_t c = 0; c < ncl; c++)
+        starts[c] = rg->ranges_i[2 * c];
+    if (starts)
+        starts[ncl] = s->n;
+    int rc = kfcli_split_rows(s->n, s->P, starts, ncl, s->c.split, s->bounds, err, sizeof err);
+    free(starts);
+    if (rc)
+        return usage("%s", err);
+    int64_t row0 = s->bounds[s->rank], row1 = s->bounds[s->rank + 1];
+    if (s->plan) {
+        if (kfcli_local_pattern(rg, row0, row1, &s->loc, err, sizeof err)) {
+            fprintf(stderr, "kforge eigsh: %s\n", err);
+            return KFCLI_EXIT_RUNTIME;
+        }
+    } else {
+        s->loc.row0 = row0, s->loc.rows = row1 - row0, s->loc.j0 = 0, s->loc.nj = s->n;
+    }
+    s->nloc = s->loc.rows;
+    return 0;
+}
+
+/* MPI: the job's ranks; every rank but 0 goes quiet (stdout, and stderr
+ * unless -v): they would print the same lines, and failures are collective,
+ * so rank 0 reports them, naming the rank. */
+static int join_ranks(eigsh_state *s)
+{
+    if (!(s->comm = kf_comm_world(s->ctx))) {
+        fprintf(stderr, "kforge eigsh: %s\n", kf_errmsg(s->ctx));
+        return KFCLI_EXIT_RUNTIME;
+    }
+    s->rank = kf_comm_rank(s->comm);
+    s->P = kf_comm_size(s->comm);
+    if (s->rank != 0) {
+        s->progress = 0;
+        if (!freopen("/dev/null", "w", stdout) || (!s->c.verbose && !freopen("/dev/null", "w", stderr)))
+            return KFCLI_EXIT_RUNTIME;
+    }
+    return 0;
+}
+
 /* The kernel operator on the (sorted) points divided by sigma. */
 static int make_operator(eigsh_state *s, const kf_ranges *rg)
 {
@@ -594,14 +680,16 @@ static int make_operator(eigsh_state *s, const kf_ranges *rg)
         return rc;
     kf_dtype dt = (kf_dtype)c->dtype;
     size_t es = dt == KF_FLOAT32 ? 4 : 8;
-    s->pts = malloc(es * (size_t)(s->n * s->d));
+    /* A rank keeps only its j rows (which hold its own rows). */
+    int64_t first = s->comm ? s->loc.j0 : 0, rows = s->comm ? s->loc.nj : s->n;
+    s->pts = malloc(es * (size_t)(rows * s->d) + 1);
     if (!s->pts) {
         fputs("kforge eigsh: out of memory for the points\n", stderr);
         return KFCLI_EXIT_RUNTIME;
     }
-    const double *src = s->xs ? s->xs : s->x;
+    const double *src = (s->xs ? s->xs : s->x) + first * s->d;
     double scale = c->kernel == KER_FORMULA ? 1.0 : 1.0 / c->sigma;
-    for (int64_t e = 0; e < s->n * s->d; e++) {
+    for (int64_t e = 0; e < rows * s->d; e++) {
         if (dt == KF_FLOAT32)
             ((float *)s->pts)[e] = (float)(src[e] * scale);
         else
@@ -622,7 +710,18 @@ static int make_operator(eigsh_state *s, const kf_ranges *rg)
     co.device = c->device;
     const void *args[3] = {s->pts, s->pts, NULL};
     progress(s, "compiling the kernel...");
-    s->K = kf_linop_formula(s->ctx, formula, aliases, 2, "v", 2, args, 3, s->n, dt, &co, rg);
+    if (s->comm) {
+        args[0] = (const char *)s->pts + (size_t)((s->loc.row0 - s->loc.j0) * s->d) * es;
+        kf_dist dist = {.comm = s->comm, .n = s->n, .row0 = s->loc.row0, .rows = s->loc.rows,
+                        .j0 = s->loc.j0, .nj = s->loc.nj};
+        kf_ranges lrg;
+        if (rg)
+            kfcli_local_view(&s->loc, &lrg);
+        s->K = kf_linop_formula_dist(s->ctx, formula, aliases, 2, "v", 2, args, 3, &dist, dt, &co,
+                                     rg ? &lrg : NULL);
+    } else {
+        s->K = kf_linop_formula(s->ctx, formula, aliases, 2, "v", 2, args, 3, s->n, dt, &co, rg);
+    }
     free(formula);
     if (!s->K) {
         progress_done(s);
@@ -728,7 +827,26 @@ static void print_report(const eigsh_state *s, const kf_eigsh_report *r, kf_spec
                (long long)s->plan->ncy, 100 * s->plan->kept_fraction,
                100 * s->plan->within_fraction, (long long)s->plan->within_rows,
                s->plan->total_s);
-    printf("  threads       %d\n", kf_threads(s->ctx));
+    printf("  threads       %d%s\n", kf_threads(s->ctx), s->comm ? " per rank" : "");
+}
+
+/* Rows, j rows, matvec and communication seconds of every rank, on rank 0
+ * (collective). stats gets P x 4 doubles there. */
+static int gather_stats(eigsh_state *s, const kf_eigsh_report *r, double comm_s, double *stats)
+{
+    double mine[4] = {(double)s->loc.rows, (double)s->loc.nj, r->matvec_s, comm_s};
+    return kf_comm_gather_rows(s->comm, mine, 1, sizeof mine, s->rank == 0 ? stats : NULL, 0);
+}
+
+static void print_ranks(const eigsh_state *s, const double *stats)
+{
+    printf("  ranks         %d (MPI; PARPACK or the block solver's reductions across ranks)\n",
+           s->P);
+    printf("                rank       rows     j rows   matvec s    of which communication s\n");
+    for (int r = 0; r < s->P; r++) {
+        const double *t = stats + 4 * r;
+        printf("                %4d %10.0f %10.0f %10.3f %10.3f\n", r, t[0], t[1], t[2], t[3]);
+    }
 }
 
 /* --compare: every other applicable mode, on the same operator, in one table. */
@@ -820,6 +938,19 @@ static int eigsh_main(eigsh_state *s, int argc, char **argv)
         return usage(c->points ? "give --points or --gen, not both"
                                : "missing the points: --points X.npy or --gen spiral:N[:SEED]");
     s->progress = !c->quiet && isatty(2);
+    /* MPI: asked for, or implied by a launcher; refused where not built in. */
+    int launched = kfcli_mpi_launched(), want_mpi = c->mpi || c->split || launched > 0;
+    if (want_mpi && !kf_mpi_available()) {
+        if (c->mpi || c->split)
+            return usage("%s: MPI is not built into this kforge (mpicc and PARPACK were not "
+                         "found when it was built; docs/scale-out.md)",
+                         c->mpi ? "--mpi" : "--mpi-split");
+        if (launched > 1)
+            return usage("started by an MPI launcher with %d ranks, but MPI is not built into "
+                         "this kforge: each rank would solve the whole problem alone "
+                         "(docs/scale-out.md)", launched);
+        want_mpi = 0; /* mpirun -np 1 of a one-process build: as without mpirun */
+    }
     if ((rc = load_points(s)) || (rc = check_sizes(s)))
         return rc;
     /* The default for large clouds and kernels that decay fast enough for
@@ -832,21 +963,35 @@ static int eigsh_main(eigsh_state *s, int argc, char **argv)
 
     s->a.cmd = "eigsh";
     s->a.threads = c->threads;
+    if (want_mpi && !c->threads && !getenv("KFORGE_THREADS")) {
+        /* the node's cores shared by its ranks, not every rank on every core */
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        int per = (int)(cores > 0 ? cores : 1) / kfcli_mpi_local_ranks();
+        s->a.threads = per > 1 ? (per < KF_MAX_THREADS ? per : KF_MAX_THREADS) : 1;
+    }
     s->a.verbose = c->verbose;
     s->a.jit = c->jit;
     s->a.axis = 1;
     if (!(s->ctx = kfcli_ctx_new(&s->a, &rc)))
         return rc;
+    if (want_mpi && (rc = join_ranks(s)))
+        return rc;
     kf_ranges rg;
     if (c->block_sparse && (rc = plan_blocks(s, &rg)))
         return rc;
+    if ((rc = split_rows(s, c->block_sparse ? &rg : NULL)))
+        return rc;
     if ((rc = make_operator(s, c->block_sparse ? &rg : NULL)))
         return rc;
+    if (s->comm) { /* the whole cloud is no longer needed here: the operator has its rows */
+        free(s->x), free(s->xs);
+        s->x = s->xs = NULL;
+    }
 
     size_t es = c->dtype == KF_FLOAT32 ? 4 : 8;
     s->values = calloc((size_t)c->k, es);
     s->residuals = calloc((size_t)c->k, sizeof(double));
-    s->vectors = malloc(es * (size_t)(s->n * c->k));
+    s->vectors = malloc(es * (size_t)(s->nloc * c->k) + 1);
     void *ref = calloc((size_t)c->k, es);
     if (!s->values || !s->residuals || !s->vectors || !ref) {
         free(ref);
@@ -857,8 +1002,18 @@ static int eigsh_main(eigsh_state *s, int argc, char **argv)
     fflush(stdout); /* what is being solved shows before a long solve */
     kf_eigsh_report rep;
     kf_spectral_mode used = c->mode;
-    double solve_s;
+    double solve_s, comm0 = kf_comm_seconds(s->comm);
     int st = solve(s, c->mode, &rep, &used, &solve_s);
+    double *stats = NULL;
+    if (s->comm && (st == KF_OK || st == KF_ERR_NOCONV)) {
+        /* collective, on the paths every rank takes alike (st is agreed) */
+        stats = calloc((size_t)s->P, 4 * sizeof(double));
+        double comm_s = kf_comm_seconds(s->comm) - comm0;
+        if (gather_stats(s, &rep, comm_s, stats) != KF_OK) {
+            free(stats);
+            stats = NULL;
+        }
+    }
     if (st != KF_OK && st != KF_ERR_NOCONV) {
         free(ref);
         fprintf(stderr, "kforge eigsh: %s\n", kf_errmsg(s->ctx));
@@ -871,6 +1026,9 @@ static int eigsh_main(eigsh_state *s, int argc, char **argv)
     for (int j = 0; j < nshow; j++)
         printf("  %3d  %16.9g   residual %.2g\n", j, value_at(s, s->values, j), s->residuals[j]);
     print_report(s, &rep, used, solve_s);
+    if (stats)
+        print_ranks(s, stats);
+    free(stats);
     if (st == KF_ERR_NOCONV) {
         free(ref);
         fprintf(stderr, "kforge eigsh: %s\n", kf_errmsg(s->ctx));
@@ -879,22 +1037,48 @@ static int eigsh_main(eigsh_state *s, int argc, char **argv)
         return KFCLI_EXIT_RUNTIME;
     }
     memcpy(ref, s->values, es * (size_t)c->k);
-    if (s->plan && c->vectors) { /* back to the user's order: row p is sorted row iperm[p] */
-        if (!(s->vec_user = malloc(es * (size_t)(s->n * c->k)))) {
-            free(ref);
-            fputs("kforge eigsh: out of memory for the eigenvectors\n", stderr);
+    int unwritten = 0;
+    if (s->comm && c->vectors) { /* every rank's rows, in rank order, on rank 0 */
+        void *all = s->rank == 0 ? malloc(es * (size_t)(s->n * c->k)) : NULL;
+        double bad = s->rank == 0 && !all;
+        if (kf_comm_allreduce(s->comm, &bad, 1, KF_REDUCE_MAX) != KF_OK || bad ||
+            kf_comm_gather_rows(s->comm, s->vectors, s->nloc, (int64_t)es * c->k, all, 0) !=
+                KF_OK) {
+            free(ref), free(all);
+            fputs("kforge eigsh: gathering the eigenvectors on rank 0 failed (out of memory?)\n",
+                  stderr);
             return KFCLI_EXIT_RUNTIME;
         }
-        kf_permute_rows(s->ctx, s->vectors, s->n, (int64_t)es * c->k, s->plan->iperm_x,
-                        s->vec_user);
+        if (s->rank == 0) {
+            free(s->vectors);
+            s->vectors = all;
+        }
+    }
+    if (s->rank != 0) { /* only rank 0 writes; the others learn how that went */
+        s->c.out = s->c.vectors = NULL;
+    } else if (s->plan && c->vectors) { /* back to the user's order: row p is sorted row iperm[p] */
+        if (!(s->vec_user = malloc(es * (size_t)(s->n * c->k)))) {
+            /* no return: under MPI the other ranks wait to hear how the writing went */
+            fputs("kforge eigsh: out of memory for the eigenvectors\n", stderr);
+            s->c.out = s->c.vectors = NULL;
+            unwritten = 1;
+        } else {
+            kf_permute_rows(s->ctx, s->vectors, s->n, (int64_t)es * c->k, s->plan->iperm_x,
+                            s->vec_user);
+        }
     }
     if (!s->vec_user) {
         s->vec_user = s->vectors;
         s->vectors = NULL;
     }
-    rc = write_files(s);
+    rc = unwritten ? KFCLI_EXIT_RUNTIME : write_files(s);
+    if (s->comm) {
+        double f = rc;
+        rc = kf_comm_allreduce(s->comm, &f, 1, KF_REDUCE_MAX) == KF_OK ? (int)f
+                                                                       : KFCLI_EXIT_RUNTIME;
+    }
     if (!rc && c->compare) {
-        s->vectors = s->vectors ? s->vectors : malloc(es * (size_t)(s->n * c->k));
+        s->vectors = s->vectors ? s->vectors : malloc(es * (size_t)(s->nloc * c->k) + 1);
         if (s->vectors)
             compare_modes(s, used, &rep, solve_s, ref);
     }
@@ -915,6 +1099,9 @@ int kfcli_eigsh(int argc, char **argv)
     kfcli_npy_commit(s.tmp_vec, s.c.vectors, 0, err, sizeof err);
     kf_linop_free(s.K);
     kf_plan_free(s.plan);
+    kfcli_local_free(&s.loc);
+    free(s.bounds);
+    kf_comm_free(s.comm); /* after the last collective call; finalizes MPI */
     kf_free(s.ctx);
     free(s.x);
     free(s.xs);

@@ -677,6 +677,68 @@ typedef struct kf_cg_report {
 int kf_cg(kf_linop *A, const void *B, void *X, int64_t nrhs, const kf_cg_opts *opts,
           double *relres, kf_cg_report *report);
 
+/* ---- distributed operators: MPI and PARPACK (docs/scale-out.md) ----
+ * Built in only when the build found mpicc and PARPACK (kf_mpi_available());
+ * otherwise every function below fails with KF_ERR_UNSUPPORTED. A kf_comm is
+ * the P processes ("ranks") of an MPI job. A DISTRIBUTED operator has the
+ * global size n, and each rank holds the contiguous rows [row0, row0 + rows)
+ * of every vector: kf_linop_apply, kf_linop_diagonal, kf_linop_graph's
+ * degrees, kf_eigsh's and kf_spectral's v0 and vectors are the rank's rows
+ * (rows x b); values and residuals are global and the same on every rank.
+ * These calls are COLLECTIVE: every rank makes the same ones in the same
+ * order, and a failure on one rank is returned on all of them (the message
+ * says which rank). A rank may hold no rows. kf_eigsh runs PARPACK
+ * (p?saupd/p?seupd), the block solver reduces its small dense products
+ * across ranks; kf_cg and the coarse mode are not distributed. */
+typedef struct kf_comm kf_comm;
+/* 1 when this library was built with MPI and PARPACK, else 0. */
+int kf_mpi_available(void);
+/* The job's ranks (a duplicate of MPI_COMM_WORLD), initializing MPI when the
+ * program has not. NULL with the message in ctx (KF_ERR_UNSUPPORTED without
+ * MPI). MPI errors abort the job (MPI's default handler). */
+kf_comm *kf_comm_world(kf_ctx *ctx);
+/* Frees c, and finalizes MPI if kf_comm_world initialized it (after the last
+ * collective call). NULL is allowed. */
+void kf_comm_free(kf_comm *c);
+int kf_comm_rank(const kf_comm *c);   /* 0..size-1; -1 for NULL */
+int kf_comm_size(const kf_comm *c);   /* P; 0 for NULL */
+/* Seconds this rank has spent inside MPI calls made through c (the matvecs'
+ * exchanges, the solvers' reductions, gathers). */
+double kf_comm_seconds(const kf_comm *c);
+typedef enum kf_reduce_op { KF_REDUCE_SUM = 0, KF_REDUCE_MAX = 1, KF_REDUCE_MIN = 2 } kf_reduce_op;
+/* Collective: v[0..count) becomes the op over the ranks, bit-identical on
+ * every rank (reduced on rank 0, then broadcast). */
+int kf_comm_allreduce(kf_comm *c, double *v, int count, kf_reduce_op op);
+/* Collective: rank r's `rows` rows of `rowbytes` bytes land on `root`, in
+ * rank order, in out (the sum of the rows; only read on root, may be NULL
+ * elsewhere). */
+int kf_comm_gather_rows(kf_comm *c, const void *local, int64_t rows, int64_t rowbytes, void *out,
+                        int root);
+
+/* Where a distributed kernel operator's rows live. The ranks' row slices
+ * must tile [0, n) in rank order. The j side: the rows [j0, j0 + nj) of the
+ * points that the rank's i rows interact with (every point for a dense
+ * operator, the hull of the j-ranges its block-sparse pattern touches),
+ * which must contain the rank's own rows (the diagonal). */
+typedef struct kf_dist {
+    kf_comm *comm;       /* borrowed: outlives every operator built on it */
+    int64_t n;           /* the global size, the same on every rank */
+    int64_t row0, rows;  /* this rank's rows */
+    int64_t j0, nj;      /* this rank's j rows */
+} kf_dist;
+/* Collective: kf_linop_formula for a distributed operator. args' i-variables
+ * hold the rank's `rows` rows, j-variables the `nj` rows from j0; rg (may be
+ * NULL) is the rank's pattern in those local row numbers (axis 1 triple:
+ * ranges_i within [0, rows), redranges_j within [0, nj)). A matvec gathers
+ * the whole vector block (one MPI_Allgatherv of n x b values) and computes
+ * the rank's rows. */
+kf_linop *kf_linop_formula_dist(kf_ctx *ctx, const char *formula, const char *const *aliases,
+                                int naliases, const char *vec_name, int var,
+                                const void *const *args, int nargs, const kf_dist *dist,
+                                kf_dtype dtype, const kf_compile_opts *opts, const kf_ranges *rg);
+/* The rows this rank holds of op's vectors (kf_linop_size for one process). */
+int64_t kf_linop_local_rows(const kf_linop *op);
+
 /* ---- the tutorials' point clouds, from a seed (solvers/gen.c) ----
  * What `kforge eigsh --gen`, examples/ and bench/ generate, so that all of
  * them make the same clouds. With t_k = 2 pi k / N (numpy's

@@ -18,10 +18,15 @@
 #   python3-pytest      the Python tests (tests/python.sh)
 #   python3-venv, python3-setuptools   the test of `pip install ./python` in a venv (ensurepip,
 #                       and the pyproject's build backend, offline)
+#   libparpack2-dev, libopenmpi-dev, openmpi-bin   the distributed eigensolver
+#                       (PARPACK, ARPACK's MPI twin, and Open MPI's mpicc and mpirun):
+#                       optional for the build (it is on only when both are found),
+#                       installed here so that CI builds it and runs tests/mpi/run.sh
 set -eu
 need=""
 for pkg in tcc libtcc-dev libarpack2-dev liblapack-dev libblas-dev libssl-dev clang libclang-rt-14-dev gcc g++ make pkgconf \
-    python3-numpy python3-scipy python3-matplotlib python3-pytest python3-venv python3-setuptools; do
+    python3-numpy python3-scipy python3-matplotlib python3-pytest python3-venv python3-setuptools \
+    libparpack2-dev libopenmpi-dev openmpi-bin; do
     if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
         need="$need $pkg"
     fi

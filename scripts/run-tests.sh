@@ -2,11 +2,15 @@
 # run-tests.sh -- `make test`: every test phase, then one closing line
 # "N passed, N failed, N skipped" summing them all. A phase that cannot even
 # build or run counts as one failure.
-#   1. unit tests (build/kforge-tests)       5. unit tests under ASan + UBSan
-#   2. CLI tests (tests/cli/*.sh)            6. CLI tests under ASan + UBSan
-#   3. make install into a DESTDIR, an       7. fuzzers, FUZZ_SECONDS each
-#      outside program built against it (tests/install.sh)
-#   4. the Python package (tests/python.sh: pytest over libkforge.so, the tutorials)
+#   1. unit tests (build/kforge-tests)
+#   2. CLI tests (tests/cli/*.sh)
+#   3. MPI tests (tests/mpi/run.sh: mpirun -np 1..3 against one process; in a
+#      build without MPI, its messages and one skip)
+#   4. make install into a DESTDIR, an outside program built against it (tests/install.sh)
+#   5. the Python package (tests/python.sh: pytest over libkforge.so, the tutorials)
+#   6. unit tests under ASan + UBSan
+#   7. CLI tests under ASan + UBSan
+#   8. fuzzers, FUZZ_SECONDS each
 # CI=true runs the fuzzers longer (60 s each) than a local run (10 s).
 set -u
 JOBS=$(nproc 2>/dev/null || echo 2)
@@ -52,6 +56,7 @@ count() {
 count "build" make -s -j"$JOBS" all
 count "unit tests" ./build/kforge-tests
 count "CLI tests" sh tests/cli/run.sh build/kforge
+count "MPI tests" sh tests/mpi/run.sh build/kforge
 count "install (DESTDIR)" sh tests/install.sh
 count "Python (pytest)" sh tests/python.sh
 count "ASan/UBSan build" make -s -j"$JOBS" BUILD=build/asan SAN=1 build/asan/kforge-tests build/asan/kforge

@@ -181,6 +181,9 @@ int kf_cg(kf_linop *A, const void *B, void *X, int64_t nrhs, const kf_cg_opts *o
     kfr_clear_error(A->ctx);
     kf_cg_report dummy, *rep = report ? report : &dummy;
     memset(rep, 0, sizeof *rep);
+    if (A->dist)
+        return kfr_error(A->ctx, KF_ERR_UNSUPPORTED, "kf_cg: distributed operators are not "
+                         "supported (kf_eigsh and kf_spectral are)");
     int rc = check_args(A, B, X, nrhs, o);
     if (rc != KF_OK)
         return rc;

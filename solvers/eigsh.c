@@ -1,6 +1,9 @@
 /* eigsh.c -- kf_eigsh: the ARPACK-ng reverse-communication driver for
  * symmetric operators (dsaupd/dseupd in float64, ssaupd/sseupd in float32),
  * with every info code turned into a message and a residual check per pair.
+ * A distributed operator runs PARPACK's twins (p?saupd/p?seupd,
+ * solvers/mpi/parpack.c) on the ranks' rows: the same loop, with the rank
+ * that speaks for PARPACK broadcasting its requests to ranks without rows.
  *
  *   check arguments -> v0 (given or from the seed) -> loop { saupd; OP x }
  *   -> seupd (Ritz values and vectors) -> sort ascending -> residuals
@@ -71,7 +74,9 @@ static const char *arpack_msg(int info)
 typedef struct solve {
     kf_linop *op;
     kf_dtype t;
-    int n, k, ncv, lworkl;
+    int n, k, ncv, lworkl;  /* n: the rows held here (the local size for PARPACK) */
+    const kfs_dist *dist;   /* NULL: one process */
+    kfs_parpack *pp;        /* distributed, on a rank with rows: PARPACK's ranks */
     char which[3];
     double tol;
     void *resid, *v, *workd, *workl, *d, *z;
@@ -79,8 +84,24 @@ typedef struct solve {
     int iparam[11], ipntr[14];
 } solve;
 
+/* Distributed: what the speaking rank's PARPACK said, to every rank. */
+static int share(solve *s, void *buf, size_t bytes)
+{
+    return s->dist ? kfs_comm_bcast(s->dist->comm, buf, bytes, s->dist->root) : KF_OK;
+}
+
 static void saupd(solve *s, int *ido, int *info)
 {
+    if (s->dist) {
+        if (s->pp)
+            kfs_psaupd(s->pp, s->t, ido, s->n, s->which, s->k, s->tol, s->resid, s->ncv, s->v,
+                       s->n, s->iparam, s->ipntr, s->workd, s->workl, s->lworkl, info);
+        int st[2] = {*ido, *info};
+        if (share(s, st, sizeof st) != KF_OK)
+            st[0] = 99, st[1] = -9999;
+        *ido = st[0], *info = st[1];
+        return;
+    }
     if (s->t == KF_FLOAT64)
         dsaupd_c(ido, "I", s->n, s->which, s->k, s->tol, s->resid, s->ncv, s->v, s->n, s->iparam,
                  s->ipntr, s->workd, s->workl, s->lworkl, info);
@@ -91,6 +112,17 @@ static void saupd(solve *s, int *ido, int *info)
 
 static void seupd(solve *s, int *info)
 {
+    if (s->dist) {
+        if (s->pp)
+            kfs_pseupd(s->pp, s->t, s->select, s->d, s->z, s->n, s->n, s->which, s->k, s->tol,
+                       s->resid, s->ncv, s->v, s->n, s->iparam, s->ipntr, s->workd, s->workl,
+                       s->lworkl, info);
+        /* the Ritz values to the ranks without rows (their vectors are empty) */
+        if (share(s, info, sizeof *info) != KF_OK ||
+            share(s, s->d, (size_t)s->ncv * kfs_dsize(s->t)) != KF_OK)
+            *info = -9999;
+        return;
+    }
     if (s->t == KF_FLOAT64)
         dseupd_c(1, "A", s->select, s->d, s->z, s->n, 0.0, "I", s->n, s->which, s->k, s->tol,
                  s->resid, s->ncv, s->v, s->n, s->iparam, s->ipntr, s->workd, s->workl, s->lworkl,
@@ -108,9 +140,9 @@ static int check_args(kf_linop *op, const kf_eigsh_opts *o, const void *values, 
     int64_t n = op->n;
     if (!o || !values)
         return kfr_error(ctx, KF_ERR_ARG, "kf_eigsh: opts and values must not be NULL");
-    if (n > INT_MAX / 4)
-        return kfr_error(ctx, KF_ERR_ARG, "kf_eigsh: n = %lld is beyond ARPACK's 32-bit sizes",
-                         (long long)n);
+    if (op->nloc > INT_MAX / 4)
+        return kfr_error(ctx, KF_ERR_ARG, "kf_eigsh: n = %lld is beyond ARPACK's 32-bit sizes%s",
+                         (long long)op->nloc, op->dist ? " (on this rank)" : "");
     if (!which_name(o->which))
         return kfr_error(ctx, KF_ERR_ARG, "kf_eigsh: unknown which %d (LM SM LA SA BE)",
                          (int)o->which);
@@ -136,14 +168,20 @@ static int check_args(kf_linop *op, const kf_eigsh_opts *o, const void *values, 
         return kfr_error(ctx, KF_ERR_ARG, "kf_eigsh: maxiter = %d, expected >= 0 (0: default)",
                          o->maxiter);
     if (o->v0) {
-        int nonzero = 0;
-        for (int64_t i = 0; i < n; i++) {
+        /* distributed: the rank's rows of v0, so the verdicts are reduced */
+        double nonzero = 0;
+        int rc = KF_OK;
+        for (int64_t i = 0; i < op->nloc && rc == KF_OK; i++) {
             double x = kfs_get(op->dtype, o->v0, i);
             if (!isfinite(x))
-                return kfr_error(ctx, KF_ERR_ARG, "kf_eigsh: v0[%lld] = %g is not finite",
-                                 (long long)i, x);
-            nonzero |= x != 0;
+                rc = kfr_error(ctx, KF_ERR_ARG, "kf_eigsh: v0[%lld] = %g is not finite",
+                               (long long)(kfs_row0(op) + i), x);
+            nonzero = nonzero || x != 0;
         }
+        if ((rc = kfs_agree(ctx, op->dist, rc)) != KF_OK)
+            return rc;
+        if ((rc = kfs_max(op, &nonzero, 1)) != KF_OK)
+            return kfr_error(ctx, rc, "kf_eigsh: a reduction across ranks failed");
         if (!nonzero)
             return kfr_error(ctx, KF_ERR_ARG, "kf_eigsh: the starting vector v0 is zero");
     }
@@ -159,7 +197,8 @@ static int iterate(solve *s, const kf_eigsh_opts *o, kf_eigsh_report *rep)
     int ido = 0, info = 1; /* info = 1: resid holds the starting vector */
     int maxiter = o->maxiter;
     if (maxiter == 0)
-        maxiter = s->n > INT_MAX / 20 ? INT_MAX / 2 : (10 * s->n > 1000 ? 10 * s->n : 1000);
+        maxiter = s->op->n > INT_MAX / 20 ? INT_MAX / 2
+                                          : (10 * (int)s->op->n > 1000 ? 10 * (int)s->op->n : 1000);
     memset(s->iparam, 0, sizeof s->iparam);
     s->iparam[0] = 1;       /* exact shifts */
     s->iparam[2] = maxiter;
@@ -170,8 +209,11 @@ static int iterate(solve *s, const kf_eigsh_opts *o, kf_eigsh_report *rep)
         saupd(s, &ido, &info);
         if (ido != -1 && ido != 1)
             break;
-        const char *x = (const char *)s->workd + (size_t)(s->ipntr[0] - 1) * es;
-        char *y = (char *)s->workd + (size_t)(s->ipntr[1] - 1) * es;
+        /* a rank without rows has no PARPACK pointers and nothing to read */
+        const char *x = s->dist && !s->pp ? (const char *)s->workd
+                                          : (const char *)s->workd + (size_t)(s->ipntr[0] - 1) * es;
+        char *y = s->dist && !s->pp ? (char *)s->workd
+                                    : (char *)s->workd + (size_t)(s->ipntr[1] - 1) * es;
         double t0 = kfs_now();
         int rc = kf_linop_apply(s->op, x, y, 1);
         rep->matvec_s += kfs_now() - t0;
@@ -180,12 +222,16 @@ static int iterate(solve *s, const kf_eigsh_opts *o, kf_eigsh_report *rep)
             return rc;
         if (o->progress)
             o->progress(o->progress_user, rep->matvecs, kfs_now() - start);
-        for (int i = 0; i < s->n; i++)
+        for (int i = 0; i < s->n && rc == KF_OK; i++)
             if (isnan(kfs_get(s->t, y, i)))
-                return kfr_error(ctx, KF_ERR_ARG,
-                                 "kf_eigsh: the operator gave NaN in row %d (NaN or inf in the "
-                                 "points or arrays?)", i);
+                rc = kfr_error(ctx, KF_ERR_ARG,
+                               "kf_eigsh: the operator gave NaN in row %lld (NaN or inf in the "
+                               "points or arrays?)", (long long)(kfs_row0(s->op) + i));
+        if ((rc = kfs_agree(ctx, s->dist, rc)) != KF_OK)
+            return rc;
     }
+    if (share(s, s->iparam, sizeof s->iparam) != KF_OK)
+        return kfr_error(ctx, KF_ERR_INTERNAL, "kf_eigsh: a broadcast across ranks failed");
     rep->iterations = s->iparam[2];
     rep->restarts = rep->iterations > 0 ? rep->iterations - 1 : 0;
     rep->converged = s->iparam[4];
@@ -248,26 +294,33 @@ static int finish(solve *s, int nconv, void *values, void *vectors, double *resi
     }
     int rc = KF_OK;
     rep->max_residual = 0;
-    if (residuals || rep) {
+    double *acc = calloc((size_t)k, sizeof *acc);
+    if (!acc)
+        rc = kfr_error(s->op->ctx, KF_ERR_NOMEM, "kf_eigsh: out of memory");
+    /* distributed: every rank takes part in the apply and the sums */
+    rc = kfs_agree(s->op->ctx, s->dist, rc);
+    if (rc == KF_OK) {
         void *AV = (char *)V + (size_t)n * (size_t)k * kfs_dsize(t);
         rc = nconv > 0 ? kf_linop_apply(s->op, V, AV, k) : KF_OK;
-        for (int j = 0; j < k && rc == KF_OK; j++) {
-            double r = NAN;
-            if (j < nconv) {
-                double lam = kfs_get(t, values, j), acc = 0;
-                for (int i = 0; i < n; i++) {
-                    double e = kfs_get(t, AV, (int64_t)i * k + j) -
-                               lam * kfs_get(t, V, (int64_t)i * k + j);
-                    acc += e * e;
-                }
-                r = sqrt(acc);
-                if (r > rep->max_residual)
-                    rep->max_residual = r;
+        for (int j = 0; j < nconv && rc == KF_OK; j++) {
+            double lam = kfs_get(t, values, j);
+            for (int i = 0; i < n; i++) {
+                double e = kfs_get(t, AV, (int64_t)i * k + j) -
+                           lam * kfs_get(t, V, (int64_t)i * k + j);
+                acc[j] += e * e;
             }
+        }
+        if (rc == KF_OK && nconv > 0 && kfs_sum(s->op, acc, nconv) != KF_OK)
+            rc = kfr_error(s->op->ctx, KF_ERR_INTERNAL, "kf_eigsh: a reduction across ranks failed");
+        for (int j = 0; j < k && rc == KF_OK; j++) {
+            double r = j < nconv ? sqrt(acc[j]) : NAN;
+            if (r > rep->max_residual)
+                rep->max_residual = r;
             if (residuals)
                 residuals[j] = r;
         }
     }
+    free(acc);
     if (rc == KF_OK && vectors)
         memcpy(vectors, V, (size_t)n * (size_t)k * kfs_dsize(t));
     free(ord), free(V);
@@ -287,11 +340,12 @@ int kf_eigsh(kf_linop *op, const kf_eigsh_opts *o, void *values, void *vectors,
     int rc = check_args(op, o, values, &ncv);
     if (rc != KF_OK)
         return rc;
-    solve s = {.op = op, .t = op->dtype, .n = (int)op->n, .k = o->k, .ncv = ncv, .tol = o->tol};
+    solve s = {.op = op, .t = op->dtype, .n = (int)op->nloc, .k = o->k, .ncv = ncv, .tol = o->tol,
+               .dist = op->dist};
     memcpy(s.which, which_name(o->which), 3);
     s.lworkl = ncv * (ncv + 8);
     size_t es = kfs_dsize(s.t);
-    int64_t n = op->n;
+    int64_t n = op->nloc;
     s.resid = kfs_alloc(n, es);
     s.v = kfs_alloc(n * ncv, es);
     s.workd = kfs_alloc(3 * n, es);
@@ -300,12 +354,16 @@ int kf_eigsh(kf_linop *op, const kf_eigsh_opts *o, void *values, void *vectors,
     s.z = kfs_alloc(n * (o->k + 1), es);
     s.select = calloc((size_t)ncv, sizeof *s.select);
     rep->ncv = ncv;
-    if (!s.resid || !s.v || !s.workd || !s.workl || !s.d || !s.z || !s.select) {
+    if (!s.resid || !s.v || !s.workd || !s.workl || !s.d || !s.z || !s.select)
         rc = kfr_error(op->ctx, KF_ERR_NOMEM, "kf_eigsh: out of memory for a basis of %d vectors "
                        "of size %lld", ncv, (long long)n);
+    if (s.dist && rc == KF_OK && !(s.pp = kfs_parpack_new(s.dist->comm, n > 0, &rc)) && rc != KF_OK)
+        kfr_error(op->ctx, rc, "kf_eigsh: could not make PARPACK's communicator");
+    if ((rc = kfs_agree(op->ctx, s.dist, rc)) != KF_OK)
         goto done;
-    }
+    /* The serial start vector, each rank drawing its own rows of it. */
     uint64_t st = o->seed;
+    kfs_rand_skip(&st, kfs_row0(op));
     for (int64_t i = 0; i < n; i++)
         kfs_set(s.t, s.resid, i, o->v0 ? kfs_get(s.t, o->v0, i) : kfs_rand_sym(&st));
     pthread_mutex_lock(&arpack_lock);
@@ -328,6 +386,7 @@ int kf_eigsh(kf_linop *op, const kf_eigsh_opts *o, void *values, void *vectors,
             kfs_set(s.t, values, j, NAN);
     }
 done:
+    kfs_parpack_free(s.pp);
     free(s.resid), free(s.v), free(s.workd), free(s.workl), free(s.d), free(s.z), free(s.select);
     rep->total_s = kfs_now() - t_start;
     return rc;

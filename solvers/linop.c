@@ -43,6 +43,12 @@ double kfs_rand_sym(uint64_t *state)
     return (double)(kfs_rand(state) >> 11) * 0x1.0p-52 - 1.0;
 }
 
+/* splitmix64's state advances by a constant per draw, so a skip is one multiply. */
+void kfs_rand_skip(uint64_t *state, int64_t count)
+{
+    *state += (uint64_t)count * 0x9e3779b97f4a7c15ull;
+}
+
 static kf_linop *new_op(kf_ctx *ctx, kfs_kind kind, kf_dtype dtype, int64_t n)
 {
     kf_linop *op = calloc(1, sizeof *op);
@@ -50,8 +56,17 @@ static kf_linop *new_op(kf_ctx *ctx, kfs_kind kind, kf_dtype dtype, int64_t n)
         kfr_error(ctx, KF_ERR_NOMEM, "kf_linop: out of memory");
         return NULL;
     }
-    op->refs = 1, op->kind = kind, op->ctx = ctx, op->dtype = dtype, op->n = n;
+    op->refs = 1, op->kind = kind, op->ctx = ctx, op->dtype = dtype, op->n = n, op->nloc = n;
     return op;
+}
+
+/* A combination has its (first) operand's rows. */
+static void share_rows(kf_linop *op, const kf_linop *like)
+{
+    op->nloc = like->nloc;
+    op->dist = like->dist;
+    if (op->dist)
+        op->dist->refs++;
 }
 
 void kf_linop_free(kf_linop *op)
@@ -69,10 +84,14 @@ void kf_linop_free(kf_linop *op)
     free(op->aliases);
     for (int w = 0; w <= KFS_MAX_BLOCK; w++)
         kf_kernel_free(op->kw[w]);
+    free(op->xfull);
+    kfs_dist_free(op->dist);
     free(op);
 }
 
 int64_t kf_linop_size(const kf_linop *op) { return op ? op->n : -1; }
+int64_t kf_linop_local_rows(const kf_linop *op) { return op ? op->nloc : -1; }
+int64_t kfs_row0(const kf_linop *op) { return op && op->dist ? op->dist->row0 : 0; }
 kf_dtype kf_linop_dtype(const kf_linop *op) { return op ? op->dtype : KF_FLOAT64; }
 kf_ctx *kf_linop_ctx(const kf_linop *op) { return op ? op->ctx : NULL; }
 int64_t kf_linop_matvecs(const kf_linop *op) { return op ? op->matvecs : 0; }
@@ -196,6 +215,12 @@ kf_kernel *kfs_formula_kernel(kf_linop *op, int w)
     return op->kw[w] = k;
 }
 
+/* kf_linop_formula and kf_linop_formula_dist after their own checks. */
+static kf_linop *formula_op(kf_ctx *ctx, const char *formula, const char *const *aliases,
+                            int naliases, const char *vec_name, int var, const void *const *args,
+                            int nargs, int64_t n, kf_dtype dtype, const kf_compile_opts *opts,
+                            const kf_ranges *rg);
+
 kf_linop *kf_linop_formula(kf_ctx *ctx, const char *formula, const char *const *aliases,
                            int naliases, const char *vec_name, int var, const void *const *args,
                            int nargs, int64_t n, kf_dtype dtype, const kf_compile_opts *opts,
@@ -204,13 +229,80 @@ kf_linop *kf_linop_formula(kf_ctx *ctx, const char *formula, const char *const *
     if (!ctx)
         return NULL;
     kfr_clear_error(ctx);
+    if (n < 1)
+        return kfr_error(ctx, KF_ERR_ARG, "kf_linop_formula: n = %lld, expected n >= 1",
+                         (long long)n), NULL;
+    return formula_op(ctx, formula, aliases, naliases, vec_name, var, args, nargs, n, dtype, opts,
+                      rg);
+}
+
+/* The checks of a kf_dist on this rank alone; KF_OK or KF_ERR_ARG. */
+static int check_dist(kf_ctx *ctx, const kf_dist *d)
+{
+    static const char who[] = "kf_linop_formula_dist";
+    if (!d || !d->comm)
+        return kfr_error(ctx, KF_ERR_ARG, "%s: dist and dist->comm must not be NULL", who);
+    if (d->n < 1 || d->row0 < 0 || d->rows < 0 || d->row0 > d->n - d->rows)
+        return kfr_error(ctx, KF_ERR_ARG, "%s: rows [%lld, %lld) of n = %lld: expected n >= 1 "
+                         "and 0 <= row0 <= row0 + rows <= n", who, (long long)d->row0,
+                         (long long)(d->row0 + d->rows), (long long)d->n);
+    if (d->j0 < 0 || d->nj < 0 || d->j0 > d->n - d->nj || d->j0 > d->row0 ||
+        d->row0 + d->rows > d->j0 + d->nj)
+        return kfr_error(ctx, KF_ERR_ARG, "%s: j rows [%lld, %lld) must lie in [0, %lld) and "
+                         "contain the rank's rows [%lld, %lld)", who, (long long)d->j0,
+                         (long long)(d->j0 + d->nj), (long long)d->n, (long long)d->row0,
+                         (long long)(d->row0 + d->rows));
+    return KF_OK;
+}
+
+kf_linop *kf_linop_formula_dist(kf_ctx *ctx, const char *formula, const char *const *aliases,
+                                int naliases, const char *vec_name, int var,
+                                const void *const *args, int nargs, const kf_dist *dist,
+                                kf_dtype dtype, const kf_compile_opts *opts, const kf_ranges *rg)
+{
+    if (!ctx)
+        return NULL;
+    kfr_clear_error(ctx);
+    if (!kf_mpi_available())
+        return kfr_error(ctx, KF_ERR_UNSUPPORTED, "kf_linop_formula_dist: this kforge was built "
+                         "without MPI (no mpicc or PARPACK at build time)"), NULL;
+    if (!dist || !dist->comm) /* nothing to agree with */
+        return check_dist(ctx, dist), NULL;
+    int rc = check_dist(ctx, dist);
+    /* Every rank takes part in the partition check, even one whose own
+     * numbers are wrong, so that all of them return the same failure. */
+    kfs_dist *d = kfs_dist_new(ctx, dist->comm, dist->n, rc == KF_OK ? dist->row0 : -1,
+                               rc == KF_OK ? dist->rows : -1);
+    if (!d)
+        return NULL;
+    kf_linop *op = formula_op(ctx, formula, aliases, naliases, vec_name, var, args, nargs,
+                              dist->rows, dtype, opts, rg);
+    if (op) {
+        op->n = dist->n, op->nloc = dist->rows, op->dist = d;
+        op->j0 = dist->j0, op->nj = dist->nj;
+    } else {
+        kfs_dist_free(d);
+    }
+    rc = kfs_agree(ctx, d, op ? KF_OK : kf_status_of(ctx));
+    if (rc != KF_OK) {
+        kf_linop_free(op);
+        return NULL;
+    }
+    return op;
+}
+
+static kf_linop *formula_op(kf_ctx *ctx, const char *formula, const char *const *aliases,
+                            int naliases, const char *vec_name, int var, const void *const *args,
+                            int nargs, int64_t n, kf_dtype dtype, const kf_compile_opts *opts,
+                            const kf_ranges *rg)
+{
     if (!formula || !vec_name || (naliases > 0 && !aliases) || naliases < 0)
         return kfr_error(ctx, KF_ERR_ARG, "kf_linop_formula: formula, vec_name or aliases is NULL"),
                NULL;
-    if (n < 1 || nargs < 1 || var < 0 || var >= nargs)
+    if (nargs < 1 || var < 0 || var >= nargs)
         return kfr_error(ctx, KF_ERR_ARG,
-                         "kf_linop_formula: n = %lld, nargs = %d, var = %d: expected n >= 1 and "
-                         "0 <= var < nargs", (long long)n, nargs, var), NULL;
+                         "kf_linop_formula: nargs = %d, var = %d: expected 0 <= var < nargs",
+                         nargs, var), NULL;
     if (dtype != KF_FLOAT32 && dtype != KF_FLOAT64)
         return kfr_error(ctx, KF_ERR_ARG, "kf_linop_formula: unknown dtype %d", (int)dtype), NULL;
     kf_linop *op = new_op(ctx, KFS_FORMULA, dtype, n);
@@ -304,6 +396,33 @@ kf_linop *kf_linop_diag(kf_ctx *ctx, kf_dtype dtype, int64_t n, const void *d)
     return op;
 }
 
+kf_linop *kfs_diag_like(const kf_linop *like, const void *d)
+{
+    if (!like->dist)
+        return kf_linop_diag(like->ctx, like->dtype, like->n, d);
+    kf_linop *op = new_op(like->ctx, KFS_DIAG, like->dtype, like->n);
+    if (!op)
+        return NULL;
+    share_rows(op, like);
+    if (!(op->d = kfs_alloc(op->nloc, sizeof(double)))) {
+        kf_linop_free(op);
+        return kfr_error(like->ctx, KF_ERR_NOMEM, "kf_linop_diag: out of memory"), NULL;
+    }
+    for (int64_t i = 0; i < op->nloc; i++)
+        op->d[i] = kfs_get(like->dtype, d, i);
+    return op;
+}
+
+kf_linop *kfs_identity_like(const kf_linop *like)
+{
+    if (!like->dist)
+        return kf_linop_identity(like->ctx, like->dtype, like->n);
+    kf_linop *op = new_op(like->ctx, KFS_IDENTITY, like->dtype, like->n);
+    if (op)
+        share_rows(op, like);
+    return op;
+}
+
 kf_linop *kf_linop_identity(kf_ctx *ctx, kf_dtype dtype, int64_t n)
 {
     if (!ctx)
@@ -324,7 +443,7 @@ kf_linop *kf_linop_scale(kf_linop *a, double s)
         return kfr_error(a->ctx, KF_ERR_ARG, "kf_linop_scale: the factor is %g", s), NULL;
     kf_linop *op = new_op(a->ctx, KFS_SCALE, a->dtype, a->n);
     if (op)
-        op->a = a, a->refs++, op->s = s;
+        op->a = a, a->refs++, op->s = s, share_rows(op, a);
     return op;
 }
 
@@ -341,9 +460,14 @@ static kf_linop *binary(kf_linop *a, kf_linop *b, kfs_kind kind, const char *who
                          "%s: operands of size %lld (%s) and %lld (%s): sizes and dtypes must agree",
                          who, (long long)a->n, kf_dtype_name(a->dtype),
                          (long long)b->n, kf_dtype_name(b->dtype)), NULL;
+    /* One partition object per kernel operator: its combinations share it. */
+    if (a->dist != b->dist)
+        return kfr_error(a->ctx, KF_ERR_ARG, "%s: the operands are not distributed over the same "
+                         "rows (combine a distributed operator only with what is built from it)",
+                         who), NULL;
     kf_linop *op = new_op(a->ctx, kind, a->dtype, a->n);
     if (op)
-        op->a = a, op->b = b, a->refs++, b->refs++;
+        op->a = a, op->b = b, a->refs++, b->refs++, share_rows(op, a);
     return op;
 }
 
@@ -356,12 +480,35 @@ kf_linop *kf_linop_compose(kf_linop *a, kf_linop *b)
 
 /* ---- apply ---- */
 
-/* One kernel run for a block of exactly `w` columns stored contiguously. */
-static int run_kernel(kf_linop *op, kf_kernel *k, const void *x, void *y)
+/* One kernel run for a block of exactly `w` columns stored contiguously.
+ * Distributed: the ranks' rows of x are gathered into the whole block first
+ * (the one exchange of a matvec), and the rank's rows against its j rows
+ * computed. */
+static int run_kernel(kf_linop *op, kf_kernel *k, const void *x, void *y, int64_t w)
 {
+    int64_t M = op->n, N = op->n;
+    if (op->dist) {
+        size_t es = kfs_dsize(op->dtype);
+        if (op->xcols < w) {
+            void *t = kfs_alloc(op->n * w, es);
+            if (!t)
+                return kfr_error(op->ctx, KF_ERR_NOMEM, "kf_linop_apply: out of memory for the "
+                                 "gathered %lld x %lld block", (long long)op->n, (long long)w);
+            free(op->xfull);
+            op->xfull = t, op->xcols = w;
+        }
+        int rc = kfs_comm_allgatherv(op->dist->comm, x, op->xfull, op->dist->counts,
+                                     op->dist->displs, (size_t)w * es);
+        if (rc != KF_OK)
+            return kfr_error(op->ctx, rc, "kf_linop_apply: the exchange of the vector failed");
+        x = (const char *)op->xfull + (size_t)(op->j0 * w) * es;
+        M = op->nloc, N = op->nj;
+        if (M == 0)
+            return KF_OK;
+    }
     op->args[op->var] = x;
-    int rc = op->has_rg ? kf_run_ranges(k, op->n, op->n, op->args, op->nargs, &op->rg, y, NULL)
-                        : kf_run(k, op->n, op->n, op->args, op->nargs, y, NULL);
+    int rc = op->has_rg ? kf_run_ranges(k, M, N, op->args, op->nargs, &op->rg, y, NULL)
+                        : kf_run(k, M, N, op->args, op->nargs, y, NULL);
     op->args[op->var] = NULL;
     return rc;
 }
@@ -388,13 +535,13 @@ static int apply_kernel(kf_linop *op, const void *x, void *y, int64_t b)
                          (long long)b, op->width, (long long)b);
     if (chunk == b) {
         kf_kernel *k = op->kind == KFS_KERNEL ? op->k : kfs_formula_kernel(op, (int)b);
-        return k ? run_kernel(op, k, x, y) : kf_status_of(op->ctx);
+        return k ? run_kernel(op, k, x, y, b) : kf_status_of(op->ctx);
     }
     size_t es = kfs_dsize(op->dtype);
-    char *tx = kfs_alloc(op->n * chunk * 2, es);
+    char *tx = kfs_alloc(op->nloc * chunk * 2, es);
     if (!tx)
         return kfr_error(op->ctx, KF_ERR_NOMEM, "kf_linop_apply: out of memory");
-    char *ty = tx + (size_t)(op->n * chunk) * es;
+    char *ty = tx + (size_t)(op->nloc * chunk) * es;
     int rc = KF_OK;
     for (int64_t c0 = 0; c0 < b && rc == KF_OK; c0 += chunk) {
         int64_t w = b - c0 < chunk ? b - c0 : chunk;
@@ -403,9 +550,9 @@ static int apply_kernel(kf_linop *op, const void *x, void *y, int64_t b)
             rc = kf_status_of(op->ctx);
             break;
         }
-        gather(es, op->n, x, b, c0, w, tx);
-        if ((rc = run_kernel(op, k, tx, ty)) == KF_OK)
-            scatter(es, op->n, ty, b, c0, w, y);
+        gather(es, op->nloc, x, b, c0, w, tx);
+        if ((rc = run_kernel(op, k, tx, ty, w)) == KF_OK)
+            scatter(es, op->nloc, ty, b, c0, w, y);
     }
     free(tx);
     return rc;
@@ -416,7 +563,7 @@ static int apply(kf_linop *op, const void *x, void *y, int64_t b);
 /* y = a x (op) b x for ADD and SUB, through one temporary block. */
 static int apply_sum(kf_linop *op, const void *x, void *y, int64_t b)
 {
-    int64_t cnt = op->n * b;
+    int64_t cnt = op->nloc * b;
     void *t = kfs_alloc(cnt, kfs_dsize(op->dtype));
     if (!t)
         return kfr_error(op->ctx, KF_ERR_NOMEM, "kf_linop_apply: out of memory");
@@ -444,7 +591,7 @@ static int apply_sum(kf_linop *op, const void *x, void *y, int64_t b)
 static int apply(kf_linop *op, const void *x, void *y, int64_t b)
 {
     double t0 = kfs_now();
-    int64_t cnt = op->n * b;
+    int64_t cnt = op->nloc * b;
     int rc = KF_OK;
     switch (op->kind) {
     case KFS_KERNEL:
@@ -456,7 +603,7 @@ static int apply(kf_linop *op, const void *x, void *y, int64_t b)
             memcpy(y, x, (size_t)cnt * kfs_dsize(op->dtype));
         break;
     case KFS_DIAG:
-        for (int64_t i = 0; i < op->n; i++)
+        for (int64_t i = 0; i < op->nloc; i++)
             for (int64_t c = 0; c < b; c++)
                 kfs_set(op->dtype, y, i * b + c, op->d[i] * kfs_get(op->dtype, x, i * b + c));
         break;
@@ -497,7 +644,9 @@ int kf_linop_apply(kf_linop *op, const void *x, void *y, int64_t b)
     if (__builtin_mul_overflow(op->n, b, &cnt) || (uint64_t)cnt > SIZE_MAX / 8)
         return kfr_error(op->ctx, KF_ERR_ARG, "kf_linop_apply: a %lld x %lld block is too large",
                          (long long)op->n, (long long)b);
-    return apply(op, x, y, b);
+    /* Distributed: the arguments are the same on every rank (no exchange
+     * can be skipped), and a failure on one rank is every rank's. */
+    return kfs_agree(op->ctx, op->dist, apply(op, x, y, b));
 }
 
 /* ---- the diagonal ---- */
@@ -507,28 +656,33 @@ int kf_linop_apply(kf_linop *op, const void *x, void *y, int64_t b)
  * reduced range is [k, k+1). Both triples are that, so either axis works. */
 static int kernel_diagonal(kf_linop *op, double *d)
 {
-    int64_t n = op->n;
+    /* Distributed: local row i is global row0 + i, which is j row
+     * row0 + i - j0 of the rank's j side (check_dist keeps it there). */
+    int64_t n = op->nloc, off = op->dist ? op->dist->row0 - op->j0 : 0;
+    int64_t nj = op->dist ? op->nj : n;
     int w = op->kind == KFS_KERNEL ? op->width : 1;
     kf_kernel *k = op->kind == KFS_KERNEL ? op->k : kfs_formula_kernel(op, 1);
     if (!k)
         return kf_status_of(op->ctx);
     size_t es = kfs_dsize(op->dtype);
-    int64_t *rr = kfs_alloc(3 * n, sizeof(int64_t));
-    char *ones = kfs_alloc(2 * n * w, es);
+    int64_t *rr = kfs_alloc(5 * n + 1, sizeof(int64_t));
+    char *ones = kfs_alloc((nj + n) * w + 1, es);
     if (!rr || !ones) {
         free(rr), free(ones);
         return kfr_error(op->ctx, KF_ERR_NOMEM, "kf_linop_diagonal: out of memory");
     }
-    int64_t *sl = rr + 2 * n;
-    for (int64_t i = 0; i < n; i++)
+    int64_t *sl = rr + 2 * n, *rj = rr + 3 * n;
+    for (int64_t i = 0; i < n; i++) {
         rr[2 * i] = i, rr[2 * i + 1] = i + 1, sl[i] = i + 1;
-    for (int64_t i = 0; i < n * w; i++)
+        rj[2 * i] = i + off, rj[2 * i + 1] = i + off + 1;
+    }
+    for (int64_t i = 0; i < nj * w; i++)
         kfs_set(op->dtype, ones, i, 1.0);
-    char *out = ones + (size_t)(n * w) * es;
-    kf_ranges rg = {.nci = n, .ranges_i = rr, .slices_i = sl, .nredj = n, .redranges_j = rr,
-                    .ncj = n, .ranges_j = rr, .slices_j = sl, .nredi = n, .redranges_i = rr};
+    char *out = ones + (size_t)(nj * w) * es;
+    kf_ranges rg = {.nci = n, .ranges_i = rr, .slices_i = sl, .nredj = n, .redranges_j = rj,
+                    .ncj = n, .ranges_j = rj, .slices_j = sl, .nredi = n, .redranges_i = rr};
     op->args[op->var] = ones;
-    int rc = kf_run_ranges(k, n, n, op->args, op->nargs, &rg, out, NULL);
+    int rc = n > 0 ? kf_run_ranges(k, n, nj, op->args, op->nargs, &rg, out, NULL) : KF_OK;
     op->args[op->var] = NULL;
     if (rc == KF_OK)
         for (int64_t i = 0; i < n; i++)
@@ -539,7 +693,7 @@ static int kernel_diagonal(kf_linop *op, double *d)
 
 static int diagonal(kf_linop *op, double *d)
 {
-    int64_t n = op->n;
+    int64_t n = op->nloc;
     int rc = KF_OK;
     switch (op->kind) {
     case KFS_KERNEL:
@@ -585,13 +739,13 @@ int kf_linop_diagonal(kf_linop *op, void *d)
     kfr_clear_error(op->ctx);
     if (!d)
         return kfr_error(op->ctx, KF_ERR_ARG, "kf_linop_diagonal: d is NULL");
-    double *t = kfs_alloc(op->n, sizeof *t);
+    double *t = kfs_alloc(op->nloc, sizeof *t);
     if (!t)
         return kfr_error(op->ctx, KF_ERR_NOMEM, "kf_linop_diagonal: out of memory");
     int rc = diagonal(op, t);
     if (rc == KF_OK)
-        for (int64_t i = 0; i < op->n; i++)
+        for (int64_t i = 0; i < op->nloc; i++)
             kfs_set(op->dtype, d, i, t[i]);
     free(t);
-    return rc;
+    return kfs_agree(op->ctx, op->dist, rc);
 }

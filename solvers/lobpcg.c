@@ -30,6 +30,10 @@
  * eigenproblems to LAPACK.
  * Everything is double whatever the operator's dtype; the operator gets
  * and returns its own dtype through two conversion buffers.
+ * Distributed operators: each rank holds its rows of S and AS; the Gram and
+ * Rayleigh matrices and the residual norms are sums over rows, reduced
+ * across ranks (bit-identical everywhere), and the small eigenproblems are
+ * solved redundantly on every rank, so all of them take the same steps.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -203,8 +207,8 @@ static int64_t row_blocks(int64_t n)
 /* G (p x q, column-major) = A^T B, and H = A^T B2 when B2 (the Gram and the
  * Rayleigh matrices of one basis in one pass over its rows), for slices of
  * row-major arrays with leading dimension ld. KF_OK or KF_ERR_NOMEM. */
-static int gram2(kfr_pool *pool, const double *A, int p, const double *B, const double *B2, int q,
-                 int64_t n, int ld, double *G, double *H)
+static int gram2_local(kfr_pool *pool, const double *A, int p, const double *B, const double *B2,
+                       int q, int64_t n, int ld, double *G, double *H)
 {
     int64_t nb = row_blocks(n);
     size_t pq = (size_t)p * q, sets = B2 ? 2 : 1;
@@ -229,6 +233,19 @@ static int gram2(kfr_pool *pool, const double *A, int p, const double *B, const 
     }
     free(J.part);
     return KF_OK;
+}
+
+/* gram2_local summed over the ranks of a distributed operator. */
+static int gram2(lob *L, const double *A, int p, const double *B, const double *B2, int q,
+                 int64_t n, int ld, double *G, double *H)
+{
+    int rc = gram2_local(L->pool, A, p, B, B2, q, n, ld, G, H);
+    rc = kfs_agree(L->op->ctx, L->op->dist, rc);
+    if (rc == KF_OK && kfs_sum(L->op, G, p * q) != KF_OK)
+        rc = KF_ERR_INTERNAL;
+    if (rc == KF_OK && B2 && kfs_sum(L->op, H, p * q) != KF_OK)
+        rc = KF_ERR_INTERNAL;
+    return rc;
 }
 
 /* C (s x q column-major) transposed into a new row-major array, or NULL. */
@@ -344,14 +361,18 @@ static int apply(lob *L, int c0, int w)
     if (rc != KF_OK)
         return rc;
     L->rep->matvecs += w;
-    for (int64_t i = 0; i < n; i++)
+    for (int64_t i = 0; i < n && rc == KF_OK; i++)
         for (int c = 0; c < w; c++) {
             double v = kfs_get(t, L->by, i * w + c);
-            if (isnan(v))
-                return kfr_error(L->op->ctx, KF_ERR_ARG, "%s: the operator gave NaN in row %lld",
-                                 who, (long long)i);
+            if (isnan(v)) {
+                rc = kfr_error(L->op->ctx, KF_ERR_ARG, "%s: the operator gave NaN in row %lld",
+                               who, (long long)(kfs_row0(L->op) + i));
+                break;
+            }
             L->AS[i * ld + c0 + c] = v;
         }
+    if ((rc = kfs_agree(L->op->ctx, L->op->dist, rc)) != KF_OK)
+        return rc;
     if (L->o->progress)
         L->o->progress(L->o->progress_user, L->rep->matvecs, kfs_now() - L->t0);
     return KF_OK;
@@ -367,7 +388,7 @@ static int orthonormalize(lob *L, int c0, int w, int both)
     double *G = malloc((size_t)w * w * sizeof *G), *T = calloc((size_t)w * w, sizeof *T);
     int rc = G && T ? KF_OK : KF_ERR_NOMEM;
     if (rc == KF_OK)
-        rc = gram2(L->pool, L->S + c0, w, L->S + c0, NULL, w, L->n, ld, G, NULL);
+        rc = gram2(L, L->S + c0, w, L->S + c0, NULL, w, L->n, ld, G, NULL);
     if (rc == KF_OK && svqb(G, w, 1e-13, T) < 0)
         rc = KF_ERR_INTERNAL;
     for (int pass = 0; rc == KF_OK && pass < 1 + both; pass++)
@@ -393,10 +414,14 @@ static int residuals(lob *L, double *rel)
             L->S[i * ld + m + c] = r;
             nr[c] += r * r;
         }
+    if (kfs_sum(L->op, nr, m) != KF_OK) {
+        free(nr), free(Y);
+        return KF_ERR_INTERNAL;
+    }
     for (int c = 0; c < m; c++)
         rel[c] = sqrt(nr[c]) / fmax(fabs(L->theta[c]), 1e-300);
     /* W -= X (X^T W): X is orthonormal (S C with C^T G C = I). */
-    int rc = gram2(L->pool, L->S, m, L->S + m, NULL, m, n, ld, Y, NULL);
+    int rc = gram2(L, L->S, m, L->S + m, NULL, m, n, ld, Y, NULL);
     if (rc == KF_OK)
         rc = combine_op(L->pool, 2, L->S, m, ld, Y, m, n, L->S + m, ld);
     free(nr), free(Y);
@@ -417,7 +442,7 @@ static int rayleigh_ritz(lob *L, int s, int *rank)
     int rc = G && H && T && Hr && TH && w && C ? KF_OK : KF_ERR_NOMEM, r = 0;
     if (rc != KF_OK)
         goto out;
-    if ((rc = gram2(L->pool, L->S, s, L->S, L->AS, s, n, ld, G, H)) != KF_OK)
+    if ((rc = gram2(L, L->S, s, L->S, L->AS, s, n, ld, G, H)) != KF_OK)
         goto out;
     for (int j = 0; j < s; j++)
         for (int i = 0; i < j; i++)
@@ -509,15 +534,15 @@ int kfs_lobpcg(kf_linop *op, const kf_eigsh_opts *o, const double *X0, int m0, i
                void *values, void *vectors, double *resid, kf_eigsh_report *rep)
 {
     kf_ctx *ctx = op->ctx;
-    int64_t n = op->n;
+    int64_t n = op->nloc; /* the rows held here; op->n for one process */
     int k = o->k;
     lob L = {.op = op, .pool = ctx->pool, .o = o, .rep = rep, .n = n, .m = m, .k = k,
              .t0 = kfs_now()};
     memset(rep, 0, sizeof *rep);
     rep->ncv = m;
-    if (k < 1 || m < k || 3 * (int64_t)m > n || m > KFS_MAX_BLOCK)
+    if (k < 1 || m < k || 3 * (int64_t)m > op->n || m > KFS_MAX_BLOCK)
         return kfr_error(ctx, KF_ERR_ARG, "%s: k = %d, block %d: expected 1 <= k <= block, "
-                         "3 block <= n = %lld and block <= %d", who, k, m, (long long)n,
+                         "3 block <= n = %lld and block <= %d", who, k, m, (long long)op->n,
                          KFS_MAX_BLOCK);
     size_t es = kfs_dsize(op->dtype);
     L.S = kfs_alloc(n * 3 * m, sizeof(double));
@@ -530,12 +555,14 @@ int kfs_lobpcg(kf_linop *op, const kf_eigsh_opts *o, const double *X0, int m0, i
                  ? KF_OK
                  : kfr_error(ctx, KF_ERR_NOMEM, "%s: out of memory for a block of %d columns "
                              "of %lld rows", who, m, (long long)n);
+    rc = kfs_agree(ctx, op->dist, rc);
     int ld = 3 * m;
     double tol = o->tol > 0 ? o->tol : (op->dtype == KF_FLOAT32 ? 1e-5 : 1e-10);
     int maxiter = o->maxiter > 0 ? o->maxiter : 1000;
     if (rc == KF_OK) {
         /* The start: X0's columns, then random ones from seed. */
         uint64_t st = o->seed;
+        kfs_rand_skip(&st, kfs_row0(op) * (m - (X0 ? m0 : 0))); /* this rank's rows of the stream */
         for (int64_t i = 0; i < n; i++)
             for (int c = 0; c < m; c++)
                 L.S[i * ld + c] = c < m0 && X0 ? X0[i * m0 + c] : kfs_rand_sym(&st);
@@ -588,7 +615,7 @@ int kfs_lobpcg(kf_linop *op, const kf_eigsh_opts *o, const double *X0, int m0, i
                 rc = KF_ERR_NOMEM;
                 break;
             }
-            rc = gram2(L.pool, L.S, m, L.S + 2 * m, NULL, m, n, ld, Y, NULL);
+            rc = gram2(&L, L.S, m, L.S + 2 * m, NULL, m, n, ld, Y, NULL);
             if (rc == KF_OK) {
                 rc = combine_op(L.pool, 2, L.S, m, ld, Y, m, n, L.S + 2 * m, ld);
                 if (rc == KF_OK)
@@ -628,13 +655,16 @@ int kfs_lobpcg(kf_linop *op, const kf_eigsh_opts *o, const double *X0, int m0, i
                     nr[c] += r * r;
                 }
             rep->max_residual = 0;
-            for (int c = 0; nr && c < k; c++) {
+            rc = kfs_agree(ctx, op->dist, nr ? KF_OK
+                                              : kfr_error(ctx, KF_ERR_NOMEM, "%s: out of memory",
+                                                          who));
+            if (rc == KF_OK && kfs_sum(op, nr, k) != KF_OK)
+                rc = kfr_error(ctx, KF_ERR_INTERNAL, "%s: a reduction across ranks failed", who);
+            for (int c = 0; rc == KF_OK && c < k; c++) {
                 if (resid)
                     resid[c] = sqrt(nr[c]);
                 rep->max_residual = fmax(rep->max_residual, sqrt(nr[c]));
             }
-            if (!nr)
-                rc = kfr_error(ctx, KF_ERR_NOMEM, "%s: out of memory", who);
             free(nr);
         }
         if (rc == KF_OK && conv < k)

@@ -8,6 +8,9 @@
  *   spectral.c  kf_spectral: direct, shifted and coarse-to-fine modes
  *   cg.c        block conjugate gradients (kf_cg)
  *   lobpcg.c    the block eigensolver (kf_spectral's KF_SOLVER_BLOCK)
+ *   dist.c      distributed operators: the row partition, collective errors
+ *   mpi/comm.c  MPI (kf_comm_*) and mpi/parpack.c PARPACK, in MPI builds only;
+ *   comm_none.c their stand-ins otherwise (everything KF_ERR_UNSUPPORTED)
  */
 #ifndef KF_SOLVERS_H
 #define KF_SOLVERS_H
@@ -32,12 +35,25 @@ typedef enum kfs_kind {
     KFS_COMPOSE   /* a * b */
 } kfs_kind;
 
+/* The rows of a distributed operator: shared (reference counted) by every
+ * operator combined from one kernel operator. */
+typedef struct kfs_dist {
+    int refs;
+    kf_comm *comm;            /* borrowed */
+    int rank, size;
+    int64_t n, row0, rows;    /* global size; this rank's rows [row0, row0 + rows) */
+    int64_t *counts, *displs; /* (size): every rank's rows and first row */
+    int root;                 /* the lowest rank with rows: it speaks for PARPACK's ranks */
+} kfs_dist;
+
 struct kf_linop {
     int refs;           /* references; the last kf_linop_free frees */
     kfs_kind kind;
     kf_ctx *ctx;
     kf_dtype dtype;
-    int64_t n;
+    int64_t n;          /* the global size */
+    int64_t nloc;       /* the rows this process holds: n, or dist->rows */
+    kfs_dist *dist;     /* NULL: one process (one reference when set) */
     kf_linop *a, *b;    /* operands (one reference each), or NULL */
     double s;           /* KFS_SCALE factor */
     double *d;          /* KFS_DIAG: the diagonal in double */
@@ -55,6 +71,10 @@ struct kf_linop {
     int naliases;
     kf_compile_opts copts;
     kf_kernel *kw[KFS_MAX_BLOCK + 1]; /* kernel of block width w, compiled on demand */
+    /* distributed kernel operators */
+    int64_t j0, nj;     /* the j rows args' j-variables hold */
+    void *xfull;        /* n x xcols: the gathered vector block */
+    int64_t xcols;
     /* statistics */
     int64_t matvecs;
     double seconds;
@@ -104,10 +124,50 @@ int kfs_map_ranges(const kf_ranges *rg, int64_t n, int64_t m, kfs_sub_ranges *sr
 /* The kernel operator underneath (KFS_KERNEL or KFS_FORMULA) of op, or NULL. */
 int kfs_is_kernel(const kf_linop *op);
 
+/* ---- distribution (dist.c; comm primitives in mpi/comm.c or comm_none.c) ---- */
+/* Collective: the partition of n rows where this rank has [row0, row0 + rows),
+ * checked to tile [0, n) in rank order. NULL with the message (agreed). */
+kfs_dist *kfs_dist_new(kf_ctx *ctx, kf_comm *comm, int64_t n, int64_t row0, int64_t rows);
+void kfs_dist_free(kfs_dist *d);
+/* Collective (a no-op without d): the ranks' statuses made one. When some
+ * rank failed, the lowest failing rank's status and message are returned
+ * on all ranks ("rank R: ..." on the others); else KF_OK. */
+int kfs_agree(kf_ctx *ctx, const kfs_dist *d, int rc);
+/* Collective sums / maxima over op's ranks (no-ops for one process). */
+int kfs_sum(const kf_linop *op, double *v, int count);
+int kfs_max(const kf_linop *op, double *v, int count);
+/* The first global row of op's local rows (0 for one process). */
+int64_t kfs_row0(const kf_linop *op);
+
+/* Primitives behind kfs_dist (MPI builds: solvers/mpi/comm.c). */
+int kfs_comm_allgather_i64(kf_comm *c, int64_t mine, int64_t *all);
+int kfs_comm_allgatherv(kf_comm *c, const void *local, void *full, const int64_t *counts,
+                        const int64_t *displs, size_t rowbytes);
+int kfs_comm_bcast(kf_comm *c, void *buf, size_t bytes, int root);
+/* The lowest rank with failed != 0, or -1. */
+int kfs_comm_first_failed(kf_comm *c, int failed);
+/* PARPACK on the ranks with rows: kfs_parpack_new splits them off
+ * (collective over c; NULL on ranks without rows, and *rc the status). */
+typedef struct kfs_parpack kfs_parpack;
+kfs_parpack *kfs_parpack_new(kf_comm *c, int active, int *rc);
+void kfs_parpack_free(kfs_parpack *p);
+void kfs_psaupd(kfs_parpack *p, kf_dtype t, int *ido, int n, const char *which, int nev,
+                double tol, void *resid, int ncv, void *v, int ldv, int *iparam, int *ipntr,
+                void *workd, void *workl, int lworkl, int *info);
+void kfs_pseupd(kfs_parpack *p, kf_dtype t, int *select, void *d, void *z, int ldz, int n,
+                const char *which, int nev, double tol, void *resid, int ncv, void *v, int ldv,
+                int *iparam, int *ipntr, void *workd, void *workl, int lworkl, int *info);
+
+/* Builds the diag(d) / identity with op's rows (d: op->nloc values of dtype). */
+kf_linop *kfs_diag_like(const kf_linop *like, const void *d);
+kf_linop *kfs_identity_like(const kf_linop *like);
+
 /* splitmix64: the seeded generator behind start vectors and subsamples. */
 uint64_t kfs_rand(uint64_t *state);
 /* Uniform in [-1, 1). */
 double kfs_rand_sym(uint64_t *state);
+/* Skips `count` draws: a rank starts the serial stream at its first row. */
+void kfs_rand_skip(uint64_t *state, int64_t count);
 
 /* The k (o->k) LARGEST eigenpairs of the symmetric op by LOBPCG with a
  * block of m columns (k <= m, 3m <= n, m <= KFS_MAX_BLOCK): the start block

@@ -80,15 +80,18 @@ static kf_linop *target(kf_linop *K, int lap, int shifted, const void *D, double
      * need 2 max D; LA does not need c to bound anything, only to keep the
      * shift exact, so max D keeps the numbers small. */
     double mx = 0;
-    for (int64_t i = 0; i < K->n; i++)
+    for (int64_t i = 0; i < K->nloc; i++)
         mx = fmax(mx, kfs_get(K->dtype, D, i));
+    if (kfs_max(K, &mx, 1) != KF_OK) /* max D over every rank's rows */
+        return kfr_error(K->ctx, KF_ERR_INTERNAL, "kf_spectral: a reduction across ranks failed"),
+               NULL;
     *c = mx;
-    void *s = kfs_alloc(K->n, kfs_dsize(K->dtype));
+    void *s = kfs_alloc(K->nloc, kfs_dsize(K->dtype));
     if (!s)
         return kfr_error(K->ctx, KF_ERR_NOMEM, "kf_spectral: out of memory"), NULL;
-    for (int64_t i = 0; i < K->n; i++)
+    for (int64_t i = 0; i < K->nloc; i++)
         kfs_set(K->dtype, s, i, mx - kfs_get(K->dtype, D, i));
-    kf_linop *S = kf_linop_diag(K->ctx, K->dtype, K->n, s);
+    kf_linop *S = kfs_diag_like(K, s);
     free(s);
     kf_linop *T = S ? kf_linop_add(S, K) : NULL;
     kf_linop_free(S);
@@ -99,16 +102,18 @@ static kf_linop *target(kf_linop *K, int lap, int shifted, const void *D, double
 static void *degrees(kf_linop *K)
 {
     size_t es = kfs_dsize(K->dtype);
-    char *b = kfs_alloc(2 * K->n, es);
+    /* distributed: this rank's rows of D, from one collective matvec */
+    int64_t n = K->nloc;
+    char *b = kfs_alloc(2 * n + 1, es);
     if (!b)
         return kfr_error(K->ctx, KF_ERR_NOMEM, "kf_spectral: out of memory"), NULL;
-    for (int64_t i = 0; i < K->n; i++)
+    for (int64_t i = 0; i < n; i++)
         kfs_set(K->dtype, b, i, 1.0);
-    if (kf_linop_apply(K, b, b + (size_t)K->n * es, 1) != KF_OK) {
+    if (kf_linop_apply(K, b, b + (size_t)n * es, 1) != KF_OK) {
         free(b);
         return NULL;
     }
-    memmove(b, b + (size_t)K->n * es, (size_t)K->n * es);
+    memmove(b, b + (size_t)n * es, (size_t)n * es);
     return b;
 }
 
@@ -347,7 +352,7 @@ static int resolve_mode(kf_linop *K, const kf_spectral_opts *o)
         /* COARSE for the block solver (a good start block cuts its iterations:
          * 149 -> 64 block applies at 1e5 points); never for ARPACK, whose
          * matvecs a start does not cut (docs/solvers.md). */
-        if (can_shift && can_coarse && uses_block(o, KF_WHICH_LA, K->n) &&
+        if (can_shift && can_coarse && !K->dist && uses_block(o, KF_WHICH_LA, K->n) &&
             coarse_size(o, K->n, 1))
             return KF_SPECTRAL_COARSE;
         return can_shift ? KF_SPECTRAL_SHIFTED : KF_SPECTRAL_DIRECT;
@@ -360,6 +365,11 @@ static int resolve_mode(kf_linop *K, const kf_spectral_opts *o)
                   "which = SM or SA");
         return -1;
     case KF_SPECTRAL_COARSE:
+        if (K->dist) {
+            kfr_error(K->ctx, KF_ERR_UNSUPPORTED, "kf_spectral: the coarse mode is not "
+                      "distributed (its subsample solve would need every rank's points)");
+            return -1;
+        }
         if (can_coarse && coarse_size(o, K->n, uses_block(o, can_shift ? KF_WHICH_LA : o->eig.which, K->n)))
             return KF_SPECTRAL_COARSE;
         kfr_error(K->ctx, KF_ERR_ARG, "kf_spectral: the coarse mode needs a formula operator "
@@ -398,7 +408,7 @@ int kf_spectral(kf_linop *K, const kf_spectral_opts *o, void *values, void *vect
                          (long long)K->n);
     int mode = resolve_mode(K, o);
     if (mode < 0)
-        return KF_ERR_ARG;
+        return kf_status_of(K->ctx);
     if (mode_used)
         *mode_used = (kf_spectral_mode)mode;
     void *D = NULL, *v0 = NULL;
@@ -444,7 +454,7 @@ int kf_spectral(kf_linop *K, const kf_spectral_opts *o, void *values, void *vect
         if ((rc == KF_OK || rc == KF_ERR_NOCONV) && shifted) {
             /* The converged pairs come first (mu ascending), NaN after. */
             int nc = rep->converged < o->eig.k ? rep->converged : o->eig.k;
-            unshift(K->dtype, K->n, o->eig.k, nc, c, values, vectors, residuals);
+            unshift(K->dtype, K->nloc, o->eig.k, nc, c, values, vectors, residuals);
         }
     }
     kf_linop_free(T);
