@@ -49,36 +49,14 @@ typedef struct ad {
 
 /* ---------- nodes: hash-consing and the simplifying constructor ---------- */
 
-static uint64_t mix(uint64_t h, uint64_t x)
-{
-    h ^= x + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
-    return h * 0xff51afd7ed558ccdull;
-}
-
-static uint64_t node_hash(const kfc_node *n)
-{
-    uint64_t h = (uint64_t)n->op, bits;
-    memcpy(&bits, &n->val, sizeof bits);
-    h = mix(h, (uint64_t)(uint32_t)n->dim);
-    for (int c = 0; c < 3; c++)
-        h = mix(mix(h, (uint64_t)(uint32_t)n->a[c]), (uint64_t)n->iv[c]);
-    return mix(h, bits);
-}
-
-static int node_same(const kfc_node *x, const kfc_node *y)
-{
-    return x->op == y->op && x->dim == y->dim && memcmp(x->a, y->a, sizeof x->a) == 0 &&
-           memcmp(x->iv, y->iv, sizeof x->iv) == 0 && memcmp(&x->val, &y->val, sizeof x->val) == 0;
-}
-
 /* The last node of the array, complete with its dim, becomes the shared one:
  * returns an equal earlier node (dropping the last) or the last itself. */
 static int32_t intern_last(ad *A)
 {
     kfc_prog *p = A->p;
     int32_t k = p->nnodes - 1;
-    size_t h = (size_t)node_hash(&p->nodes[k]) & (TABLE_CAP - 1);
-    while (A->table[h] >= 0 && !node_same(&p->nodes[A->table[h]], &p->nodes[k]))
+    size_t h = (size_t)kfc_node_hash(&p->nodes[k]) & (TABLE_CAP - 1);
+    while (A->table[h] >= 0 && !kfc_node_same(&p->nodes[A->table[h]], &p->nodes[k]))
         h = (h + 1) & (TABLE_CAP - 1);
     if (A->table[h] >= 0) {
         p->nnodes--;

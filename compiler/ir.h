@@ -220,6 +220,9 @@ int kfc_autodiff(kfc_prog *p, const char *formula, const char *formula2, const c
 /* Constant folding (never folds a NaN, an infinity or -0.0), common
  * subexpressions merged, unreachable nodes dropped. Keeps the index invariant. */
 int kfc_simplify(kfc_prog *p, kfc_diag *d);
+/* CSE's node hash and equality (simplify.c), shared with autodiff.c. */
+uint64_t kfc_node_hash(const kfc_node *n);
+int kfc_node_same(const kfc_node *x, const kfc_node *y);
 /* Canonical form of the subtree at root: function-call syntax only, e.g.
  * "Exp(Divide(Minus(SqDist(Var(0,3,0),Var(1,3,1))),IntCst(2)))".
  * Returns a malloc'd string (NULL on out of memory). */

@@ -68,7 +68,9 @@ static uint64_t mix(uint64_t h, uint64_t x)
     return h * 0xff51afd7ed558ccdull;
 }
 
-static uint64_t node_hash(const kfc_node *n)
+/* The hash and equality of CSE (here and in autodiff.c's hash-consing): op,
+ * dim, children, integer arguments and the constant's bits. */
+uint64_t kfc_node_hash(const kfc_node *n)
 {
     uint64_t h = (uint64_t)n->op, bits;
     memcpy(&bits, &n->val, sizeof bits);
@@ -78,7 +80,7 @@ static uint64_t node_hash(const kfc_node *n)
     return mix(h, bits);
 }
 
-static int node_same(const kfc_node *x, const kfc_node *y)
+int kfc_node_same(const kfc_node *x, const kfc_node *y)
 {
     return x->op == y->op && x->dim == y->dim && memcmp(x->a, y->a, sizeof x->a) == 0 &&
            memcmp(x->iv, y->iv, sizeof x->iv) == 0 && memcmp(&x->val, &y->val, sizeof x->val) == 0;
@@ -120,8 +122,8 @@ int kfc_simplify(kfc_prog *p, kfc_diag *d)
         for (int c = 0; c < 3; c++)
             if (x.a[c] >= 0)
                 x.a[c] = map[x.a[c]];
-        size_t h = (size_t)node_hash(&x) & (cap - 1);
-        while (table[h] >= 0 && !node_same(&out[table[h]], &x))
+        size_t h = (size_t)kfc_node_hash(&x) & (cap - 1);
+        while (table[h] >= 0 && !kfc_node_same(&out[table[h]], &x))
             h = (h + 1) & (cap - 1);
         if (table[h] < 0) { /* first of its kind: keeps its own position for messages */
             out[m] = x;
