@@ -11,10 +11,11 @@
  *      both cells' diagonals: the tutorial's rule), the 7 smallest eigenpairs of
  *      L_norm, the kept fraction and the time.
  *
- *   spectral [SWISSROLL_N]   default 100000: about 5 minutes on this project's
- *                            shared 2-core machine (504 matvecs of 5.2e8 pairs each;
- *                            50000 takes 46 s); the tutorial's size, ready for a GPU
- *                            backend, is `spectral 1000000`
+ *   spectral [SWISSROLL_N]   default 100000: about 6 s on this project's shared
+ *                            2-core machine (the block solver from a coarse start:
+ *                            57 block applies of 8 columns, 2.5e8 pairs each; it was
+ *                            5 minutes with ARPACK); the tutorial's size is
+ *                            `spectral 1000000`
  *
  * The clouds are those of `kforge eigsh --gen spiral:N` and `--gen swissroll:N`
  * (seed 1): kf_gen_points, the library's generator of the tutorials' clouds.
