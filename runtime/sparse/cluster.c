@@ -11,11 +11,6 @@
 
 /* ---- small shared pieces ---- */
 
-static double getx(kf_dtype dt, const void *x, int64_t k)
-{
-    return dt == KF_FLOAT64 ? ((const double *)x)[k] : (double)((const float *)x)[k];
-}
-
 static void setx(kf_dtype dt, void *x, int64_t k, double v)
 {
     if (dt == KF_FLOAT64)
@@ -128,7 +123,7 @@ static int bounds(kf_ctx *ctx, const char *who, const char *xname, kf_dtype dt, 
     }
     for (int64_t p = 0; p < n; p++)
         for (int64_t k = 0; k < d; k++) {
-            double v = getx(dt, x, p * d + k);
+            double v = kfr_getx(dt, x, p * d + k);
             if (!isfinite(v))
                 return kfr_error(ctx, KF_ERR_ARG,
                                  "%s: point %lld has a non-finite coordinate: %s[%lld][%lld] = %g",
@@ -180,7 +175,7 @@ int kfr_grid_labels(kf_ctx *ctx, const char *who, const char *xname, kf_dtype dt
      * lies in [0, last cell]; the clamp only guards that argument. */
     for (int64_t p = 0; p < n; p++)
         for (int64_t k = 0; k < d; k++) {
-            double c = floor((getx(dtype, x, p * d + k) - lo[k]) / eps);
+            double c = floor((kfr_getx(dtype, x, p * d + k) - lo[k]) / eps);
             c = c < 0 ? 0 : c > hi[k] ? hi[k] : c;
             cells[p * d + k] = (int64_t)c;
         }
@@ -255,7 +250,7 @@ void kfr_cluster_boxes(kf_dtype dtype, const void *x, int64_t n, int64_t d, cons
     for (int64_t p = 0; p < n; p++) {
         double *b = box + labels[p] * 2 * d;
         for (int64_t k = 0; k < d; k++) {
-            double v = getx(dtype, x, p * d + k);
+            double v = kfr_getx(dtype, x, p * d + k);
             b[k] = v < b[k] ? v : b[k];
             b[d + k] = v > b[d + k] ? v : b[d + k];
         }
@@ -274,7 +269,7 @@ int kfr_cluster_stats(kf_ctx *ctx, const char *who, kf_dtype dtype, const void *
         counts[c]++;
         if (cent)
             for (int64_t k = 0; k < d; k++)
-                cent[c * d + k] += getx(dtype, x, p * d + k);
+                cent[c * d + k] += kfr_getx(dtype, x, p * d + k);
     }
     if (!cent)
         return KF_OK;
@@ -289,7 +284,7 @@ int kfr_cluster_stats(kf_ctx *ctx, const char *who, kf_dtype dtype, const void *
         int64_t c = labels[p];
         double s = 0;
         for (int64_t k = 0; k < d; k++) {
-            double t = getx(dtype, x, p * d + k) - cent[c * d + k];
+            double t = kfr_getx(dtype, x, p * d + k) - cent[c * d + k];
             s += t * t;
         }
         s = sqrt(s);
@@ -324,7 +319,7 @@ static void assign_block(void *vj, int64_t t)
     int64_t p1 = (t + 1) * j->block < j->n ? (t + 1) * j->block : j->n, changed = 0;
     for (int64_t p = t * j->block; p < p1; p++) {
         for (int64_t k = 0; k < j->d; k++)
-            pt[k] = getx(j->dt, j->x, p * j->d + k);
+            pt[k] = kfr_getx(j->dt, j->x, p * j->d + k);
         int64_t bi = kfr_kd_nearest(j->tree, pt, j->labels[p]);
         changed += bi != j->labels[p];
         j->labels[p] = bi;
@@ -575,11 +570,11 @@ int kf_cluster_ranges(kf_ctx *ctx, kf_dtype dtype, const void *x, int64_t n, int
         if (acc)
             memset(acc, 0, (size_t)d * sizeof *acc);
         for (int64_t q = s; q < p; q++) {
-            double wq = w ? getx(dtype, w, q) : 1;
+            double wq = w ? kfr_getx(dtype, w, q) : 1;
             wsum += wq;
             if (acc)
                 for (int64_t k = 0; k < d; k++)
-                    acc[k] += wq * getx(dtype, x, q * d + k);
+                    acc[k] += wq * kfr_getx(dtype, x, q * d + k);
         }
         if (weights)
             setx(dtype, weights, c, wsum);

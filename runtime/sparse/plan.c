@@ -271,11 +271,6 @@ static int kept_pairs(kf_ctx *ctx, const cloud *cx, const cloud *cy, int64_t d, 
     return KF_OK;
 }
 
-static double coord(kf_dtype dtype, const void *x, int64_t k)
-{
-    return dtype == KF_FLOAT64 ? ((const double *)x)[k] : (double)((const float *)x)[k];
-}
-
 /* The fraction of the M N pairs at most cutoff apart, from a sample of x's
  * rows (original indices spread evenly): each sampled row scans the points
  * of its cluster's kept j-clusters, which hold all its neighbours within the
@@ -300,7 +295,7 @@ static void within_sample(kf_dtype dtype, const void *x, const void *y, int64_t 
                 int64_t j = perm_y[q];
                 double d2 = 0;
                 for (int64_t c = 0; c < d; c++) {
-                    double t = coord(dtype, x, i * d + c) - coord(dtype, y, j * d + c);
+                    double t = kfr_getx(dtype, x, i * d + c) - kfr_getx(dtype, y, j * d + c);
                     d2 += t * t;
                 }
                 hits += d2 <= c2;

@@ -16,6 +16,12 @@
 
 #include "runtime/rt.h"
 
+/* Element k of a float32 or float64 array, as double (clusters, planner). */
+static inline double kfr_getx(kf_dtype dt, const void *x, int64_t k)
+{
+    return dt == KF_FLOAT64 ? ((const double *)x)[k] : (double)((const float *)x)[k];
+}
+
 /* Validates the triple of `axis` (1: ranges_i, slices_i, redranges_j over
  * rows = M and inner = N; 0: the mirror triple, rows = N, inner = M):
  * cluster ranges within [0, rows), start <= end, sorted and disjoint; slices
