@@ -107,7 +107,7 @@ static int product_op(int op)
 {
     switch (op) {
     case KFC_OP_MULT: case KFC_OP_SCALPROD: case KFC_OP_MATVECMULT: case KFC_OP_VECMATMULT:
-    case KFC_OP_TENSORPROD: case KFC_OP_COMPLEXMULT: case KFC_OP_COMPLEXSCAL: case KFC_OP_COMPLEXREALSCAL:
+    case KFC_OP_TENSORPROD: case KFC_OP_TENSORDOT: case KFC_OP_COMPLEXMULT: case KFC_OP_COMPLEXSCAL: case KFC_OP_COMPLEXREALSCAL:
         return 1;
     default:
         return 0;
@@ -388,6 +388,100 @@ static int32_t weighted_share(ad *A, const kfc_node *x, int c, int32_t g)
     return t >= 0 && c == 2 ? mk(A, KFC_OP_MINUS, t, -1, -1, 0, 0) : t;
 }
 
+/* TensorDot(g, w, lists of t): its dim by the checker's rules, shared. */
+static int32_t mk_tdot(ad *A, int32_t g, int32_t w, const kfc_tdot *t)
+{
+    int32_t k = kfc_node_new(A->p, KFC_OP_TENSORDOT, A->pos, A->src, A->d);
+    if (k < 0)
+        return -1;
+    kfc_node *x = &A->p->nodes[k];
+    x->a[0] = g, x->a[1] = w;
+    x->td = *t;
+    int32_t dim = kfc_check_dim(A->p, k, A->formula, A->formula2, A->aliases, A->naliases, A->d);
+    if (dim < 0) {
+        if (A->d->status != KF_ERR_LIMIT)
+            kfc_diag_set(A->d, KF_ERR_INTERNAL, A->pos, A->src,
+                         "autodiff: built an inconsistent TensorDot (a kforge bug): %s", A->d->msg);
+        return -1;
+    }
+    A->p->nodes[k].dim = dim;
+    if (is_zero(A, g) || is_zero(A, w)) {
+        A->p->nnodes--;
+        return zero(A, dim);
+    }
+    return intern_last(A);
+}
+
+/* TensorDot's share for a (c = 0) or b: the gradient g, shaped as the
+ * result, contracted with the other argument w over w's kept axes (each with
+ * the output axis it went to), leaving the argument's own kept axes (in
+ * output order) and then w's contracted axes (ascending), which the
+ * permutation puts back at the argument's axes. */
+static int32_t tensordot_share(ad *A, const kfc_node *x, int c, int32_t g)
+{
+    const kfc_tdot *t = &x->td;
+    kfc_tdot_shape sh;
+    kfc_tdot_shape_of(t, &sh);
+    int mine0 = c == 0 ? 0 : sh.nka, nmine = c == 0 ? sh.nka : sh.nk - sh.nka;
+    int other0 = c == 0 ? sh.nka : 0, nother = sh.nk - nmine;
+    const uint8_t *cw = c == 0 ? t->cb : t->ca, *cme = c == 0 ? t->ca : t->cb;
+    kfc_tdot u;
+    memset(&u, 0, sizeof u);
+    u.nb = c == 0 ? t->nb : t->na;
+    for (int q = 0; q < u.nb; q++)
+        u.db[q] = (c == 0 ? t->db : t->da)[q];
+    /* g's axes: the output axes, in order */
+    u.na = (uint8_t)sh.nk;
+    for (int q = 0; q < sh.nk; q++)
+        u.da[t->perm[q]] = sh.kdim[q];
+    u.nc = (uint8_t)nother;
+    for (int q = 0; q < nother; q++) {
+        u.ca[q] = t->perm[other0 + q];
+        u.cb[q] = (uint8_t)sh.kax[other0 + q];
+    }
+    /* the new kept axes: g's left (this argument's, by output position), then w's contracted ones */
+    int r = 0;
+    for (int o = 0; o < sh.nk; o++)
+        for (int q = 0; q < nmine; q++)
+            if (t->perm[mine0 + q] == o)
+                u.perm[r++] = (uint8_t)sh.kax[mine0 + q];
+    for (int ax = 0; ax < u.nb; ax++)
+        for (int p = 0; p < t->nc; p++)
+            if (cw[p] == ax)
+                u.perm[r++] = cme[p];
+    return mk_tdot(A, g, c == 0 ? x->a[1] : x->a[0], &u);
+}
+
+/* BSpline's share for x: k (B_i,k-1/(t_i+k - t_i) - B_i+1,k-1/(t_i+k+1 - t_i+1)),
+ * a ratio whose knots coincide counting 0 (B_i,k-1 is 0 there), against g.
+ * The knots have none (nor in KeOps). */
+static int32_t bspline_share(ad *A, const kfc_node *x, int c, int32_t g)
+{
+    int64_t K = x->iv[0], n = x->dim;
+    if (c == 0)
+        return kfc_diag_set(A->d, KF_ERR_UNSUPPORTED, x->pos, x->src,
+                            "autodiff: BSpline has no derivative with respect to its knots"),
+               -1;
+    if (K == 0)
+        return NONE;
+    int32_t t = x->a[0], q = mk(A, KFC_OP_BSPLINE, t, x->a[1], -1, K - 1, 0);
+    int32_t lo = mk(A, KFC_OP_EXTRACT, t, -1, -1, 0, n + 1), hi = mk(A, KFC_OP_EXTRACT, t, -1, -1, K, n + 1);
+    if (q < 0 || lo < 0 || hi < 0)
+        return -1;
+    int32_t dl = mk(A, KFC_OP_SUBTRACT, hi, lo, -1, 0, 0), one = mk(A, KFC_OP_INTCST, -1, -1, -1, 1, 0);
+    int32_t m = dl < 0 ? -1 : mk(A, KFC_OP_MINUS, dl, -1, -1, 0, 0);
+    int32_t den = m < 0 || one < 0 ? -1 : mk(A, KFC_OP_IFELSE, m, one, dl, 0, 0); /* 1 where t_i+k <= t_i */
+    int32_t live = mk(A, KFC_OP_LESSTHAN, lo, hi, -1, 0, 0);
+    int32_t w = den < 0 ? -1 : mk(A, KFC_OP_DIVIDE, q, den, -1, 0, 0);
+    w = w < 0 || live < 0 ? -1 : mk(A, KFC_OP_MULT, w, live, -1, 0, 0);
+    int32_t w0 = w < 0 ? -1 : mk(A, KFC_OP_EXTRACT, w, -1, -1, 0, n);
+    int32_t w1 = w < 0 ? -1 : mk(A, KFC_OP_EXTRACT, w, -1, -1, 1, n);
+    int32_t d = w0 < 0 || w1 < 0 ? -1 : mk(A, KFC_OP_SUBTRACT, w0, w1, -1, 0, 0);
+    int32_t kk = mk(A, KFC_OP_INTCST, -1, -1, -1, K, 0);
+    int32_t sp = d < 0 ? -1 : mk(A, KFC_OP_SCALPROD, g, d, -1, 0, 0);
+    return sp < 0 || kk < 0 ? -1 : mk(A, KFC_OP_MULT, kk, sp, -1, 0, 0);
+}
+
 /* Argument c's share of the gradient g at node k: a node, NONE, or -1 (error). */
 static int32_t share(ad *A, int32_t k, int c, int32_t g)
 {
@@ -398,7 +492,9 @@ static int32_t share(ad *A, int32_t k, int c, int32_t g)
                             "autodiff: %s has no derivative rule (a kforge bug)", kfc_op_info[R.x.op].name),
                -1;
     if (strcmp(rules, "*") == 0)
-        return weighted_share(A, &R.x, c, g);
+        return R.x.op == KFC_OP_TENSORDOT ? tensordot_share(A, &R.x, c, g)
+               : R.x.op == KFC_OP_BSPLINE ? bspline_share(A, &R.x, c, g)
+                                          : weighted_share(A, &R.x, c, g);
     R.s = rules;
     for (int i = 0; i < c; i++) {
         const char *semi = strchr(R.s, ';');

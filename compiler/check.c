@@ -279,6 +279,29 @@ static int32_t check_special(checker *C, int32_t k)
                    -1;
         return (int32_t)other;
     }
+    case KFC_OP_TENSORDOT: {
+        kfc_tdot_shape sh;
+        kfc_tdot_shape_of(&n->td, &sh);
+        if (sh.dima != d0 || sh.dimb != d1)
+            return err(C, k, KF_ERR_TYPE, "TensorDot: %s has dim %lld, but its shape lists %lld components",
+                       sh.dima != d0 ? "a" : "b", (long long)(sh.dima != d0 ? d0 : d1),
+                       (long long)(sh.dima != d0 ? sh.dima : sh.dimb)),
+                   -1;
+        if (sh.dim > KFC_MAX_DIM)
+            return err(C, k, KF_ERR_LIMIT, "TensorDot: result dim %lld is too large (at most %d)",
+                       (long long)sh.dim, KFC_MAX_DIM),
+                   -1;
+        return (int32_t)sh.dim;
+    }
+    case KFC_OP_BSPLINE:
+        if (scalar_arg(C, k, 1))
+            return -1;
+        if (d0 < 2)
+            return err(C, k, KF_ERR_TYPE, "%s: t needs at least 2 knots, got dim %lld", s, (long long)d0), -1;
+        /* the order bounds the triangle every tier keeps per spline */
+        if (int_range(C, k, 0, 0, d0 - 2, KF_ERR_TYPE) || int_range(C, k, 0, 0, KFC_BSPLINE_MAX_ORDER, KF_ERR_LIMIT))
+            return -1;
+        return (int32_t)(d0 - n->iv[0] - 1);
     case KFC_OP_MATVECMULT:
     case KFC_OP_VECMATMULT: {
         int64_t da = n->op == KFC_OP_MATVECMULT ? d0 : d1, db = n->op == KFC_OP_MATVECMULT ? d1 : d0;

@@ -36,6 +36,7 @@
 #define KFC_MAX_TOTAL_DIM 65536   /* sum of the dims of all nodes (per-pair scratch) */
 #define KFC_MAX_K 4096            /* K of KMin-like reductions */
 #define KFC_MAX_ALIASES 256
+#define KFC_BSPLINE_MAX_ORDER 64  /* order of BSpline (its per-spline triangle) */
 
 /* Op ids, generated from ops.def. KFC_OP_COUNT is no kfc_op, so a switch
  * over a kfc_op without `default:` lists exactly the ops (-Wswitch names a
@@ -88,6 +89,35 @@ int kfc_op_lookup(const char *name, size_t len);
 /* Variable categories (KeOps' cat of Var(index,dim,cat)). */
 enum { KFC_CAT_I = 0, KFC_CAT_J = 1, KFC_CAT_P = 2 };
 
+/* TensorDot's integer lists (KeOps' dimsfa, dimsfb, contfa, contfb, permute),
+ * kept in the node so that every pass copying nodes carries them. Axes of a
+ * are 0..na-1, row-major (the last varies fastest); pair t contracts a's axis
+ * ca[t] with b's axis cb[t]. The kept axes, a's in order then b's, are
+ * numbered 0..na+nb-2nc-1; perm[k] is the output position of kept axis k.
+ * All zero in every other node (memset by kfc_node_new), so comparing nodes
+ * byte-wise stays right. */
+#define KFC_TD_AXES 8
+typedef struct kfc_tdot {
+    uint8_t na, nb, nc;
+    uint8_t ca[KFC_TD_AXES], cb[KFC_TD_AXES];
+    uint8_t perm[2 * KFC_TD_AXES];
+    int32_t da[KFC_TD_AXES], db[KFC_TD_AXES];
+} kfc_tdot;
+
+/* What TensorDot's lists imply (tdot.c). Kept axis k is, for k < nka, axis
+ * kax[k] of a, else axis kax[k] of b; loops run over the kept axes in order,
+ * then over the pairs, so every tier and the reference sum in one order. */
+typedef struct kfc_tdot_shape {
+    int nk, nka;                        /* kept axes; those of a */
+    int kax[2 * KFC_TD_AXES];
+    int32_t kdim[2 * KFC_TD_AXES];      /* dim of kept axis k */
+    int64_t ostride[2 * KFC_TD_AXES];   /* its stride in the result */
+    int64_t astride[KFC_TD_AXES], bstride[KFC_TD_AXES]; /* row-major strides of a's, b's axes */
+    int32_t cdim[KFC_TD_AXES];          /* dim of pair t */
+    int64_t dim, dima, dimb;            /* products; past KFC_MAX_DIM: some value above it */
+} kfc_tdot_shape;
+void kfc_tdot_shape_of(const kfc_tdot *t, kfc_tdot_shape *s);
+
 /* One AST node. Invariant: a[k] < own index for k < nargs, a[k] = -1 beyond. */
 typedef struct kfc_node {
     int32_t op;    /* kfc_op */
@@ -99,6 +129,7 @@ typedef struct kfc_node {
     double val;    /* value of NUM; for IntCst/RatCst kfc_check stores the value here too */
     int32_t pos;   /* byte offset of the node's token in its source string */
     int16_t src;   /* which string pos refers to: 0 formula, 1 formula2, 2+k alias k */
+    kfc_tdot td;   /* TensorDot only */
 } kfc_node;
 
 /* The variable table, filled by kfc_check. */

@@ -107,6 +107,8 @@ int kfc_lex_next(kfc_lex *x)
         case '/': tok = KFC_TK_SLASH; break;
         case '|': tok = KFC_TK_BAR; break;
         case '=': tok = KFC_TK_EQ; break;
+        case '[': tok = KFC_TK_LB; break;
+        case ']': tok = KFC_TK_RB; break;
         case '*':
             tok = s[i + 1] == '*' ? (n = 2, KFC_TK_POW) : KFC_TK_STAR;
             break;

@@ -30,7 +30,9 @@ typedef enum kfc_tok {
     KFC_TK_LE,    /* <= */
     KFC_TK_GT,    /* > */
     KFC_TK_GE,    /* >= */
-    KFC_TK_EQ     /* = (aliases only) */
+    KFC_TK_EQ,    /* = (aliases only) */
+    KFC_TK_LB,    /* [ (TensorDot's and Kron's integer lists) */
+    KFC_TK_RB     /* ] */
 } kfc_tok;
 
 typedef struct kfc_lex {

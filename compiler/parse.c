@@ -55,9 +55,7 @@ typedef struct parser {
 
 /* KeOps operations kforge does not implement yet: a clear status, not "unknown name". */
 static const char *const unsupported[] = {
-    "TensorDot", "Kron", "BSpline", "SoftDTW", "SoftDTW_SqDist", "IntInv", "SqNormDiag", "SqNormIso",
-    "SymSqNorm",
-    "Sinh", "Cosh", "Tanh", "Asinh",
+    "SoftDTW", "SoftDTW_SqDist", "Sinh", "Cosh", "Tanh", "Asinh",
     "Acosh", "Atanh", "Factorize", "AutoFactorize", "LogSumExp", "KMin", "ArgKMin", "DivideSafe",
 };
 
@@ -114,8 +112,10 @@ static int count_args(const char *s, int32_t lp)
     int depth = 0, n = 1, any = 0, last = 0; /* last: the current argument has text */
     for (int32_t i = lp + 1; s[i]; i++) {
         char c = s[i];
-        if (c == '(') {
+        if (c == '(' || c == '[') {
             depth++;
+        } else if (c == ']') {
+            depth--;
         } else if (c == ')' && depth-- == 0) {
             return !any ? 0 : n > 1 && !last ? n - 1 : n;
         } else if (c == ',' && depth == 0) {
@@ -379,6 +379,227 @@ __attribute__((noinline)) static int err_paren_after(parser *P, const char *name
     return err_near(P, KF_ERR_SYNTAX, msg);
 }
 
+/* ---------- KeOps' shorthands and TensorDot's lists ---------- */
+
+/* Names KeOps itself defines as an expansion into other operations (its
+ * classes return the expanded formula from __new__), expanded the same way
+ * here, so they have no row in ops.def: SqNormIso(s,f) = s*SqNorm2(f),
+ * SqNormDiag(s,f) = Sum(s*Square(f)), SymSqNorm(s,f) =
+ * Sum(s*TensorProd(f,f)), IntInv(n) = RatCst(1,n). Kron is TensorDot's
+ * (parse_tensordot). docs/formulas.md lists them under "Shorthands". */
+enum { SUGAR_SQNORMISO, SUGAR_SQNORMDIAG, SUGAR_SYMSQNORM, SUGAR_INTINV, SUGAR_KRON };
+static const char *const sugar_names[] = {"SqNormIso", "SqNormDiag", "SymSqNorm", "IntInv", "Kron"};
+static const char *const sugar_sigs[] = {"SqNormIso(s,f)", "SqNormDiag(s,f)", "SymSqNorm(s,f)", "IntInv(n)",
+                                         "Kron(a,b,[dims a],[dims b])"};
+
+static int sugar_lookup(const char *s, int32_t n)
+{
+    for (int k = 0; k < (int)(sizeof sugar_names / sizeof *sugar_names); k++)
+        if (name_is(s, n, sugar_names[k]))
+            return k;
+    return -1;
+}
+
+/* "NAME takes N arguments, as in SIG; got M" at the name, for the shorthands and TensorDot. */
+__attribute__((noinline)) static int err_arity_sig(parser *P, const char *name, const char *want,
+                                                   const char *sig, int32_t pos, int32_t lp)
+{
+    int got = count_args(P->x.text, lp);
+    char gots[32] = "";
+    if (got >= 0)
+        snprintf(gots, sizeof gots, "; got %d", got);
+    return kfc_diag_at(P->d, KF_ERR_TYPE, P->x.text, pos, P->x.src, "%s takes %s, as in %s%s", name, want,
+                       sig, gots);
+}
+
+/* ilist := '[' [INT (',' INT)* [',']] ']'  -- at most 2*KFC_TD_AXES entries */
+static int parse_ilist(parser *P, const char *what, int64_t *v, int *n)
+{
+    char msg[160];
+    if (P->x.tok != KFC_TK_LB) {
+        snprintf(msg, sizeof msg, "expected '[' to start %s (a list of integers)", what);
+        return err_near(P, KF_ERR_SYNTAX, msg);
+    }
+    if (next(P))
+        return -1;
+    for (*n = 0; P->x.tok != KFC_TK_RB;) {
+        if (*n == 2 * KFC_TD_AXES) {
+            snprintf(msg, sizeof msg, "%s has more than %d entries", what, 2 * KFC_TD_AXES);
+            return err_near(P, KF_ERR_LIMIT, msg);
+        }
+        if (parse_int(P, what, &v[(*n)++]))
+            return -1;
+        if (P->x.tok == KFC_TK_COMMA) {
+            if (next(P))
+                return -1;
+        } else if (P->x.tok != KFC_TK_RB) {
+            snprintf(msg, sizeof msg, "expected ',' or ']' in %s", what);
+            return err_near(P, KF_ERR_SYNTAX, msg);
+        }
+    }
+    return next(P) ? -1 : 0;
+}
+
+/* The lists' own consistency (their dims against a's and b's are check.c's). */
+static int tdot_fill(parser *P, kfc_tdot *t, int64_t l[5][2 * KFC_TD_AXES], const int nl[5],
+                     const int32_t at[5], int has_perm, int kron, const char *nm)
+{
+    const char *T = P->x.text;
+    int S = P->x.src;
+    if (nl[0] > KFC_TD_AXES || nl[1] > KFC_TD_AXES)
+        return kfc_diag_at(P->d, KF_ERR_LIMIT, T, at[nl[0] > KFC_TD_AXES ? 0 : 1], S,
+                           "%s: at most %d axes per tensor", nm, KFC_TD_AXES);
+    if (kron && nl[0] != nl[1])
+        return kfc_diag_at(P->d, KF_ERR_TYPE, T, at[1], S,
+                           "Kron: both tensors need the same number of axes; got %d and %d", nl[0], nl[1]);
+    if (nl[2] != nl[3])
+        return kfc_diag_at(P->d, KF_ERR_TYPE, T, at[3], S,
+                           "%s: contfa and contfb must have the same length; got %d and %d", nm, nl[2],
+                           nl[3]);
+    t->na = (uint8_t)nl[0], t->nb = (uint8_t)nl[1], t->nc = (uint8_t)nl[2];
+    for (int w = 0; w < 2; w++)
+        for (int k = 0; k < nl[w]; k++) {
+            if (l[w][k] < 1 || l[w][k] > KFC_MAX_DIM)
+                return kfc_diag_at(P->d, KF_ERR_TYPE, T, at[w], S, "%s: axis dim %lld must be in 1..%d", nm,
+                                   (long long)l[w][k], KFC_MAX_DIM);
+            (w ? t->db : t->da)[k] = (int32_t)l[w][k];
+        }
+    for (int w = 0; w < 2; w++)
+        for (int k = 0; k < t->nc; k++) {
+            int64_t ax = l[2 + w][k];
+            if (ax < 0 || ax >= nl[w])
+                return kfc_diag_at(P->d, KF_ERR_TYPE, T, at[2 + w], S,
+                                   "%s: contracted axis %lld of %c is not in 0..%d", nm, (long long)ax,
+                                   "ab"[w], nl[w] - 1);
+            for (int q = 0; q < k; q++)
+                if (l[2 + w][q] == ax)
+                    return kfc_diag_at(P->d, KF_ERR_TYPE, T, at[2 + w], S,
+                                       "%s: axis %lld of %c is contracted twice", nm, (long long)ax, "ab"[w]);
+            (w ? t->cb : t->ca)[k] = (uint8_t)ax;
+        }
+    for (int k = 0; k < t->nc; k++)
+        if (t->da[t->ca[k]] != t->db[t->cb[k]])
+            return kfc_diag_at(P->d, KF_ERR_TYPE, T, at[3], S,
+                               "%s: contracted axes %d of a (dim %d) and %d of b (dim %d) differ in dim", nm,
+                               t->ca[k], (int)t->da[t->ca[k]], t->cb[k], (int)t->db[t->cb[k]]);
+    int nk = t->na + t->nb - 2 * t->nc;
+    if (has_perm && nl[4] != nk)
+        return kfc_diag_at(P->d, KF_ERR_TYPE, T, at[4], S,
+                           "%s: permute must list the %d kept axes; got %d entries", nm, nk, nl[4]);
+    for (int k = 0; k < nk; k++) {
+        int64_t v = !has_perm ? k : l[4][k];
+        if (v < 0 || v >= nk)
+            return kfc_diag_at(P->d, KF_ERR_TYPE, T, at[4], S, "%s: permute entry %lld is not in 0..%d", nm,
+                               (long long)v, nk - 1);
+        for (int q = 0; q < k; q++)
+            if (t->perm[q] == v)
+                return kfc_diag_at(P->d, KF_ERR_TYPE, T, at[4], S, "%s: permute lists %lld twice", nm,
+                                   (long long)v);
+        t->perm[k] = (uint8_t)v;
+    }
+    if (kron) /* a's axis k goes to 2k, b's to 2k+1: np.kron's interleaving */
+        for (int k = 0; k < nk; k++)
+            t->perm[k] = (uint8_t)(k < t->na ? 2 * k : 2 * (k - t->na) + 1);
+    return 0;
+}
+
+/* TensorDot(a, b, ilist, ilist, ilist, ilist [, ilist] [','])  -- dimsfa dimsfb contfa contfb permute
+ * Kron(a, b, ilist, ilist [','])                                -- TensorDot without contraction */
+static int32_t parse_tensordot(parser *P, int32_t pos, int kron)
+{
+    static const char *const what[5] = {"dimsfa", "dimsfb", "contfa", "contfb", "permute"};
+    const char *nm = kron ? "Kron" : "TensorDot";
+    const char *sig = kron ? "Kron(a,b,[2,2],[3,3])" : "TensorDot(a,b,[2,3],[3,4],[1],[0])";
+    const char *want = kron ? "4 arguments" : "6 or 7 arguments";
+    int32_t lp = P->x.start, ch[2], at[5] = {0};
+    int64_t l[5][2 * KFC_TD_AXES];
+    int nl[5] = {0}, most = kron ? 2 : 5, least = kron ? 2 : 4, k = 0;
+    if (next(P))
+        return -1;
+    for (int c = 0; c < 2; c++) {
+        if (P->x.tok == KFC_TK_RP)
+            return err_arity_sig(P, nm, want, sig, pos, lp), -1;
+        if ((ch[c] = parse_cmp(P)) < 0)
+            return -1;
+        if (P->x.tok == KFC_TK_RP)
+            return err_arity_sig(P, nm, want, sig, pos, lp), -1;
+        if (P->x.tok != KFC_TK_COMMA)
+            return err_close(P, "','", lp), -1;
+        if (next(P))
+            return -1;
+    }
+    for (;; k++) {
+        char w[64];
+        snprintf(w, sizeof w, "'%s' of %s", what[k], nm);
+        at[k] = P->x.start;
+        if (parse_ilist(P, w, l[k], &nl[k]))
+            return -1;
+        int comma = P->x.tok == KFC_TK_COMMA;
+        if (comma && next(P)) /* a ',' right before the ')' is a trailing comma */
+            return -1;
+        if (P->x.tok == KFC_TK_RP && k + 1 >= least)
+            break;
+        if (P->x.tok == KFC_TK_RP || (comma && k + 1 == most))
+            return err_arity_sig(P, nm, want, sig, pos, lp), -1;
+        if (!comma)
+            return err_close(P, "',' or ')'", lp), -1;
+    }
+    if (next(P))
+        return -1;
+    kfc_tdot t;
+    memset(&t, 0, sizeof t);
+    if (tdot_fill(P, &t, l, nl, at, k + 1 == 5, kron, nm))
+        return -1;
+    int32_t n = node(P, KFC_OP_TENSORDOT, pos, ch[0], ch[1], -1);
+    if (n >= 0)
+        P->p->nodes[n].td = t;
+    return n;
+}
+
+/* SqNormIso(s,f), SqNormDiag(s,f), SymSqNorm(s,f), IntInv(n): '(' args ')', then their expansion */
+static int32_t parse_sugar(parser *P, int which, int32_t pos)
+{
+    const char *nm = sugar_names[which], *sig = sugar_sigs[which];
+    int32_t lp = P->x.start, f[2] = {-1, -1};
+    if (next(P))
+        return -1;
+    if (P->x.tok == KFC_TK_RP)
+        return err_arity_sig(P, nm, which == SUGAR_INTINV ? "1 argument" : "2 arguments", sig, pos, lp), -1;
+    if (which == SUGAR_INTINV) {
+        int64_t q;
+        if (parse_int(P, "'n' of IntInv", &q))
+            return -1;
+        if (P->x.tok == KFC_TK_COMMA && next(P))
+            return -1;
+        if (P->x.tok != KFC_TK_RP)
+            return (P->x.tok == KFC_TK_END ? err_close(P, "')'", lp)
+                                           : err_arity_sig(P, nm, "1 argument", sig, pos, lp)),
+                   -1;
+        int32_t k = node(P, KFC_OP_RATCST, pos, -1, -1, -1);
+        if (k < 0 || next(P))
+            return -1;
+        P->p->nodes[k].iv[0] = 1, P->p->nodes[k].iv[1] = q;
+        return k;
+    }
+    for (int c = 0; c < 2; c++) {
+        if ((f[c] = parse_cmp(P)) < 0)
+            return -1;
+        int r = call_sep(P, KFC_OP_SCALPROD, pos, lp, c == 0);
+        if (r < 0) { /* call_sep named Scalprod, which has the same arity: say it again with this name */
+            if (P->d->status == KF_ERR_TYPE)
+                return err_arity_sig(P, nm, "2 arguments", sig, pos, lp), -1;
+            return -1;
+        }
+    }
+    int32_t t = which == SUGAR_SQNORMISO    ? node(P, KFC_OP_SQNORM2, pos, f[1], -1, -1)
+                : which == SUGAR_SQNORMDIAG ? node(P, KFC_OP_SQUARE, pos, f[1], -1, -1)
+                                            : node(P, KFC_OP_TENSORPROD, pos, f[1], f[1], -1);
+    int32_t m = t < 0 ? -1 : node(P, KFC_OP_MULT, pos, f[0], t, -1);
+    if (m < 0 || which == SUGAR_SQNORMISO)
+        return m;
+    return node(P, KFC_OP_SUM, pos, m, -1, -1);
+}
+
 /* atom := NUMBER | NAME | NAME '(' args ')' | '(' cmp ')' */
 static int32_t parse_atom(parser *P)
 {
@@ -420,6 +641,15 @@ static int32_t parse_atom(parser *P)
                                "'%.*s' is an alias, not an operation", (int)(len < 20 ? len : 20), s),
                    -1;
         return var_node(P, pos, a->iv);
+    }
+    int sg = op < 0 && cat < 0 ? sugar_lookup(s, len) : -1;
+    if (sg >= 0 || op == KFC_OP_TENSORDOT) {
+        if (next(P))
+            return -1;
+        if (P->x.tok != KFC_TK_LP)
+            return err_paren_after(P, s, len), -1;
+        return sg == SUGAR_KRON || op == KFC_OP_TENSORDOT ? parse_tensordot(P, pos, sg == SUGAR_KRON)
+                                                          : parse_sugar(P, sg, pos);
     }
     if (op < 0 && cat < 0) {
         int known = 0;

@@ -49,6 +49,20 @@ static int leaf_text(const kfc_node *n, char *buf, size_t cap)
     }
     const kfc_opinfo *oi = &kfc_op_info[n->op];
     int o = 0;
+    if (n->op == KFC_OP_TENSORDOT) { /* ",[da],[db],[ca],[cb],[perm])": the lists, perm always */
+        const kfc_tdot *t = &n->td;
+        const int nk = t->na + t->nb - 2 * t->nc;
+        for (int w = 0; w < 5; w++) {
+            int len = w == 0 ? t->na : w == 1 ? t->nb : w < 4 ? t->nc : nk;
+            o += snprintf(buf + o, cap - (size_t)o, ",[");
+            for (int k = 0; k < len; k++) {
+                long long v = w == 0 ? t->da[k] : w == 1 ? t->db[k] : w == 2 ? t->ca[k] : w == 3 ? t->cb[k] : t->perm[k];
+                o += snprintf(buf + o, cap - (size_t)o, "%s%lld", k ? "," : "", v);
+            }
+            o += snprintf(buf + o, cap - (size_t)o, "]");
+        }
+        return o + snprintf(buf + o, cap - (size_t)o, ")");
+    }
     if (oi->nargs == 0) /* IntCst, RatCst, Zero: ints are the whole argument list */
         o = snprintf(buf, cap, "%s(%lld", oi->name, iv[0]);
     for (int i = oi->nargs == 0 ? 1 : 0; i < oi->nints; i++)
@@ -72,7 +86,7 @@ char *kfc_print(const kfc_prog *p, int32_t root)
     locale_t old = uselocale(cl);
     size_t *len = malloc((size_t)(root + 1) * sizeof *len), cap = 64, top = 0;
     item *st = malloc(cap * sizeof *st);
-    char *out = NULL, tail[128];
+    char *out = NULL, tail[640]; /* TensorDot's lists: under 400 bytes */
     if (!len || !st)
         goto done;
     for (int32_t k = 0; k <= root; k++) {

@@ -83,7 +83,8 @@ uint64_t kfc_node_hash(const kfc_node *n)
 int kfc_node_same(const kfc_node *x, const kfc_node *y)
 {
     return x->op == y->op && x->dim == y->dim && memcmp(x->a, y->a, sizeof x->a) == 0 &&
-           memcmp(x->iv, y->iv, sizeof x->iv) == 0 && memcmp(&x->val, &y->val, sizeof x->val) == 0;
+           memcmp(x->iv, y->iv, sizeof x->iv) == 0 && memcmp(&x->val, &y->val, sizeof x->val) == 0 &&
+           memcmp(&x->td, &y->td, sizeof x->td) == 0;
 }
 
 int kfc_simplify(kfc_prog *p, kfc_diag *d)

@@ -108,6 +108,17 @@ static int validate_node(const kfc_prog *p, int32_t n, kfc_diag *d)
     case KFC_OP_MATVECMULT: ok = (int64_t)dim * db == da; break;
     case KFC_OP_VECMATMULT: ok = (int64_t)dim * da == db; break;
     case KFC_OP_TENSORPROD: ok = (int64_t)da * db == dim; break;
+    case KFC_OP_TENSORDOT: {
+        kfc_tdot_shape sh;
+        ok = x->td.na <= KFC_TD_AXES && x->td.nb <= KFC_TD_AXES && x->td.nc <= x->td.na &&
+             x->td.nc <= x->td.nb;
+        if (ok) {
+            kfc_tdot_shape_of(&x->td, &sh);
+            ok = sh.dima == da && sh.dimb == db && sh.dim == dim && sh.nk == x->td.na + x->td.nb - 2 * x->td.nc;
+        }
+        break;
+    }
+    case KFC_OP_BSPLINE: ok = db == 1 && iv[0] >= 0 && (int64_t)dim == da - iv[0] - 1 && dim >= 1; break;
     case KFC_OP_COMPLEXSUM: ok = dim == 2 && da % 2 == 0; break;
     case KFC_OP_COMPLEXSUMT: ok = da == 2 && iv[0] == dim && dim % 2 == 0; break;
     case KFC_OP_COMPLEXSCAL: ok = dim % 2 == 0 && ((da == 2 && db == dim) || (db == 2 && da == dim)); break;

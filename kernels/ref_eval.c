@@ -200,6 +200,63 @@ static void cmul(double ar, double ai, double br, double bi, double *o)
     o[1] = ar * bi + ai * br;
 }
 
+/* TensorDot from its definition: each result component decoded into its
+ * output axes, then summed over the pairs' index tuples (lexicographic). */
+static void tensordot_d(const kfc_tdot *t, const double *A, const double *B, int32_t d, double *o)
+{
+    kfc_tdot_shape sh;
+    kfc_tdot_shape_of(t, &sh);
+    int64_t ncont = 1;
+    for (int c = 0; c < t->nc; c++)
+        ncont *= sh.cdim[c];
+    for (int32_t r = 0; r < d; r++) {
+        int64_t ia = 0, ib = 0, rest;
+        for (int k = 0; k < sh.nk; k++) { /* kept axis k's index in component r */
+            int64_t v = r / sh.ostride[k] % sh.kdim[k];
+            if (k < sh.nka)
+                ia += v * sh.astride[sh.kax[k]];
+            else
+                ib += v * sh.bstride[sh.kax[k]];
+        }
+        double acc = 0;
+        for (int64_t u = 0; u < ncont; u++) {
+            int64_t ja = ia, jb = ib;
+            rest = u;
+            for (int c = t->nc - 1; c >= 0; c--) { /* the last pair varies fastest */
+                int64_t v = rest % sh.cdim[c];
+                rest /= sh.cdim[c];
+                ja += v * sh.astride[t->ca[c]];
+                jb += v * sh.bstride[t->cb[c]];
+            }
+            acc += A[ja] * B[jb];
+        }
+        o[r] = acc;
+    }
+}
+
+/* The Cox-de Boor recursion over the whole vector, one order at a time:
+ * B[i] of order j from B[i], B[i+1] of order j-1. w(p,j) is 0 where the
+ * knots t_p, t_p+j coincide. */
+static double bs_w(const double *t, int64_t p, int64_t j, double x)
+{
+    return t[p] < t[p + j] ? (x - t[p]) / (t[p + j] - t[p]) : 0;
+}
+
+static void bspline_d(const double *t, int32_t nt, int64_t order, double x, int32_t d, double *o)
+{
+    double b[KFC_BSPLINE_MAX_ORDER + 2];
+    /* o[i] needs B[i..i+order] of order 0; one output at a time keeps b small */
+    for (int32_t i = 0; i < d; i++) {
+        for (int64_t m = 0; m <= order; m++)
+            b[m] = t[i + m] <= x && x < t[i + m + 1] ? 1 : 0;
+        for (int64_t j = 1; j <= order; j++)
+            for (int64_t m = 0; m + j <= order; m++)
+                b[m] = bs_w(t, i + m, j, x) * b[m] + (1 - bs_w(t, i + m + 1, j, x)) * b[m + 1];
+        o[i] = b[0];
+    }
+    (void)nt;
+}
+
 /* Evaluates one node into o (its dim values) from its children's values. */
 static void eval_node(const kfc_node *n, const double *A, int32_t da, const double *B, int32_t db,
                       const double *C, int32_t dc, kf_dtype dtype, const void *const *args,
@@ -318,6 +375,8 @@ static void eval_node(const kfc_node *n, const double *A, int32_t da, const doub
             o[l] = acc;
         }
         return;
+    case KFC_OP_TENSORDOT: tensordot_d(&n->td, A, B, d, o); return;
+    case KFC_OP_BSPLINE: bspline_d(A, da, n->iv[0], B[0], d, o); return;
     case KFC_OP_TENSORPROD:
         for (int32_t k = 0; k < da; k++)
             for (int32_t l = 0; l < db; l++)

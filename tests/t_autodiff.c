@@ -46,7 +46,14 @@ static const char *const CASES[] = {
     /* shape, tensor */
     "Normalize(x - y)", "Elem(x, 1)*y", "ElemT(a*b, 3, 1) + x", "Extract(x, 1, 2)*b", "ExtractT(x, 1, 5)",
     "Concat(x, y*a)", "OneHot(a*2 + 1, 3)*x", "SumT(a*b, 3)*x", "MatVecMult(M, y)",
-    "VecMatMult(Extract(x, 0, 2), M)", "TensorProd(x, y)",
+    "VecMatMult(Extract(x, 0, 2), M)", "TensorProd(x, y)", "TensorDot(M, y, [2,3], [3], [1], [0])",
+    "TensorDot(M, S, [2,3], [3,3], [1], [1], [1,0])", "TensorDot(TensorProd(x, M), S, [3,2,3], [3,3], [0,2], [1,0])",
+    "TensorDot(x, y, [3], [3], [0], [0])*a", "Kron(M, y, [2,3], [3,1])",
+    /* splines (x only: the knots have no derivative), with a repeated knot */
+    "BSpline(Concat(Concat(Concat(Concat(IntCst(-2), IntCst(-1)), Zero(1)), IntCst(1)), IntCst(2)), a, 2)",
+    "BSpline(Concat(Concat(Concat(Concat(Concat(IntCst(-2), IntCst(-1)), Zero(1)), Zero(1)), IntCst(1)), "
+    "IntCst(2)), a*b, 3)",
+    "BSpline(Concat(Concat(IntCst(-2), Zero(1)), IntCst(2)), a, 0)*Extract(x, 0, 2)",
     /* complex */
     "ComplexReal(z) + ComplexImag(z)", "Real2Complex(x) + Imag2Complex(y)", "Conj(z)", "ComplexAdd(z, w)",
     "ComplexSubtract(w, z)", "ComplexMult(z, w)", "ComplexScal(w, z)", "ComplexRealScal(a, z)",

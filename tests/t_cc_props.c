@@ -40,6 +40,9 @@ static const char *const OPS_R[] = {
     "Extract(x - y, 2, 1)*p", "Extract(Concat(x, y), 1, 3)", "ExtractT(a*b, 2, 3) + y",
     "ExtractT(x*b, 1, 4)", "Concat(x*b, y + p)", "SumT(a*b + p, 3) + x", "MatVecMult(A, y) + x*p",
     "VecMatMult(y, A)*b", "TensorProd(x, y*p)", "TensorProd(q, w)*b + A*p",
+    "TensorDot(A, y, [3,3], [3], [1], [0]) + x*p", "TensorDot(A, A*b, [3,3], [3,3], [0], [1], [1,0])",
+    "TensorDot(TensorProd(x, A), w, [3,3,3], [3], [2], [0], [1,0])*b", "Kron(A, TensorProd(q, w)*b, [3,3], [3,3])",
+    "SqNormIso(p, x - y) + SqNormDiag(w, x) + SymSqNorm(A, y) + IntInv(4)",
     /* derivatives (t_ops.c's): their expansions */
     "Grad(Exp(-SqDist(x,y)*p)*b, x, a)", "Grad(Sin(x*y)*p, y, x) + Grad_WithSavedForward(SqNorm2(x-y), y, a, b)",
     "Diff(Exp(-SqDist(x,y))*x, x, w)", "GradMatrix(Sin(x)*b, x)",
@@ -58,6 +61,7 @@ static const char *const OPS_G[] = {
     "(x < y)*a + (x >= y*p) + (x > b) - (x <= a)", "IfElse(x - y, a*p, b)",
     "Mod(x + y, IntCst(2), p)", "ArgMax(x - y) + b", "ArgMin(x*b - y)*p", "OneHot(a - b, 3)*p",
     "Grad(ClampInt(x*b, -1, 1), x, y) + DiffClampInt(x*b, 0, 1)",
+    "BSpline(Concat(Concat(Concat(Concat(Concat(IntCst(-2), IntCst(-1)), Zero(1)), Zero(1)), IntCst(1)), IntCst(2)), a*b, 3)*p + BSpline(Concat(Concat(b - IntCst(2), b), b + IntCst(1)), a, 1)",
 };
 
 /* Concat(c0, Concat(c1, ...)) into a malloc'd string. */

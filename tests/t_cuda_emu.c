@@ -345,7 +345,10 @@ static const char *const OPS[] = {
     "Pow(x - y, 3)*p + Powf(Abs(x) + IntCst(1), b) + Inv(SqDist(x,y) + IntCst(1))",
     "XLogX(Abs(x*b)) + SinXDivX(x - y) + Normalize(x - y + IntCst(3))*Norm2(x)",
     "Floor(x*y) + Round(x*b, 1) + Sign(x - y) + Step(y - a) + ReLU(x - b) + Clamp(x, y, b + IntCst(1))",
-    "Mod(x, IntCst(2), b) + ClampInt(x*IntCst(4), -2, 3) + IfElse(x - y, a, b) + (x < y)*p",    /* complex: the device math of ComplexExp, Exp1j, Abs, Angle, Divide and the templates */
+    "Mod(x, IntCst(2), b) + ClampInt(x*IntCst(4), -2, 3) + IfElse(x - y, a, b) + (x < y)*p",
+    /* TensorDot's loops, BSpline's triangle */
+    "TensorDot(TensorProd(x, y), y, [3,3], [3], [1], [0], [0])*p + Kron(x, b, [3], [1]) + "
+    "BSpline(Concat(Concat(Concat(b - IntCst(2), b), b + IntCst(1)), b + IntCst(2)), a, 2)*IntInv(2)",    /* complex: the device math of ComplexExp, Exp1j, Abs, Angle, Divide and the templates */
     "ComplexAbs(ComplexExp(Concat(x, y*b))) + ComplexAngle(ComplexMult(Concat(x, y), Concat(b, a)))",
     "Concat(ComplexSum(ComplexDivide(ComplexExp1j(x - y), Concat(b*b + IntCst(1), a))), ComplexReal(Conj(Concat(x, y)))*p)",
 };

@@ -35,7 +35,11 @@ static const char *const FORMULAS[] = {
     "Normalize(x - y*p)", "Elem(x, 2)*b + Elem(y, 0)", "ElemT(a*b + p, 3, 2)", "Extract(x - y, 2, 1)*p",
     "Extract(Concat(x, y), 1, 3)", "ExtractT(a*b, 2, 3) + y", "ExtractT(x*b, 1, 4)", "Concat(x*b, y + p)",
     "OneHot(a - b, 3)*p", "SumT(a*b + p, 3) + x", "MatVecMult(A, y) + x*p", "VecMatMult(y, A)*b",
-    "TensorProd(x, y*p)", "TensorProd(q, w)*b + A*p", "x", "p + Sum(y)",    /* complex */
+    "TensorProd(x, y*p)", "TensorProd(q, w)*b + A*p",
+    "TensorDot(A, y, [3,3], [3], [1], [0]) + x*p", "TensorDot(A, A*b, [3,3], [3,3], [0], [1], [1,0])",
+    "TensorDot(TensorProd(x, A), w, [3,3,3], [3], [2], [0], [1,0])*b", "Kron(A, TensorProd(q, w)*b, [3,3], [3,3])",
+    "SqNormIso(p, x - y) + SqNormDiag(w, x) + SymSqNorm(A, y) + IntInv(4)",
+    "BSpline(Concat(Concat(Concat(Concat(Concat(IntCst(-2), IntCst(-1)), Zero(1)), Zero(1)), IntCst(1)), IntCst(2)), a*b, 3)*p + BSpline(Concat(Concat(b - IntCst(2), b), b + IntCst(1)), a, 1)", "x", "p + Sum(y)",    /* complex */
     KFT_COMPLEX_FORMULAS
     "ComplexDivide(Concat(x, y), Concat(y + p, x*b))",
     "ComplexDivide(Concat(a, b), Concat(x, y)) + ComplexDivide(Concat(x, y), Concat(b, p))",

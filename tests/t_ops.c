@@ -193,6 +193,15 @@ static const opcase T_ops_shape_and_tensor[] = {
     {"VecMatMult(y, A)*b", R},
     {"TensorProd(x, y*p)", R},
     {"TensorProd(q, w)*b + A*p", R},
+    {"TensorDot(A, y, [$D,$D], [$D], [1], [0]) + x*p", R},
+    {"TensorDot(A, A*b, [$D,$D], [$D,$D], [0], [1], [1,0])", R},
+    {"TensorDot(x, y*p, [$D], [$D], [], []) + A", R},
+    {"TensorDot(TensorProd(x, A), w, [$D,$D,$D], [$D], [2], [0], [1,0])*b", R},
+    {"Kron(A, TensorProd(q, w)*b, [$D,$D], [$D,$D])", R},
+    {"SqNormIso(p, x - y) + SqNormDiag(w, x) + SymSqNorm(A, y) + IntInv(4)", R},
+    /* knots ascending, one repeated; and knots that move with b */
+    {"BSpline(Concat(Concat(Concat(Concat(Concat(IntCst(-2), IntCst(-1)), Zero(1)), Zero(1)), IntCst(1)), "
+     "IntCst(2)), a*b, 3)*p + BSpline(Concat(Concat(b - IntCst(2), b), b + IntCst(1)), a, 1)", G},
 };
 
 KFT_TEST(ops_shape_and_tensor)

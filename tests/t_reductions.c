@@ -96,6 +96,18 @@ KFT_TEST(reductions_logsumexp_family)
     all_axes_dtypes("Max_SumShiftExp", F_LSE, "Concat(b, y)", 0);
 }
 
+/* TensorDot, Kron, BSpline and KeOps' shorthands in the other families. */
+KFT_TEST(reductions_tensor_ops)
+{
+    all_axes_dtypes("Max_ArgMax",
+                    "TensorDot(TensorProd(x, y), y, [3,3], [3], [1], [0], [0]) + Kron(x, b, [3], [1])", NULL, 0);
+    check("KMin", "BSpline(Concat(Concat(Concat(b - IntCst(2), b), b + IntCst(1)), b + IntCst(2)), a, 1) + "
+                  "SqNormDiag(y, x)", NULL, 1, KF_FLOAT32, 3, KF_SUM_AUTO);
+    check("ArgKMin", "BSpline(Concat(Concat(Concat(b - IntCst(2), b), b + IntCst(1)), b + IntCst(2)), a, 2)",
+          NULL, 0, KF_FLOAT64, 3, KF_SUM_AUTO);
+    all_axes_dtypes("LogSumExp", "SymSqNorm(TensorProd(y, y), x) + SqNormIso(p, x - y)*IntInv(2)", NULL, 0);
+}
+
 /* One full 1000 x 1000 run: block sums cross many 256-blocks, rows split
  * over 3 threads. */
 KFT_TEST(reductions_large)

@@ -406,6 +406,66 @@ static void emit_special(const kfc_opgen *g, int32_t n, int lv)
                           "%s = %s * %s;\n",
                        in, (int)da, (int)db, NK, A, B);
         return;
+    case KFC_OP_TENSORDOT: {
+        /* Loops over the kept axes, then the pairs (the reference's order of
+         * the sums); the three offsets are computed in the innermost loop. */
+        kfc_tdot_shape sh;
+        const kfc_tdot *t = &x->td;
+        kfc_tdot_shape_of(t, &sh);
+        int nl = sh.nk + t->nc;
+        CA("kf_ta"), CB("kf_tb");
+        NK_AT("kf_to");
+        kfc_opgen_stmt(g, lv, x->dim, "%s = 0;", NA);
+        kfc_buf_printf(o, "%s{", in);
+        for (int q = 0; q < nl; q++)
+            kfc_buf_printf(o, " for (kf_i64 kf_t%d = 0; kf_t%d < %d; kf_t%d++)", q, q,
+                           (int)(q < sh.nk ? sh.kdim[q] : sh.cdim[q - sh.nk]), q);
+        kfc_buf_printf(o, " {\n%s  kf_i64 kf_to = 0", in);
+        for (int q = 0; q < sh.nk; q++)
+            kfc_buf_printf(o, " + kf_t%d*%lld", q, (long long)sh.ostride[q]);
+        kfc_buf_printf(o, ", kf_ta = 0");
+        for (int q = 0; q < sh.nka; q++)
+            kfc_buf_printf(o, " + kf_t%d*%lld", q, (long long)sh.astride[sh.kax[q]]);
+        for (int c = 0; c < t->nc; c++)
+            kfc_buf_printf(o, " + kf_t%d*%lld", sh.nk + c, (long long)sh.astride[t->ca[c]]);
+        kfc_buf_printf(o, ", kf_tb = 0");
+        for (int q = sh.nka; q < sh.nk; q++)
+            kfc_buf_printf(o, " + kf_t%d*%lld", q, (long long)sh.bstride[sh.kax[q]]);
+        for (int c = 0; c < t->nc; c++)
+            kfc_buf_printf(o, " + kf_t%d*%lld", sh.nk + c, (long long)sh.bstride[t->cb[c]]);
+        kfc_buf_printf(o, ";\n%s  %s += %s * %s; } }\n", in, NK, A, B);
+        return;
+    }
+    case KFC_OP_BSPLINE: {
+        /* Spline kf_bi of order K from the triangle of its K+1 order-0
+         * splines, each level in place: K+1 values per spline, whatever the
+         * number of knots. */
+        int K = (int)x->iv[0];
+        char T0[KFC_CAP], T1[KFC_CAP], T2[KFC_CAP], T3[KFC_CAP];
+        CB("0");
+        g->comp(g, a, "kf_bi+kf_bm", T0, sizeof T0);
+        g->comp(g, a, "kf_bi+kf_bm+1", T1, sizeof T1);
+        NK_AT("kf_bi");
+        kfc_buf_printf(o, "%s{ KF_T kf_bx = %s;\n", in, B);
+        kfc_buf_printf(o, "%s  for (kf_i64 kf_bi = 0; kf_bi < %d; kf_bi++) { KF_T kf_b[%d];\n", in, (int)x->dim,
+                       K + 1);
+        kfc_buf_printf(o, "%s    for (kf_i64 kf_bm = 0; kf_bm <= %d; kf_bm++) "
+                          "kf_b[kf_bm] = %s <= kf_bx && kf_bx < %s ? (KF_T)1 : (KF_T)0;\n",
+                       in, K, T0, T1);
+        g->comp(g, a, "kf_bi+kf_bm+kf_bj", T1, sizeof T1);
+        g->comp(g, a, "kf_bi+kf_bm+1", T2, sizeof T2);
+        g->comp(g, a, "kf_bi+kf_bm+1+kf_bj", T3, sizeof T3);
+        kfc_buf_printf(o, "%s    for (kf_i64 kf_bj = 1; kf_bj <= %d; kf_bj++) "
+                          "for (kf_i64 kf_bm = 0; kf_bm <= %d - kf_bj; kf_bm++) {\n",
+                       in, K, K);
+        kfc_buf_printf(o, "%s      KF_T kf_t0 = %s, kf_t1 = %s, kf_t2 = %s, kf_t3 = %s;\n", in, T0, T1, T2, T3);
+        kfc_buf_printf(o, "%s      KF_T kf_w1 = kf_t0 < kf_t1 ? (kf_bx - kf_t0) / (kf_t1 - kf_t0) : (KF_T)0;\n"
+                          "%s      KF_T kf_w2 = kf_t2 < kf_t3 ? (kf_bx - kf_t2) / (kf_t3 - kf_t2) : (KF_T)0;\n"
+                          "%s      kf_b[kf_bm] = kf_w1 * kf_b[kf_bm] + ((KF_T)1 - kf_w2) * kf_b[kf_bm + 1]; }\n",
+                       in, in, in);
+        kfc_buf_printf(o, "%s    %s = kf_b[0]; } }\n", in, NK);
+        return;
+    }
     default:
         return;
     }
