@@ -3,8 +3,10 @@
 # optimized kernel's hot loop, for `make bench`'s "limit" row: the innermost
 # loop of the object (a backward jump whose range holds no other) with the
 # most vector instructions is the loop over j, whose one iteration folds one
-# j into KF_RB rows (KERNEL.C's #define). Prints "INSTR RB PER_PAIR", or
-# nothing when objdump is missing or no loop is found.
+# j into KF_RB rows (KERNEL.C's #define). One j per iteration holds because
+# the cc tier's source turns GCC's unroll-and-jam off (compiler/emit/emit_opt.c):
+# with it, small float64 bodies held two j and this count was twice the truth.
+# Prints "INSTR RB PER_PAIR", or nothing when objdump is missing or no loop is found.
 set -u
 command -v objdump >/dev/null 2>&1 || exit 0
 rb=$(sed -n 's/^#define KF_RB \([0-9][0-9]*\)$/\1/p' "$2" | head -n 1)

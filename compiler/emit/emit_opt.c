@@ -165,7 +165,13 @@ static void prelude(kfc_buf *b, kf_dtype dtype, int rb)
      * unroll its KF_RB iterations before the loop vectorizer sees it and
      * leave the pieces to the weaker basic-block vectorizer (measured 2-3x
      * slower on KMin). The vectorized loop is one iteration anyway. */
-    kfc_buf_printf(b, "#define KF_LANES _Pragma(\"GCC unroll 1\") for (int kf_l = 0; kf_l < KF_RB; kf_l++)\n\n");
+    kfc_buf_printf(b, "#define KF_LANES _Pragma(\"GCC unroll 1\") for (int kf_l = 0; kf_l < KF_RB; kf_l++)\n");
+    /* One j per iteration of the loop over j: GCC 12's unroll-and-jam (on at
+     * -O3, deaf to "GCC unroll 1") fuses two j into small float64 bodies
+     * (Gaussian, Laplace, Cauchy), for no speed (measured within noise on
+     * Zen 5, docs/performance.md) but with twice the pairs per iteration that
+     * bench/limit.sh's count assumes. Other compilers ignore the pragma. */
+    kfc_buf_printf(b, "#pragma GCC optimize(\"no-loop-unroll-and-jam\")\n\n");
     kfc_buf_printf(b, "%s\n", kfk_vmath_source(dtype));
     /* exp/log inline; sqrt, fabs, floor become instructions (-fno-math-errno);
      * the rest are libm calls, which keep their loop scalar but correct. */
