@@ -217,7 +217,7 @@ def compare(eng, case, args, kf, ko):
     if len(kf) != len(ko):
         return False, "kforge gives %d outputs, keops %d" % (len(kf), len(ko))
     tol = TOL[case.dtype]
-    worst = 0.0
+    worst, ties = 0.0, 0
     for a, b in zip(kf, ko):
         if a.shape != b.shape:
             return False, "shape %s (kforge) vs %s (keops)" % (a.shape, b.shape)
@@ -225,6 +225,7 @@ def compare(eng, case, args, kf, ko):
             ok, why = compare_indices(eng, case, args, a, b, tol)
             if not ok:
                 return False, why
+            ties += why
             continue
         a64, b64 = a.astype(np.float64), b.astype(np.float64)
         fa, fb = np.isfinite(a64), np.isfinite(b64)
@@ -235,7 +236,7 @@ def compare(eng, case, args, kf, ko):
             if len(bad):
                 r, c = bad[0]
                 return False, "row %d col %d: %r (kforge) vs %r (keops); %d such entries" % (
-                    r, c, a64[r, c], b64[r, c], len(bad))
+                    r, c, float(a64[r, c]), float(b64[r, c]), len(bad))
         both = fa & fb
         if both.any():
             scale = np.max(np.abs(b64[both]))
@@ -243,13 +244,14 @@ def compare(eng, case, args, kf, ko):
             if err > tol:
                 r, c = np.argwhere(both & (np.abs(a64 - b64) == np.max(np.abs(a64 - b64)[both])))[0]
                 return False, "max rel error %.2e > %.0e (row %d col %d: %r vs %r)" % (
-                    err, tol, r, c, a64[r, c], b64[r, c])
+                    err, tol, r, c, float(a64[r, c]), float(b64[r, c]))
             worst = max(worst, err)
-    return True, "max rel error %.1e" % worst
+    return True, "max rel error %.1e%s" % (worst, ", %d index ties" % ties if ties else "")
 
 
 def compare_indices(eng, case, args, a, b, tol):
-    """Indices agree where equal, or where the formula ties at both (evaluated by kforge)."""
+    """(True, number of ties) when the indices agree where equal, or where the formula ties
+    at both (evaluated by kforge); else (False, the first disagreement)."""
     a, b = a.astype(np.int64), b.astype(np.int64)
     diff = np.argwhere(a != b)
     D = None
@@ -266,7 +268,7 @@ def compare_indices(eng, case, args, a, b, tol):
         if not (fa == fb or abs(fa - fb) <= tol * max(abs(fa), abs(fb), 1.0)):
             return False, "row %d col %d: index %d (kforge, f = %r) vs %d (keops, f = %r)" % (
                 r, c, ia, fa, ib, fb)
-    return True, ""
+    return True, len(diff)
 
 
 def run_case(eng, case):
