@@ -3,7 +3,8 @@
  * element-wise templates of ops.def (real and complex; Pow and Round built
  * here) and the ops with code of their own (reductions over components,
  * Scalprod/SqDist, WeightedSqNorm/Dist, Normalize, Elem/Extract/Concat/
- * OneHot/SumT, MatVecMult/VecMatMult/TensorProd, ComplexSum), plus the
+ * OneHot/SumT, MatVecMult/VecMatMult/TensorProd, TensorDot, BSpline, the
+ * soft-DTW pair SoftDTW_SqDist/GradSoftDTW_SqDist, ComplexSum), plus the
  * prelude helpers they call.
  * Where the tiers put values and how they loop is the kfc_opgen's business.
  */
