@@ -131,8 +131,20 @@ void kfcli_local_free(kfcli_local *l);
 /* symmetry.c: whether the scalar kernel FORMULA in x = Vi(0,d), y = Vj(1,d)
  * is symmetric on a sample of the n points x (n, d) (row-major, float64):
  * 0 yes (to 1e-9 relative), 1 no, 2 the probe could not run; why gets the
- * message for 1 and 2. */
+ * message for 1 and 2. The sample is the kfcli_probe_count(n) points
+ * kfcli_probe_row(0..), evenly spread over the cloud (inputs are often
+ * sorted by something); sampled != 0: x holds only those rows, in that
+ * order (a rank that holds a slice of the cloud reads just them). */
+#define KFCLI_PROBE_POINTS 192
+static inline int64_t kfcli_probe_count(int64_t n)
+{
+    return n < KFCLI_PROBE_POINTS ? n : KFCLI_PROBE_POINTS;
+}
+static inline int64_t kfcli_probe_row(int64_t s, int64_t n)
+{
+    return s * n / kfcli_probe_count(n);
+}
 int kfcli_symmetry_probe(kf_ctx *ctx, const char *formula, int64_t n, int64_t d, const double *x,
-                         char *why, size_t cap);
+                         int sampled, char *why, size_t cap);
 
 #endif

@@ -6,10 +6,14 @@
  *     ──▶ scale by 1/sigma ──▶ formula operator K ──▶ kf_spectral (L, L_norm, modes)
  *     ──▶ [vectors back to the user's order] ──▶ eigenvalues + report, .npy files
  *
- * Under mpirun (or --mpi) every rank reads the points and makes the same
- * plan, keeps its slice of the rows (eigsh_dist.c) and the j rows they
- * touch, and solves its part of one distributed operator; rank 0 gathers
- * the eigenvectors, prints and writes.
+ * Under mpirun (or --mpi) each rank reads only a slice of the rows of a
+ * --points file (by offset). Dense: its own rows, straight into their place
+ * in the j side, which one in-place allgather completes. Block-sparse: an
+ * even slice, allgathered into the one float64 copy of the cloud that every
+ * rank's plan needs (the plan is made alike on every rank), then the rank
+ * keeps its rows (eigsh_dist.c) and the j rows they touch. Every rank solves
+ * its part of one distributed operator; rank 0 gathers the eigenvectors,
+ * prints and writes. (--gen: every rank generates the whole cloud.)
  */
 #include <errno.h>
 #include <math.h>
@@ -175,6 +179,9 @@ typedef struct eigsh_state {
     /* MPI: comm is NULL for one process */
     kf_comm *comm;
     int rank, P;
+    int want_mpi;            /* asked for or implied by a launcher, and built in */
+    kfcli_npy_file in;       /* --points under MPI: the open input, read in slices */
+    int sliced;              /* in is open */
     int64_t *bounds;         /* (P + 1): rank r's rows [bounds[r], bounds[r+1]) */
     kfcli_local loc;         /* this rank's rows, j rows and block-sparse part */
     int64_t nloc;            /* rows of the vectors held here (n for one process) */
@@ -462,8 +469,177 @@ static void progress_done(const eigsh_state *s)
         fputs("\r\033[K", stderr);
 }
 
+/* The kinds of arrays that are points: float, (n, d) or (n,), n, d >= 1. */
+static int check_points_shape(const char *path, const kfcli_npy *a)
+{
+    char shp[64];
+    kfcli_npy_shape_str(a, shp, sizeof shp);
+    if (a->type == KFCLI_NPY_I8)
+        return usage("%s: 'descr' is '<i8' (int64); points must be '<f4' or '<f8'", path);
+    if (a->ndim == 0 || a->shape[0] < 1 || (a->ndim == 2 && a->shape[1] < 1))
+        return usage("%s: shape %s; points must be (n, d) or (n,) with n, d >= 1", path, shp);
+    return 0;
+}
+
+/* MPI: the header alone (n, d, the type); every rank reads the rows it
+ * needs later (read_rows), once it knows its rank and its slice. */
+static int open_points(eigsh_state *s)
+{
+    eigsh_cfg *c = &s->c;
+    char err[KFCLI_ERRLEN];
+    int st = kfcli_npy_open(c->points, &s->in, err, sizeof err);
+    if (st) {
+        fprintf(stderr, "kforge eigsh: %s\n", err);
+        return st == KF_ERR_NOMEM ? KFCLI_EXIT_RUNTIME : KFCLI_EXIT_USAGE;
+    }
+    s->sliced = 1;
+    kfcli_npy h = {.type = s->in.type, .ndim = s->in.ndim, .count = s->in.count};
+    h.shape[0] = s->in.shape[0], h.shape[1] = s->in.shape[1];
+    int rc = check_points_shape(c->points, &h);
+    if (rc)
+        return rc;
+    s->n = s->in.shape[0];
+    s->d = s->in.ndim == 2 ? s->in.shape[1] : 1;
+    if (c->dtype < 0)
+        c->dtype = s->in.type == KFCLI_NPY_F4 ? KF_FLOAT32 : KF_FLOAT64;
+    return 0;
+}
+
+/* Rows [r0, r1) of the open input, as out_t (float32 or float64) times
+ * scale, into dst; the same arithmetic as one process ((out_t)(x * scale)
+ * with x the file's value as a double), so every rank's points are
+ * bit-identical to the single-process run's. Read in chunks of at most
+ * 2^20 values: the file's bytes are never held beside dst. NaN or inf is a
+ * usage error naming the point, as for one process; the message goes to
+ * msg (agree_ranks prints it). */
+static int read_rows(eigsh_state *s, int64_t r0, int64_t r1, kf_dtype out_t, double scale,
+                     void *dst, char *msg, size_t cap)
+{
+    const int64_t d = s->d, chunk = (((int64_t)1 << 20) + d - 1) / d; /* rows a chunk */
+    size_t fes = kfcli_npy_elsize(s->in.type);
+    void *buf = malloc(fes * (size_t)((r1 - r0 < chunk ? r1 - r0 : chunk) * d) + 1);
+    if (!buf) {
+        snprintf(msg, cap, "out of memory reading %s", s->c.points);
+        return KFCLI_EXIT_RUNTIME;
+    }
+    for (int64_t a = r0; a < r1; a += chunk) {
+        int64_t b = r1 - a < chunk ? r1 : a + chunk;
+        int st = kfcli_npy_read_rows(&s->in, a, b, buf, msg, cap);
+        if (st) {
+            free(buf);
+            return st == KF_ERR_ARG ? KFCLI_EXIT_USAGE : KFCLI_EXIT_RUNTIME;
+        }
+        for (int64_t e = 0; e < (b - a) * d; e++) {
+            double v = s->in.type == KFCLI_NPY_F4 ? (double)((const float *)buf)[e]
+                                                   : ((const double *)buf)[e];
+            if (!isfinite(v)) {
+                int64_t g = a * d + e;
+                snprintf(msg, cap, "%s: point %lld has a %s coordinate (column %lld)",
+                         s->c.points, (long long)(g / d), isnan(v) ? "NaN" : "infinite",
+                         (long long)(g % d));
+                free(buf);
+                return KFCLI_EXIT_USAGE;
+            }
+            int64_t o = (a - r0) * d + e;
+            if (out_t == KF_FLOAT32)
+                ((float *)dst)[o] = (float)(v * scale);
+            else
+                ((double *)dst)[o] = v * scale;
+        }
+    }
+    free(buf);
+    return 0;
+}
+
+/* Collective: the worst of the ranks' exit statuses; rank 0 prints the
+ * message of the first rank that failed (its own output is the job's). */
+static int agree_ranks(eigsh_state *s, int rc, const char *msg)
+{
+    double worst = rc;
+    if (kf_comm_allreduce(s->comm, &worst, 1, KF_REDUCE_MAX) != KF_OK)
+        return KFCLI_EXIT_RUNTIME;
+    if (worst == 0)
+        return 0;
+    char mine[KFCLI_ERRLEN];
+    snprintf(mine, sizeof mine, "%s", rc ? msg : "");
+    char *all = s->rank == 0 ? calloc((size_t)s->P, sizeof mine) : NULL;
+    int st = kf_comm_gather_rows(s->comm, mine, 1, sizeof mine, all, 0);
+    if (s->rank == 0) {
+        int r = 0;
+        while (st == KF_OK && all && r < s->P && !all[(size_t)r * sizeof mine])
+            r++;
+        if (st != KF_OK || !all || r == s->P)
+            fputs("kforge eigsh: a rank failed to read its points, and its message was lost\n",
+                  stderr);
+        else if (r == 0)
+            fprintf(stderr, "kforge eigsh: %s\n", all);
+        else
+            fprintf(stderr, "kforge eigsh: rank %d: %s\n", r, all + (size_t)r * sizeof mine);
+        if (worst == KFCLI_EXIT_USAGE)
+            fputs("(see 'kforge help eigsh')\n", stderr);
+    }
+    free(all);
+    return (int)worst;
+}
+
+/* MPI, block-sparse, --points: every rank's plan needs the whole cloud in
+ * float64 (it is made alike on every rank: docs/scale-out.md), so each rank
+ * reads an even slice by offset and one in-place allgather completes the
+ * one copy; the file is read once by the job, not once per rank. */
+static int read_plan_points(eigsh_state *s)
+{
+    char msg[KFCLI_ERRLEN] = "";
+    int64_t r0 = (int64_t)((__int128)s->n * s->rank / s->P);
+    int64_t r1 = (int64_t)((__int128)s->n * (s->rank + 1) / s->P);
+    s->x = malloc(sizeof(double) * (size_t)(s->n * s->d));
+    int rc = s->x ? read_rows(s, r0, r1, KF_FLOAT64, 1.0, s->x + r0 * s->d, msg, sizeof msg)
+                  : (snprintf(msg, sizeof msg, "out of memory for %lld points", (long long)s->n),
+                     KFCLI_EXIT_RUNTIME);
+    if ((rc = agree_ranks(s, rc, msg)))
+        return rc;
+    if (kf_comm_allgather_rows(s->comm, s->x, s->n, r0, r1 - r0,
+                               (int64_t)sizeof(double) * s->d) != KF_OK) {
+        fputs("kforge eigsh: exchanging the points failed\n", stderr);
+        return KFCLI_EXIT_RUNTIME;
+    }
+    kfcli_npy_close(&s->in), s->sliced = 0;
+    return 0;
+}
+
+/* MPI, dense, --points: the j side is every point, so the rank holds one
+ * copy of the cloud, in the operator's dtype, scaled (s->pts). Its own rows
+ * (the i side) are read by offset straight into their place in that copy;
+ * one in-place MPI_Allgatherv fills in the other ranks' rows. Gathered
+ * rather than read whole by every rank: the file is read once by the job
+ * instead of P times (P whole reads of one file contend for the shared file
+ * system), the exchange is no bigger than d vectors' (the matvec's own
+ * allgather moves n x b values every time), and no rank holds the file's
+ * bytes beside the points (the one-process reader holds the file, then a
+ * float64 copy, then the dtype's). */
+static int read_dense_points(eigsh_state *s)
+{
+    char msg[KFCLI_ERRLEN] = "";
+    kf_dtype dt = (kf_dtype)s->c.dtype;
+    size_t es = dt == KF_FLOAT32 ? 4 : 8;
+    double scale = s->c.kernel == KER_FORMULA ? 1.0 : 1.0 / s->c.sigma;
+    int64_t r0 = s->loc.row0, r1 = s->loc.row0 + s->loc.rows;
+    s->pts = malloc(es * (size_t)(s->n * s->d) + 1);
+    int rc = s->pts ? read_rows(s, r0, r1, dt, scale, (char *)s->pts + es * (size_t)(r0 * s->d),
+                                msg, sizeof msg)
+                    : (snprintf(msg, sizeof msg, "out of memory for the points"),
+                       KFCLI_EXIT_RUNTIME);
+    if ((rc = agree_ranks(s, rc, msg)))
+        return rc;
+    if (kf_comm_allgather_rows(s->comm, s->pts, s->n, r0, r1 - r0, (int64_t)es * s->d) != KF_OK) {
+        fputs("kforge eigsh: exchanging the points failed\n", stderr);
+        return KFCLI_EXIT_RUNTIME;
+    }
+    return 0;
+}
+
 /* The points: from the file (float32 or float64, any number of columns) or
- * the generator, as float64; NaN and inf refused, naming the point. */
+ * the generator, as float64; NaN and inf refused, naming the point. Under
+ * MPI, a file's header only (open_points). */
 static int load_points(eigsh_state *s)
 {
     eigsh_cfg *c = &s->c;
@@ -481,19 +657,15 @@ static int load_points(eigsh_state *s)
         return 0;
     }
     char err[KFCLI_ERRLEN];
+    if (s->want_mpi)
+        return open_points(s);
     kfcli_npy in;
     int st = kfcli_npy_read(c->points, &in, err, sizeof err);
     if (st) {
         fprintf(stderr, "kforge eigsh: %s\n", err);
         return st == KF_ERR_NOMEM ? KFCLI_EXIT_RUNTIME : KFCLI_EXIT_USAGE;
     }
-    char shp[64];
-    kfcli_npy_shape_str(&in, shp, sizeof shp);
-    int rc = 0;
-    if (in.type == KFCLI_NPY_I8)
-        rc = usage("%s: 'descr' is '<i8' (int64); points must be '<f4' or '<f8'", c->points);
-    else if (in.ndim == 0 || in.shape[0] < 1 || (in.ndim == 2 && in.shape[1] < 1))
-        rc = usage("%s: shape %s; points must be (n, d) or (n,) with n, d >= 1", c->points, shp);
+    int rc = check_points_shape(c->points, &in);
     if (rc) {
         kfcli_npy_free(&in);
         return rc;
@@ -566,7 +738,26 @@ static int check_formula(eigsh_state *s, const char *const *aliases)
         return usage("the kernel FORMULA must be scalar (dim 1); '%s' has dim %lld", s->c.formula,
                      (long long)dim);
     char why[512];
-    rc = kfcli_symmetry_probe(s->ctx, s->c.formula, s->n, s->d, s->x, why, sizeof why);
+    double *sample = NULL;
+    if (!s->x) { /* MPI, dense, --points: every rank reads the probe's rows alone */
+        int64_t m = kfcli_probe_count(s->n);
+        if (!(sample = malloc(sizeof(double) * (size_t)(m * s->d)))) {
+            fputs("kforge eigsh: out of memory for the symmetry probe\n", stderr);
+            return KFCLI_EXIT_RUNTIME;
+        }
+        for (int64_t q = 0; q < m; q++) {
+            int64_t row = kfcli_probe_row(q, s->n);
+            if ((rc = read_rows(s, row, row + 1, KF_FLOAT64, 1.0, sample + q * s->d, why,
+                                sizeof why))) {
+                free(sample);
+                fprintf(stderr, "kforge eigsh: %s\n", why);
+                return rc;
+            }
+        }
+    }
+    rc = kfcli_symmetry_probe(s->ctx, s->c.formula, s->n, s->d, sample ? sample : s->x,
+                              sample != NULL, why, sizeof why);
+    free(sample);
     if (rc == 1)
         return usage("%s", why);
     if (rc) {
@@ -680,16 +871,16 @@ static int make_operator(eigsh_state *s, const kf_ranges *rg)
         return rc;
     kf_dtype dt = (kf_dtype)c->dtype;
     size_t es = dt == KF_FLOAT32 ? 4 : 8;
-    /* A rank keeps only its j rows (which hold its own rows). */
+    /* A rank keeps only its j rows (which hold its own rows); read_dense_points
+     * made them already. */
     int64_t first = s->comm ? s->loc.j0 : 0, rows = s->comm ? s->loc.nj : s->n;
-    s->pts = malloc(es * (size_t)(rows * s->d) + 1);
-    if (!s->pts) {
+    if (!s->pts && !(s->pts = malloc(es * (size_t)(rows * s->d) + 1))) {
         fputs("kforge eigsh: out of memory for the points\n", stderr);
         return KFCLI_EXIT_RUNTIME;
     }
-    const double *src = (s->xs ? s->xs : s->x) + first * s->d;
     double scale = c->kernel == KER_FORMULA ? 1.0 : 1.0 / c->sigma;
-    for (int64_t e = 0; e < rows * s->d; e++) {
+    for (int64_t e = 0; s->x && e < rows * s->d; e++) {
+        const double *src = (s->xs ? s->xs : s->x) + first * s->d;
         if (dt == KF_FLOAT32)
             ((float *)s->pts)[e] = (float)(src[e] * scale);
         else
@@ -951,6 +1142,7 @@ static int eigsh_main(eigsh_state *s, int argc, char **argv)
                          "(docs/scale-out.md)", launched);
         want_mpi = 0; /* mpirun -np 1 of a one-process build: as without mpirun */
     }
+    s->want_mpi = want_mpi;
     if ((rc = load_points(s)) || (rc = check_sizes(s)))
         return rc;
     /* The default for large clouds and kernels that decay fast enough for
@@ -977,12 +1169,18 @@ static int eigsh_main(eigsh_state *s, int argc, char **argv)
     if (want_mpi && (rc = join_ranks(s)))
         return rc;
     kf_ranges rg;
+    if (s->sliced && c->block_sparse && (rc = read_plan_points(s)))
+        return rc;
     if (c->block_sparse && (rc = plan_blocks(s, &rg)))
         return rc;
     if ((rc = split_rows(s, c->block_sparse ? &rg : NULL)))
         return rc;
+    if (s->sliced && !c->block_sparse && (rc = read_dense_points(s)))
+        return rc;
     if ((rc = make_operator(s, c->block_sparse ? &rg : NULL)))
         return rc;
+    if (s->sliced)
+        kfcli_npy_close(&s->in), s->sliced = 0;
     if (s->comm) { /* the whole cloud is no longer needed here: the operator has its rows */
         free(s->x), free(s->xs);
         s->x = s->xs = NULL;
@@ -1100,6 +1298,8 @@ int kfcli_eigsh(int argc, char **argv)
     kf_linop_free(s.K);
     kf_plan_free(s.plan);
     kfcli_local_free(&s.loc);
+    if (s.sliced)
+        kfcli_npy_close(&s.in);
     free(s.bounds);
     kf_comm_free(s.comm); /* after the last collective call; finalizes MPI */
     kf_free(s.ctx);

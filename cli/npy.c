@@ -277,11 +277,12 @@ static int parse_dict(hdr_parser *p, kfcli_npy *a)
     return KF_OK;
 }
 
-/* Validates the preamble and header of buf (len bytes: the whole file) and
- * fills a's type and shape; *off gets the data offset. Every size is checked
- * against len, including the data's (exactly count * elsize bytes must follow). */
-static int parse_header(const unsigned char *buf, size_t len, const char *name, kfcli_npy *a,
-                        size_t *off, char *err, size_t errlen)
+/* Validates the preamble and header of buf (its first len bytes: the whole
+ * file, or at least the header) and fills a's type and shape; *off gets the
+ * data offset. Every size is checked against total, the file's size,
+ * including the data's (exactly count * elsize bytes must follow). */
+static int parse_header(const unsigned char *buf, size_t len, size_t total, const char *name,
+                        kfcli_npy *a, size_t *off, char *err, size_t errlen)
 {
     memset(a, 0, sizeof *a);
     a->shape[0] = a->shape[1] = 1;
@@ -310,7 +311,7 @@ static int parse_header(const unsigned char *buf, size_t len, const char *name, 
                     hlen, KFCLI_NPY_MAX_HEADER);
     if (hlen > len - start)
         return fail(err, errlen, KF_ERR_ARG, name,
-                    "header length %zu runs past the end of the file (%zu bytes)", hlen, len);
+                    "header length %zu runs past the end of the file (%zu bytes)", hlen, total);
     const char *h = (const char *)buf + start;
     if (h[hlen - 1] != '\n')
         return fail(err, errlen, KF_ERR_ARG, name, "header does not end with a newline");
@@ -326,7 +327,7 @@ static int parse_header(const unsigned char *buf, size_t len, const char *name, 
     size_t es = kfcli_npy_elsize(a->type), need;
     if ((uint64_t)count > SIZE_MAX || __builtin_mul_overflow((size_t)count, es, &need))
         return fail(err, errlen, KF_ERR_ARG, name, "'shape' has too many elements");
-    size_t have = len - start - hlen;
+    size_t have = total - start - hlen;
     if (have != need) {
         char shp[64];
         kfcli_npy_shape_str(a, shp, sizeof shp);
@@ -343,7 +344,7 @@ int kfcli_npy_parse(const void *buf, size_t len, const char *name, kfcli_npy *a,
                     size_t errlen)
 {
     size_t off;
-    int st = parse_header(buf, len, name, a, &off, err, errlen);
+    int st = parse_header(buf, len, len, name, a, &off, err, errlen);
     if (st) {
         memset(a, 0, sizeof *a);
         return st;
@@ -359,9 +360,10 @@ int kfcli_npy_parse(const void *buf, size_t len, const char *name, kfcli_npy *a,
     return KF_OK;
 }
 
-int kfcli_npy_read(const char *path, kfcli_npy *a, char *err, size_t errlen)
+/* Opens path for reading, refusing anything but a regular file; *sb gets its
+ * status. */
+static int open_regular(const char *path, int *fdp, struct stat *sb, char *err, size_t errlen)
 {
-    memset(a, 0, sizeof *a);
     /* O_NONBLOCK: opening a FIFO without a writer would block forever; the
      * type is checked on the descriptor, so what is read is what was checked.
      * Only regular files: /dev/zero would be read until memory runs out, and
@@ -369,26 +371,37 @@ int kfcli_npy_read(const char *path, kfcli_npy *a, char *err, size_t errlen)
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0)
         return fail(err, errlen, KF_ERR_IO, path, "%s", strerror(errno));
-    struct stat sb;
-    if (fstat(fd, &sb) != 0) {
+    if (fstat(fd, sb) != 0) {
         int e = errno;
         close(fd);
         return fail(err, errlen, KF_ERR_IO, path, "%s", strerror(e));
     }
-    if (!S_ISREG(sb.st_mode)) {
+    if (!S_ISREG(sb->st_mode)) {
         close(fd);
         return fail(err, errlen, KF_ERR_ARG, path,
                     "is %s, not a regular file: .npy inputs are read from regular files only",
-                    S_ISFIFO(sb.st_mode)  ? "a FIFO or pipe"
-                    : S_ISCHR(sb.st_mode) ? "a character device"
-                    : S_ISBLK(sb.st_mode) ? "a block device"
-                    : S_ISDIR(sb.st_mode) ? "a directory"
-                    : S_ISSOCK(sb.st_mode) ? "a socket"
-                                           : "a special file");
+                    S_ISFIFO(sb->st_mode)  ? "a FIFO or pipe"
+                    : S_ISCHR(sb->st_mode) ? "a character device"
+                    : S_ISBLK(sb->st_mode) ? "a block device"
+                    : S_ISDIR(sb->st_mode) ? "a directory"
+                    : S_ISSOCK(sb->st_mode) ? "a socket"
+                                            : "a special file");
     }
     int fl = fcntl(fd, F_GETFL);
     if (fl >= 0)
         (void)fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+    *fdp = fd;
+    return KF_OK;
+}
+
+int kfcli_npy_read(const char *path, kfcli_npy *a, char *err, size_t errlen)
+{
+    memset(a, 0, sizeof *a);
+    int fd;
+    struct stat sb;
+    int st0 = open_regular(path, &fd, &sb, err, errlen);
+    if (st0)
+        return st0;
     FILE *f = fdopen(fd, "rb");
     if (!f) {
         int e = errno;
@@ -429,7 +442,7 @@ int kfcli_npy_read(const char *path, kfcli_npy *a, char *err, size_t errlen)
      * (malloc's alignment suits every element type), so a big file is never
      * held twice. */
     size_t off;
-    st = parse_header(buf, len, path, a, &off, err, errlen);
+    st = parse_header(buf, len, len, path, a, &off, err, errlen);
     if (st) {
         free(buf);
         memset(a, 0, sizeof *a);
@@ -440,6 +453,109 @@ int kfcli_npy_read(const char *path, kfcli_npy *a, char *err, size_t errlen)
     unsigned char *shrunk = realloc(buf, bytes ? bytes : 16);
     a->data = shrunk ? shrunk : buf;
     return KF_OK;
+}
+
+/* Reads exactly n bytes at offset off (pread: the descriptor's position is
+ * never used, so slices may be read in any order). */
+static int pread_all(kfcli_npy_file *f, void *buf, size_t n, uint64_t off, char *err,
+                     size_t errlen)
+{
+    unsigned char *p = buf;
+    while (n > 0) {
+        size_t want = n < ((size_t)1 << 30) ? n : (size_t)1 << 30;
+        ssize_t got = pread(f->fd, p, want, (off_t)off);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0)
+            return fail(err, errlen, KF_ERR_IO, f->path, "%s", strerror(errno));
+        if (got == 0) /* the header said more: the file shrank since it was opened */
+            return fail(err, errlen, KF_ERR_ARG, f->path,
+                        "truncated .npy file: no data at byte %llu (the file changed since it "
+                        "was opened?)", (unsigned long long)off);
+        p += got, n -= (size_t)got, off += (uint64_t)got;
+    }
+    return KF_OK;
+}
+
+int kfcli_npy_open(const char *path, kfcli_npy_file *f, char *err, size_t errlen)
+{
+    memset(f, 0, sizeof *f);
+    f->fd = -1;
+    int fd;
+    struct stat sb;
+    int st = open_regular(path, &fd, &sb, err, errlen);
+    if (st)
+        return st;
+    f->fd = fd, f->path = path;
+    if (sb.st_size < 0 || (uint64_t)sb.st_size > SIZE_MAX) {
+        kfcli_npy_close(f);
+        return fail(err, errlen, KF_ERR_ARG, path, "file size %lld cannot be addressed",
+                    (long long)sb.st_size);
+    }
+    size_t total = (size_t)sb.st_size;
+    /* The preamble and the longest header accepted; parse_header checks the
+     * rest against the file's size. */
+    size_t len = total < 12 + KFCLI_NPY_MAX_HEADER ? total : 12 + KFCLI_NPY_MAX_HEADER;
+    unsigned char *buf = malloc(len ? len : 1);
+    if (!buf) {
+        kfcli_npy_close(f);
+        return fail(err, errlen, KF_ERR_NOMEM, path, "out of memory for the header");
+    }
+    st = pread_all(f, buf, len, 0, err, errlen);
+    kfcli_npy a;
+    size_t off = 0;
+    if (st == KF_OK)
+        st = parse_header(buf, len, total, path, &a, &off, err, errlen);
+    free(buf);
+    if (st) {
+        kfcli_npy_close(f);
+        return st;
+    }
+    f->type = a.type, f->ndim = a.ndim, f->count = a.count;
+    f->shape[0] = a.shape[0], f->shape[1] = a.shape[1];
+    f->data_off = off;
+    /* 1-D: a row is one element; 2-D: shape[1] elements (count * elsize fits
+     * a size_t, parse_header checked, so this product does too) */
+    f->row_bytes = (int64_t)kfcli_npy_elsize(a.type) * (a.ndim == 2 ? a.shape[1] : 1);
+    return KF_OK;
+}
+
+int kfcli_npy_read_rows(kfcli_npy_file *f, int64_t r0, int64_t r1, void *out, char *err,
+                        size_t errlen)
+{
+    const char *name = f->path ? f->path : "(npy)";
+    if (f->fd < 0)
+        return fail(err, errlen, KF_ERR_ARG, name, "not open");
+    if (f->ndim == 0)
+        return fail(err, errlen, KF_ERR_ARG, name, "'shape' () has no rows to read");
+    if (r0 < 0 || r1 < r0 || r1 > f->shape[0])
+        return fail(err, errlen, KF_ERR_ARG, name,
+                    "rows [%lld, %lld) are not a slice of the %lld rows", (long long)r0,
+                    (long long)r1, (long long)f->shape[0]);
+    int64_t at, bytes;
+    uint64_t off;
+    if (__builtin_mul_overflow(r0, f->row_bytes, &at) ||
+        __builtin_mul_overflow(r1 - r0, f->row_bytes, &bytes) || (uint64_t)bytes > SIZE_MAX ||
+        __builtin_add_overflow((uint64_t)at, f->data_off, &off) ||
+        off + (uint64_t)bytes > (uint64_t)INT64_MAX)
+        return fail(err, errlen, KF_ERR_ARG, name,
+                    "rows [%lld, %lld) of %lld bytes overflow the file offsets", (long long)r0,
+                    (long long)r1, (long long)f->row_bytes);
+    if (bytes == 0)
+        return KF_OK;
+    if (!out)
+        return fail(err, errlen, KF_ERR_ARG, name, "no buffer for %lld bytes", (long long)bytes);
+    return pread_all(f, out, (size_t)bytes, off, err, errlen);
+}
+
+void kfcli_npy_close(kfcli_npy_file *f)
+{
+    if (!f)
+        return;
+    if (f->fd >= 0)
+        close(f->fd);
+    memset(f, 0, sizeof *f);
+    f->fd = -1;
 }
 
 size_t kfcli_npy_header(const kfcli_npy *a, char *hdr, size_t cap)

@@ -53,6 +53,34 @@ int kfcli_npy_parse(const void *buf, size_t len, const char *name, kfcli_npy *a,
 /* Reads the file at path (messages name path). Same contract as kfcli_npy_parse. */
 int kfcli_npy_read(const char *path, kfcli_npy *a, char *err, size_t errlen);
 
+/* An open .npy file whose header was validated (against the file's size,
+ * exactly as kfcli_npy_read does) but whose data was not read: slices of
+ * its rows are read by offset (pread), so each MPI rank reads only its own. */
+typedef struct kfcli_npy_file {
+    kfcli_npy_type type;
+    int ndim;           /* 0, 1 or 2 */
+    int64_t shape[2];   /* as in kfcli_npy */
+    int64_t count;
+    uint64_t data_off;  /* byte offset of row 0 */
+    int64_t row_bytes;  /* elsize (1-D) or elsize * shape[1] (2-D); 0 bytes when shape[1] is 0 */
+    int fd;             /* -1 when closed */
+    const char *path;   /* borrowed from kfcli_npy_open's caller: names the file in messages */
+} kfcli_npy_file;
+
+/* Opens path and validates its header (same messages as kfcli_npy_read: not
+ * a regular file, bad header, Fortran order, data of the wrong size). path
+ * must outlive f. On failure f is closed (kfcli_npy_close is harmless). */
+int kfcli_npy_open(const char *path, kfcli_npy_file *f, char *err, size_t errlen);
+/* Reads rows [r0, r1) (0 <= r0 <= r1 <= shape[0]; 1-D arrays have one
+ * element a row) into out, (r1 - r0) * row_bytes bytes, as stored (the
+ * file's type, little-endian). An empty slice reads nothing (out may be
+ * NULL). KF_ERR_ARG for a bad range, a 0-D array, an offset that overflows,
+ * or a file that shrank since it was opened; KF_ERR_IO if a read fails. */
+int kfcli_npy_read_rows(kfcli_npy_file *f, int64_t r0, int64_t r1, void *out, char *err,
+                        size_t errlen);
+/* Closes f (a closed or zeroed-and-closed f is fine). */
+void kfcli_npy_close(kfcli_npy_file *f);
+
 /* Frees a->data and zeroes *a (a zeroed struct is fine). */
 void kfcli_npy_free(kfcli_npy *a);
 

@@ -14,7 +14,6 @@
 
 #include "cli/cli.h"
 
-#define PROBE_POINTS 192
 #define PROBE_RTOL 1e-9
 
 /* out[i] = sum over the sample of term(i, j) w (axis 1: over j; axis 0: over i). */
@@ -39,9 +38,9 @@ static int probe_sum(kf_ctx *ctx, const char *formula, const char *wdef, int axi
 }
 
 int kfcli_symmetry_probe(kf_ctx *ctx, const char *formula, int64_t n, int64_t d, const double *x,
-                         char *why, size_t cap)
+                         int sampled, char *why, size_t cap)
 {
-    int64_t m = n < PROBE_POINTS ? n : PROBE_POINTS;
+    int64_t m = kfcli_probe_count(n);
     size_t fl = strlen(formula) + 16;
     double *pts = malloc(sizeof(double) * (size_t)(m * d + 4 * m + 1));
     char *f = malloc(fl), *fa = malloc(fl);
@@ -53,7 +52,8 @@ int kfcli_symmetry_probe(kf_ctx *ctx, const char *formula, int64_t n, int64_t d,
     double *w = pts + m * d, *rows = w + m, *cols = rows + m, *mag = cols + m;
     /* Evenly spread over the cloud (inputs are often sorted by something). */
     for (int64_t s = 0; s < m; s++)
-        memcpy(pts + s * d, x + (s * n / m) * d, sizeof(double) * (size_t)d);
+        memcpy(pts + s * d, x + (sampled ? s : kfcli_probe_row(s, n)) * d,
+               sizeof(double) * (size_t)d);
     for (int64_t s = 0; s < m; s++)
         w[s] = 0.5 + (double)((s * 7919 + 13) % 101) / 101.0;
     snprintf(f, fl, "(%s)*w", formula);
@@ -75,7 +75,7 @@ int kfcli_symmetry_probe(kf_ctx *ctx, const char *formula, int64_t n, int64_t d,
                      "the kernel FORMULA is not symmetric: K(x_i, x_j) != K(x_j, x_i) (on %lld of "
                      "the points, the weighted row sum at point %lld is %.6g, the column sum %.6g); "
                      "eigsh needs a symmetric kernel matrix",
-                     (long long)m, (long long)(s * n / m), a, b);
+                     (long long)m, (long long)kfcli_probe_row(s, n), a, b);
             rc = 1;
             break;
         }

@@ -482,6 +482,23 @@ static int32_t bspline_share(ad *A, const kfc_node *x, int c, int32_t g)
     return sp < 0 || kk < 0 ? -1 : mk(A, KFC_OP_MULT, kk, sp, -1, 0, 0);
 }
 
+/* SoftDTW_SqDist's shares, KeOps' DiffT: GradSoftDTW_SqDist(x,y,gamma) (dim
+ * n + m, one node for both) times g, x's part then y's. Neither gamma nor
+ * GradSoftDTW_SqDist has a derivative (nor in KeOps). */
+static int32_t softdtw_share(ad *A, const kfc_node *x, int c, int32_t g)
+{
+    if (x->op == KFC_OP_GRADSOFTDTW_SQDIST || c == 2)
+        return kfc_diag_set(A->d, KF_ERR_UNSUPPORTED, x->pos, x->src, "autodiff: %s",
+                            c == 2 && x->op == KFC_OP_SOFTDTW_SQDIST
+                                ? "SoftDTW_SqDist has no derivative with respect to gamma"
+                                : "GradSoftDTW_SqDist has no derivative"),
+               -1;
+    int32_t n = N(A, x->a[0])->dim, m = N(A, x->a[1])->dim;
+    int32_t gr = mk(A, KFC_OP_GRADSOFTDTW_SQDIST, x->a[0], x->a[1], x->a[2], 0, 0);
+    int32_t t = gr < 0 ? -1 : mk(A, KFC_OP_MULT, gr, g, -1, 0, 0);
+    return t < 0 ? -1 : mk(A, KFC_OP_EXTRACT, t, -1, -1, c == 0 ? 0 : n, c == 0 ? n : m);
+}
+
 /* Argument c's share of the gradient g at node k: a node, NONE, or -1 (error). */
 static int32_t share(ad *A, int32_t k, int c, int32_t g)
 {
@@ -494,6 +511,8 @@ static int32_t share(ad *A, int32_t k, int c, int32_t g)
     if (strcmp(rules, "*") == 0)
         return R.x.op == KFC_OP_TENSORDOT ? tensordot_share(A, &R.x, c, g)
                : R.x.op == KFC_OP_BSPLINE ? bspline_share(A, &R.x, c, g)
+               : R.x.op == KFC_OP_SOFTDTW_SQDIST || R.x.op == KFC_OP_GRADSOFTDTW_SQDIST
+                   ? softdtw_share(A, &R.x, c, g)
                                           : weighted_share(A, &R.x, c, g);
     R.s = rules;
     for (int i = 0; i < c; i++) {

@@ -302,6 +302,18 @@ static int32_t check_special(checker *C, int32_t k)
         if (int_range(C, k, 0, 0, d0 - 2, KF_ERR_TYPE) || int_range(C, k, 0, 0, KFC_BSPLINE_MAX_ORDER, KF_ERR_LIMIT))
             return -1;
         return (int32_t)(d0 - n->iv[0] - 1);
+    case KFC_OP_SOFTDTW_SQDIST:
+    case KFC_OP_GRADSOFTDTW_SQDIST:
+        if (scalar_arg(C, k, 2))
+            return -1;
+        /* every tier keeps the DP table of one pair (the gradient's is n*m
+         * values) in its locals: bounded so generated code cannot blow a
+         * stack, nor a GPU's per-thread local memory */
+        if (d0 * d1 > KFC_SOFTDTW_MAX_CELLS)
+            return err(C, k, KF_ERR_LIMIT, "%s: n*m = %lld*%lld = %lld is too large (at most %d)", s,
+                       (long long)d0, (long long)d1, (long long)(d0 * d1), KFC_SOFTDTW_MAX_CELLS),
+                   -1;
+        return n->op == KFC_OP_SOFTDTW_SQDIST ? 1 : (int32_t)(d0 + d1);
     case KFC_OP_MATVECMULT:
     case KFC_OP_VECMATMULT: {
         int64_t da = n->op == KFC_OP_MATVECMULT ? d0 : d1, db = n->op == KFC_OP_MATVECMULT ? d1 : d0;

@@ -37,6 +37,7 @@
 #define KFC_MAX_K 4096            /* K of KMin-like reductions */
 #define KFC_MAX_ALIASES 256
 #define KFC_BSPLINE_MAX_ORDER 64  /* order of BSpline (its per-spline triangle) */
+#define KFC_SOFTDTW_MAX_CELLS 4096 /* n*m of (Grad)SoftDTW_SqDist: its DP table, per pair */
 
 /* Op ids, generated from ops.def. KFC_OP_COUNT is no kfc_op, so a switch
  * over a kfc_op without `default:` lists exactly the ops (-Wswitch names a

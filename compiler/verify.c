@@ -119,6 +119,10 @@ static int validate_node(const kfc_prog *p, int32_t n, kfc_diag *d)
         break;
     }
     case KFC_OP_BSPLINE: ok = db == 1 && iv[0] >= 0 && (int64_t)dim == da - iv[0] - 1 && dim >= 1; break;
+    case KFC_OP_SOFTDTW_SQDIST: ok = dc == 1 && dim == 1 && (int64_t)da * db <= KFC_SOFTDTW_MAX_CELLS; break;
+    case KFC_OP_GRADSOFTDTW_SQDIST:
+        ok = dc == 1 && (int64_t)dim == (int64_t)da + db && (int64_t)da * db <= KFC_SOFTDTW_MAX_CELLS;
+        break;
     case KFC_OP_COMPLEXSUM: ok = dim == 2 && da % 2 == 0; break;
     case KFC_OP_COMPLEXSUMT: ok = da == 2 && iv[0] == dim && dim % 2 == 0; break;
     case KFC_OP_COMPLEXSCAL: ok = dim % 2 == 0 && ((da == 2 && db == dim) || (db == 2 && da == dim)); break;

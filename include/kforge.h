@@ -719,6 +719,14 @@ int kf_comm_allreduce(kf_comm *c, double *v, int count, kf_reduce_op op);
  * elsewhere). */
 int kf_comm_gather_rows(kf_comm *c, const void *local, int64_t rows, int64_t rowbytes, void *out,
                         int root);
+/* Collective, in place: buf holds n rows of `rowbytes` bytes on every rank,
+ * and rank r's rows [row0, row0 + rows) are filled in; afterwards every rank
+ * holds all of them (MPI_Allgatherv). The ranks' slices must tile [0, n) in
+ * rank order (a rank may have none), else KF_ERR_ARG on every rank and buf
+ * is unchanged. For a cloud that each rank read in slices but every rank
+ * needs whole (the j side of a dense operator). */
+int kf_comm_allgather_rows(kf_comm *c, void *buf, int64_t n, int64_t row0, int64_t rows,
+                           int64_t rowbytes);
 
 /* Where a distributed kernel operator's rows live. The ranks' row slices
  * must tile [0, n) in rank order. The j side: the rows [j0, j0 + nj) of the

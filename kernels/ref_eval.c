@@ -257,6 +257,66 @@ static void bspline_d(const double *t, int32_t nt, int64_t order, double x, int3
     (void)nt;
 }
 
+/* Soft-DTW straight from its definition: R (n+1 by m+1, row i for x_i) with
+ * R[0][0] = 0 and +inf on the rest of row and column 0, so the first row and
+ * column come out of the general rule (their soft-min has one finite term:
+ * u - gamma log(1) = u exactly). The tiers write those out instead; both are
+ * KeOps' values. */
+static double sdtw_softmin(double a, double b, double c, double gm)
+{
+    double u = a < b ? a : b;
+    u = u < c ? u : c;
+    return u - gm * log(exp((u - a) / gm) + exp((u - b) / gm) + exp((u - c) / gm));
+}
+
+/* R of x (n), y (m) into r, (n+1)*(m+1) values, row-major. */
+static void sdtw_table(const double *x, int32_t n, const double *y, int32_t m, double gm, double *r)
+{
+    const int64_t w = m + 1;
+    for (int64_t q = 0; q < (n + 1) * w; q++)
+        r[q] = q ? INFINITY : 0;
+    for (int32_t i = 1; i <= n; i++)
+        for (int32_t j = 1; j <= m; j++) {
+            double d = x[i - 1] - y[j - 1];
+            r[i * w + j] = d * d + sdtw_softmin(r[(i - 1) * w + j - 1], r[(i - 1) * w + j], r[i * w + j - 1], gm);
+        }
+}
+
+/* The gradient of R[n][m] in x, then y: e[i][j] = dR[n][m]/dR[i][j] runs
+ * backwards over the cells that R[i][j] feeds, each with its soft-min weight
+ * exp((R[next] - R[i][j] - cost(next)) / gamma); dR/dx_i = sum_j 2 (x_i - y_j) e[i][j]. */
+static void sdtw_grad(const double *x, int32_t n, const double *y, int32_t m, double gm, double *o)
+{
+    static const int di[3] = {1, 0, 1}, dj[3] = {0, 1, 1};
+    const int64_t w = m + 1;
+    double r[2 * KFC_SOFTDTW_MAX_CELLS + 2], e[2 * KFC_SOFTDTW_MAX_CELLS + 2];
+    sdtw_table(x, n, y, m, gm, r);
+    for (int32_t c = 0; c < n + m; c++)
+        o[c] = 0;
+    for (int32_t i = n; i >= 1; i--)
+        for (int32_t j = m; j >= 1; j--) {
+            double acc = i == n && j == m ? 1 : 0;
+            for (int t = 0; t < 3; t++) {
+                int32_t ni = i + di[t], nj = j + dj[t];
+                if (ni > n || nj > m)
+                    continue;
+                double d = x[ni - 1] - y[nj - 1];
+                acc += exp((r[ni * w + nj] - r[i * w + j] - d * d) / gm) * e[ni * w + nj];
+            }
+            e[i * w + j] = acc;
+            double d = x[i - 1] - y[j - 1];
+            o[i - 1] += 2 * d * acc;
+            o[n + j - 1] -= 2 * d * acc;
+        }
+}
+
+static double sdtw_value(const double *x, int32_t n, const double *y, int32_t m, double gm)
+{
+    double r[2 * KFC_SOFTDTW_MAX_CELLS + 2];
+    sdtw_table(x, n, y, m, gm, r);
+    return r[(int64_t)n * (m + 1) + m];
+}
+
 /* Evaluates one node into o (its dim values) from its children's values. */
 static void eval_node(const kfc_node *n, const double *A, int32_t da, const double *B, int32_t db,
                       const double *C, int32_t dc, kf_dtype dtype, const void *const *args,
@@ -377,6 +437,8 @@ static void eval_node(const kfc_node *n, const double *A, int32_t da, const doub
         return;
     case KFC_OP_TENSORDOT: tensordot_d(&n->td, A, B, d, o); return;
     case KFC_OP_BSPLINE: bspline_d(A, da, n->iv[0], B[0], d, o); return;
+    case KFC_OP_SOFTDTW_SQDIST: o[0] = sdtw_value(A, da, B, db, C[0]); return;
+    case KFC_OP_GRADSOFTDTW_SQDIST: sdtw_grad(A, da, B, db, C[0], o); return;
     case KFC_OP_TENSORPROD:
         for (int32_t k = 0; k < da; k++)
             for (int32_t l = 0; l < db; l++)

@@ -32,6 +32,13 @@ int kf_comm_gather_rows(kf_comm *c, const void *local, int64_t rows, int64_t row
            KF_ERR_UNSUPPORTED;
 }
 
+int kf_comm_allgather_rows(kf_comm *c, void *buf, int64_t n, int64_t row0, int64_t rows,
+                           int64_t rowbytes)
+{
+    return (void)c, (void)buf, (void)n, (void)row0, (void)rows, (void)rowbytes,
+           KF_ERR_UNSUPPORTED;
+}
+
 int kfs_comm_allgather_i64(kf_comm *c, int64_t mine, int64_t *all)
 {
     return (void)c, (void)mine, (void)all, KF_ERR_UNSUPPORTED;

@@ -43,10 +43,13 @@ static const char *const OPS_R[] = {
     "TensorDot(A, y, [3,3], [3], [1], [0]) + x*p", "TensorDot(A, A*b, [3,3], [3,3], [0], [1], [1,0])",
     "TensorDot(TensorProd(x, A), w, [3,3,3], [3], [2], [0], [1,0])*b", "Kron(A, TensorProd(q, w)*b, [3,3], [3,3])",
     "SqNormIso(p, x - y) + SqNormDiag(w, x) + SymSqNorm(A, y) + IntInv(4)",
+    "SoftDTW_SqDist(x, Concat(y, b), p*p + IntInv(4))*b + SoftDTW_SqDist(a, y, IntInv(3))",
+    "GradSoftDTW_SqDist(x, Concat(y, b), IntInv(2))*a",
     /* derivatives (t_ops.c's): their expansions */
     "Grad(Exp(-SqDist(x,y)*p)*b, x, a)", "Grad(Sin(x*y)*p, y, x) + Grad_WithSavedForward(SqNorm2(x-y), y, a, b)",
     "Diff(Exp(-SqDist(x,y))*x, x, w)", "GradMatrix(Sin(x)*b, x)",
-    "Laplacian(Exp(-SqDist(x,y)*p), x) + Divergence(x*Norm2(x-y), x)",    /* complex (even dims: Concat(x, y) is 3 complex numbers, Concat(a, b) one) */
+    "Laplacian(Exp(-SqDist(x,y)*p), x) + Divergence(x*Norm2(x-y), x)",
+    "Grad(SoftDTW_SqDist(x, y, IntInv(3) + p*p), x, b) - Grad(SoftDTW_SqDist(x*a, y, IntInv(2)), y, a)",    /* complex (even dims: Concat(x, y) is 3 complex numbers, Concat(a, b) one) */
     KFT_COMPLEX_FORMULAS
 };
 static const char *const OPS_P[] = {

@@ -348,7 +348,10 @@ static const char *const OPS[] = {
     "Mod(x, IntCst(2), b) + ClampInt(x*IntCst(4), -2, 3) + IfElse(x - y, a, b) + (x < y)*p",
     /* TensorDot's loops, BSpline's triangle */
     "TensorDot(TensorProd(x, y), y, [3,3], [3], [1], [0], [0])*p + Kron(x, b, [3], [1]) + "
-    "BSpline(Concat(Concat(Concat(b - IntCst(2), b), b + IntCst(1)), b + IntCst(2)), a, 2)*IntInv(2)",    /* complex: the device math of ComplexExp, Exp1j, Abs, Angle, Divide and the templates */
+    "BSpline(Concat(Concat(Concat(b - IntCst(2), b), b + IntCst(1)), b + IntCst(2)), a, 2)*IntInv(2)",
+    /* soft-DTW's DP: one column (the value), the table and the weights (the gradient) */
+    "SoftDTW_SqDist(x, Concat(y, b), p*p + IntInv(2)) + Grad(SoftDTW_SqDist(x, y, IntInv(2)), x, a)*b",
+    /* complex: the device math of ComplexExp, Exp1j, Abs, Angle, Divide and the templates */
     "ComplexAbs(ComplexExp(Concat(x, y*b))) + ComplexAngle(ComplexMult(Concat(x, y), Concat(b, a)))",
     "Concat(ComplexSum(ComplexDivide(ComplexExp1j(x - y), Concat(b*b + IntCst(1), a))), ComplexReal(Conj(Concat(x, y)))*p)",
 };

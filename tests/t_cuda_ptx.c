@@ -39,7 +39,10 @@ static const char *const FORMULAS[] = {
     "TensorDot(A, y, [3,3], [3], [1], [0]) + x*p", "TensorDot(A, A*b, [3,3], [3,3], [0], [1], [1,0])",
     "TensorDot(TensorProd(x, A), w, [3,3,3], [3], [2], [0], [1,0])*b", "Kron(A, TensorProd(q, w)*b, [3,3], [3,3])",
     "SqNormIso(p, x - y) + SqNormDiag(w, x) + SymSqNorm(A, y) + IntInv(4)",
-    "BSpline(Concat(Concat(Concat(Concat(Concat(IntCst(-2), IntCst(-1)), Zero(1)), Zero(1)), IntCst(1)), IntCst(2)), a*b, 3)*p + BSpline(Concat(Concat(b - IntCst(2), b), b + IntCst(1)), a, 1)", "x", "p + Sum(y)",    /* complex */
+    "BSpline(Concat(Concat(Concat(Concat(Concat(IntCst(-2), IntCst(-1)), Zero(1)), Zero(1)), IntCst(1)), IntCst(2)), a*b, 3)*p + BSpline(Concat(Concat(b - IntCst(2), b), b + IntCst(1)), a, 1)",
+    "SoftDTW_SqDist(x, Concat(y, b), p*p + IntInv(2))*a + SoftDTW_SqDist(a, y, IntInv(3))",
+    "GradSoftDTW_SqDist(x, Concat(y, b), IntInv(2))*p", "Grad(SoftDTW_SqDist(x, y, IntInv(2)), y, a)",
+    "x", "p + Sum(y)",    /* complex */
     KFT_COMPLEX_FORMULAS
     "ComplexDivide(Concat(x, y), Concat(y + p, x*b))",
     "ComplexDivide(Concat(a, b), Concat(x, y)) + ComplexDivide(Concat(x, y), Concat(b, p))",

@@ -26,5 +26,7 @@ KFT_TEST(docs_formulas_limits_match_code)
     row_is(doc, "dim of any node", KFC_MAX_DIM);
     row_is(doc, "sum of the dims of all nodes (values per pair of points)", KFC_MAX_TOTAL_DIM);
     row_is(doc, "K of KMin-like reductions", KFC_MAX_K);
+    row_is(doc, "n*m of SoftDTW_SqDist and GradSoftDTW_SqDist (sequences of dims n, m: the DP table of one pair)",
+           KFC_SOFTDTW_MAX_CELLS);
     free(doc);
 }

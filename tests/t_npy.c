@@ -276,3 +276,124 @@ KFT_TEST(npy_io_failures)
     KFT_CHECK(kfcli_npy_commit(NULL, path, 1, err, sizeof err) == KF_OK);
     rmdir(dir);
 }
+
+/* Writes len bytes of buf to path. */
+static int put_file(const char *path, const void *buf, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return -1;
+    int ok = fwrite(buf, 1, len, f) == len;
+    return fclose(f) == 0 && ok ? 0 : -1;
+}
+
+/* The slice reader: every slice of a (5, 3) float64 file (first, last, empty,
+ * whole), a 1-D float32 file, and the rejections: bad ranges, a 0-D array,
+ * Fortran order, truncated data or header, a file that shrinks after open. */
+KFT_TEST(npy_read_rows)
+{
+    char *dir = scratch_dir();
+    KFT_CHECK(dir != NULL);
+    if (!dir)
+        return;
+    char path[128];
+    snprintf(path, sizeof path, "%s/s.npy", dir);
+    double d[15];
+    for (int e = 0; e < 15; e++)
+        d[e] = e * 0.5 - 3;
+    kfcli_npy w = {KFCLI_NPY_F8, 2, {5, 3}, 15, d};
+    KFT_CHECK(kfcli_npy_write(path, &w, err, sizeof err) == KF_OK);
+    kfcli_npy_file f;
+    int st = kfcli_npy_open(path, &f, err, sizeof err);
+    KFT_CHECKF(st == KF_OK, "%s", err);
+    if (st) {
+        unlink(path), rmdir(dir);
+        return;
+    }
+    KFT_CHECK(f.type == KFCLI_NPY_F8 && f.ndim == 2 && f.shape[0] == 5 && f.shape[1] == 3);
+    KFT_CHECK(f.row_bytes == 24 && f.data_off == 128 && f.count == 15);
+    double got[15];
+    for (int r0 = 0; r0 <= 5; r0++)
+        for (int r1 = r0; r1 <= 5; r1++) {
+            memset(got, 0x7f, sizeof got);
+            st = kfcli_npy_read_rows(&f, r0, r1, got, err, sizeof err);
+            KFT_CHECKF(st == KF_OK, "[%d, %d): %s", r0, r1, err);
+            KFT_CHECKF(!memcmp(got, d + 3 * r0, sizeof(double) * 3 * (size_t)(r1 - r0)),
+                       "[%d, %d): data differs", r0, r1);
+        }
+    KFT_CHECK(kfcli_npy_read_rows(&f, 5, 5, NULL, err, sizeof err) == KF_OK); /* empty, at the end */
+    static const struct {
+        int64_t r0, r1;
+        const char *want;
+    } bad[] = {
+        {-1, 2, "rows [-1, 2) are not a slice of the 5 rows"},
+        {3, 2, "rows [3, 2) are not a slice"},
+        {0, 6, "rows [0, 6) are not a slice"},
+        {INT64_MAX, INT64_MAX, "not a slice"},
+    };
+    for (size_t b = 0; b < sizeof bad / sizeof bad[0]; b++) {
+        st = kfcli_npy_read_rows(&f, bad[b].r0, bad[b].r1, got, err, sizeof err);
+        KFT_CHECKF(st == KF_ERR_ARG && strstr(err, bad[b].want) && strstr(err, path),
+                   "[%lld, %lld): %d '%s'", (long long)bad[b].r0, (long long)bad[b].r1, st, err);
+    }
+    /* Overflow of r0 * row_bytes: a header that claims a huge row (checked
+     * against the file's size at open, so only a forged struct gets here). */
+    kfcli_npy_file forged = f;
+    forged.shape[0] = INT64_MAX, forged.row_bytes = INT64_MAX / 2;
+    st = kfcli_npy_read_rows(&forged, 4, 5, got, err, sizeof err);
+    KFT_CHECKF(st == KF_ERR_ARG && strstr(err, "overflow the file offsets"), "%s", err);
+    /* The file shrinks after the header was checked: the read says so. */
+    KFT_CHECK(truncate(path, 128 + 2 * 24 + 5) == 0);
+    st = kfcli_npy_read_rows(&f, 1, 4, got, err, sizeof err);
+    KFT_CHECKF(st == KF_ERR_ARG && strstr(err, "truncated .npy file: no data at byte 181"), "%s",
+               err);
+    KFT_CHECK(kfcli_npy_read_rows(&f, 0, 2, got, err, sizeof err) == KF_OK);
+    kfcli_npy_close(&f);
+    kfcli_npy_close(&f); /* twice is harmless */
+    KFT_CHECK(kfcli_npy_read_rows(&f, 0, 1, got, err, sizeof err) == KF_ERR_ARG);
+    /* Now truncated on open: the same check as the whole-file reader. */
+    st = kfcli_npy_open(path, &f, err, sizeof err);
+    KFT_CHECKF(st == KF_ERR_ARG && strstr(err, "data has 53 bytes, but 'shape' (5, 3) of '<f8' "
+                                              "needs 120 (truncated file)"), "%s", err);
+    KFT_CHECK(f.fd == -1);
+
+    /* 1-D float32: one element a row. */
+    float v[4] = {1, 2, 3, 4};
+    kfcli_npy w1 = {KFCLI_NPY_F4, 1, {4, 1}, 4, v};
+    KFT_CHECK(kfcli_npy_write(path, &w1, err, sizeof err) == KF_OK);
+    KFT_CHECK(kfcli_npy_open(path, &f, err, sizeof err) == KF_OK && f.row_bytes == 4);
+    float g[4] = {0};
+    KFT_CHECK(kfcli_npy_read_rows(&f, 3, 4, g, err, sizeof err) == KF_OK && g[0] == 4);
+    KFT_CHECK(kfcli_npy_read_rows(&f, 0, 1, g, err, sizeof err) == KF_OK && g[0] == 1);
+    kfcli_npy_close(&f);
+    /* 0-D: no rows. */
+    kfcli_npy w0 = {KFCLI_NPY_F8, 0, {1, 1}, 1, d};
+    KFT_CHECK(kfcli_npy_write(path, &w0, err, sizeof err) == KF_OK);
+    KFT_CHECK(kfcli_npy_open(path, &f, err, sizeof err) == KF_OK);
+    st = kfcli_npy_read_rows(&f, 0, 1, g, err, sizeof err);
+    KFT_CHECKF(st == KF_ERR_ARG && strstr(err, "'shape' () has no rows"), "%s", err);
+    kfcli_npy_close(&f);
+
+    /* Fortran order, a truncated header, an empty file, a directory. */
+    size_t len = mk(img, 1, "{'descr': '<f8', 'fortran_order': True, 'shape': (2, 1), }\n", d, 16);
+    KFT_CHECK(put_file(path, img, len) == 0);
+    st = kfcli_npy_open(path, &f, err, sizeof err);
+    KFT_CHECKF(st == KF_ERR_ARG && strstr(err, "'fortran_order' is True"), "%s", err);
+    len = mk(img, 1, "{'descr': '<f8', 'fortran_order': False, 'shape': (2, 1), }\n", d, 16);
+    KFT_CHECK(put_file(path, img, 30) == 0);
+    st = kfcli_npy_open(path, &f, err, sizeof err);
+    KFT_CHECKF(st == KF_ERR_ARG && strstr(err, "runs past the end of the file (30 bytes)"), "%s",
+               err);
+    KFT_CHECK(put_file(path, img, len - 1) == 0);
+    st = kfcli_npy_open(path, &f, err, sizeof err);
+    KFT_CHECKF(st == KF_ERR_ARG && strstr(err, "(truncated file)"), "%s", err);
+    KFT_CHECK(put_file(path, img, 0) == 0);
+    st = kfcli_npy_open(path, &f, err, sizeof err);
+    KFT_CHECKF(st == KF_ERR_ARG && strstr(err, "not a .npy file"), "%s", err);
+    st = kfcli_npy_open(dir, &f, err, sizeof err);
+    KFT_CHECKF(st == KF_ERR_ARG && strstr(err, "a directory, not a regular file"), "%s", err);
+    st = kfcli_npy_open("/nonexistent/x.npy", &f, err, sizeof err);
+    KFT_CHECK(st == KF_ERR_IO && f.fd == -1);
+    unlink(path);
+    rmdir(dir);
+}

@@ -202,6 +202,11 @@ static const opcase T_ops_shape_and_tensor[] = {
     /* knots ascending, one repeated; and knots that move with b */
     {"BSpline(Concat(Concat(Concat(Concat(Concat(IntCst(-2), IntCst(-1)), Zero(1)), Zero(1)), IntCst(1)), "
      "IntCst(2)), a*b, 3)*p + BSpline(Concat(Concat(b - IntCst(2), b), b + IntCst(1)), a, 1)", G},
+    /* soft-DTW: sequences of lengths D, D+1, 1; gamma a constant and one that moves with p */
+    {"SoftDTW_SqDist(x, y, p*p + IntInv(4))*b + SoftDTW_SqDist(Concat(x, a), y*b, IntInv(2)) + "
+     "SoftDTW_SqDist(a, y, IntInv(3))", R},
+    {"GradSoftDTW_SqDist(x, Concat(y, b), IntInv(2))*a", R},
+    {"Grad(SoftDTW_SqDist(x, y, IntInv(3) + p*p), x, b) - Grad(SoftDTW_SqDist(x*a, y, IntInv(2)), y, a)", R},
 };
 
 KFT_TEST(ops_shape_and_tensor)

@@ -108,6 +108,17 @@ KFT_TEST(reductions_tensor_ops)
     all_axes_dtypes("LogSumExp", "SymSqNorm(TensorProd(y, y), x) + SqNormIso(p, x - y)*IntInv(2)", NULL, 0);
 }
 
+/* SoftDTW_SqDist and its gradient in the other families. */
+KFT_TEST(reductions_softdtw)
+{
+    all_axes_dtypes("Sum", "SoftDTW_SqDist(x, Concat(y, b), p*p + IntInv(2))*a", NULL, 0);
+    all_axes_dtypes("LogSumExp", "-SoftDTW_SqDist(x, y, IntInv(2))", NULL, 0);
+    check("KMin", "SoftDTW_SqDist(Concat(x, a), y, IntInv(3))", NULL, 1, KF_FLOAT32, 3, KF_SUM_AUTO);
+    check("ArgKMin", "SoftDTW_SqDist(x, b, IntInv(3)) + SoftDTW_SqDist(a, y, IntInv(3))", NULL, 0, KF_FLOAT64, 3,
+          KF_SUM_AUTO);
+    all_axes_dtypes("Sum", "Grad(SoftDTW_SqDist(x, y, p*p + IntInv(3)), x, b)", NULL, 0);
+}
+
 /* One full 1000 x 1000 run: block sums cross many 256-blocks, rows split
  * over 3 threads. */
 KFT_TEST(reductions_large)

@@ -262,6 +262,28 @@ KFT_TEST(ref_tensor)
     EXPECT("TensorProd(Extract(x,0,2),y)", 0.5, 4, -1, -1, -8, 2);
 }
 
+/* Soft-DTW of x = (0, 1), y = (0, 2) by hand: costs c11 = 0, c12 = 4, c21 =
+ * c22 = 1; r11 = 0, r12 = 4, r21 = 1, r22 = 1 - g log(1 + e^(-4/g) + e^(-1/g)).
+ * With g = 1 and S = 1 + e^-4 + e^-1, the weights are e22 = 1, e12 = e^-4/S,
+ * e21 = e^-1/S, e11 = (1 + e^-4 + e^-1)/S = 1, so dx = (-4 e^-4/S,
+ * 2 e^-1/S - 2), dy = (-2 e^-1/S, 4 e^-4/S + 2). Then the lengths 1 and 3. */
+KFT_TEST(ref_softdtw)
+{
+    const char *X = "Concat(Zero(1),IntCst(1))", *Y = "Concat(Zero(1),IntCst(2))";
+    char f[256];
+    double S = 1 + exp(-4) + exp(-1);
+    snprintf(f, sizeof f, "SoftDTW_SqDist(%s,%s,IntCst(1))", X, Y);
+    EXPECT(f, 1 - log(S));
+    snprintf(f, sizeof f, "SoftDTW_SqDist(%s,%s,p)", X, Y);
+    EXPECT(f, 1 - 0.5 * log(1 + exp(-8) + exp(-2)));
+    snprintf(f, sizeof f, "GradSoftDTW_SqDist(%s,%s,IntCst(1))", X, Y);
+    EXPECT(f, -4 * exp(-4) / S, 2 * exp(-1) / S - 2, -2 * exp(-1) / S, 4 * exp(-4) / S + 2);
+    /* a length-1 sequence: every path is the one row, the costs add up */
+    EXPECT("SoftDTW_SqDist(a,x,p)", 1 + 16 + 1);
+    EXPECT("SoftDTW_SqDist(x,b,p)", 16 + 1 + 36);
+    EXPECT("GradSoftDTW_SqDist(a,x,p)", 2 * (1 + 4 - 1), -2, -8, 2);
+}
+
 /* Complex vectors are real vectors of even dim, (re, im) interleaved: A is
  * (1+2i, 3+4i, 5+6i), Concat(a,b) the complex number 2-3i. */
 KFT_TEST(ref_complex)

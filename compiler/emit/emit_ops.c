@@ -3,7 +3,8 @@
  * element-wise templates of ops.def (real and complex; Pow and Round built
  * here) and the ops with code of their own (reductions over components,
  * Scalprod/SqDist, WeightedSqNorm/Dist, Normalize, Elem/Extract/Concat/
- * OneHot/SumT, MatVecMult/VecMatMult/TensorProd, ComplexSum), plus the
+ * OneHot/SumT, MatVecMult/VecMatMult/TensorProd, TensorDot, BSpline, the
+ * soft-DTW pair SoftDTW_SqDist/GradSoftDTW_SqDist, ComplexSum), plus the
  * prelude helpers they call.
  * Where the tiers put values and how they loop is the kfc_opgen's business.
  */
@@ -465,6 +466,87 @@ static void emit_special(const kfc_opgen *g, int32_t n, int lv)
                        in, in, in);
         kfc_buf_printf(o, "%s    %s = kf_b[0]; } }\n", in, NK);
         return;
+    }
+    case KFC_OP_SOFTDTW_SQDIST:
+    case KFC_OP_GRADSOFTDTW_SQDIST: {
+        /* KeOps' loops: column j of the DP table from column j-1, x's index
+         * i fastest; the first row and column are running sums of the costs
+         * (their soft-min has one term). The value keeps one column (kf_sc);
+         * the gradient keeps the table (kf_sr, n*m) and runs back over it with
+         * one column of weights (kf_se), as the reference's e. */
+        const int grad = x->op == KFC_OP_GRADSOFTDTW_SQDIST, N = (int)da, M = (int)db;
+        char X0[KFC_CAP], Y0[KFC_CAP], XI[KFC_CAP], YJ[KFC_CAP], G[KFC_CAP];
+        CC("0");
+        snprintf(G, sizeof G, "%s", C);
+        g->comp(g, a, "0", X0, sizeof X0);
+        g->comp(g, a, "kf_si", XI, sizeof XI);
+        g->comp(g, b2, "0", Y0, sizeof Y0);
+        g->comp(g, b2, "kf_sj", YJ, sizeof YJ);
+        /* R[i][j]: the current column (value) or the table (gradient) */
+        const char *cur = grad ? "kf_sr[kf_sj*%d+%s]" : "kf_sc[%s]";
+        char Ri[64], Rim1[64], R0[64];
+#define SD_CELL(buf, ix) (grad ? snprintf(buf, sizeof buf, cur, N, ix) : snprintf(buf, sizeof buf, cur, ix))
+        SD_CELL(Ri, "kf_si"), SD_CELL(Rim1, "kf_si-1"), SD_CELL(R0, "0");
+        kfc_buf_printf(o, "%s{ KF_T kf_sg = %s, kf_sd, kf_su, kf_sp, kf_sl, kf_sa;\n", in, G);
+        kfc_buf_printf(o, "%s  KF_T %s[%d];\n", in, grad ? "kf_sr" : "kf_sc", grad ? N * M : N);
+        kfc_buf_printf(o, "%s  for (kf_i64 kf_sj = 0; kf_sj < %d; kf_sj++) {\n", in, M);
+        kfc_buf_printf(o, "%s    kf_sd = %s - %s;\n", in, X0, YJ);
+        if (grad)
+            kfc_buf_printf(o, "%s    kf_sp = kf_sj ? kf_sr[(kf_sj-1)*%d] : (KF_T)0;\n", in, N);
+        else
+            kfc_buf_printf(o, "%s    kf_sp = kf_sj ? kf_sc[0] : (KF_T)0;\n", in);
+        kfc_buf_printf(o, "%s    %s = kf_sd*kf_sd + kf_sp;\n", in, R0);
+        kfc_buf_printf(o, "%s    for (kf_i64 kf_si = 1; kf_si < %d; kf_si++) {\n", in, N);
+        kfc_buf_printf(o, "%s      kf_sd = %s - %s;\n", in, XI, YJ);
+        /* kf_sp: R[i-1][j-1], kf_sl: R[i][j-1], kf_su: R[i-1][j] */
+        kfc_buf_printf(o, "%s      if (kf_sj == 0) { %s = kf_sd*kf_sd + %s; continue; }\n", in, Ri, Rim1);
+        if (grad)
+            kfc_buf_printf(o, "%s      kf_sp = kf_sr[(kf_sj-1)*%d+kf_si-1]; kf_sl = kf_sr[(kf_sj-1)*%d+kf_si];\n",
+                           in, N, N);
+        else
+            kfc_buf_printf(o, "%s      kf_sl = kf_sc[kf_si];\n", in);
+        kfc_buf_printf(o, "%s      kf_su = %s;\n", in, Rim1);
+        kfc_buf_printf(o, "%s      kf_sa = kf_sp < kf_su ? kf_sp : kf_su; kf_sa = kf_sa < kf_sl ? kf_sa : kf_sl;\n"
+                          "%s      %s = kf_sd*kf_sd + (kf_sa - kf_sg * KF_LOG(KF_EXP((kf_sa - kf_sp) / kf_sg) + "
+                          "KF_EXP((kf_sa - kf_su) / kf_sg) + KF_EXP((kf_sa - kf_sl) / kf_sg)));\n",
+                       in, in, Ri);
+        if (!grad)
+            kfc_buf_printf(o, "%s      kf_sp = kf_sl;\n", in);
+        kfc_buf_printf(o, "%s    } }\n", in);
+        if (!grad) {
+            kfc_buf_printf(o, "%s  %s = kf_sc[%d]; }\n", in, N0, N - 1);
+            return;
+        }
+        /* Backwards: kf_se[i] holds e[i][j+1] until e[i][j] is known, kf_sb
+         * is e[i+1][j]; each weight exp((R[next] - R[i][j] - cost(next)) /
+         * gamma), the terms in the reference's order. */
+        char GX[KFC_CAP], GY[KFC_CAP], XN[KFC_CAP], YN[KFC_CAP];
+        g->comp(g, a, "kf_si+1", XN, sizeof XN);
+        g->comp(g, b2, "kf_sj+1", YN, sizeof YN);
+        g->dst(g, n, "kf_si", GX, sizeof GX);
+        snprintf(ix, sizeof ix, "%d+kf_sj", N);
+        g->dst(g, n, ix, GY, sizeof GY);
+        kfc_opgen_stmt(g, lv, x->dim, "%s = 0;", NA);
+        kfc_buf_printf(o, "%s  KF_T kf_se[%d], kf_sb, kf_sw;\n", in, N);
+        kfc_buf_printf(o, "%s  for (kf_i64 kf_sj = %d; kf_sj >= 0; kf_sj--) { kf_sb = 0;\n", in, M - 1);
+        kfc_buf_printf(o, "%s    for (kf_i64 kf_si = %d; kf_si >= 0; kf_si--) {\n", in, N - 1);
+        kfc_buf_printf(o, "%s      kf_sw = kf_si == %d && kf_sj == %d ? (KF_T)1 : (KF_T)0; kf_sa = kf_sr[kf_sj*%d+kf_si];\n",
+                       in, N - 1, M - 1, N);
+        kfc_buf_printf(o, "%s      if (kf_si < %d) { kf_sd = %s - %s; "
+                          "kf_sw += KF_EXP((kf_sr[kf_sj*%d+kf_si+1] - kf_sa - kf_sd*kf_sd) / kf_sg) * kf_sb; }\n",
+                       in, N - 1, XN, YJ, N);
+        kfc_buf_printf(o, "%s      if (kf_sj < %d) { kf_sd = %s - %s; "
+                          "kf_sw += KF_EXP((kf_sr[(kf_sj+1)*%d+kf_si] - kf_sa - kf_sd*kf_sd) / kf_sg) * kf_se[kf_si]; }\n",
+                       in, M - 1, XI, YN, N);
+        kfc_buf_printf(o, "%s      if (kf_si < %d && kf_sj < %d) { kf_sd = %s - %s; "
+                          "kf_sw += KF_EXP((kf_sr[(kf_sj+1)*%d+kf_si+1] - kf_sa - kf_sd*kf_sd) / kf_sg) * kf_se[kf_si+1]; }\n",
+                       in, N - 1, M - 1, XN, YN, N);
+        kfc_buf_printf(o, "%s      if (kf_si < %d) kf_se[kf_si+1] = kf_sb;\n", in, N - 1);
+        kfc_buf_printf(o, "%s      kf_sb = kf_sw; kf_sd = %s - %s; %s += 2*kf_sd*kf_sw; %s -= 2*kf_sd*kf_sw;\n",
+                       in, XI, YJ, GX, GY);
+        kfc_buf_printf(o, "%s    }\n%s    kf_se[0] = kf_sb; } }\n", in, in);
+        return;
+#undef SD_CELL
     }
     default:
         return;

@@ -163,6 +163,48 @@ int kf_comm_gather_rows(kf_comm *c, const void *local, int64_t rows, int64_t row
     return rc;
 }
 
+int kf_comm_allgather_rows(kf_comm *c, void *buf, int64_t n, int64_t row0, int64_t rows,
+                           int64_t rowbytes)
+{
+    if (!c)
+        return KF_ERR_ARG;
+    /* Every rank's (row0, rows, n) first, whatever its own arguments, and
+     * every allocation before the agreement: all ranks then judge the same
+     * numbers alike, and none is left waiting in the exchange alone. */
+    int P = c->size;
+    int64_t *all = malloc(sizeof(int64_t) * 3 * (size_t)P);
+    int *ic = malloc(sizeof(int) * 2 * (size_t)P);
+    int64_t mine[3] = {row0, rows, n}, none[3];
+    double t0 = kfs_now();
+    int ok = MPI_Allgather(mine, 3, MPI_INT64_T, all ? all : none, all ? 3 : 0, MPI_INT64_T,
+                           c->comm) == MPI_SUCCESS && all && ic;
+    int rc = ok ? KF_OK : KF_ERR_NOMEM;
+    int64_t next = 0;
+    for (int r = 0; ok && r < P; r++) {
+        int64_t r0 = all[3 * r], nr = all[3 * r + 1];
+        if (r0 != next || nr < 0 || nr > INT_MAX || r0 > INT_MAX || all[3 * r + 2] != n)
+            ok = 0, rc = KF_ERR_ARG;
+        ic[r] = (int)nr, ic[P + r] = (int)r0;
+        next = r0 + nr;
+    }
+    if (ok && (next != n || rowbytes < 1 || rowbytes > INT_MAX || (!buf && n > 0)))
+        ok = 0, rc = KF_ERR_ARG;
+    int every = 0;
+    MPI_Allreduce(&ok, &every, 1, MPI_INT, MPI_MIN, c->comm);
+    MPI_Datatype t;
+    if (every && (rc = row_type((size_t)rowbytes, &t)) == KF_OK) {
+        if (MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buf, ic, ic + P, t, c->comm) !=
+            MPI_SUCCESS)
+            rc = KF_ERR_INTERNAL;
+        MPI_Type_free(&t);
+    } else if (!every && rc == KF_OK) {
+        rc = KF_ERR_ARG; /* another rank's slice or allocation failed */
+    }
+    free(all), free(ic);
+    c->seconds += kfs_now() - t0;
+    return rc;
+}
+
 int kfs_comm_allgather_i64(kf_comm *c, int64_t mine, int64_t *all)
 {
     double t0 = kfs_now();

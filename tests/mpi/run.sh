@@ -120,6 +120,41 @@ case_vs "Swiss roll, block solver, a rank without rows" 3 4 --gen swissroll:1200
     --solver block $F64
 MPI_OPTS=""
 
+# --points from a file: each rank reads only its slice by offset (dense: its
+# own rows, then an allgather of the j side; block-sparse: an even slice,
+# allgathered for the plan). The same results as one process reading it whole.
+"$BIN" gen spiral:1000 -o "$T/sp.npy" && "$BIN" gen swissroll:3000 -o "$T/sr.npy" &&
+    "$BIN" gen swissroll:1200 --dtype float32 -o "$T/sr32.npy"
+(HERE="$HERE/../cli" && mkrand "$T/line.npy" '<f8' 700 0 5) # npy.awk lives with lib.sh
+case_vs "--points spiral, 2 ranks (rows read by offset)" 2 5 --points "$T/sp.npy"
+MPI_OPTS="--mpi-split 0,700,300"
+case_vs "--points spiral, 3 uneven ranks, rank 0 without rows" 3 5 --points "$T/sp.npy"
+MPI_OPTS="--mpi-split 1400,1600,0"
+case_vs "--points Swiss roll, K, last rank without rows" 3 4 --points "$T/sr.npy" --sigma 0.1 \
+    --laplacian none
+MPI_OPTS=""
+case_vs "--points (n,) float64, 3 ranks" 3 4 --points "$T/line.npy" --sigma 0.1
+case_vs "--points Swiss roll block-sparse, 3 ranks" 3 5 --points "$T/sr.npy" --block-sparse 0.1
+case_vs "--points, a FORMULA kernel (the symmetry probe reads its rows)" 2 4 --points "$T/sp.npy" \
+    --kernel 'Exp(-SqDist(x,y)*IntCst(200))'
+case_vs "--points float32 file, as float64" 2 4 --points "$T/sr32.npy" --sigma 0.1 $F64
+# A NaN in rank 1's slice: found by rank 1 alone, reported once by rank 0
+# with the point's global index; a truncated file: refused by every rank's
+# header check, before any rank reads.
+cp "$T/sp.npy" "$T/nan.npy"
+printf '\000\000\000\000\000\000\370\177' |
+    dd of="$T/nan.npy" bs=1 seek=$((128 + 1401 * 8)) conv=notrunc 2>/dev/null
+one --points "$T/nan.npy" -k 3
+expect "a NaN, one process" 2 "nan.npy: point 700 has a NaN coordinate (column 1)"
+mpi 2 --points "$T/nan.npy" -k 3
+expect "a NaN in rank 1's rows" 2 "rank 1: $T/nan.npy: point 700 has a NaN coordinate (column 1)"
+if [ "$(grep -c 'has a NaN' "$T/err")" = 1 ]; then pass; else fail "the NaN reported $(grep -c 'has a NaN' "$T/err") times"; fi
+mpi 2 --points "$T/nan.npy" -k 3 --block-sparse 0.5
+expect "a NaN in rank 1's rows, block-sparse" 2 "point 700 has a NaN coordinate (column 1)"
+head -c 5000 "$T/sp.npy" >"$T/short.npy"
+mpi 2 --points "$T/short.npy" -k 3
+expect "a truncated file under mpirun" 2 "needs 16000 (truncated file)"
+
 # float32 through PARPACK's single precision (pssaupd): the values of float32's accuracy.
 one --gen spiral:1000 -k 4 -o "$T/ref_vals.npy"
 mpi 2 --gen spiral:1000 -k 4 -o "$T/vals.npy"
