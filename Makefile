@@ -6,6 +6,9 @@
 #   make test       the whole suite: unit + CLI tests, install, Python (pytest), again
 #                   under ASan/UBSan, bounded fuzzing; ends with "N passed, N failed, N skipped"
 #   make test-python  the Python package's tests alone (python/tests over build/libkforge.so.0)
+#   make test-keops   optional, not in make test: a corpus of formulas through KeOps 2.3 (pykeops
+#                   from PyPI, private venv) and kforge side by side (tests/keops/); ends with
+#                   "K of N formulas match"; one SKIP line when pykeops cannot be installed
 #   make fuzz       libFuzzer targets for FUZZ_SECONDS each (default 20)
 #   make install    bin/kforge, lib/libkforge.so.0 (+ .so, .a), include/kforge.h,
 #                   lib/pkgconfig/kforge.pc, share/man/man1/kforge.1, share/doc/kforge
@@ -67,7 +70,7 @@ BASE_BIN  := $(BASE_SRC:bench/baseline/%.c=$(BUILD)/bench/baseline_%)
 BASE_CFLAGS := -std=gnu11 -O3 -march=native -ffast-math -g -pthread
 DEPS_OK   := build/.deps-ok
 
-.PHONY: all demo demo-block-sparse test test-python test-gpu bench bench-gpu fuzz clean deps install uninstall shared
+.PHONY: all demo demo-block-sparse test test-python test-keops test-gpu bench bench-gpu fuzz clean deps install uninstall shared
 all: $(BUILD)/libkforge.a $(BUILD)/kforge $(BUILD)/kforge-tests $(EX_BIN) $(BENCH_BIN) $(BASE_BIN)
 
 $(DEPS_OK): scripts/install-deps.sh
@@ -200,6 +203,9 @@ test: $(DEPS_OK)
 	sh scripts/run-tests.sh
 test-python: $(DEPS_OK)
 	sh tests/python.sh
+# Both engines on tests/keops/corpus.txt; downloads pykeops (once) and compiles with g++.
+test-keops: shared
+	sh tests/keops/run.sh $(BUILD)
 
 # On a machine with an NVIDIA GPU (docs/cuda.md): the CUDA tests, and the GPU figures.
 test-gpu: all $(BUILD)/kforge-tests

@@ -6,7 +6,7 @@
 #      M=N in {1e4, 2e4, 1e5}: ns/pair of the libtcc and cc tiers, of the
 #      hand-written loop bench/baseline/gauss.c (-O3 -march=native -ffast-math),
 #      and of KeOps' CPU engine (pykeops from PyPI in a private environment,
-#      bench/keops.sh; at 1e4 and 2e4; a skip line when it cannot be had);
+#      scripts/keops-venv.sh; at 1e4 and 2e4; a skip line when it cannot be had);
 #      then the limit: the machine's vector FMA rate (bench/baseline/fma.c)
 #      times the vector instructions per pair of the cc kernel's hot loop
 #      (bench/limit.sh);
@@ -85,7 +85,7 @@ echo
 KPY=""
 if [ "$QUICK" = 1 ] || [ "${BENCH_KEOPS:-1}" = 0 ]; then
     keops_skip="not run (BENCH_QUICK=1 or BENCH_KEOPS=0)"
-elif KPY=$(sh "$(dirname "$0")/keops.sh" "$B"); then
+elif KPY=$(sh "$(dirname "$0")/../scripts/keops-venv.sh" "$B"); then
     keops_skip=""
 else
     keops_skip=$KPY

@@ -255,6 +255,10 @@ class Genred:
         if axis not in (0, 1):
             raise ValueError("kforge: axis must be 0 (reduce over i) or 1 (reduce over j)")
         self.formula, self.aliases = formula, list(aliases)
+        # pykeops' Genred reads LogSumExp with a formula2 as the weighted log-sum-exp,
+        # log sum_j exp(f) g: kforge's LogSumExpWeight (as LazyTensor.logsumexp(weight=)).
+        if reduction_op == "LogSumExp" and formula2 is not None:
+            reduction_op = "LogSumExpWeight"
         self.reduction_op, self.axis, self.opt_arg, self.formula2 = reduction_op, axis, opt_arg, formula2
         self.dtype = dtype if dtype is not None else cuda_type
         if use_double_acc or str(dtype_acc) == "float64":

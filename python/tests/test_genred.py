@@ -46,6 +46,9 @@ def test_min_argmin_argkmin_logsumexp(rng):
     smw = Genred("-SqDist(x,y)", al + ["w=Vj(2,1)"], "SumSoftMaxWeight", axis=1, formula2="w")(x, y, w)
     p = np.exp(-d2)
     assert np.allclose(smw.ravel(), (p @ w).ravel() / p.sum(1))
+    # LogSumExp with a formula2 is pykeops' weighted log-sum-exp: log sum_j exp(f) g.
+    lsw = Genred("-SqDist(x,y)", al + ["w=Vj(2,1)"], "LogSumExp", axis=1, formula2="Exp(w)")(x, y, w)
+    assert np.allclose(lsw.ravel(), np.log(p @ np.exp(w)).ravel())
 
 
 def test_sum_schemes_and_double_accumulation(rng):

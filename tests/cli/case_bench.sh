@@ -138,8 +138,8 @@ else
 fi
 
 # make bench's pieces: the scripts parse, the baseline loop runs and checks its arguments.
-for s in run.sh keops.sh limit.sh; do
-    if sh -n "$ROOT/bench/$s"; then pass; else fail "bench/$s has a syntax error"; fi
+for s in bench/run.sh scripts/keops-venv.sh bench/limit.sh; do
+    if sh -n "$ROOT/$s"; then pass; else fail "$s has a syntax error"; fi
 done
 # The FMA probe (the limit row's machine rate) prints a positive rate and refuses bad arguments.
 fmap="$(dirname "$BIN")/bench/baseline_fma"
