@@ -114,3 +114,39 @@ KFT_TEST(dist_bounds_and_errors)
     KFT_CHECK(kfs_dist_sort(ctx, NULL, (kf_dtype)7, x, 3, 2, 0, 0.1, &s) == KF_ERR_ARG);
     kf_free(ctx);
 }
+
+/* Allocation failure (STYLE.md point 10; the sweep of t_nomem.c): every
+ * allocation of one call fails in turn; the call fails with KF_ERR_NOMEM and
+ * a message and *out empty, or succeeds with the normal order. */
+KFT_TEST(dist_sort_nomem_sweep)
+{
+    kf_ctx *ctx = ctx1();
+    void *x = cloud(KF_FLOAT64, 300, 2, 7);
+    kfs_sorted want;
+    KFT_CHECK(kfs_dist_sort(ctx, NULL, KF_FLOAT64, x, 300, 2, 0, 0.1, &want) == KF_OK);
+    int64_t n;
+    for (n = 0; n < 100; n++) {
+        kfs_sorted s;
+        int64_t before = kft_failures();
+        kft_fail_after(n);
+        int rc = kfs_dist_sort(ctx, NULL, KF_FLOAT64, x, 300, 2, 0, 0.1, &s);
+        kft_fail_after(-1);
+        int injected = kft_failures() != before;
+        if (injected && rc != KF_OK) {
+            KFT_CHECKF(rc == KF_ERR_NOMEM && strstr(kf_errmsg(ctx), "out of memory"),
+                       "n %lld: rc %d '%s'", (long long)n, rc, kf_errmsg(ctx));
+            KFT_CHECK(s.n == 0 && !s.x && !s.index && !s.cells && !s.lo);
+            continue;
+        }
+        KFT_CHECKF(rc == KF_OK && s.n == want.n &&
+                       !memcmp(s.index, want.index, sizeof *s.index * (size_t)s.n),
+                   "n %lld: rc %d", (long long)n, rc);
+        kfs_sorted_free(&s);
+        if (!injected)
+            break;
+    }
+    KFT_CHECKF(n >= 20 && n < 100, "the sweep stopped at %lld allocations", (long long)n);
+    kfs_sorted_free(&want);
+    free(x);
+    kf_free(ctx);
+}
