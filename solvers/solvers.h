@@ -9,6 +9,7 @@
  *   cg.c        block conjugate gradients (kf_cg)
  *   lobpcg.c    the block eigensolver (kf_spectral's KF_SOLVER_BLOCK)
  *   dist.c      distributed operators: the row partition, collective errors
+ *   distsort.c  the distributed planner's first steps: global bounds, the sample sort
  *   mpi/comm.c  MPI (kf_comm_*) and mpi/parpack.c PARPACK, in MPI builds only;
  *   comm_none.c their stand-ins otherwise (everything KF_ERR_UNSUPPORTED)
  */
