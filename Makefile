@@ -50,6 +50,8 @@ MPI_CFLAGS := $(shell $(MPICC) --showme:compile 2>/dev/null || $(MPICC) -show 2>
 MPI_LIBS   := $(shell pkg-config --libs parpack) $(shell $(MPICC) --showme:link 2>/dev/null || $(MPICC) -show 2>/dev/null | tr ' ' '\n' | grep -E '^-(L|l|Wl)' | tr '\n' ' ')
 LIB_SRC    := $(filter-out solvers/comm_none.c,$(LIB_SRC)) $(wildcard solvers/mpi/*.c)
 LDLIBS     += $(MPI_LIBS)
+# Programs that tests/mpi/run.sh starts under mpirun (internal headers, the library only).
+MPI_TEST_BIN := $(patsubst tests/mpi/%.c,$(BUILD)/mpi-tests/%,$(wildcard tests/mpi/*.c))
 endif
 CLI_MAIN  := cli/main.c
 CLI_SRC   := $(filter-out $(CLI_MAIN),$(wildcard cli/*.c))
@@ -71,7 +73,11 @@ BASE_CFLAGS := -std=gnu11 -O3 -march=native -ffast-math -g -pthread
 DEPS_OK   := build/.deps-ok
 
 .PHONY: all demo demo-block-sparse test test-python test-keops test-gpu bench bench-gpu fuzz clean deps install uninstall shared
-all: $(BUILD)/libkforge.a $(BUILD)/kforge $(BUILD)/kforge-tests $(EX_BIN) $(BENCH_BIN) $(BASE_BIN)
+all: $(BUILD)/libkforge.a $(BUILD)/kforge $(BUILD)/kforge-tests $(EX_BIN) $(BENCH_BIN) $(BASE_BIN) $(MPI_TEST_BIN)
+
+$(BUILD)/mpi-tests/%: tests/mpi/%.c $(BUILD)/libkforge.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libkforge.a $(LDLIBS)
 
 $(DEPS_OK): scripts/install-deps.sh
 	@mkdir -p $(dir $@)

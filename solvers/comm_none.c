@@ -54,6 +54,17 @@ int kfs_comm_bcast(kf_comm *c, void *buf, size_t bytes, int root)
     return (void)c, (void)buf, (void)bytes, (void)root, KF_ERR_UNSUPPORTED;
 }
 int kfs_comm_first_failed(kf_comm *c, int failed) { return (void)c, failed ? 0 : -1; }
+int kfs_comm_alltoall_i64(kf_comm *c, const int64_t *send, int64_t *recv)
+{
+    return (void)c, (void)send, (void)recv, KF_ERR_UNSUPPORTED;
+}
+int kfs_comm_alltoallv(kf_comm *c, const void *send, const int64_t *scounts,
+                       const int64_t *sdispls, void *recv, const int64_t *rcounts,
+                       const int64_t *rdispls, size_t rowbytes)
+{
+    return (void)c, (void)send, (void)scounts, (void)sdispls, (void)recv, (void)rcounts,
+           (void)rdispls, (void)rowbytes, KF_ERR_UNSUPPORTED;
+}
 
 kfs_parpack *kfs_parpack_new(kf_comm *c, int active, int *rc)
 {

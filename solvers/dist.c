@@ -8,11 +8,11 @@
 #include "runtime/rt.h"
 #include "solvers/solvers.h"
 
-int kfs_agree(kf_ctx *ctx, const kfs_dist *d, int rc)
+int kfs_comm_agree(kf_ctx *ctx, kf_comm *c, int rc)
 {
-    if (!d)
+    if (!c)
         return rc;
-    int who = kfs_comm_first_failed(d->comm, rc != KF_OK);
+    int who = kfs_comm_first_failed(c, rc != KF_OK), me = kf_comm_rank(c);
     if (who < 0)
         return KF_OK;
     /* The failing rank's status and message travel to the others. */
@@ -21,16 +21,21 @@ int kfs_agree(kf_ctx *ctx, const kfs_dist *d, int rc)
         char msg[sizeof ctx->msg];
     } m;
     memset(&m, 0, sizeof m);
-    if (who == d->rank) {
+    if (who == me) {
         m.status = rc;
         memcpy(m.msg, ctx->msg, sizeof m.msg);
     }
-    if (kfs_comm_bcast(d->comm, &m, sizeof m, who) != KF_OK)
+    if (kfs_comm_bcast(c, &m, sizeof m, who) != KF_OK)
         return kfr_error(ctx, KF_ERR_INTERNAL, "rank %d failed, and its message was lost", who);
     m.msg[sizeof m.msg - 1] = 0;
-    if (who != d->rank)
+    if (who != me)
         return kfr_error(ctx, m.status, "rank %d: %s", who, m.msg);
     return rc;
+}
+
+int kfs_agree(kf_ctx *ctx, const kfs_dist *d, int rc)
+{
+    return d ? kfs_comm_agree(ctx, d->comm, rc) : rc;
 }
 
 kfs_dist *kfs_dist_new(kf_ctx *ctx, kf_comm *comm, int64_t n, int64_t row0, int64_t rows)

@@ -9,6 +9,7 @@
  *   cg.c        block conjugate gradients (kf_cg)
  *   lobpcg.c    the block eigensolver (kf_spectral's KF_SOLVER_BLOCK)
  *   dist.c      distributed operators: the row partition, collective errors
+ *   distsort.c  the distributed planner's first steps: global bounds, the sample sort
  *   mpi/comm.c  MPI (kf_comm_*) and mpi/parpack.c PARPACK, in MPI builds only;
  *   comm_none.c their stand-ins otherwise (everything KF_ERR_UNSUPPORTED)
  */
@@ -124,6 +125,47 @@ int kfs_map_ranges(const kf_ranges *rg, int64_t n, int64_t m, kfs_sub_ranges *sr
 /* The kernel operator underneath (KFS_KERNEL or KFS_FORMULA) of op, or NULL. */
 int kfs_is_kernel(const kf_linop *op);
 
+/* ---- the distributed planner's first steps (distsort.c) ---- */
+/* Collective over c (NULL: one process, no messages): lo and hi (d each)
+ * get the least and largest coordinate over every rank's points, the
+ * bounds kfr_grid_labels takes from the whole cloud (min and max are exact,
+ * so every rank gets the one-process bounds bit for bit). x is this rank's
+ * (n, d) slice of the input, its first point the input's point row0 (the
+ * global index in messages). A NaN or inf on any rank fails every rank with
+ * KF_ERR_ARG ("point 700 has a non-finite coordinate", agreed). No rank
+ * holds more than its slice. */
+int kfs_dist_bounds(kf_ctx *ctx, kf_comm *c, kf_dtype dtype, const void *x, int64_t n,
+                    int64_t d, int64_t row0, double *lo, double *hi);
+/* One rank's part of the global sort. The rows of all ranks, concatenated in
+ * rank order, are the input points in the planner's order: by grid cell of
+ * side eps (lexicographic, kfr_grid_labels' labels) then input index, which
+ * is kf_plan_block_sparse's perm_x (grid mode, kmeans_iters 0). A cell never
+ * straddles two ranks. Every array is malloc'd and owned by the struct
+ * (kfs_sorted_free). */
+typedef struct kfs_sorted {
+    int64_t n;      /* this rank's rows after the sort (may be 0) */
+    int64_t row0;   /* its first row in the global order (sum of the lower ranks' n) */
+    int64_t N;      /* all ranks' rows: the input's point count */
+    int64_t d;
+    kf_dtype dtype;
+    void *x;        /* (n, d) the points, in dtype, in the global order */
+    int64_t *index; /* (n) the input index of each row */
+    int64_t *cells; /* (n, d) each row's grid cell, non-decreasing lexicographically */
+    double *lo, *last; /* (d each) the grid: its lower corner and last cell index per axis */
+} kfs_sorted;
+/* Collective over c (NULL: one process): the sample sort. (1) the bounds
+ * (kfs_dist_bounds) and the grid; (2) each rank sorts its slice by (cell,
+ * input index), sends P evenly spaced cells to all (an allgather), cuts the
+ * sorted samples into P - 1 splitters, and sends each point to the rank
+ * owning its cell range (one MPI_Alltoallv of the points, their cells and
+ * input indices); a local sort of what arrives ends it. x, n, row0: this
+ * rank's contiguous slice of the input (the slices tile the input in rank
+ * order). The ranks' rows need not be balanced (a heavy cell stays whole).
+ * KF_OK with *out filled, or an agreed error with *out zeroed. */
+int kfs_dist_sort(kf_ctx *ctx, kf_comm *c, kf_dtype dtype, const void *x, int64_t n, int64_t d,
+                  int64_t row0, double eps, kfs_sorted *out);
+void kfs_sorted_free(kfs_sorted *s);
+
 /* ---- distribution (dist.c; comm primitives in mpi/comm.c or comm_none.c) ---- */
 /* Collective: the partition of n rows where this rank has [row0, row0 + rows),
  * checked to tile [0, n) in rank order. NULL with the message (agreed). */
@@ -146,6 +188,16 @@ int kfs_comm_allgatherv(kf_comm *c, const void *local, void *full, const int64_t
 int kfs_comm_bcast(kf_comm *c, void *buf, size_t bytes, int root);
 /* The lowest rank with failed != 0, or -1. */
 int kfs_comm_first_failed(kf_comm *c, int failed);
+/* Collective: send[r] to rank r, recv[r] from rank r (P entries each). */
+int kfs_comm_alltoall_i64(kf_comm *c, const int64_t *send, int64_t *recv);
+/* Collective: rows of rowbytes bytes, scounts[r] rows from send + sdispls[r]
+ * rows to rank r, rcounts[r] rows from rank r into recv + rdispls[r] rows
+ * (counts from kfs_comm_alltoall_i64; every count and offset below 2^31). */
+int kfs_comm_alltoallv(kf_comm *c, const void *send, const int64_t *scounts,
+                       const int64_t *sdispls, void *recv, const int64_t *rcounts,
+                       const int64_t *rdispls, size_t rowbytes);
+/* kfs_agree over a communicator (NULL: one process, rc unchanged). */
+int kfs_comm_agree(kf_ctx *ctx, kf_comm *c, int rc);
 /* PARPACK on the ranks with rows: kfs_parpack_new splits them off
  * (collective over c; NULL on ranks without rows, and *rc the status). */
 typedef struct kfs_parpack kfs_parpack;

@@ -134,6 +134,21 @@ static int bounds(kf_ctx *ctx, const char *who, const char *xname, kf_dtype dt, 
     return KF_OK;
 }
 
+int kfr_grid_last(kf_ctx *ctx, const char *who, const char *xname, const double *lo,
+                  const double *hi, int64_t d, double eps, double *last)
+{
+    for (int64_t k = 0; k < d; k++) {
+        double cells_k = (hi[k] - lo[k]) / eps;
+        if (!(cells_k < KFR_MAX_CELLS))
+            return kfr_error(ctx, KF_ERR_ARG,
+                             "%s: eps = %g is too small: coordinate %lld of %s spans %g, more "
+                             "than 2^52 cells",
+                             who, eps, (long long)k, xname, hi[k] - lo[k]);
+        last[k] = floor(cells_k);
+    }
+    return KF_OK;
+}
+
 int kfr_grid_labels(kf_ctx *ctx, const char *who, const char *xname, kf_dtype dtype,
                     const void *x, int64_t n, int64_t d, double eps, int64_t *labels,
                     int64_t *nclusters)
@@ -156,29 +171,13 @@ int kfr_grid_labels(kf_ctx *ctx, const char *who, const char *xname, kf_dtype dt
         goto done;
     }
     rc = bounds(ctx, who, xname, dtype, x, n, d, lo, hi);
+    if (rc == KF_OK)
+        rc = kfr_grid_last(ctx, who, xname, lo, hi, d, eps, hi); /* hi: the last cells */
     if (rc != KF_OK)
         goto done;
-    for (int64_t k = 0; k < d; k++) {
-        double cells_k = (hi[k] - lo[k]) / eps;
-        if (!(cells_k < KFR_MAX_CELLS)) {
-            rc = kfr_error(ctx, KF_ERR_ARG,
-                           "%s: eps = %g is too small: coordinate %lld of %s spans %g, more than "
-                           "2^52 cells",
-                           who, eps, (long long)k, xname, hi[k] - lo[k]);
-            goto done;
-        }
-        hi[k] = floor(cells_k); /* now the last cell index along k */
-    }
-
-    /* Cells relative to the lower corner: no overflow however far the cloud
-     * is from the origin. Rounding is monotone, so every quotient already
-     * lies in [0, last cell]; the clamp only guards that argument. */
     for (int64_t p = 0; p < n; p++)
-        for (int64_t k = 0; k < d; k++) {
-            double c = floor((kfr_getx(dtype, x, p * d + k) - lo[k]) / eps);
-            c = c < 0 ? 0 : c > hi[k] ? hi[k] : c;
-            cells[p * d + k] = (int64_t)c;
-        }
+        for (int64_t k = 0; k < d; k++)
+            cells[p * d + k] = kfr_grid_cell(kfr_getx(dtype, x, p * d + k), lo[k], hi[k], eps);
 
     /* Distinct cells by hashing (O(n)); provisional labels in first-seen order. */
     for (int64_t s = 0; s < tsize; s++)

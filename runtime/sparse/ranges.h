@@ -67,6 +67,22 @@ double kfr_ranges_pairs(const kf_ranges *rg, int axis);
 int kfr_grid_labels(kf_ctx *ctx, const char *who, const char *xname, kf_dtype dtype,
                     const void *x, int64_t n, int64_t d, double eps, int64_t *labels,
                     int64_t *nclusters);
+/* The grid of kfr_grid_labels, in two pieces that the distributed sort
+ * (solvers/distsort.c) shares so that its cells are the planner's, bit for
+ * bit. kfr_grid_last: from the cloud's least and largest coordinates lo, hi
+ * (d each), last[k] the last cell index along k (last may be hi); KF_ERR_ARG
+ * when a coordinate spans 2^52 cells or more. kfr_grid_cell: the cell along
+ * one axis of coordinate v, relative to the lower corner (no overflow however
+ * far the cloud is from the origin). Rounding is monotone, so the quotient
+ * already lies in [0, last]; the clamp only guards that argument. */
+int kfr_grid_last(kf_ctx *ctx, const char *who, const char *xname, const double *lo,
+                  const double *hi, int64_t d, double eps, double *last);
+static inline int64_t kfr_grid_cell(double v, double lo, double last, double eps)
+{
+    double c = __builtin_floor((v - lo) / eps);
+    c = c < 0 ? 0 : c > last ? last : c;
+    return (int64_t)c;
+}
 /* Lloyd's k-means from the grid, as kf_kmeans without argument checks;
  * centroids gets (C, d) doubles (room for n rows, or 1 row when n == 0). */
 int kfr_kmeans(kf_ctx *ctx, const char *who, const char *xname, kf_dtype dtype, const void *x,

@@ -253,3 +253,37 @@ int kfs_comm_first_failed(kf_comm *c, int failed)
     c->seconds += kfs_now() - t0;
     return first == INT_MAX ? -1 : first;
 }
+
+int kfs_comm_alltoall_i64(kf_comm *c, const int64_t *send, int64_t *recv)
+{
+    double t0 = kfs_now();
+    int rc = MPI_Alltoall(send, 1, MPI_INT64_T, recv, 1, MPI_INT64_T, c->comm);
+    c->seconds += kfs_now() - t0;
+    return rc == MPI_SUCCESS ? KF_OK : KF_ERR_INTERNAL;
+}
+
+int kfs_comm_alltoallv(kf_comm *c, const void *send, const int64_t *scounts,
+                       const int64_t *sdispls, void *recv, const int64_t *rcounts,
+                       const int64_t *rdispls, size_t rowbytes)
+{
+    double t0 = kfs_now();
+    int P = c->size;
+    int *ic = malloc(sizeof(int) * 4 * (size_t)P);
+    if (!ic)
+        return KF_ERR_NOMEM;
+    int rc = int_counts(P, scounts, sdispls, ic, ic + P);
+    if (rc == KF_OK)
+        rc = int_counts(P, rcounts, rdispls, ic + 2 * P, ic + 3 * P);
+    MPI_Datatype t;
+    if (rc == KF_OK)
+        rc = row_type(rowbytes, &t);
+    if (rc == KF_OK) {
+        if (MPI_Alltoallv(send, ic, ic + P, t, recv, ic + 2 * P, ic + 3 * P, t, c->comm) !=
+            MPI_SUCCESS)
+            rc = KF_ERR_INTERNAL;
+        MPI_Type_free(&t);
+    }
+    free(ic);
+    c->seconds += kfs_now() - t0;
+    return rc;
+}

@@ -176,5 +176,26 @@ expect "--mpi-split with a non-number" 2 "expected 2 row counts >= 0 separated b
 mpi 2 --gen spiral:300 --mode coarse
 expect "the coarse mode is not distributed" 2 "the coarse mode is not distributed"
 
+
+# The distributed planner's sort (solvers/distsort.c, built beside kforge by
+# make in MPI builds): the rows of all ranks, in rank order, are the
+# replicated planner's perm_x bit for bit; even and uneven slices, a rank
+# given no points, a single cell (two ranks end up empty), float32 and 64.
+DS=$(dirname "$BIN")/mpi-tests/distsort
+if [ -x "$DS" ]; then
+    for c in "1 64 3000 3 0.2" "2 64 3000 3 0.2" "3 64 3000 3 0.2" "2 32 2000 2 0.05" \
+             "3 32 2000 2 0.05 0,1500,500" "3 64 500 1 0.01 250,250,0" "3 64 3000 3 100"; do
+        np=${c%% *}
+        run timeout 120 $MPIRUN -np "$np" "$DS" ${c#* }
+        if [ "$rc" = 0 ] && [ "$(grep -c '^ok ' "$T/out")" = 2 ] && ! grep -q FAIL "$T/out"; then
+            pass
+        else
+            fail "distsort -np $c: rc $rc, $(grep FAIL "$T/out" | head -n 1)"
+        fi
+    done
+else
+    fail "$DS is missing (make builds it in MPI builds)"
+fi
+
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" = 0 ]
