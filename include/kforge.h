@@ -789,6 +789,10 @@ int kf_gen_dim(kf_gen_kind kind);
 const char *kf_gen_name(kf_gen_kind kind);
 /* Writes g->n points, row-major (n, kf_gen_dim(g->kind)) float64, into x. */
 void kf_gen_points(const kf_gen *g, double *x);
+/* Rows [r0, r1) of that cloud (0 <= r0 <= r1 <= g->n) into x ((r1 - r0) rows),
+ * bit for bit kf_gen_points' rows: what one rank of an MPI job generates of
+ * its slice. The draws of the rows before r0 are skipped (O(r0), cheap). */
+void kf_gen_points_rows(const kf_gen *g, int64_t r0, int64_t r1, double *x);
 /* The block-sparse tutorial's clouds in float32 (examples/block_sparse.c,
  * bench/blocksparse.c): x (M, 2) the spiral above from `seed`; from seed + 1,
  * point by point, y (N, 2) a Gaussian blob around (0.6, 0.6) with standard

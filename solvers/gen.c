@@ -102,6 +102,21 @@ void kf_gen_points(const kf_gen *g, double *x)
         gen_point(g, &r, k, x + d * k);
 }
 
+void kf_gen_points_rows(const kf_gen *g, int64_t r0, int64_t r1, double *x)
+{
+    rng r;
+    rng_seed(&r, g->seed);
+    int d = kf_gen_dim(g->kind);
+    /* The stream up to point r0, skipped draw by draw (xoshiro has no jump by
+     * an arbitrary count; 7e8 draws for 1e8 Swiss-roll points take about a
+     * second), so row k is bit for bit kf_gen_points' row k. */
+    int64_t draws = (int64_t)r0 * (g->kind == KF_GEN_SPIRAL ? 4 : 7);
+    for (int64_t k = 0; k < draws; k++)
+        (void)rng_next(&r);
+    for (int64_t k = r0; k < r1; k++)
+        gen_point(g, &r, k, x + d * (k - r0));
+}
+
 void kf_gen_tutorial_clouds(uint64_t seed, float *x, int64_t M, float *y, float *b, int64_t N)
 {
     kf_gen g = {KF_GEN_SPIRAL, M, seed};

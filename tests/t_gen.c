@@ -143,3 +143,31 @@ KFT_TEST(gen_swissroll_shape)
     KFT_CHECKF(outside == 0, "%d coordinates outside (0, 1)", outside);
     free(x);
 }
+
+/* A rank's slice (kf_gen_points_rows) is the whole cloud's rows bit for bit,
+ * for both kinds, at the ends and in the middle, and an empty slice writes
+ * nothing. */
+KFT_TEST(gen_rows_are_the_cloud_rows)
+{
+    for (int kind = KF_GEN_SPIRAL; kind <= KF_GEN_SWISSROLL; kind++) {
+        kf_gen g = {(kf_gen_kind)kind, 1001, 7};
+        int d = kf_gen_dim(g.kind);
+        double *all = make(g.kind, g.n, g.seed), *part = malloc(sizeof(double) * 3 * 1001);
+        KFT_CHECK(all && part);
+        if (!all || !part) {
+            free(all), free(part);
+            return;
+        }
+        static const int64_t cuts[][2] = {{0, 1001}, {0, 1}, {1, 2}, {500, 777}, {1000, 1001}};
+        for (size_t c = 0; c < sizeof cuts / sizeof cuts[0]; c++) {
+            int64_t r0 = cuts[c][0], r1 = cuts[c][1];
+            kf_gen_points_rows(&g, r0, r1, part);
+            KFT_CHECKF(!memcmp(part, all + d * r0, sizeof(double) * (size_t)(d * (r1 - r0))),
+                       "kind %d rows [%lld, %lld)", kind, (long long)r0, (long long)r1);
+        }
+        part[0] = 12345;
+        kf_gen_points_rows(&g, 300, 300, part);
+        KFT_CHECK(part[0] == 12345);
+        free(all), free(part);
+    }
+}
