@@ -7,6 +7,7 @@
  *   cluster.c  grid labels, k-means, sort, per-cluster statistics
  *   kdtree.c   exact nearest / radius searches over centroids
  *   blocks.c   kf_blocks (from a mask, from kept pairs, transpose)
+ *   kept.c     the kept cluster pairs (kd-tree search, boxes and radii)
  *   plan.c     kf_plan_block_sparse
  */
 #ifndef KF_RUNTIME_RANGES_H
@@ -131,6 +132,25 @@ int64_t kfr_kd_nearest(const kfr_kdtree *t, const double *q, int64_t guess);
 /* Calls fn for every point strictly closer than sqrt(r2) to q (any order). */
 void kfr_kd_within(const kfr_kdtree *t, const double *q, double r2,
                    void (*fn)(void *user, int64_t i, double dist2), void *user);
+
+/* ---- kept.c ---- */
+/* What the kept-pairs rule reads of C clusters (arrays borrowed): counts
+ * (C), cent (C, d) centroids, radius (C) the largest distance of a
+ * cluster's points to its centroid, box (C, 2d) least then largest
+ * coordinates. A view of clusters a0..a1 of a larger set is the same
+ * pointers advanced by a0 rows. */
+typedef struct kfr_cstats {
+    int64_t C;
+    const int64_t *counts;
+    const double *cent, *radius, *box;
+} kfr_cstats;
+/* The kept pairs of x-clusters cx against y-clusters cy in CSR form:
+ * rowptr (cx->C + 1) and *cols_out (malloc'd; y-cluster ids ascending in
+ * each row); *kept gets the points pairs they hold (sum over kept (a, b) of
+ * counts_a counts_b; exact in double below 2^53). KF_OK, or KF_ERR_NOMEM
+ * with a message starting with `who` and *cols_out NULL. */
+int kfr_kept_pairs(kf_ctx *ctx, const char *who, const kfr_cstats *cx, const kfr_cstats *cy,
+                   int64_t d, double cutoff, int64_t *rowptr, int64_t **cols_out, double *kept);
 
 /* ---- blocks.c ---- */
 /* A pattern from kept cluster pairs in CSR form: i-cluster a keeps the
