@@ -30,49 +30,6 @@
 
 static const char who_sort[] = "kfs_dist_sort";
 
-/* ---- the collectives, with one process as copies ---- */
-
-static int allgather_i64(kf_comm *c, int64_t mine, int64_t *all)
-{
-    if (!c) {
-        all[0] = mine;
-        return KF_OK;
-    }
-    return kfs_comm_allgather_i64(c, mine, all);
-}
-
-static int allgatherv(kf_comm *c, const void *local, void *full, const int64_t *counts,
-                      const int64_t *displs, size_t rowbytes)
-{
-    if (!c) {
-        if (counts[0] > 0)
-            memcpy((char *)full + displs[0] * rowbytes, local, (size_t)counts[0] * rowbytes);
-        return KF_OK;
-    }
-    return kfs_comm_allgatherv(c, local, full, counts, displs, rowbytes);
-}
-
-static int alltoall_i64(kf_comm *c, const int64_t *send, int64_t *recv)
-{
-    if (!c) {
-        recv[0] = send[0];
-        return KF_OK;
-    }
-    return kfs_comm_alltoall_i64(c, send, recv);
-}
-
-static int alltoallv(kf_comm *c, const void *send, const int64_t *sc, const int64_t *sd,
-                     void *recv, const int64_t *rc, const int64_t *rd, size_t rowbytes)
-{
-    if (!c) {
-        if (sc[0] > 0)
-            memcpy((char *)recv + rd[0] * rowbytes, (const char *)send + sd[0] * rowbytes,
-                   (size_t)sc[0] * rowbytes);
-        return KF_OK;
-    }
-    return kfs_comm_alltoallv(c, send, sc, sd, recv, rc, rd, rowbytes);
-}
-
 /* An exchange that failed fails on every rank alike (MPI's errors are
  * collective, or the job is already gone); the message says which. */
 static int exchange_failed(kf_ctx *ctx, int rc, const char *what)
@@ -262,7 +219,7 @@ int kfs_dist_sort(kf_ctx *ctx, kf_comm *c, kf_dtype dtype, const void *x, int64_
         memcpy(s.samp + k * d, s.cells + s.order[k * n / m] * d, krow);
     int64_t *scount = s.cnt, *sdispl = s.cnt + P, *rcount = s.cnt + 2 * P,
             *rdispl = s.cnt + 3 * P;
-    rc = allgather_i64(c, m, s.gath);
+    rc = kfs_coll_allgather_i64(c, m, s.gath);
     if (rc != KF_OK) {
         rc = exchange_failed(ctx, rc, "the sample counts");
         goto done;
@@ -276,7 +233,7 @@ int kfs_dist_sort(kf_ctx *ctx, kf_comm *c, kf_dtype dtype, const void *x, int64_
                                                                : nomem(ctx, "the samples", S * d));
     if (rc != KF_OK)
         goto done;
-    rc = allgatherv(c, s.samp, s.allsamp, s.gath, s.gath + P, krow);
+    rc = kfs_coll_allgatherv(c, s.samp, s.allsamp, s.gath, s.gath + P, krow);
     if (rc != KF_OK) {
         rc = exchange_failed(ctx, rc, "the samples");
         goto done;
@@ -303,7 +260,7 @@ int kfs_dist_sort(kf_ctx *ctx, kf_comm *c, kf_dtype dtype, const void *x, int64_
     }
     for (int64_t r = 0, off = 0; r < P; r++)
         sdispl[r] = off, off += scount[r];
-    rc = alltoall_i64(c, scount, rcount);
+    rc = kfs_coll_alltoall_i64(c, scount, rcount);
     if (rc != KF_OK) {
         rc = exchange_failed(ctx, rc, "the counts");
         goto done;
@@ -333,7 +290,7 @@ int kfs_dist_sort(kf_ctx *ctx, kf_comm *c, kf_dtype dtype, const void *x, int64_
     rc = kfs_comm_agree(ctx, c, rc);
     if (rc != KF_OK)
         goto done;
-    rc = alltoallv(c, s.send, scount, sdispl, s.recv, rcount, rdispl, rec);
+    rc = kfs_coll_alltoallv(c, s.send, scount, sdispl, s.recv, rcount, rdispl, rec);
     if (rc != KF_OK) {
         rc = exchange_failed(ctx, rc, "the points");
         goto done;
@@ -361,7 +318,7 @@ int kfs_dist_sort(kf_ctx *ctx, kf_comm *c, kf_dtype dtype, const void *x, int64_
     out->n = got;
 
     /* This rank's place in the global order. */
-    rc = allgather_i64(c, got, s.gath);
+    rc = kfs_coll_allgather_i64(c, got, s.gath);
     if (rc != KF_OK) {
         rc = exchange_failed(ctx, rc, "the row counts");
         goto done;

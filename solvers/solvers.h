@@ -10,6 +10,8 @@
  *   lobpcg.c    the block eigensolver (kf_spectral's KF_SOLVER_BLOCK)
  *   dist.c      distributed operators: the row partition, collective errors
  *   distsort.c  the distributed planner's first steps: global bounds, the sample sort
+ *   distplan.c  kf_plan_block_sparse_dist: the rest of the distributed planner
+ *   coll.c      the planner's collectives, a NULL communicator being one process
  *   mpi/comm.c  MPI (kf_comm_*) and mpi/parpack.c PARPACK, in MPI builds only;
  *   comm_none.c their stand-ins otherwise (everything KF_ERR_UNSUPPORTED)
  */
@@ -165,6 +167,16 @@ typedef struct kfs_sorted {
 int kfs_dist_sort(kf_ctx *ctx, kf_comm *c, kf_dtype dtype, const void *x, int64_t n, int64_t d,
                   int64_t row0, double eps, kfs_sorted *out);
 void kfs_sorted_free(kfs_sorted *s);
+
+/* ---- coll.c: the kfs_comm_* below and kf_comm_allreduce, where a NULL
+ * communicator is one process (gathers and exchanges copy rank 0's part) ---- */
+int kfs_coll_allgather_i64(kf_comm *c, int64_t mine, int64_t *all);
+int kfs_coll_allgatherv(kf_comm *c, const void *local, void *full, const int64_t *counts,
+                        const int64_t *displs, size_t rowbytes);
+int kfs_coll_alltoall_i64(kf_comm *c, const int64_t *send, int64_t *recv);
+int kfs_coll_alltoallv(kf_comm *c, const void *send, const int64_t *sc, const int64_t *sd,
+                       void *recv, const int64_t *rc, const int64_t *rd, size_t rowbytes);
+int kfs_coll_allreduce(kf_comm *c, double *v, int count, kf_reduce_op op);
 
 /* ---- distribution (dist.c; comm primitives in mpi/comm.c or comm_none.c) ---- */
 /* Collective: the partition of n rows where this rank has [row0, row0 + rows),
