@@ -752,6 +752,47 @@ kf_linop *kf_linop_formula_dist(kf_ctx *ctx, const char *formula, const char *co
 /* The rows this rank holds of op's vectors (kf_linop_size for one process). */
 int64_t kf_linop_local_rows(const kf_linop *op);
 
+/* The distributed block-sparse planner: kf_plan_block_sparse of one cloud
+ * against itself (x = y, grid mode) where no rank holds more than its share
+ * of the points. Each rank passes its contiguous slice of the input (the
+ * slices tile the n points in rank order; any split, empty slices allowed)
+ * and gets its rows of the SORTED cloud, the j rows they touch and its part
+ * of the pattern, ready for kf_linop_formula_dist:
+ *   sort      a sample sort by (grid cell, input index), one MPI_Alltoallv
+ *   cuts      the wanted row split (even, or split[]) moved to the nearest
+ *             cluster boundary, so no cluster straddles two ranks
+ *   balance   one MPI_Alltoallv that gives each rank its rows
+ *   stats     each cluster's count, centroid, radius and box, from the rank
+ *             that holds it, then allgathered (C (3d + 2) doubles)
+ *   pattern   the kept pairs of the rank's clusters against all (kd-tree)
+ *   j side    one MPI_Alltoallv of the points of the j hull
+ * Everything (order, pattern, kept and within fractions) is bit for bit the
+ * one-process planner's (tests/t_distplan.c, tests/mpi/distplan.c). */
+typedef struct kf_dist_plan {
+    int64_t n, d;         /* the whole cloud */
+    kf_dtype dtype;
+    int64_t row0, rows;   /* this rank's rows of the sorted cloud */
+    int64_t j0, nj;       /* its j rows (they contain [row0, row0 + rows)) */
+    void *xj;             /* (nj, d) of dtype: sorted rows j0.. ; the rank's own at row0 - j0 */
+    int64_t *index;       /* (rows): the input index of each of the rank's rows */
+    kf_blocks *blocks;    /* the rank's pattern in local numbers: i rows in [0, rows), j rows
+                           * in [0, nj) (axis 1 triple; the mirror triple is its transpose) */
+    int64_t nclusters;    /* grid cells, over all ranks */
+    double kept_fraction, within_fraction; /* as kf_plan's, over the whole cloud */
+    int64_t within_rows;
+    double total_s;       /* this rank's planning time */
+} kf_dist_plan;
+/* Collective over comm (NULL: one process, no MPI needed). x: this rank's n
+ * points (dim d, dtype), the first being input point row0. eps, cutoff: as
+ * kf_plan_block_sparse. split: NULL for an even split, else the wanted rows
+ * of every rank (P entries >= 0 adding up to the global n, alike on every
+ * rank), which the cuts move to cluster boundaries. NULL on every rank with
+ * the same message when any rank fails (bad argument, NaN or inf, memory). */
+kf_dist_plan *kf_plan_block_sparse_dist(kf_ctx *ctx, kf_comm *comm, kf_dtype dtype, const void *x,
+                                        int64_t n, int64_t d, int64_t row0, double eps,
+                                        double cutoff, const int64_t *split);
+void kf_dist_plan_free(kf_dist_plan *p);
+
 /* ---- the tutorials' point clouds, from a seed (solvers/gen.c) ----
  * What `kforge eigsh --gen`, examples/ and bench/ generate, so that all of
  * them make the same clouds. With t_k = 2 pi k / N (numpy's
