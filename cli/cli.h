@@ -109,24 +109,9 @@ int kfcli_mpi_launched(void);
 int kfcli_mpi_local_ranks(void);
 /* bounds (P + 1): rank r holds rows [bounds[r], bounds[r+1]) of n. Even
  * (spec NULL) or the comma-separated counts of --mpi-split (P of them,
- * adding up to n; zeros allowed); with starts (ncl + 1 ascending cluster
- * boundaries, starts[ncl] = n) each boundary moves to the nearest cluster
- * boundary. 0, or -1 with the message in err. */
-int kfcli_split_rows(int64_t n, int P, const int64_t *starts, int64_t ncl, const char *spec,
-                     int64_t *bounds, char *err, size_t errlen);
-/* One rank's part of a block-sparse pattern (axis 1 triple) for its rows
- * [row0, row0 + rows), which start and end at cluster boundaries: ranges_i
- * in local rows, redranges_j in local j rows from j0, the j hull [j0, j0 +
- * nj) of what it reads (and its own rows). */
-typedef struct kfcli_local {
-    int64_t row0, rows, j0, nj;
-    int64_t nci, nredj;
-    int64_t *ranges_i, *slices_i, *redranges_j; /* one malloc'd block at ranges_i */
-} kfcli_local;
-int kfcli_local_pattern(const kf_ranges *rg, int64_t row0, int64_t row1, kfcli_local *out,
-                        char *err, size_t errlen);
-void kfcli_local_view(const kfcli_local *l, kf_ranges *rg);
-void kfcli_local_free(kfcli_local *l);
+ * adding up to n; zeros allowed). 0, or -1 with the message in err. */
+int kfcli_split_rows(int64_t n, int P, const char *spec, int64_t *bounds, char *err,
+                     size_t errlen);
 
 /* symmetry.c: whether the scalar kernel FORMULA in x = Vi(0,d), y = Vj(1,d)
  * is symmetric on a sample of the n points x (n, d) (row-major, float64):

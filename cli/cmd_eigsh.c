@@ -7,13 +7,13 @@
  *     ──▶ [vectors back to the user's order] ──▶ eigenvalues + report, .npy files
  *
  * Under mpirun (or --mpi) each rank reads only a slice of the rows of a
- * --points file (by offset). Dense: its own rows, straight into their place
- * in the j side, which one in-place allgather completes. Block-sparse: an
- * even slice, allgathered into the one float64 copy of the cloud that every
- * rank's plan needs (the plan is made alike on every rank), then the rank
- * keeps its rows (eigsh_dist.c) and the j rows they touch. Every rank solves
- * its part of one distributed operator; rank 0 gathers the eigenvectors,
- * prints and writes. (--gen: every rank generates the whole cloud.)
+ * --points file (by offset), or generates only that slice (--gen). Dense:
+ * its own rows, straight into their place in the j side, which one in-place
+ * allgather completes. Block-sparse: an even slice goes to the distributed
+ * planner (kf_plan_block_sparse_dist), which sorts the cloud across the
+ * ranks and hands each its rows, its pattern and the j rows they touch; no
+ * rank holds the whole cloud. Every rank solves its part of one distributed
+ * operator; rank 0 gathers the eigenvectors, prints and writes.
  */
 #include <errno.h>
 #include <math.h>
@@ -170,7 +170,8 @@ typedef struct eigsh_state {
     double *x;               /* (n, d) points as read, float64 */
     double *xs;              /* sorted (block-sparse) copy, or NULL */
     void *pts;               /* (n, d) of the dtype: sorted, scaled: the kernel's x and y */
-    kf_plan *plan;
+    kf_plan *plan;           /* block-sparse, one process */
+    kf_dist_plan *dplan;     /* block-sparse, MPI: this rank's part of the plan */
     kf_linop *K;
     void *values, *vectors, *vec_user;
     double *residuals;
@@ -180,10 +181,13 @@ typedef struct eigsh_state {
     kf_comm *comm;
     int rank, P;
     int want_mpi;            /* asked for or implied by a launcher, and built in */
+    int per_rank;            /* MPI: each rank reads (or generates) only the rows it needs */
     kfcli_npy_file in;       /* --points under MPI: the open input, read in slices */
     int sliced;              /* in is open */
     int64_t *bounds;         /* (P + 1): rank r's rows [bounds[r], bounds[r+1]) */
-    kfcli_local loc;         /* this rank's rows, j rows and block-sparse part */
+    struct {                 /* this rank's rows [row0, row0 + rows) and j rows */
+        int64_t row0, rows, j0, nj;
+    } loc;
     int64_t nloc;            /* rows of the vectors held here (n for one process) */
 } eigsh_state;
 
@@ -551,6 +555,32 @@ static int read_rows(eigsh_state *s, int64_t r0, int64_t r1, kf_dtype out_t, dou
     return 0;
 }
 
+/* Rows [r0, r1) of the points, read by offset (--points) or generated
+ * (--gen), as read_rows gives them. */
+static int source_rows(eigsh_state *s, int64_t r0, int64_t r1, kf_dtype out_t, double scale,
+                       void *dst, char *msg, size_t cap)
+{
+    if (!s->c.have_gen)
+        return read_rows(s, r0, r1, out_t, scale, dst, msg, cap);
+    int64_t cnt = (r1 - r0) * s->d;
+    int direct = out_t == KF_FLOAT64 && scale == 1.0;
+    double *v = direct ? dst : malloc(sizeof(double) * (size_t)cnt + 1);
+    if (!v) {
+        snprintf(msg, cap, "out of memory for %lld points", (long long)(r1 - r0));
+        return KFCLI_EXIT_RUNTIME;
+    }
+    kf_gen_points_rows(&s->c.gen, r0, r1, v);
+    for (int64_t e = 0; !direct && e < cnt; e++) {
+        if (out_t == KF_FLOAT32)
+            ((float *)dst)[e] = (float)(v[e] * scale);
+        else
+            ((double *)dst)[e] = v[e] * scale;
+    }
+    if (!direct)
+        free(v);
+    return 0;
+}
+
 /* Collective: the worst of the ranks' exit statuses; rank 0 prints the
  * message of the first rank that failed (its own output is the job's). */
 static int agree_ranks(eigsh_state *s, int rc, const char *msg)
@@ -582,31 +612,7 @@ static int agree_ranks(eigsh_state *s, int rc, const char *msg)
     return (int)worst;
 }
 
-/* MPI, block-sparse, --points: every rank's plan needs the whole cloud in
- * float64 (it is made alike on every rank: docs/scale-out.md), so each rank
- * reads an even slice by offset and one in-place allgather completes the
- * one copy; the file is read once by the job, not once per rank. */
-static int read_plan_points(eigsh_state *s)
-{
-    char msg[KFCLI_ERRLEN] = "";
-    int64_t r0 = (int64_t)((__int128)s->n * s->rank / s->P);
-    int64_t r1 = (int64_t)((__int128)s->n * (s->rank + 1) / s->P);
-    s->x = malloc(sizeof(double) * (size_t)(s->n * s->d));
-    int rc = s->x ? read_rows(s, r0, r1, KF_FLOAT64, 1.0, s->x + r0 * s->d, msg, sizeof msg)
-                  : (snprintf(msg, sizeof msg, "out of memory for %lld points", (long long)s->n),
-                     KFCLI_EXIT_RUNTIME);
-    if ((rc = agree_ranks(s, rc, msg)))
-        return rc;
-    if (kf_comm_allgather_rows(s->comm, s->x, s->n, r0, r1 - r0,
-                               (int64_t)sizeof(double) * s->d) != KF_OK) {
-        fputs("kforge eigsh: exchanging the points failed\n", stderr);
-        return KFCLI_EXIT_RUNTIME;
-    }
-    kfcli_npy_close(&s->in), s->sliced = 0;
-    return 0;
-}
-
-/* MPI, dense, --points: the j side is every point, so the rank holds one
+/* MPI, dense: the j side is every point, so the rank holds one
  * copy of the cloud, in the operator's dtype, scaled (s->pts). Its own rows
  * (the i side) are read by offset straight into their place in that copy;
  * one in-place MPI_Allgatherv fills in the other ranks' rows. Gathered
@@ -624,8 +630,8 @@ static int read_dense_points(eigsh_state *s)
     double scale = s->c.kernel == KER_FORMULA ? 1.0 : 1.0 / s->c.sigma;
     int64_t r0 = s->loc.row0, r1 = s->loc.row0 + s->loc.rows;
     s->pts = malloc(es * (size_t)(s->n * s->d) + 1);
-    int rc = s->pts ? read_rows(s, r0, r1, dt, scale, (char *)s->pts + es * (size_t)(r0 * s->d),
-                                msg, sizeof msg)
+    int rc = s->pts ? source_rows(s, r0, r1, dt, scale,
+                                  (char *)s->pts + es * (size_t)(r0 * s->d), msg, sizeof msg)
                     : (snprintf(msg, sizeof msg, "out of memory for the points"),
                        KFCLI_EXIT_RUNTIME);
     if ((rc = agree_ranks(s, rc, msg)))
@@ -639,10 +645,19 @@ static int read_dense_points(eigsh_state *s)
 
 /* The points: from the file (float32 or float64, any number of columns) or
  * the generator, as float64; NaN and inf refused, naming the point. Under
- * MPI, a file's header only (open_points). */
+ * MPI, only the size (a file's header: open_points); each rank gets its
+ * rows later (source_rows). */
 static int load_points(eigsh_state *s)
 {
     eigsh_cfg *c = &s->c;
+    s->per_rank = s->want_mpi;
+    if (c->have_gen && s->want_mpi) {
+        s->n = c->gen.n;
+        s->d = kf_gen_dim(c->gen.kind);
+        if (c->dtype < 0)
+            c->dtype = KF_FLOAT32;
+        return 0;
+    }
     if (c->have_gen) {
         s->n = c->gen.n;
         s->d = kf_gen_dim(c->gen.kind);
@@ -739,21 +754,27 @@ static int check_formula(eigsh_state *s, const char *const *aliases)
                      (long long)dim);
     char why[512];
     double *sample = NULL;
-    if (!s->x) { /* MPI, dense, --points: every rank reads the probe's rows alone */
+    if (!s->x) { /* MPI: every rank reads (or generates) the probe's rows alone */
         int64_t m = kfcli_probe_count(s->n);
-        if (!(sample = malloc(sizeof(double) * (size_t)(m * s->d)))) {
+        int64_t *rows = malloc(sizeof(int64_t) * (size_t)m + 1);
+        if (!rows || !(sample = malloc(sizeof(double) * (size_t)(m * s->d)))) {
+            free(rows);
             fputs("kforge eigsh: out of memory for the symmetry probe\n", stderr);
             return KFCLI_EXIT_RUNTIME;
         }
-        for (int64_t q = 0; q < m; q++) {
-            int64_t row = kfcli_probe_row(q, s->n);
-            if ((rc = read_rows(s, row, row + 1, KF_FLOAT64, 1.0, sample + q * s->d, why,
+        for (int64_t q = 0; q < m; q++)
+            rows[q] = kfcli_probe_row(q, s->n);
+        if (s->c.have_gen) /* one pass over the stream, not one per row */
+            kf_gen_points_at(&s->c.gen, rows, m, sample);
+        for (int64_t q = 0; !s->c.have_gen && q < m; q++) {
+            if ((rc = read_rows(s, rows[q], rows[q] + 1, KF_FLOAT64, 1.0, sample + q * s->d, why,
                                 sizeof why))) {
-                free(sample);
+                free(rows), free(sample);
                 fprintf(stderr, "kforge eigsh: %s\n", why);
                 return rc;
             }
         }
+        free(rows);
     }
     rc = kfcli_symmetry_probe(s->ctx, s->c.formula, s->n, s->d, sample ? sample : s->x,
                               sample != NULL, why, sizeof why);
@@ -767,18 +788,25 @@ static int check_formula(eigsh_state *s, const char *const *aliases)
     return 0;
 }
 
-/* Block-sparse: the plan on the raw points, then the points in cluster order. */
-static int plan_blocks(eigsh_state *s, kf_ranges *rg)
+/* The block-sparse cutoff and cell size, from the options or the kernel. */
+static void plan_sizes(eigsh_cfg *c)
 {
-    eigsh_cfg *c = &s->c;
-    double cutoff = c->cutoff >= 0 ? c->cutoff : kernel_cutoffs[c->kernel] * c->sigma;
-    c->cutoff = cutoff;
+    c->cutoff = c->cutoff >= 0 ? c->cutoff : kernel_cutoffs[c->kernel] * c->sigma;
     /* auto: cells of half the cutoff (2 sigma for the Gaussian). Measured on
      * the Swiss roll at 1e5 points, sigma 0.01 (docs/solvers.md): the fastest
      * block apply of eps 0.01..0.05; smaller cells keep fewer pairs but cost
      * more per pair, larger ones keep many more. */
     if (c->eps < 0)
-        c->eps = cutoff / 2;
+        c->eps = c->cutoff / 2;
+}
+
+/* Block-sparse: the plan on the raw points, then the points in cluster order. */
+static int plan_blocks(eigsh_state *s, kf_ranges *rg)
+{
+    eigsh_cfg *c = &s->c;
+    double cutoff;
+    plan_sizes(c);
+    cutoff = c->cutoff;
     progress(s, "planning the block-sparse pattern...");
     s->plan = kf_plan_block_sparse(s->ctx, KF_FLOAT64, s->x, s->n, s->x, s->n, s->d, c->eps,
                                    cutoff, 0);
@@ -802,39 +830,81 @@ static int plan_blocks(eigsh_state *s, kf_ranges *rg)
     return 0;
 }
 
-/* MPI: this rank's rows (and for a block-sparse operator its part of the
- * pattern and its j rows); one process keeps everything. */
-static int split_rows(eigsh_state *s, const kf_ranges *rg)
+/* MPI, block-sparse: an even float64 slice of the raw points to the
+ * distributed planner, which gives this rank its rows of the sorted cloud,
+ * the j rows they touch (dplan->xj) and its pattern; --mpi-split's counts
+ * are the wanted rows, moved to cluster starts. No rank holds the cloud. */
+static int plan_blocks_dist(eigsh_state *s, kf_ranges *rg)
+{
+    eigsh_cfg *c = &s->c;
+    char msg[KFCLI_ERRLEN] = "";
+    plan_sizes(c);
+    int64_t *split = NULL;
+    if (c->split) {
+        int64_t *b = malloc(sizeof(int64_t) * (size_t)(s->P + 1));
+        split = malloc(sizeof(int64_t) * (size_t)s->P);
+        if (!b || !split) {
+            free(b), free(split);
+            fputs("kforge eigsh: out of memory\n", stderr);
+            return KFCLI_EXIT_RUNTIME;
+        }
+        int bad = kfcli_split_rows(s->n, s->P, c->split, b, msg, sizeof msg);
+        for (int r = 0; !bad && r < s->P; r++)
+            split[r] = b[r + 1] - b[r];
+        free(b);
+        if (bad) {
+            free(split);
+            return usage("%s", msg);
+        }
+    }
+    int64_t r0 = (int64_t)((__int128)s->n * s->rank / s->P);
+    int64_t r1 = (int64_t)((__int128)s->n * (s->rank + 1) / s->P);
+    double *xs = malloc(sizeof(double) * (size_t)((r1 - r0) * s->d) + 1);
+    int rc = xs ? source_rows(s, r0, r1, KF_FLOAT64, 1.0, xs, msg, sizeof msg)
+                : (snprintf(msg, sizeof msg, "out of memory for %lld points", (long long)(r1 - r0)),
+                   KFCLI_EXIT_RUNTIME);
+    if ((rc = agree_ranks(s, rc, msg))) {
+        free(xs), free(split);
+        return rc;
+    }
+    if (s->sliced) /* every rank has its slice: the file is no longer needed */
+        kfcli_npy_close(&s->in), s->sliced = 0;
+    progress(s, "planning the block-sparse pattern across the ranks...");
+    s->dplan = kf_plan_block_sparse_dist(s->ctx, s->comm, KF_FLOAT64, xs, r1 - r0, s->d, r0,
+                                         c->eps, c->cutoff, split);
+    free(xs), free(split);
+    if (!s->dplan) { /* the ranks agree: every one fails with the same message */
+        progress_done(s);
+        fprintf(stderr, "kforge eigsh: --block-sparse: %s\n", kf_errmsg(s->ctx));
+        return kfcli_exit_of(kf_status_of(s->ctx));
+    }
+    s->loc.row0 = s->dplan->row0, s->loc.rows = s->dplan->rows;
+    s->loc.j0 = s->dplan->j0, s->loc.nj = s->dplan->nj;
+    s->nloc = s->loc.rows;
+    kf_blocks_view(s->dplan->blocks, rg);
+    /* the operator reduces over j: only the axis 1 triple is read */
+    rg->ncj = rg->nredi = 0;
+    rg->ranges_j = rg->slices_j = rg->redranges_i = NULL;
+    return 0;
+}
+
+/* MPI, dense: this rank's rows; the j side is every point. One process
+ * keeps everything. */
+static int split_rows(eigsh_state *s)
 {
     s->nloc = s->n;
     if (!s->comm)
         return 0;
     char err[KFCLI_ERRLEN];
-    int64_t ncl = s->plan ? rg->nci : 0;
-    int64_t *starts = s->plan ? malloc(sizeof(int64_t) * (size_t)(ncl + 1)) : NULL;
     s->bounds = malloc(sizeof(int64_t) * (size_t)(s->P + 1));
-    if (!s->bounds || (s->plan && !starts)) {
-        free(starts);
+    if (!s->bounds) {
         fputs("kforge eigsh: out of memory\n", stderr);
         return KFCLI_EXIT_RUNTIME;
     }
-    for (int64_t c = 0; c < ncl; c++)
-        starts[c] = rg->ranges_i[2 * c];
-    if (starts)
-        starts[ncl] = s->n;
-    int rc = kfcli_split_rows(s->n, s->P, starts, ncl, s->c.split, s->bounds, err, sizeof err);
-    free(starts);
-    if (rc)
+    if (kfcli_split_rows(s->n, s->P, s->c.split, s->bounds, err, sizeof err))
         return usage("%s", err);
-    int64_t row0 = s->bounds[s->rank], row1 = s->bounds[s->rank + 1];
-    if (s->plan) {
-        if (kfcli_local_pattern(rg, row0, row1, &s->loc, err, sizeof err)) {
-            fprintf(stderr, "kforge eigsh: %s\n", err);
-            return KFCLI_EXIT_RUNTIME;
-        }
-    } else {
-        s->loc.row0 = row0, s->loc.rows = row1 - row0, s->loc.j0 = 0, s->loc.nj = s->n;
-    }
+    s->loc.row0 = s->bounds[s->rank], s->loc.rows = s->bounds[s->rank + 1] - s->loc.row0;
+    s->loc.j0 = 0, s->loc.nj = s->n;
     s->nloc = s->loc.rows;
     return 0;
 }
@@ -879,13 +949,17 @@ static int make_operator(eigsh_state *s, const kf_ranges *rg)
         return KFCLI_EXIT_RUNTIME;
     }
     double scale = c->kernel == KER_FORMULA ? 1.0 : 1.0 / c->sigma;
-    for (int64_t e = 0; s->x && e < rows * s->d; e++) {
-        const double *src = (s->xs ? s->xs : s->x) + first * s->d;
+    const double *src = s->dplan ? s->dplan->xj                             /* its j rows */
+                        : s->x   ? (s->xs ? s->xs : s->x) + first * s->d
+                                 : NULL; /* MPI, dense: read_dense_points made them */
+    for (int64_t e = 0; src && e < rows * s->d; e++) {
         if (dt == KF_FLOAT32)
             ((float *)s->pts)[e] = (float)(src[e] * scale);
         else
             ((double *)s->pts)[e] = src[e] * scale;
     }
+    if (s->dplan) /* converted: the float64 copy is not kept beside it */
+        free(s->dplan->xj), s->dplan->xj = NULL;
     /* "(F)*v": F scalar, v the block of vectors (Vj(2, b)); linear in v */
     size_t fl = strlen(c->formula) + 8;
     char *formula = malloc(fl);
@@ -905,11 +979,8 @@ static int make_operator(eigsh_state *s, const kf_ranges *rg)
         args[0] = (const char *)s->pts + (size_t)((s->loc.row0 - s->loc.j0) * s->d) * es;
         kf_dist dist = {.comm = s->comm, .n = s->n, .row0 = s->loc.row0, .rows = s->loc.rows,
                         .j0 = s->loc.j0, .nj = s->loc.nj};
-        kf_ranges lrg;
-        if (rg)
-            kfcli_local_view(&s->loc, &lrg);
         s->K = kf_linop_formula_dist(s->ctx, formula, aliases, 2, "v", 2, args, 3, &dist, dt, &co,
-                                     rg ? &lrg : NULL);
+                                     rg);
     } else {
         s->K = kf_linop_formula(s->ctx, formula, aliases, 2, "v", 2, args, 3, s->n, dt, &co, rg);
     }
@@ -1018,6 +1089,14 @@ static void print_report(const eigsh_state *s, const kf_eigsh_report *r, kf_spec
                (long long)s->plan->ncy, 100 * s->plan->kept_fraction,
                100 * s->plan->within_fraction, (long long)s->plan->within_rows,
                s->plan->total_s);
+    if (s->dplan)
+        printf("  block-sparse  %seps %g, cutoff %g: %lld x %lld clusters, kept %.2f%% of the "
+               "pairs (%.2f%% within the cutoff, counted on %lld rows), plan %.3f s (across "
+               "the ranks)\n",
+               c->block_sparse == 2 ? "auto: " : "", c->eps, c->cutoff,
+               (long long)s->dplan->nclusters, (long long)s->dplan->nclusters,
+               100 * s->dplan->kept_fraction, 100 * s->dplan->within_fraction,
+               (long long)s->dplan->within_rows, s->dplan->total_s);
     printf("  threads       %d%s\n", kf_threads(s->ctx), s->comm ? " per rank" : "");
 }
 
@@ -1169,13 +1248,14 @@ static int eigsh_main(eigsh_state *s, int argc, char **argv)
     if (want_mpi && (rc = join_ranks(s)))
         return rc;
     kf_ranges rg;
-    if (s->sliced && c->block_sparse && (rc = read_plan_points(s)))
+    rc = 0;
+    if (c->block_sparse && s->per_rank)
+        rc = plan_blocks_dist(s, &rg);
+    else if (c->block_sparse)
+        rc = plan_blocks(s, &rg);
+    if (rc || (!(c->block_sparse && s->per_rank) && (rc = split_rows(s))))
         return rc;
-    if (c->block_sparse && (rc = plan_blocks(s, &rg)))
-        return rc;
-    if ((rc = split_rows(s, c->block_sparse ? &rg : NULL)))
-        return rc;
-    if (s->sliced && !c->block_sparse && (rc = read_dense_points(s)))
+    if (s->per_rank && !c->block_sparse && (rc = read_dense_points(s)))
         return rc;
     if ((rc = make_operator(s, c->block_sparse ? &rg : NULL)))
         return rc;
@@ -1236,13 +1316,17 @@ static int eigsh_main(eigsh_state *s, int argc, char **argv)
     }
     memcpy(ref, s->values, es * (size_t)c->k);
     int unwritten = 0;
+    int64_t *order = NULL; /* block-sparse MPI, rank 0: the input index of each sorted row */
     if (s->comm && c->vectors) { /* every rank's rows, in rank order, on rank 0 */
         void *all = s->rank == 0 ? malloc(es * (size_t)(s->n * c->k)) : NULL;
-        double bad = s->rank == 0 && !all;
+        order = s->rank == 0 && s->dplan ? malloc(sizeof(int64_t) * (size_t)s->n) : NULL;
+        double bad = s->rank == 0 && (!all || (s->dplan && !order));
         if (kf_comm_allreduce(s->comm, &bad, 1, KF_REDUCE_MAX) != KF_OK || bad ||
             kf_comm_gather_rows(s->comm, s->vectors, s->nloc, (int64_t)es * c->k, all, 0) !=
-                KF_OK) {
-            free(ref), free(all);
+                KF_OK ||
+            (s->dplan && kf_comm_gather_rows(s->comm, s->dplan->index, s->nloc,
+                                             (int64_t)sizeof(int64_t), order, 0) != KF_OK)) {
+            free(ref), free(all), free(order);
             fputs("kforge eigsh: gathering the eigenvectors on rank 0 failed (out of memory?)\n",
                   stderr);
             return KFCLI_EXIT_RUNTIME;
@@ -1254,17 +1338,23 @@ static int eigsh_main(eigsh_state *s, int argc, char **argv)
     }
     if (s->rank != 0) { /* only rank 0 writes; the others learn how that went */
         s->c.out = s->c.vectors = NULL;
-    } else if (s->plan && c->vectors) { /* back to the user's order: row p is sorted row iperm[p] */
+    } else if ((s->plan || order) && c->vectors) { /* back to the user's order */
         if (!(s->vec_user = malloc(es * (size_t)(s->n * c->k)))) {
             /* no return: under MPI the other ranks wait to hear how the writing went */
             fputs("kforge eigsh: out of memory for the eigenvectors\n", stderr);
             s->c.out = s->c.vectors = NULL;
             unwritten = 1;
-        } else {
+        } else if (s->plan) { /* row p is sorted row iperm[p] */
             kf_permute_rows(s->ctx, s->vectors, s->n, (int64_t)es * c->k, s->plan->iperm_x,
                             s->vec_user);
+        } else { /* sorted row q is input row order[q] */
+            size_t row = es * (size_t)c->k;
+            for (int64_t q = 0; q < s->n; q++)
+                memcpy((char *)s->vec_user + (size_t)order[q] * row,
+                       (const char *)s->vectors + (size_t)q * row, row);
         }
     }
+    free(order);
     if (!s->vec_user) {
         s->vec_user = s->vectors;
         s->vectors = NULL;
@@ -1297,7 +1387,7 @@ int kfcli_eigsh(int argc, char **argv)
     kfcli_npy_commit(s.tmp_vec, s.c.vectors, 0, err, sizeof err);
     kf_linop_free(s.K);
     kf_plan_free(s.plan);
-    kfcli_local_free(&s.loc);
+    kf_dist_plan_free(s.dplan);
     if (s.sliced)
         kfcli_npy_close(&s.in);
     free(s.bounds);

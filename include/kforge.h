@@ -834,6 +834,9 @@ void kf_gen_points(const kf_gen *g, double *x);
  * bit for bit kf_gen_points' rows: what one rank of an MPI job generates of
  * its slice. The draws of the rows before r0 are skipped (O(r0), cheap). */
 void kf_gen_points_rows(const kf_gen *g, int64_t r0, int64_t r1, double *x);
+/* The rows rows[0..m) (strictly increasing, each < g->n) into x (m rows):
+ * one pass over the stream, for a sample of a cloud no rank holds whole. */
+void kf_gen_points_at(const kf_gen *g, const int64_t *rows, int64_t m, double *x);
 /* The block-sparse tutorial's clouds in float32 (examples/block_sparse.c,
  * bench/blocksparse.c): x (M, 2) the spiral above from `seed`; from seed + 1,
  * point by point, y (N, 2) a Gaussian blob around (0.6, 0.6) with standard

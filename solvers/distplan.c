@@ -102,9 +102,7 @@ static int move_rows(kf_comm *c, int P, int me, const int64_t *hold, const int64
     return kfs_coll_alltoallv(c, src, sc, sd, dst, rc, rd, rowbytes);
 }
 
-/* The cluster start nearest to t (ties to the lower one): starts[0..C] is
- * increasing, from 0 to the point count. */
-static int64_t snap(const int64_t *starts, int64_t C, int64_t t)
+int64_t kfs_nearest_start(const int64_t *starts, int64_t C, int64_t t)
 {
     int64_t lo = 0, hi = C; /* the last start <= t, by bisection */
     while (lo < hi) {
@@ -307,7 +305,7 @@ kf_dist_plan *kf_plan_block_sparse_dist(kf_ctx *ctx, kf_comm *comm, kf_dtype dty
     for (int r = 1; r <= P; r++) {
         sum += split ? split[r - 1] : 0;
         int64_t t = split ? sum : (int64_t)((__int128)N * r / P);
-        w.bounds[r] = r == P ? N : snap(w.starts, C, t < N ? t : N);
+        w.bounds[r] = r == P ? N : kfs_nearest_start(w.starts, C, t < N ? t : N);
     }
     if (split && sum != N) { /* the same numbers on every rank: all fail here */
         rc = kfr_error(ctx, KF_ERR_ARG, "%s: split adds up to %lld rows, the ranks hold %lld "

@@ -102,6 +102,13 @@ void kf_gen_points(const kf_gen *g, double *x)
         gen_point(g, &r, k, x + d * k);
 }
 
+/* The draws of one point: two normals of two uniforms each (spiral), or a
+ * uniform and three normals (Swiss roll). */
+static int64_t draws_per_point(kf_gen_kind kind)
+{
+    return kind == KF_GEN_SPIRAL ? 4 : 7;
+}
+
 void kf_gen_points_rows(const kf_gen *g, int64_t r0, int64_t r1, double *x)
 {
     rng r;
@@ -110,11 +117,25 @@ void kf_gen_points_rows(const kf_gen *g, int64_t r0, int64_t r1, double *x)
     /* The stream up to point r0, skipped draw by draw (xoshiro has no jump by
      * an arbitrary count; 7e8 draws for 1e8 Swiss-roll points take about a
      * second), so row k is bit for bit kf_gen_points' row k. */
-    int64_t draws = (int64_t)r0 * (g->kind == KF_GEN_SPIRAL ? 4 : 7);
+    int64_t draws = r0 * draws_per_point(g->kind);
     for (int64_t k = 0; k < draws; k++)
         (void)rng_next(&r);
     for (int64_t k = r0; k < r1; k++)
         gen_point(g, &r, k, x + d * (k - r0));
+}
+
+void kf_gen_points_at(const kf_gen *g, const int64_t *rows, int64_t m, double *x)
+{
+    rng r;
+    rng_seed(&r, g->seed);
+    int d = kf_gen_dim(g->kind);
+    int64_t at = 0; /* the point the stream is at */
+    for (int64_t q = 0; q < m; q++) {
+        for (int64_t k = (rows[q] - at) * draws_per_point(g->kind); k > 0; k--)
+            (void)rng_next(&r);
+        gen_point(g, &r, rows[q], x + d * q);
+        at = rows[q] + 1;
+    }
 }
 
 void kf_gen_tutorial_clouds(uint64_t seed, float *x, int64_t M, float *y, float *b, int64_t N)

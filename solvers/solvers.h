@@ -167,6 +167,9 @@ typedef struct kfs_sorted {
 int kfs_dist_sort(kf_ctx *ctx, kf_comm *c, kf_dtype dtype, const void *x, int64_t n, int64_t d,
                   int64_t row0, double eps, kfs_sorted *out);
 void kfs_sorted_free(kfs_sorted *s);
+/* distplan.c's cut: the cluster start nearest to row t (ties to the lower
+ * one), starts[0..C] increasing from 0 to the point count. */
+int64_t kfs_nearest_start(const int64_t *starts, int64_t C, int64_t t);
 
 /* ---- coll.c: the kfs_comm_* below and kf_comm_allreduce, where a NULL
  * communicator is one process (gathers and exchanges copy rank 0's part) ---- */

@@ -1,8 +1,8 @@
 /* t_dist.c -- what the MPI build decides without starting MPI: how eigsh cuts
- * the rows between ranks (even, --mpi-split, at cluster boundaries), a rank's
- * part of a block-sparse pattern and its j hull, the skip-ahead that gives
- * each rank its rows of the serial start vector, and the API's answers where
- * no communicator exists (the mpirun runs are tests/mpi/run.sh). */
+ * the rows between ranks (even, --mpi-split; the planner's cuts at cluster
+ * starts), the skip-ahead that gives each rank its rows of the serial start
+ * vector, and the API's answers where no communicator exists (the mpirun
+ * runs are tests/mpi/run.sh). */
 #include <string.h>
 
 #include "cli/cli.h"
@@ -22,14 +22,14 @@ KFT_TEST(dist_split_even_and_spec)
 {
     int64_t b[8];
     char err[256];
-    KFT_CHECK(kfcli_split_rows(10, 3, NULL, 0, NULL, b, err, sizeof err) == 0);
+    KFT_CHECK(kfcli_split_rows(10, 3, NULL, b, err, sizeof err) == 0);
     KFT_CHECK(bounds_are(b, 3, (const int64_t[]){0, 3, 6, 10}));
     /* more ranks than rows: some hold none */
-    KFT_CHECK(kfcli_split_rows(2, 3, NULL, 0, NULL, b, err, sizeof err) == 0);
+    KFT_CHECK(kfcli_split_rows(2, 3, NULL, b, err, sizeof err) == 0);
     KFT_CHECK(bounds_are(b, 3, (const int64_t[]){0, 0, 1, 2}));
-    KFT_CHECK(kfcli_split_rows(10, 3, NULL, 0, "2,0,8", b, err, sizeof err) == 0);
+    KFT_CHECK(kfcli_split_rows(10, 3, "2,0,8", b, err, sizeof err) == 0);
     KFT_CHECK(bounds_are(b, 3, (const int64_t[]){0, 2, 2, 10}));
-    KFT_CHECK(kfcli_split_rows(10, 1, NULL, 0, "10", b, err, sizeof err) == 0);
+    KFT_CHECK(kfcli_split_rows(10, 1, "10", b, err, sizeof err) == 0);
     KFT_CHECK(bounds_are(b, 1, (const int64_t[]){0, 10}));
 }
 
@@ -51,63 +51,31 @@ KFT_TEST(dist_split_rejects)
     for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
         int64_t b[4];
         char err[256] = "";
-        int rc = kfcli_split_rows(10, 3, NULL, 0, bad[k].spec, b, err, sizeof err);
+        int rc = kfcli_split_rows(10, 3, bad[k].spec, b, err, sizeof err);
         KFT_CHECKF(rc == -1 && strstr(err, bad[k].msg), "'%s': rc %d, '%s'", bad[k].spec, rc, err);
     }
 }
 
-KFT_TEST(dist_split_snaps_to_clusters)
+/* The planner's cuts (kf_plan_block_sparse_dist) move each wanted boundary
+ * to the nearest cluster start; tests/mpi/distplan checks whole runs. */
+KFT_TEST(dist_cuts_snap_to_cluster_starts)
 {
     const int64_t starts[] = {0, 4, 7, 10}; /* three clusters */
-    int64_t b[4];
-    char err[256];
-    KFT_CHECK(kfcli_split_rows(10, 2, starts, 3, NULL, b, err, sizeof err) == 0);
-    KFT_CHECK(bounds_are(b, 2, (const int64_t[]){0, 4, 10})); /* 5 -> 4 */
-    KFT_CHECK(kfcli_split_rows(10, 2, starts, 3, "9,1", b, err, sizeof err) == 0);
-    KFT_CHECK(bounds_are(b, 2, (const int64_t[]){0, 10, 10})); /* 9 -> 10: rank 1 gets none */
-    KFT_CHECK(kfcli_split_rows(10, 3, starts, 3, "3,3,4", b, err, sizeof err) == 0);
-    KFT_CHECK(bounds_are(b, 3, (const int64_t[]){0, 4, 7, 10}));
-    /* boundaries never go back: a later target cannot land before an earlier one */
-    KFT_CHECK(kfcli_split_rows(10, 3, starts, 3, "9,0,1", b, err, sizeof err) == 0);
-    KFT_CHECK(bounds_are(b, 3, (const int64_t[]){0, 10, 10, 10}));
-}
-
-/* Clusters [0,4) [4,7) [7,10); cluster 0 reads j [0,7), cluster 1 [0,4) and
- * [7,10), cluster 2 [4,10). */
-static const int64_t ri[] = {0, 4, 4, 7, 7, 10}, si[] = {1, 3, 4},
-                     rj[] = {0, 7, 0, 4, 7, 10, 4, 10};
-static const kf_ranges pattern = {.nci = 3, .ranges_i = ri, .slices_i = si, .nredj = 4,
-                                  .redranges_j = rj};
-
-KFT_TEST(dist_local_pattern)
-{
-    kfcli_local l;
-    char err[256];
-    KFT_CHECK(kfcli_local_pattern(&pattern, 4, 10, &l, err, sizeof err) == 0);
-    KFT_CHECK(l.row0 == 4 && l.rows == 6 && l.j0 == 0 && l.nj == 10);
-    KFT_CHECK(l.nci == 2 && l.nredj == 3);
-    KFT_CHECK(l.ranges_i[0] == 0 && l.ranges_i[1] == 3 && l.ranges_i[2] == 3 && l.ranges_i[3] == 6);
-    KFT_CHECK(l.slices_i[0] == 2 && l.slices_i[1] == 3);
-    KFT_CHECK(l.redranges_j[0] == 0 && l.redranges_j[1] == 4 && l.redranges_j[4] == 4 &&
-              l.redranges_j[5] == 10);
-    kfcli_local_free(&l);
-    /* the last cluster alone: j rows [4, 10), ranges counted from 4 */
-    KFT_CHECK(kfcli_local_pattern(&pattern, 7, 10, &l, err, sizeof err) == 0);
-    KFT_CHECK(l.j0 == 4 && l.nj == 6 && l.nci == 1 && l.nredj == 1);
-    KFT_CHECK(l.ranges_i[0] == 0 && l.ranges_i[1] == 3 && l.slices_i[0] == 1);
-    KFT_CHECK(l.redranges_j[0] == 0 && l.redranges_j[1] == 6);
-    kf_ranges v;
-    kfcli_local_view(&l, &v);
-    KFT_CHECK(v.nci == 1 && v.ranges_i == l.ranges_i && v.nredj == 1 && v.ncj == 0);
-    kfcli_local_free(&l);
-    /* no rows: nothing to read, j rows empty at the rank's place */
-    KFT_CHECK(kfcli_local_pattern(&pattern, 4, 4, &l, err, sizeof err) == 0);
-    KFT_CHECK(l.rows == 0 && l.nci == 0 && l.nredj == 0 && l.j0 == 4 && l.nj == 0);
-    kfcli_local_free(&l);
-    /* a slice that cuts a cluster is a bug of the caller, said so */
-    KFT_CHECK(kfcli_local_pattern(&pattern, 5, 10, &l, err, sizeof err) == -1);
-    KFT_CHECK(strstr(err, "cut a cluster") != NULL);
-    kfcli_local_free(&l);
+    KFT_CHECK(kfs_nearest_start(starts, 3, 5) == 4);
+    KFT_CHECK(kfs_nearest_start(starts, 3, 9) == 10); /* the last rank may get none */
+    KFT_CHECK(kfs_nearest_start(starts, 3, 6) == 7);
+    KFT_CHECK(kfs_nearest_start(starts, 3, 2) == 0);  /* a tie goes to the lower start */
+    KFT_CHECK(kfs_nearest_start(starts, 3, 0) == 0 && kfs_nearest_start(starts, 3, 10) == 10);
+    KFT_CHECK(kfs_nearest_start(starts, 3, 7) == 7);
+    const int64_t none[] = {0}; /* no points */
+    KFT_CHECK(kfs_nearest_start(none, 0, 0) == 0);
+    /* monotone: increasing targets never give decreasing cuts */
+    int64_t last = 0;
+    for (int64_t t = 0; t <= 10; t++) {
+        int64_t c = kfs_nearest_start(starts, 3, t);
+        KFT_CHECK(c >= last);
+        last = c;
+    }
 }
 
 KFT_TEST(dist_rand_skip_is_the_serial_stream)

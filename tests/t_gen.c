@@ -144,9 +144,9 @@ KFT_TEST(gen_swissroll_shape)
     free(x);
 }
 
-/* A rank's slice (kf_gen_points_rows) is the whole cloud's rows bit for bit,
- * for both kinds, at the ends and in the middle, and an empty slice writes
- * nothing. */
+/* A rank's slice (kf_gen_points_rows) and a sample (kf_gen_points_at) are the
+ * whole cloud's rows bit for bit, for both kinds, at the ends and in the
+ * middle, and an empty slice writes nothing. */
 KFT_TEST(gen_rows_are_the_cloud_rows)
 {
     for (int kind = KF_GEN_SPIRAL; kind <= KF_GEN_SWISSROLL; kind++) {
@@ -168,6 +168,11 @@ KFT_TEST(gen_rows_are_the_cloud_rows)
         part[0] = 12345;
         kf_gen_points_rows(&g, 300, 300, part);
         KFT_CHECK(part[0] == 12345);
+        const int64_t at[] = {0, 1, 2, 500, 501, 999, 1000};
+        kf_gen_points_at(&g, at, 7, part);
+        for (int q = 0; q < 7; q++)
+            KFT_CHECKF(!memcmp(part + d * q, all + d * at[q], sizeof(double) * (size_t)d),
+                       "kind %d row %lld", kind, (long long)at[q]);
         free(all), free(part);
     }
 }
