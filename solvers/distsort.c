@@ -8,7 +8,7 @@
  *   local sort each rank's slice by (cell, input index)
  *   splitters  P evenly spaced cells per rank, allgathered and sorted;
  *              P - 1 of them cut the cells into the ranks' ranges
- *   exchange   one alltoallv of (cells, input index, point) records
+ *   exchange   one alltoallv of (input index, point) records
  *   merge      a local sort of what arrived                            kfs_dist_sort
  *
  * Why it reproduces kf_plan_block_sparse's perm_x: grid labels number the
@@ -133,14 +133,13 @@ typedef struct scratch {
     int64_t *sidx, *stmp;          /* (S) each */
     char *send, *recv;             /* (n), (m) records */
     int64_t *rcells, *rindex;      /* (m d), (m): the received rows before the merge */
-    char *rx;                      /* (m d) points */
 } scratch;
 
 static void scratch_free(scratch *s)
 {
     free(s->cells), free(s->order), free(s->tmp), free(s->cnt), free(s->gath);
     free(s->samp), free(s->allsamp), free(s->sidx), free(s->stmp);
-    free(s->send), free(s->recv), free(s->rcells), free(s->rindex), free(s->rx);
+    free(s->send), free(s->recv), free(s->rcells), free(s->rindex);
 }
 
 static int nomem(kf_ctx *ctx, const char *what, int64_t count)
@@ -167,7 +166,7 @@ int kfs_dist_sort(kf_ctx *ctx, kf_comm *c, kf_dtype dtype, const void *x, int64_
     int P = c ? kf_comm_size(c) : 1;
     size_t esize = dtype == KF_FLOAT64 ? 8 : 4, xrow = esize * (size_t)d;
     size_t krow = sizeof(int64_t) * (size_t)d;  /* a cell */
-    size_t rec = krow + sizeof(int64_t) + xrow; /* cell, input index, point */
+    size_t rec = sizeof(int64_t) + xrow; /* input index, point: the receiver recomputes cells */
     scratch s = {0};
     int rc = n < 0 || row0 < 0 || (n > 0 && !x) || n > INT_MAX
                  ? kfr_error(ctx, KF_ERR_ARG, "%s: n = %lld, row0 = %lld, x %s (a rank holds "
@@ -254,10 +253,12 @@ int kfs_dist_sort(kf_ctx *ctx, kf_comm *c, kf_dtype dtype, const void *x, int64_
         scount[dst]++;
         char *r = s.send + (size_t)q * rec;
         int64_t gi = row0 + p;
-        memcpy(r, cell, krow);
-        memcpy(r + krow, &gi, sizeof gi);
-        memcpy(r + krow + sizeof gi, (const char *)x + (size_t)p * xrow, xrow);
+        memcpy(r, &gi, sizeof gi);
+        memcpy(r + sizeof gi, (const char *)x + (size_t)p * xrow, xrow);
     }
+    /* The slice's cells and order are not held through the exchange. */
+    free(s.cells), free(s.order), free(s.tmp);
+    s.cells = s.order = s.tmp = NULL;
     for (int64_t r = 0, off = 0; r < P; r++)
         sdispl[r] = off, off += scount[r];
     rc = kfs_coll_alltoall_i64(c, scount, rcount);
@@ -274,17 +275,7 @@ int kfs_dist_sort(kf_ctx *ctx, kf_comm *c, kf_dtype dtype, const void *x, int64_
                        "2^31-1", who_sort, (long long)got);
     if (rc == KF_OK) {
         s.recv = kfs_alloc(got, rec);
-        s.rcells = kfs_alloc(got * d, sizeof *s.rcells);
-        s.rindex = kfs_alloc(got, sizeof *s.rindex);
-        s.rx = kfs_alloc(got, xrow);
-        free(s.order), free(s.tmp);
-        s.order = kfs_alloc(got, sizeof *s.order);
-        s.tmp = kfs_alloc(got, sizeof *s.tmp);
-        out->x = kfs_alloc(got, xrow);
-        out->index = kfs_alloc(got, sizeof *out->index);
-        out->cells = kfs_alloc(got * d, sizeof *out->cells);
-        if (!s.recv || !s.rcells || !s.rindex || !s.rx || !s.order || !s.tmp || !out->x ||
-            !out->index || !out->cells)
+        if (!s.recv)
             rc = nomem(ctx, "the received points", got * d);
     }
     rc = kfs_comm_agree(ctx, c, rc);
@@ -298,23 +289,51 @@ int kfs_dist_sort(kf_ctx *ctx, kf_comm *c, kf_dtype dtype, const void *x, int64_
     free(s.send), s.send = NULL; /* the slice's records: not held beside the next copies */
 
     /* The merge: the runs from each rank are sorted; one sort by (cell,
-     * input index) orders them all. */
+     * input index) orders them all. The cells are recomputed from the
+     * points (the same grid on every rank, so the sender's cells), which
+     * halves what crosses the network; the copies below are made one at a
+     * time so that at most the records, the cells, the order and one output
+     * array are held together. */
+    s.rcells = kfs_alloc(got * d, sizeof *s.rcells);
+    s.rindex = kfs_alloc(got, sizeof *s.rindex);
+    s.order = kfs_alloc(got, sizeof *s.order);
+    s.tmp = kfs_alloc(got, sizeof *s.tmp);
+    rc = s.rcells && s.rindex && s.order && s.tmp ? KF_OK
+                                                   : nomem(ctx, "the received points", got * d);
+    if ((rc = kfs_comm_agree(ctx, c, rc)) != KF_OK)
+        goto done;
     for (int64_t q = 0; q < got; q++) {
         const char *r = s.recv + (size_t)q * rec;
-        memcpy(s.rcells + q * d, r, krow);
-        memcpy(s.rindex + q, r + krow, sizeof *s.rindex);
-        memcpy(s.rx + (size_t)q * xrow, r + krow + sizeof(int64_t), xrow);
+        memcpy(s.rindex + q, r, sizeof *s.rindex);
+        for (int64_t k = 0; k < d; k++) {
+            double v = dtype == KF_FLOAT64 ? ((const double *)(const void *)(r + 8))[k]
+                                           : (double)((const float *)(const void *)(r + 8))[k];
+            s.rcells[q * d + k] = kfr_grid_cell(v, lo[k], last[k], eps);
+        }
         s.order[q] = q;
     }
-    free(s.recv), s.recv = NULL;
     key_cmp mc = {s.rcells, s.rindex, d};
     kfr_msort(s.order, s.tmp, got, cmp_key, &mc);
-    for (int64_t q = 0; q < got; q++) {
-        int64_t o = s.order[q];
-        memcpy(out->cells + q * d, s.rcells + o * d, krow);
-        out->index[q] = s.rindex[o];
-        memcpy((char *)out->x + (size_t)q * xrow, s.rx + (size_t)o * xrow, xrow);
+    free(s.tmp), s.tmp = NULL;
+    out->x = kfs_alloc(got, xrow);
+    out->index = s.rindex, s.rindex = NULL; /* permuted in place below, through tmp */
+    rc = out->x ? KF_OK : nomem(ctx, "the sorted points", got * d);
+    if (rc == KF_OK) {
+        for (int64_t q = 0; q < got; q++)
+            memcpy((char *)out->x + (size_t)q * xrow, s.recv + (size_t)s.order[q] * rec + 8, xrow);
+        free(s.recv), s.recv = NULL;
+        out->cells = kfs_alloc(got * d, sizeof *out->cells);
+        if (!out->cells)
+            rc = nomem(ctx, "the sorted cells", got * d);
     }
+    if ((rc = kfs_comm_agree(ctx, c, rc)) != KF_OK)
+        goto done;
+    for (int64_t q = 0; q < got; q++)
+        memcpy(out->cells + q * d, s.rcells + s.order[q] * d, krow);
+    for (int64_t q = 0; q < got; q++) /* the cells are copied: rcells is scratch (got d >= got) */
+        s.rcells[q] = out->index[s.order[q]];
+    if (got > 0)
+        memcpy(out->index, s.rcells, sizeof *out->index * (size_t)got);
     out->n = got;
 
     /* This rank's place in the global order. */
