@@ -203,65 +203,36 @@ expect "the coarse mode is not distributed" 2 "the coarse mode is not distribute
 # make in MPI builds): the rows of all ranks, in rank order, are the
 # replicated planner's perm_x bit for bit; even and uneven slices, a rank
 # given no points, a single cell (two ranks end up empty), float32 and 64.
-DS=$(dirname "$BIN")/mpi-tests/distsort
-if [ -x "$DS" ]; then
-    for c in "1 64 3000 3 0.2" "2 64 3000 3 0.2" "3 64 3000 3 0.2" "2 32 2000 2 0.05" \
-             "3 32 2000 2 0.05 0,1500,500" "3 64 500 1 0.01 250,250,0" "3 64 3000 3 100"; do
+# mpi_prog NAME CASE...: each CASE is "NP ARGS..."; the program prints two
+# "ok" lines and no FAIL under mpirun -np NP.
+mpi_prog() {
+    prog=$(dirname "$BIN")/mpi-tests/$1
+    shift
+    if [ ! -x "$prog" ]; then
+        fail "$prog is missing (make builds it in MPI builds)"
+        return
+    fi
+    for c in "$@"; do
         np=${c%% *}
-        run timeout 120 $MPIRUN -np "$np" "$DS" ${c#* }
+        run timeout 120 $MPIRUN -np "$np" "$prog" ${c#* }
         if [ "$rc" = 0 ] && [ "$(grep -c '^ok ' "$T/out")" = 2 ] && ! grep -q FAIL "$T/out"; then
             pass
         else
-            fail "distsort -np $c: rc $rc, $(grep FAIL "$T/out" | head -n 1)"
+            fail "$(basename "$prog") -np $c: rc $rc, $(grep FAIL "$T/out" | head -n 1)"
         fi
     done
-else
-    fail "$DS is missing (make builds it in MPI builds)"
-fi
+}
+mpi_prog distsort "1 64 3000 3 0.2" "2 64 3000 3 0.2" "3 64 3000 3 0.2" "2 32 2000 2 0.05" \
+    "3 32 2000 2 0.05 0,1500,500" "3 64 500 1 0.01 250,250,0" "3 64 3000 3 100"
 
 # The distributed planner (kf_plan_block_sparse_dist): each rank's rows, j
 # hull, points and pattern are the one-process plan's bit for bit; even and
 # uneven input slices, wanted splits moved to cluster starts, empty ranks, a
 # single cell, cutoff 0, float32 and 64.
-DP=$(dirname "$BIN")/mpi-tests/distplan
-if [ -x "$DP" ]; then
-    for c in "1 roll 64 3000 0.05 0.1" "2 roll 64 3000 0.05 0.1" "3 roll 32 3000 0.02 0.04" \
-             "3 lattice 64 2000 0.125 0.25 0,1500,500" "2 lattice 64 2000 0.125 0.25 - 1900,100" \
-             "3 roll 64 3000 0.05 0.1 1000,0,2000 3000,0,0" "3 lattice 64 500 100 1" \
-             "2 lattice 32 700 0.01 0"; do
-        np=${c%% *}
-        run timeout 120 $MPIRUN -np "$np" "$DP" ${c#* }
-        if [ "$rc" = 0 ] && [ "$(grep -c '^ok ' "$T/out")" = 2 ] && ! grep -q FAIL "$T/out"; then
-            pass
-        else
-            fail "distplan -np $c: rc $rc, $(grep FAIL "$T/out" | head -n 1)"
-        fi
-    done
-else
-    fail "$DP is missing (make builds it in MPI builds)"
-fi
-
-# The distributed planner (kf_plan_block_sparse_dist): each rank's rows, j
-# hull, points and pattern are the one-process plan's bit for bit; even and
-# uneven input slices, wanted splits moved to cluster starts, empty ranks, a
-# single cell, cutoff 0, float32 and 64.
-DP=$(dirname "$BIN")/mpi-tests/distplan
-if [ -x "$DP" ]; then
-    for c in "1 roll 64 3000 0.05 0.1" "2 roll 64 3000 0.05 0.1" "3 roll 32 3000 0.02 0.04" \
-             "3 lattice 64 2000 0.125 0.25 0,1500,500" "2 lattice 64 2000 0.125 0.25 - 1900,100" \
-             "3 roll 64 3000 0.05 0.1 1000,0,2000 3000,0,0" "3 lattice 64 500 100 1" \
-             "2 lattice 32 700 0.01 0"; do
-        np=${c%% *}
-        run timeout 120 $MPIRUN -np "$np" "$DP" ${c#* }
-        if [ "$rc" = 0 ] && [ "$(grep -c '^ok ' "$T/out")" = 2 ] && ! grep -q FAIL "$T/out"; then
-            pass
-        else
-            fail "distplan -np $c: rc $rc, $(grep FAIL "$T/out" | head -n 1)"
-        fi
-    done
-else
-    fail "$DP is missing (make builds it in MPI builds)"
-fi
+mpi_prog distplan "1 roll 64 3000 0.05 0.1" "2 roll 64 3000 0.05 0.1" "3 roll 32 3000 0.02 0.04" \
+    "3 lattice 64 2000 0.125 0.25 0,1500,500" "2 lattice 64 2000 0.125 0.25 - 1900,100" \
+    "3 roll 64 3000 0.05 0.1 1000,0,2000 3000,0,0" "3 lattice 64 500 100 1" \
+    "2 lattice 32 700 0.01 0"
 
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" = 0 ]
