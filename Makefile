@@ -229,8 +229,10 @@ $(BUILD)/fuzz/obj/solvers/mpi/%.o: FUZZ_CFLAGS += $(MPI_CFLAGS)
 $(BUILD)/fuzz/obj/%.o: %.c | $(DEPS_OK)
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -c $< -o $@
+# $< and the objects, not $^: the -MMD file written beside each fuzzer makes its
+# headers prerequisites too, and clang must not be handed them.
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_OBJ)
-	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJ) $(LDLIBS)
 fuzz: $(FUZZ_BIN)
 	sh scripts/run-fuzz.sh $(FUZZ_SECONDS) $(FUZZ_BIN)
 

@@ -277,12 +277,44 @@ static int parse_dict(hdr_parser *p, kfcli_npy *a)
     return KF_OK;
 }
 
+/* The bytes of one row of a (elsize times the dims after the first; elsize
+ * for 1-D and 0-D) into *row, and of the whole array into *bytes. Refused
+ * when the nonzero dims times elsize exceed INT64_MAX, as NumPy refuses to
+ * make such an array: a (0, 2^61) '<f8' array holds 0 bytes, but each of its
+ * rows would hold 2^64, and the slice reader's offsets are multiples of that. */
+static int shape_bytes(const kfcli_npy *a, const char *name, int64_t *row, int64_t *bytes,
+                       char *err, size_t errlen)
+{
+    /* 2^63-1 where size_t is 64 bits; SIZE_MAX where it is narrower (the data is held in memory) */
+    const int64_t limit = (uint64_t)SIZE_MAX < (uint64_t)INT64_MAX ? (int64_t)SIZE_MAX : INT64_MAX;
+    int64_t es = (int64_t)kfcli_npy_elsize(a->type), r = es, nz = es;
+    int over = 0;
+    for (int k = 1; k < a->ndim; k++)
+        over |= __builtin_mul_overflow(r, a->shape[k], &r);
+    for (int k = 0; k < a->ndim; k++)
+        if (a->shape[k] != 0)
+            over |= __builtin_mul_overflow(nz, a->shape[k], &nz);
+    if (over || nz > limit) {
+        char shp[64];
+        kfcli_npy_shape_str(a, shp, sizeof shp);
+        return fail(err, errlen, KF_ERR_ARG, name,
+                    "'shape' %s of '%s' has too many elements: expected its nonzero dims times "
+                    "%lld bytes to be at most %lld bytes",
+                    shp, kfcli_npy_descr(a->type), (long long)es, (long long)limit);
+    }
+    /* Both are 0 or divide nz, so neither overflows. */
+    *row = r;
+    *bytes = a->ndim == 0 ? es : a->shape[0] * r;
+    return KF_OK;
+}
+
 /* Validates the preamble and header of buf (its first len bytes: the whole
  * file, or at least the header) and fills a's type and shape; *off gets the
- * data offset. Every size is checked against total, the file's size,
- * including the data's (exactly count * elsize bytes must follow). */
+ * data offset and *row the bytes of one row (shape_bytes). Every size is
+ * checked against total, the file's size, including the data's (exactly
+ * count * elsize bytes must follow). */
 static int parse_header(const unsigned char *buf, size_t len, size_t total, const char *name,
-                        kfcli_npy *a, size_t *off, char *err, size_t errlen)
+                        kfcli_npy *a, size_t *off, int64_t *row, char *err, size_t errlen)
 {
     memset(a, 0, sizeof *a);
     a->shape[0] = a->shape[1] = 1;
@@ -320,13 +352,11 @@ static int parse_header(const unsigned char *buf, size_t len, size_t total, cons
     if (st)
         return st;
 
-    int64_t count = 1;
-    for (int k = 0; k < a->ndim; k++)
-        if (__builtin_mul_overflow(count, a->shape[k], &count))
-            return fail(err, errlen, KF_ERR_ARG, name, "'shape' has too many elements");
-    size_t es = kfcli_npy_elsize(a->type), need;
-    if ((uint64_t)count > SIZE_MAX || __builtin_mul_overflow((size_t)count, es, &need))
-        return fail(err, errlen, KF_ERR_ARG, name, "'shape' has too many elements");
+    int64_t bytes = 0;
+    if ((st = shape_bytes(a, name, row, &bytes, err, errlen)))
+        return st;
+    int64_t count = bytes / (int64_t)kfcli_npy_elsize(a->type); /* exact */
+    size_t need = (size_t)bytes;
     size_t have = total - start - hlen;
     if (have != need) {
         char shp[64];
@@ -344,7 +374,8 @@ int kfcli_npy_parse(const void *buf, size_t len, const char *name, kfcli_npy *a,
                     size_t errlen)
 {
     size_t off;
-    int st = parse_header(buf, len, len, name, a, &off, err, errlen);
+    int64_t row;
+    int st = parse_header(buf, len, len, name, a, &off, &row, err, errlen);
     if (st) {
         memset(a, 0, sizeof *a);
         return st;
@@ -442,7 +473,8 @@ int kfcli_npy_read(const char *path, kfcli_npy *a, char *err, size_t errlen)
      * (malloc's alignment suits every element type), so a big file is never
      * held twice. */
     size_t off;
-    st = parse_header(buf, len, len, path, a, &off, err, errlen);
+    int64_t row;
+    st = parse_header(buf, len, len, path, a, &off, &row, err, errlen);
     if (st) {
         free(buf);
         memset(a, 0, sizeof *a);
@@ -504,8 +536,9 @@ int kfcli_npy_open(const char *path, kfcli_npy_file *f, char *err, size_t errlen
     st = pread_all(f, buf, len, 0, err, errlen);
     kfcli_npy a;
     size_t off = 0;
+    int64_t row = 0;
     if (st == KF_OK)
-        st = parse_header(buf, len, total, path, &a, &off, err, errlen);
+        st = parse_header(buf, len, total, path, &a, &off, &row, err, errlen);
     free(buf);
     if (st) {
         kfcli_npy_close(f);
@@ -514,9 +547,7 @@ int kfcli_npy_open(const char *path, kfcli_npy_file *f, char *err, size_t errlen
     f->type = a.type, f->ndim = a.ndim, f->count = a.count;
     f->shape[0] = a.shape[0], f->shape[1] = a.shape[1];
     f->data_off = off;
-    /* 1-D: a row is one element; 2-D: shape[1] elements (count * elsize fits
-     * a size_t, parse_header checked, so this product does too) */
-    f->row_bytes = (int64_t)kfcli_npy_elsize(a.type) * (a.ndim == 2 ? a.shape[1] : 1);
+    f->row_bytes = row; /* checked by parse_header even when shape[0] is 0 */
     return KF_OK;
 }
 
@@ -536,8 +567,8 @@ int kfcli_npy_read_rows(kfcli_npy_file *f, int64_t r0, int64_t r1, void *out, ch
     uint64_t off;
     if (__builtin_mul_overflow(r0, f->row_bytes, &at) ||
         __builtin_mul_overflow(r1 - r0, f->row_bytes, &bytes) || (uint64_t)bytes > SIZE_MAX ||
-        __builtin_add_overflow((uint64_t)at, f->data_off, &off) ||
-        off + (uint64_t)bytes > (uint64_t)INT64_MAX)
+        __builtin_add_overflow((uint64_t)at, f->data_off, &off) || off > (uint64_t)INT64_MAX ||
+        (uint64_t)bytes > (uint64_t)INT64_MAX - off)
         return fail(err, errlen, KF_ERR_ARG, name,
                     "rows [%lld, %lld) of %lld bytes overflow the file offsets", (long long)r0,
                     (long long)r1, (long long)f->row_bytes);

@@ -6,6 +6,9 @@
  * rejected with a message that names the file and the offending field. The
  * header is validated strictly and every size is checked against the file
  * size with overflow-safe arithmetic, because .npy files are untrusted input.
+ * As in NumPy, a shape whose nonzero dims times the element size exceed
+ * 2^63-1 bytes is refused even when another dim is 0 (its rows could not be
+ * addressed).
  * Writes version 1.0 with the header padded to a multiple of 64 bytes.
  *
  * Functions return KF_OK, KF_ERR_ARG (not a valid .npy of the kinds above),

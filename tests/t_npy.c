@@ -83,6 +83,17 @@ KFT_TEST(npy_parse_versions_and_spellings)
         KFT_CHECK(a.ndim == 2 && a.count == 0 && a.shape[1] == 3 && a.data != NULL);
         kfcli_npy_free(&a);
     }
+    /* Empty, with the largest nonzero dims that fit: 8 * (2^60 - 1) and 4 * (2^61 - 1) bytes. */
+    if (parse_ok(1, "{'descr': '<f8', 'fortran_order': False, 'shape': (0, 1152921504606846975), }\n",
+                 d, 0, &a)) {
+        KFT_CHECK(a.ndim == 2 && a.count == 0 && a.shape[1] == 1152921504606846975);
+        kfcli_npy_free(&a);
+    }
+    if (parse_ok(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2305843009213693951, 0), }\n",
+                 d, 0, &a)) {
+        KFT_CHECK(a.ndim == 2 && a.count == 0 && a.shape[0] == 2305843009213693951);
+        kfcli_npy_free(&a);
+    }
     kfcli_npy_free(&a); /* freeing a freed (zeroed) struct is fine */
 }
 
@@ -143,6 +154,19 @@ KFT_TEST(npy_rejects_bad_headers)
               8, "too large");
     parse_bad(1, "{'descr': '<f8', 'fortran_order': False, 'shape': (4294967296, 4294967296), }\n",
               8, "too many elements");
+    /* The nonzero dims must fit 2^63-1 bytes even when the array is empty:
+     * a (0, 2^61) '<f8' has 0 bytes, but a row of it 2^64. */
+    parse_bad(1, "{'descr': '<f8', 'fortran_order': False, 'shape': (0, 2305843009213693952), }\n",
+              0, "t.npy: 'shape' (0, 2305843009213693952) of '<f8' has too many elements: "
+                 "expected its nonzero dims times 8 bytes to be at most 9223372036854775807 bytes");
+    parse_bad(1, "{'descr': '<f8', 'fortran_order': False, 'shape': (0, 1152921504606846976), }\n",
+              0, "'shape' (0, 1152921504606846976) of '<f8' has too many elements"); /* 2^63 */
+    parse_bad(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2305843009213693952, 0), }\n",
+              0, "'shape' (2305843009213693952, 0) of '<f4' has too many elements");
+    parse_bad(1, "{'descr': '<i8', 'fortran_order': False, 'shape': (1152921504606846976,), }\n",
+              0, "'shape' (1152921504606846976,) of '<i8' has too many elements");
+    parse_bad(1, "{'descr': '<f8', 'fortran_order': False, 'shape': (0, 9223372036854775807), }\n",
+              0, "too many elements");
     parse_bad(1, "{'descr': '<f8', 'fortran_order': False, 'shape': (1 2), }\n", 8,
               "expected ',' or ')'");
     parse_bad(1, "{'descr': '<f8', 'fortran_order': False, }\n", 8, "missing key 'shape'");
@@ -394,6 +418,58 @@ KFT_TEST(npy_read_rows)
     KFT_CHECKF(st == KF_ERR_ARG && strstr(err, "a directory, not a regular file"), "%s", err);
     st = kfcli_npy_open("/nonexistent/x.npy", &f, err, sizeof err);
     KFT_CHECK(st == KF_ERR_IO && f.fd == -1);
+    unlink(path);
+    rmdir(dir);
+}
+
+/* Empty arrays with huge rows, through the slice reader: the row size is
+ * checked when the leading dim is 0 (a (0, 2^61) '<f8' would make it 2^64
+ * bytes), and the largest that fits opens with exact row sizes; its only
+ * slice is the empty one. */
+KFT_TEST(npy_read_rows_huge_empty)
+{
+    char *dir = scratch_dir();
+    KFT_CHECK(dir != NULL);
+    if (!dir)
+        return;
+    char path[128];
+    snprintf(path, sizeof path, "%s/e.npy", dir);
+    kfcli_npy_file f;
+    size_t len = mk(img, 1, "{'descr': '<f8', 'fortran_order': False, 'shape': (0, 2305843009213693952), }\n",
+                    NULL, 0);
+    KFT_CHECK(put_file(path, img, len) == 0);
+    int st = kfcli_npy_open(path, &f, err, sizeof err);
+    KFT_CHECKF(st == KF_ERR_ARG && strstr(err, "'shape' (0, 2305843009213693952) of '<f8' has too "
+                                              "many elements: expected its nonzero dims times 8 "
+                                              "bytes to be at most 9223372036854775807 bytes") &&
+                   strstr(err, path) && f.fd == -1,
+               "%d '%s'", st, err);
+
+    len = mk(img, 3, "{'descr': '<f8', 'fortran_order': False, 'shape': (0, 1152921504606846975), }\n",
+             NULL, 0);
+    KFT_CHECK(put_file(path, img, len) == 0);
+    st = kfcli_npy_open(path, &f, err, sizeof err);
+    KFT_CHECKF(st == KF_OK, "%s", err);
+    if (st == KF_OK) {
+        KFT_CHECK(f.shape[0] == 0 && f.count == 0 && f.row_bytes == INT64_MAX - 7);
+        KFT_CHECK(kfcli_npy_read_rows(&f, 0, 0, NULL, err, sizeof err) == KF_OK);
+        st = kfcli_npy_read_rows(&f, 0, 1, NULL, err, sizeof err);
+        KFT_CHECKF(st == KF_ERR_ARG && strstr(err, "rows [0, 1) are not a slice of the 0 rows"),
+                   "%s", err);
+        kfcli_npy_close(&f);
+    }
+    /* Many empty rows: row_bytes 0, every slice reads nothing. */
+    len = mk(img, 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2305843009213693951, 0), }\n",
+             NULL, 0);
+    KFT_CHECK(put_file(path, img, len) == 0);
+    st = kfcli_npy_open(path, &f, err, sizeof err);
+    KFT_CHECKF(st == KF_OK, "%s", err);
+    if (st == KF_OK) {
+        KFT_CHECK(f.row_bytes == 0 && f.count == 0);
+        KFT_CHECK(kfcli_npy_read_rows(&f, 0, 2305843009213693951, NULL, err, sizeof err) == KF_OK);
+        KFT_CHECK(kfcli_npy_read_rows(&f, 7, 9, NULL, err, sizeof err) == KF_OK);
+        kfcli_npy_close(&f);
+    }
     unlink(path);
     rmdir(dir);
 }
