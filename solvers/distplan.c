@@ -425,11 +425,20 @@ kf_dist_plan *kf_plan_block_sparse_dist(kf_ctx *ctx, kf_comm *comm, kf_dtype dty
     p->within_fraction = N > 0 ? sums[1] / (double)S / (double)N : 0;
     p->within_rows = S;
     p->total_s = kfs_now() - t0;
+    /* How much of the hull the pattern reads: the points of the distinct kept
+     * j-clusters (the log's figure; reuses rgj, which is no longer needed). */
+    int64_t reads = 0, ncj = jc1 - jc0;
+    memset(w.rgj, 0, sizeof *w.rgj * (size_t)ncj);
+    for (int64_t e = 0; e < w.rowptr[nc]; e++)
+        w.rgj[w.cols[e] - jc0] = 1;
+    for (int64_t b = 0; b < ncj; b++)
+        reads += w.rgj[b] ? w.counts[jc0 + b] : 0;
     kfr_log(ctx, KF_LOG_INFO, "%s: rank %d of %d: rows [%lld, %lld) in %lld of %lld clusters, "
-            "j rows [%lld, %lld); kept %.4g of the pairs (%.4g within the cutoff), %.3g s", who,
-            me, P, (long long)p->row0, (long long)(p->row0 + p->rows), (long long)nc,
-            (long long)C, (long long)p->j0, (long long)(p->j0 + p->nj), p->kept_fraction,
-            p->within_fraction, p->total_s);
+            "j rows [%lld, %lld), of which the pattern reads %lld; kept %.4g of the pairs "
+            "(%.4g within the cutoff), %.3g s", who, me, P, (long long)p->row0,
+            (long long)(p->row0 + p->rows), (long long)nc, (long long)C, (long long)p->j0,
+            (long long)(p->j0 + p->nj), (long long)reads, p->kept_fraction, p->within_fraction,
+            p->total_s);
     work_free(&w);
     return p;
 fail:
