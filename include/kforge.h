@@ -602,7 +602,7 @@ int kf_eigsh(kf_linop *op, const kf_eigsh_opts *o, void *values, void *vectors,
 /* Spectral coordinates of a kernel graph: eigenpairs of K, L or L_norm. */
 typedef enum kf_spectral_mode {
     KF_SPECTRAL_AUTO = 0,     /* COARSE when the block solver runs a Laplacian's SM/SA on a
-                                 formula operator (not distributed), else SHIFTED when it
+                                 formula operator (distributed too), else SHIFTED when it
                                  applies (a Laplacian, SM/SA), else DIRECT */
     KF_SPECTRAL_DIRECT = 1,   /* kf_eigsh on the graph operator exactly as asked (scipy's way) */
     KF_SPECTRAL_SHIFTED = 2,  /* smallest (SM/SA) of a Laplacian as the LARGEST ('LA') of
@@ -694,7 +694,8 @@ int kf_cg(kf_linop *A, const void *B, void *X, int64_t nrhs, const kf_cg_opts *o
  * order, and a failure on one rank is returned on all of them (the message
  * says which rank). A rank may hold no rows. kf_eigsh runs PARPACK
  * (p?saupd/p?seupd), the block solver reduces its small dense products
- * across ranks; kf_cg and the coarse mode are not distributed. */
+ * across ranks, the coarse mode solves its subsample on the ranks too;
+ * kf_cg is not distributed. */
 typedef struct kf_comm kf_comm;
 /* 1 when this library was built with MPI and PARPACK, else 0. */
 int kf_mpi_available(void);

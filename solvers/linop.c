@@ -331,24 +331,50 @@ static kf_linop *formula_op(kf_ctx *ctx, const char *formula, const char *const 
     return op;
 }
 
+/* The first r with idx[r] >= v (idx ascending, m entries). */
+static int64_t lower_bound(const int64_t *idx, int64_t m, int64_t v)
+{
+    int64_t lo = 0, hi = m;
+    while (lo < hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        if (idx[mid] < v)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
 kf_linop *kfs_formula_subsample(kf_linop *op, const int64_t *idx, int64_t m, void **store,
                                  const kf_ranges *rg)
 {
     *store = NULL;
     kf_kernel *k = op->kw[1];
     size_t es = kfs_dsize(op->dtype);
+    /* The subsample rows this process holds, on the i side [i0, i1) and the
+     * j side [j0, j1): all m for one process; distributed, those of its rows
+     * and of its j rows (row idx[r] - off of op's arrays), which keeps the
+     * sub-operator's rows inside its j rows as op's are. */
+    int64_t i0 = 0, i1 = m, j0 = 0, j1 = m, ioff = 0, joff = 0;
+    if (op->dist) {
+        ioff = op->dist->row0, joff = op->j0;
+        i0 = lower_bound(idx, m, ioff), i1 = lower_bound(idx, m, ioff + op->nloc);
+        j0 = lower_bound(idx, m, joff), j1 = lower_bound(idx, m, joff + op->nj);
+    }
     int64_t total = 0;
     for (int v = 0; v < op->nargs; v++) {
         int cat;
         int64_t dim;
         if (v != op->var && kf_kernel_var(k, v, &cat, &dim) == KF_OK && (cat == 0 || cat == 1))
-            total += dim;
+            total += dim * (cat == 0 ? i1 - i0 : j1 - j0);
     }
-    char *buf = kfs_alloc(total * m + 1, es);
+    char *buf = kfs_alloc(total + 1, es);
     const void **args = calloc((size_t)op->nargs, sizeof *args);
-    if (!buf || !args) {
+    int rc = buf && args ? KF_OK
+                         : kfr_error(op->ctx, KF_ERR_NOMEM, "kf_spectral: out of memory for the "
+                                     "subsample");
+    if (kfs_agree(op->ctx, op->dist, rc) != KF_OK) {
         free(buf), free(args);
-        kfr_error(op->ctx, KF_ERR_NOMEM, "kf_spectral: out of memory for the subsample");
         return NULL;
     }
     char *p = buf;
@@ -359,14 +385,25 @@ kf_linop *kfs_formula_subsample(kf_linop *op, const int64_t *idx, int64_t m, voi
         if (v == op->var || kf_kernel_var(k, v, &cat, &dim) != KF_OK || (cat != 0 && cat != 1))
             continue;
         size_t row = (size_t)dim * es;
-        for (int64_t r = 0; r < m; r++)
-            memcpy(p + (size_t)r * row, (const char *)op->args[v] + (size_t)idx[r] * row, row);
+        int64_t r0 = cat == 0 ? i0 : j0, r1 = cat == 0 ? i1 : j1, off = cat == 0 ? ioff : joff;
+        for (int64_t r = r0; r < r1; r++)
+            memcpy(p + (size_t)(r - r0) * row,
+                   (const char *)op->args[v] + (size_t)(idx[r] - off) * row, row);
         args[v] = p;
-        p += (size_t)m * row;
+        p += (size_t)(r1 - r0) * row;
     }
-    kf_linop *sub = kf_linop_formula(op->ctx, op->formula, (const char *const *)op->aliases,
-                                     op->naliases, op->vec_name, op->var, args, op->nargs, m,
-                                     op->dtype, &op->copts, rg);
+    kf_linop *sub;
+    if (op->dist) {
+        kf_dist sd = {.comm = op->dist->comm, .n = m, .row0 = i0, .rows = i1 - i0, .j0 = j0,
+                      .nj = j1 - j0};
+        sub = kf_linop_formula_dist(op->ctx, op->formula, (const char *const *)op->aliases,
+                                    op->naliases, op->vec_name, op->var, args, op->nargs, &sd,
+                                    op->dtype, &op->copts, rg);
+    } else {
+        sub = kf_linop_formula(op->ctx, op->formula, (const char *const *)op->aliases,
+                               op->naliases, op->vec_name, op->var, args, op->nargs, m,
+                               op->dtype, &op->copts, rg);
+    }
     free(args);
     if (!sub)
         free(buf);

@@ -106,10 +106,13 @@ void *kfs_alloc(int64_t count, size_t size);
  * use. NULL with the message in op->ctx. */
 kf_kernel *kfs_formula_kernel(kf_linop *op, int w);
 /* A formula operator of the same formula on a subset of the points: rows
- * idx[0..m) of every i- and j-variable (copied into *store, which the caller
- * frees after the operator; parameters shared), with the block-sparse
- * pattern rg over the subsample (its arrays must outlive the operator) or
- * dense when rg is NULL. */
+ * idx[0..m) (ascending) of every i- and j-variable (copied into *store, which
+ * the caller frees after the operator; parameters shared), with the
+ * block-sparse pattern rg over the subsample (its arrays must outlive the
+ * operator) or dense when rg is NULL. Distributed op (collective): a
+ * distributed sub-operator of m rows, each rank holding the subsample rows
+ * among its rows and among its j rows; rg is then its part, in those local
+ * numbers (kfs_map_ranges_at). */
 kf_linop *kfs_formula_subsample(kf_linop *op, const int64_t *idx, int64_t m, void **store,
                                  const kf_ranges *rg);
 /* The coarse start's subsample of a block-sparse operator (spectral.c):
@@ -124,6 +127,11 @@ typedef struct kfs_sub_ranges {
 } kfs_sub_ranges;
 int64_t *kfs_strided_rows(int64_t n, int64_t m);
 int kfs_map_ranges(const kf_ranges *rg, int64_t n, int64_t m, kfs_sub_ranges *sr);
+/* The same for a rank's part of a distributed pattern: its rows are global
+ * rows from off[0], its j rows from off[1], and the mapped ones are counted
+ * from the sub-operator's first row off[2] and first j row off[3]. */
+int kfs_map_ranges_at(const kf_ranges *rg, int64_t n, int64_t m, const int64_t off[4],
+                      kfs_sub_ranges *sr);
 /* The kernel operator underneath (KFS_KERNEL or KFS_FORMULA) of op, or NULL. */
 int kfs_is_kernel(const kf_linop *op);
 

@@ -166,19 +166,26 @@ static int64_t map_row(int64_t s, int64_t n, int64_t m)
 
 int kfs_map_ranges(const kf_ranges *rg, int64_t n, int64_t m, kfs_sub_ranges *sr)
 {
+    static const int64_t none[4] = {0, 0, 0, 0};
+    return kfs_map_ranges_at(rg, n, m, none, sr);
+}
+
+int kfs_map_ranges_at(const kf_ranges *rg, int64_t n, int64_t m, const int64_t off[4],
+                      kfs_sub_ranges *sr)
+{
     int64_t a = 2 * rg->nci, b = 2 * rg->nredj, c = 2 * rg->ncj, d = 2 * rg->nredi;
     sr->buf = kfs_alloc(a + b + c + d + 1, sizeof *sr->buf);
     if (!sr->buf)
         return KF_ERR_NOMEM;
     int64_t *ri = sr->buf, *rj = ri + a, *cj = rj + b, *ci = cj + c;
     for (int64_t q = 0; q < a; q++)
-        ri[q] = map_row(rg->ranges_i[q], n, m);
+        ri[q] = map_row(rg->ranges_i[q] + off[0], n, m) - off[2];
     for (int64_t q = 0; q < b; q++)
-        rj[q] = map_row(rg->redranges_j[q], n, m);
+        rj[q] = map_row(rg->redranges_j[q] + off[1], n, m) - off[3];
     for (int64_t q = 0; q < c; q++)
-        cj[q] = map_row(rg->ranges_j[q], n, m);
+        cj[q] = map_row(rg->ranges_j[q] + off[1], n, m) - off[3];
     for (int64_t q = 0; q < d; q++)
-        ci[q] = map_row(rg->redranges_i[q], n, m);
+        ci[q] = map_row(rg->redranges_i[q] + off[0], n, m) - off[2];
     sr->sub = (kf_ranges){rg->nci, ri, rg->slices_i, rg->nredj, rj,
                           rg->ncj, cj, rg->slices_j, rg->nredi, ci};
     /* rows: the full ones; columns: the subsample's */
@@ -191,21 +198,36 @@ int kfs_map_ranges(const kf_ranges *rg, int64_t n, int64_t m, kfs_sub_ranges *sr
  * extend each eigenvector f to every point x_i as the kernel average
  * sum_j K(x_i, s_j) f_j / sum_j K(x_i, s_j) (one kernel run of width k + 1
  * for all of them), scale by sqrt(D) for L_norm (its eigenvectors are
- * D^1/2 times smooth functions), normalize and sum. */
+ * D^1/2 times smooth functions), normalize and sum.
+ * Distributed (collective): the subsample is the same on every rank, the
+ * coarse solve a distributed one on its m rows (each rank the subsample
+ * rows among its own), its m x (k + 1) block allgathered (m is small), each
+ * rank extends to its own rows against its j rows' subsample, and the norms
+ * are sums over ranks; v0, X0 and D are the rank's rows. */
 static int coarse_start(kf_linop *K, const kf_spectral_opts *o, const void *D, int64_t m,
                         void *v0, double *X0, kf_eigsh_report *rep)
 {
     kf_ctx *ctx = K->ctx;
     kf_dtype t = K->dtype;
     size_t es = kfs_dsize(t);
-    int64_t n = K->n;
+    int64_t n = K->n, nl = K->nloc; /* global rows, and those held here */
     int k = o->eig.k, lap = o->laplacian;
     double t0 = kfs_now();
     kfs_sub_ranges sr = {0};
     int64_t *idx = K->has_rg ? kfs_strided_rows(n, m) : subsample(n, m, o->eig.seed);
-    if (!idx || (K->has_rg && kfs_map_ranges(&K->rg, n, m, &sr) != KF_OK)) {
-        free(idx);
-        return kfr_error(ctx, KF_ERR_NOMEM, "kf_spectral: out of memory");
+    /* distributed: the subsample rows among this rank's rows and j rows */
+    int64_t off[4] = {kfs_row0(K), K->dist ? K->j0 : 0, 0, 0};
+    if (idx && K->dist)
+        for (int64_t r = 0; r < m; r++) {
+            off[2] += idx[r] < off[0];
+            off[3] += idx[r] < off[1];
+        }
+    int rc = idx && (!K->has_rg || kfs_map_ranges_at(&K->rg, n, m, off, &sr) == KF_OK)
+                 ? KF_OK
+                 : kfr_error(ctx, KF_ERR_NOMEM, "kf_spectral: out of memory");
+    if ((rc = kfs_agree(ctx, K->dist, rc)) != KF_OK) {
+        free(idx), free(sr.buf);
+        return rc;
     }
     void *store = NULL;
     kf_linop *sub = kfs_formula_subsample(K, idx, m, &store, K->has_rg ? &sr.sub : NULL);
@@ -214,9 +236,10 @@ static int coarse_start(kf_linop *K, const kf_spectral_opts *o, const void *D, i
         free(sr.buf);
         return kf_status_of(ctx);
     }
-    char *vals = kfs_alloc(k, es), *U = kfs_alloc(m * (k + 1), es), *G = kfs_alloc(n * (k + 1), es);
+    int64_t sl = sub->nloc, sj = K->dist ? sub->nj : m; /* the sub-operator's rows, j rows */
+    char *vals = kfs_alloc(k, es), *U = kfs_alloc(m * (k + 1), es), *G = kfs_alloc(nl * (k + 1), es);
     void *Ds = NULL;
-    int rc = vals && U && G ? KF_OK : kfr_error(ctx, KF_ERR_NOMEM, "kf_spectral: out of memory");
+    rc = vals && U && G ? KF_OK : kfr_error(ctx, KF_ERR_NOMEM, "kf_spectral: out of memory");
     kf_spectral_opts so = *o;
     /* AUTO for a Laplacian: shifted, or itself coarse when the subsample is
      * still large for the block solver (1e6 -> 2.5e5 -> 62,500 points). */
@@ -233,9 +256,9 @@ static int coarse_start(kf_linop *K, const kf_spectral_opts *o, const void *D, i
     so.eig.progress_residual = NULL;
     kf_eigsh_report srep;
     char *Uk = NULL;
-    if (rc == KF_OK && (Uk = kfs_alloc(m * k, es)) == NULL)
+    if (rc == KF_OK && (Uk = kfs_alloc(sl * k + 1, es)) == NULL)
         rc = kfr_error(ctx, KF_ERR_NOMEM, "kf_spectral: out of memory");
-    if (rc == KF_OK) {
+    if ((rc = kfs_agree(ctx, K->dist, rc)) == KF_OK) {
         rc = kf_spectral(sub, &so, vals, Uk, NULL, &srep, NULL);
         if (rc == KF_ERR_NOCONV) /* what did converge still makes a start; NaN columns are dropped */
             rc = KF_OK;
@@ -249,15 +272,23 @@ static int coarse_start(kf_linop *K, const kf_spectral_opts *o, const void *D, i
     if (rc == KF_OK && lap == KF_GRAPH_LAPLACIAN_NORM && !(Ds = degrees(sub)))
         rc = kf_status_of(ctx);
     if (rc == KF_OK) {
-        /* U = [f_1 .. f_k, 1] on the subsample, f = D_s^-1/2 u for L_norm. */
-        for (int64_t j = 0; j < m; j++) {
+        /* U = [f_1 .. f_k, 1] on the subsample, f = D_s^-1/2 u for L_norm
+         * (distributed: this rank's rows of it, at their place in U). */
+        char *Ul = U + (size_t)(kfs_row0(sub) * (k + 1)) * es;
+        for (int64_t j = 0; j < sl; j++) {
             double sc = Ds ? 1 / sqrt(kfs_get(t, Ds, j)) : 1;
             for (int c = 0; c < k; c++) {
                 double u = kfs_get(t, Uk, j * k + c);
-                kfs_set(t, U, j * (k + 1) + c, isnan(u) ? 0 : sc * u);
+                kfs_set(t, Ul, j * (k + 1) + c, isnan(u) ? 0 : sc * u);
             }
-            kfs_set(t, U, j * (k + 1) + k, 1.0);
+            kfs_set(t, Ul, j * (k + 1) + k, 1.0);
         }
+        if (K->dist && kf_comm_allgather_rows(K->dist->comm, U, m, kfs_row0(sub), sl,
+                                              (int64_t)es * (k + 1)) != KF_OK)
+            rc = kfr_error(ctx, KF_ERR_INTERNAL, "kf_spectral: gathering the coarse vectors "
+                           "failed");
+    }
+    if (rc == KF_OK) {
         kf_kernel *ker = kfs_formula_kernel(K, k + 1);
         const void **args = calloc((size_t)K->nargs, sizeof *args);
         if (!ker || !args) {
@@ -271,44 +302,56 @@ static int coarse_start(kf_linop *K, const kf_spectral_opts *o, const void *D, i
                 if (v != K->var && kf_kernel_var(ker, v, &cat, &dim) == KF_OK && cat == 1)
                     args[v] = sub->args[v]; /* j-variables: the subsample */
             }
-            args[K->var] = U;
-            rc = K->has_rg ? kf_run_ranges(ker, n, m, args, K->nargs, &sr.ext, G, NULL)
-                           : kf_run(ker, n, m, args, K->nargs, G, NULL);
+            /* the vector: the subsample's rows that are this rank's j rows */
+            args[K->var] = U + (size_t)(off[3] * (k + 1)) * es;
+            rc = nl == 0         ? KF_OK
+                 : K->has_rg     ? kf_run_ranges(ker, nl, sj, args, K->nargs, &sr.ext, G, NULL)
+                                 : kf_run(ker, nl, sj, args, K->nargs, G, NULL);
         }
         free(args);
     }
+    double *acc = NULL, *nrm = NULL;
+    if ((rc = kfs_agree(ctx, K->dist, rc)) == KF_OK) {
+        acc = calloc((size_t)nl + 1, sizeof *acc);
+        nrm = calloc((size_t)k + 1, sizeof *nrm);
+        rc = acc && nrm ? KF_OK : kfr_error(ctx, KF_ERR_NOMEM, "kf_spectral: out of memory");
+        rc = kfs_agree(ctx, K->dist, rc);
+    }
     if (rc == KF_OK) {
-        double *acc = calloc((size_t)n, sizeof *acc);
-        if (!acc)
-            rc = kfr_error(ctx, KF_ERR_NOMEM, "kf_spectral: out of memory");
-        for (int c = 0; c < k && acc; c++) {
-            double nrm = 0;
-            for (int64_t i = 0; i < n; i++) {
-                double w = kfs_get(t, G, i * (k + 1) + k);
+        for (int64_t i = 0; i < nl; i++) {
+            double w = kfs_get(t, G, i * (k + 1) + k);
+            for (int c = 0; c < k; c++) {
                 double f = w > 0 ? kfs_get(t, G, i * (k + 1) + c) / w : 0;
                 if (lap == KF_GRAPH_LAPLACIAN_NORM)
                     f *= sqrt(kfs_get(t, D, i));
                 kfs_set(t, G, i * (k + 1) + c, f);
-                nrm += f * f;
+                nrm[c] += f * f;
             }
-            nrm = nrm > 0 ? 1 / sqrt(nrm) : 0;
-            for (int64_t i = 0; i < n; i++) {
-                double f = nrm * kfs_get(t, G, i * (k + 1) + c);
+        }
+        if (kfs_sum(K, nrm, k) != KF_OK) /* over every rank's rows */
+            rc = kfr_error(ctx, KF_ERR_INTERNAL, "kf_spectral: a reduction across ranks failed");
+    }
+    if (rc == KF_OK) {
+        for (int c = 0; c < k; c++) {
+            double sc = nrm[c] > 0 ? 1 / sqrt(nrm[c]) : 0;
+            for (int64_t i = 0; i < nl; i++) {
+                double f = sc * kfs_get(t, G, i * (k + 1) + c);
                 acc[i] += f;
                 if (X0) /* the block solver's start: the vectors themselves */
                     X0[i * k + c] = f;
             }
         }
-        if (acc) {
-            double tot = 0;
-            for (int64_t i = 0; i < n; i++)
-                tot += acc[i] * acc[i];
-            uint64_t st = o->eig.seed;
-            for (int64_t i = 0; i < n; i++) /* all zero (nothing converged): a random start */
-                kfs_set(t, v0, i, tot > 0 && isfinite(tot) ? acc[i] : kfs_rand_sym(&st));
-        }
-        free(acc);
+        double tot = 0;
+        for (int64_t i = 0; i < nl; i++)
+            tot += acc[i] * acc[i];
+        if (kfs_sum(K, &tot, 1) != KF_OK)
+            rc = kfr_error(ctx, KF_ERR_INTERNAL, "kf_spectral: a reduction across ranks failed");
+        uint64_t st = o->eig.seed;
+        kfs_rand_skip(&st, kfs_row0(K)); /* this rank's rows of the serial stream */
+        for (int64_t i = 0; rc == KF_OK && i < nl; i++) /* all zero: a random start */
+            kfs_set(t, v0, i, tot > 0 && isfinite(tot) ? acc[i] : kfs_rand_sym(&st));
     }
+    free(acc), free(nrm);
     free(vals), free(U), free(G), free(Uk), free(Ds);
     kf_linop_free(sub);
     free(store);
@@ -352,7 +395,7 @@ static int resolve_mode(kf_linop *K, const kf_spectral_opts *o)
         /* COARSE for the block solver (a good start block cuts its iterations:
          * 149 -> 64 block applies at 1e5 points); never for ARPACK, whose
          * matvecs a start does not cut (docs/solvers.md). */
-        if (can_shift && can_coarse && !K->dist && uses_block(o, KF_WHICH_LA, K->n) &&
+        if (can_shift && can_coarse && uses_block(o, KF_WHICH_LA, K->n) &&
             coarse_size(o, K->n, 1))
             return KF_SPECTRAL_COARSE;
         return can_shift ? KF_SPECTRAL_SHIFTED : KF_SPECTRAL_DIRECT;
@@ -365,11 +408,6 @@ static int resolve_mode(kf_linop *K, const kf_spectral_opts *o)
                   "which = SM or SA");
         return -1;
     case KF_SPECTRAL_COARSE:
-        if (K->dist) {
-            kfr_error(K->ctx, KF_ERR_UNSUPPORTED, "kf_spectral: the coarse mode is not "
-                      "distributed (its subsample solve would need every rank's points)");
-            return -1;
-        }
         if (can_coarse && coarse_size(o, K->n, uses_block(o, can_shift ? KF_WHICH_LA : o->eig.which, K->n)))
             return KF_SPECTRAL_COARSE;
         kfr_error(K->ctx, KF_ERR_ARG, "kf_spectral: the coarse mode needs a formula operator "
@@ -435,10 +473,12 @@ int kf_spectral(kf_linop *K, const kf_spectral_opts *o, void *values, void *vect
                        "<= %d and 3 block <= n = %lld", bm, o->eig.k, KFS_MAX_BLOCK,
                        (long long)K->n);
     if (rc == KF_OK && mode == KF_SPECTRAL_COARSE) {
-        v0 = kfs_alloc(K->n, kfs_dsize(K->dtype));
-        X0 = block ? kfs_alloc(K->n * o->eig.k, sizeof *X0) : NULL;
-        rc = v0 && (X0 || !block) ? coarse_start(K, o, D, coarse_size(o, K->n, block), v0, X0, rep)
+        v0 = kfs_alloc(K->nloc + 1, kfs_dsize(K->dtype));
+        X0 = block ? kfs_alloc(K->nloc * o->eig.k + 1, sizeof *X0) : NULL;
+        rc = v0 && (X0 || !block) ? KF_OK
                                   : kfr_error(K->ctx, KF_ERR_NOMEM, "kf_spectral: out of memory");
+        if ((rc = kfs_agree(K->ctx, K->dist, rc)) == KF_OK) /* coarse_start is collective */
+            rc = coarse_start(K, o, D, coarse_size(o, K->n, block), v0, X0, rep);
         eo.v0 = v0;
     }
     if (rc == KF_OK) {

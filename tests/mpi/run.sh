@@ -141,10 +141,23 @@ MPI_OPTS="--mpi-split 0,600,600"
 case_vs "Swiss roll, block solver, a rank without rows" 3 4 --gen swissroll:1200 --sigma 0.1 \
     --solver block $F64
 MPI_OPTS=""
+# The coarse mode: the subsample's solve distributed over the ranks (each the
+# subsample rows among its own), extended to every rank's rows.
+case_vs "coarse mode, dense spiral" 2 5 --gen spiral:1000 --mode coarse $F64
+MPI_OPTS="--mpi-split 2000,500,500"
+case_vs "coarse mode, block-sparse Swiss roll, uneven" 3 5 --gen swissroll:3000 \
+    --block-sparse 0.1 --mode coarse $F64
+MPI_OPTS="--mpi-split 0,1500,1500"
+case_vs "coarse mode, block solver, block-sparse, rank 0 without rows" 3 4 \
+    --gen swissroll:3000 --block-sparse 0.1 --mode coarse --solver block $F64
+MPI_OPTS="--mpi-split 1200,0"
+case_vs "coarse mode, K (LA), a rank without rows" 2 4 --gen swissroll:1200 --sigma 0.1 \
+    --laplacian none --which LA --mode coarse $F64
+MPI_OPTS=""
 
 # --points from a file: each rank reads only its slice by offset (dense: its
-# own rows, then an allgather of the j side; block-sparse: an even slice,
-# allgathered for the plan). The same results as one process reading it whole.
+# own rows, then an allgather of the j side; block-sparse: an even slice for
+# the distributed planner). The same results as one process reading it whole.
 "$BIN" gen spiral:1000 -o "$T/sp.npy" && "$BIN" gen swissroll:3000 -o "$T/sr.npy" &&
     "$BIN" gen swissroll:1200 --dtype float32 -o "$T/sr32.npy"
 (HERE="$HERE/../cli" && mkrand "$T/line.npy" '<f8' 700 0 5) # npy.awk lives with lib.sh
@@ -195,8 +208,6 @@ mpi 2 --gen spiral:300 --mpi-split 100,100
 expect "--mpi-split not adding up to n" 2 "expected 2 (one per rank) adding up to the 300 points"
 mpi 2 --gen spiral:300 --mpi-split 100,x
 expect "--mpi-split with a non-number" 2 "expected 2 row counts >= 0 separated by commas"
-mpi 2 --gen spiral:300 --mode coarse
-expect "the coarse mode is not distributed" 2 "the coarse mode is not distributed"
 
 
 # The distributed planner's sort (solvers/distsort.c, built beside kforge by
