@@ -301,15 +301,17 @@ kf_dist_plan *kf_plan_block_sparse_dist(kf_ctx *ctx, kf_comm *comm, kf_dtype dty
 
     /* (2) The cuts: the wanted rows of each rank, moved to cluster starts. */
     int64_t sum = 0;
+    int over = 0;
     w.bounds[0] = 0;
     for (int r = 1; r <= P; r++) {
-        sum += split ? split[r - 1] : 0;
+        over |= split && __builtin_add_overflow(sum, split[r - 1], &sum);
         int64_t t = split ? sum : (int64_t)((__int128)N * r / P);
-        w.bounds[r] = r == P ? N : kfs_nearest_start(w.starts, C, t < N ? t : N);
+        w.bounds[r] = r == P ? N : kfs_nearest_start(w.starts, C, t < N && !over ? t : N);
     }
-    if (split && sum != N) { /* the same numbers on every rank: all fail here */
-        rc = kfr_error(ctx, KF_ERR_ARG, "%s: split adds up to %lld rows, the ranks hold %lld "
-                       "points", who, (long long)sum, (long long)N);
+    if (split && (over || sum != N)) { /* the same numbers on every rank: all fail here */
+        rc = over ? kfr_error(ctx, KF_ERR_ARG, "%s: split adds up to more than 2^63-1 rows", who)
+                  : kfr_error(ctx, KF_ERR_ARG, "%s: split adds up to %lld rows, the ranks hold "
+                              "%lld points", who, (long long)sum, (long long)N);
         goto fail;
     }
     p->row0 = w.bounds[me], p->rows = w.bounds[me + 1] - w.bounds[me];

@@ -4,6 +4,7 @@
  * errors and its allocation failures. The P = 1, 2, 3 runs with uneven and
  * empty slices are tests/mpi/distplan.c (tests/mpi/run.sh). */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -132,6 +133,10 @@ KFT_TEST(distplan_empty_cloud_and_split)
     KFT_CHECKF(!q && kf_status_of(ctx) == KF_ERR_ARG &&
                    strstr(kf_errmsg(ctx), "split adds up to 2 rows, the ranks hold 3 points"),
                "%s", kf_errmsg(ctx));
+    int64_t huge = INT64_MAX;
+    q = kf_plan_block_sparse_dist(ctx, NULL, KF_FLOAT64, x, 3, 2, 0, 0.5, 1, &huge);
+    KFT_CHECKF(!q && strstr(kf_errmsg(ctx), "split adds up to 9223372036854775807 rows"), "%s",
+               kf_errmsg(ctx));
     kf_free(ctx);
 }
 
