@@ -804,9 +804,8 @@ static void plan_sizes(eigsh_cfg *c)
 static int plan_blocks(eigsh_state *s, kf_ranges *rg)
 {
     eigsh_cfg *c = &s->c;
-    double cutoff;
     plan_sizes(c);
-    cutoff = c->cutoff;
+    double cutoff = c->cutoff;
     progress(s, "planning the block-sparse pattern...");
     s->plan = kf_plan_block_sparse(s->ctx, KF_FLOAT64, s->x, s->n, s->x, s->n, s->d, c->eps,
                                    cutoff, 0);
