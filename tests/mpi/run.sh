@@ -173,6 +173,14 @@ case_vs "--points Swiss roll block-sparse, 3 ranks" 3 5 --points "$T/sr.npy" --b
 case_vs "--points, a FORMULA kernel (the symmetry probe reads its rows)" 2 4 --points "$T/sp.npy" \
     --kernel 'Exp(-SqDist(x,y)*IntCst(200))'
 case_vs "--points float32 file, as float64" 2 4 --points "$T/sr32.npy" --sigma 0.1 $F64
+# --gen under MPI: each rank generates only its rows; the FORMULA probe
+# generates its sample in one pass and reaches the one-process verdict.
+case_vs "--gen, a FORMULA kernel, block-sparse" 2 4 --gen swissroll:1500 \
+    --kernel 'Exp(-SqDist(x,y)*IntCst(50))' --block-sparse 0.1:0.4 $F64
+one --gen swissroll:1500 --kernel 'Exp(-SqDist(x,y)*IntCst(50))*Norm2(x)' -k 3
+verdict=$(grep -o "the weighted row sum .*" "$T/err")
+mpi 2 --gen swissroll:1500 --kernel 'Exp(-SqDist(x,y)*IntCst(50))*Norm2(x)' -k 3
+expect "--gen, an asymmetric FORMULA: the one-process probe's verdict" 2 "${verdict:-(none)}"
 # A NaN in rank 1's slice: found by rank 1 alone, reported once by rank 0
 # with the point's global index; a truncated file: refused by every rank's
 # header check, before any rank reads.
