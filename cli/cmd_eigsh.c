@@ -1260,10 +1260,10 @@ static int eigsh_main(eigsh_state *s, int argc, char **argv)
         return rc;
     if (s->sliced)
         kfcli_npy_close(&s->in), s->sliced = 0;
-    if (s->comm) { /* the whole cloud is no longer needed here: the operator has its rows */
-        free(s->x), free(s->xs);
-        s->x = s->xs = NULL;
-    }
+    /* the operator has its copy (s->pts, in its dtype): the float64 points
+     * are not held through the solve */
+    free(s->x), free(s->xs);
+    s->x = s->xs = NULL;
 
     size_t es = c->dtype == KF_FLOAT32 ? 4 : 8;
     s->values = calloc((size_t)c->k, es);
