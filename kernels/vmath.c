@@ -10,41 +10,44 @@
  * no tables, so GCC vectorizes them with the loop around them.
  *
  * exp: x = k ln2 + r, |r| <= ln2/2, k = round(x / ln2) by the 1.5*2^p magic
- * constant (no float->int conversion); p = e^r by a polynomial. No
+ * constant (k is then an integer, so converting it is exact); p = e^r by a polynomial. No
  * floating-point operation may produce a subnormal or underflow: without FTZ
  * (which we must not turn on) x86 takes a microcode assist per such lane,
  * ~2.5x the whole kernel when small bandwidths put most arguments below -87
  * (-708 in double), even where the answer is 0. So 2^k is applied in integer:
  * normal results add k to p's exponent field (exact). Below the smallest
  * normal number the two dtypes differ:
- *   float: the result is flushed to +0 (the exponent field wrapped to <= 0).
- *     A subnormal e^x would be multiplied into the term and added to the sum,
- *     and on Intel each of those operations takes the assist too (measured
- *     3.8x slower for Exp(-SqDist*200), issue 12); the liberty is < 1.18e-38
- *     absolute per term, documented in docs/formulas.md and docs/performance.md.
+ *   float: the result is flushed to +0: arguments below KFK_EXPF_XMIN
+ *     (-87.3365, the least float whose e^x is normal) are masked to +0 by
+ *     one compare, which also makes any clamp needless (the lanes that
+ *     would wrap the exponent field are the masked ones). A subnormal e^x
+ *     would be multiplied into the term and added to the sum, and on Intel
+ *     each of those operations takes the assist too (measured 3.8x slower
+ *     for Exp(-SqDist*200), issue 12); the liberty is < 1.18e-38 absolute
+ *     per term, documented in docs/formulas.md and docs/performance.md.
  *   double: the subnormal's bits are p 2^(k+1074), a normal number below
  *     2^52, rounded half-even to an integer by adding 2^52 and reading the
  *     low bits: one rounding, as IEEE would do it, so results are
  *     bit-identical to p * 2^k (e^x < 2.2e-308 needs x < -708: rare).
  *
- * float, tuned for the AMD Zen 3 we bench on (docs/performance.md, "Where the
- * float32 Gaussian's time goes"): there the loop is limited by the number of
- * vector registers in flight, so both the operation count and the length of
- * the dependency chain cost time. Hence: x clamped at -104 by one unsigned
- * integer min on its bits (below -104, -inf and negative NaNs all become
- * -104, whose e^x rounds to 0; a float select made GCC carry both sides);
- * k's bits shifted straight into the exponent field (t's magic bits shift
- * out); Cody-Waite with FMA (ln2 as the float nearest it plus a tiny tail);
- * a degree-6 minimax polynomial (our Remez fit with c0 = c1 = 1, relative
- * error 3e-9) whose two highest terms take r before the tail correction, so
- * they start 4 cycles earlier (the correction, < 3e-7, is far below their
- * weight); and the flush of results below FLT_MIN as one signed compare on
- * the exponent-add bits. x > 88.72 (inf) and NaN by the last select.
- * kf_vexpns(s, c, cl, sl) is e^(s*c) for an s that is >= 0, -0 or NaN and a
+ * float, tuned first on the AMD Zen 3 we bench on, then on AVX-512 (Zen 4)
+ * (docs/performance.md): the loop is limited by the vector registers in
+ * flight, so both the operation count and the length of the dependency
+ * chain cost time. Hence: k's bits shifted straight into the exponent field
+ * (t's magic bits shift out); Cody-Waite with FMA (ln2 as the float nearest
+ * it plus a tiny tail); a degree-6 minimax polynomial (our Remez fit with
+ * c0 = c1 = 1, relative error 3e-9) whose two highest terms take r before
+ * the tail correction, so they start 4 cycles earlier (the correction,
+ * < 3e-7, is far below their weight); the flush as one compare on the
+ * argument, off the chain, which AVX-512 folds into the exponent add as a
+ * zero-masking. x > 88.72 (inf) and NaN by the last select.
+ * kf_vexpns(s, c, cl) is e^(s*c) for an s that is >= 0, -0 or NaN and a
  * negative constant c (the Gaussian's -SqDist/2): the emitter proves both
  * (compiler/emit/exp_fuse.c). t = s*(c log2 e) does not wait for the product
- * s*c, the clamp is on s (sl: the bits of 104/|c|; a signed min keeps -0),
- * no overflow test, and NaN by one select. 0.88 ulp over every float s.
+ * s*c, no overflow test (x <= 0), and no NaN select: k's bits come from a
+ * conversion (VEXPF_KI), so a NaN s gives a NaN p and p's bits pass
+ * unchanged; kf_vexpns2 (c a power of two) flushes on s itself (s > st).
+ * 0.86 ulp over the s tested.
  * double: the same design with a degree-11 minimax polynomial (relative
  * error 3.6e-18), the subnormal choice and the range tests as selects (AVX2
  * has no 64-bit integer min/max), and its own kf_vexpns/kf_vexpns2 (clamp at
@@ -67,6 +70,14 @@
     "    unsigned tb;\n"                                                                           \
     "    __builtin_memcpy(&tb, &t, 4);\n"                                                          \
     "    unsigned kb = tb << 23; /* k << 23: the magic's own bits shift out */\n"
+/* The same k << 23 through a conversion, for the fused exps, which have no
+ * NaN select: for a NaN s every step carries the NaN to p, and the NaN k
+ * converts to 0x80000000 (x86's "integer indefinite"; AArch64 gives 0),
+ * which shifts to 0, so p's NaN bits come out unchanged. Finite k is an
+ * integer below 2^31 in every lane whose result is kept. */
+#define VEXPF_KI                                                                                   \
+    "    float k = t - 12582912.0f;\n"                                                             \
+    "    unsigned kb = (unsigned)(int)k << 23;\n"
 #define VEXPF_RED                                                                                  \
     "    float r1 = __builtin_fmaf(-k, " STR(KFK_EXPF_LN2_HI) "f, xc); /* ln2 rounded to float */\n" \
     "    float r = __builtin_fmaf(-k, " STR(KFK_EXPF_LN2_LO) "f, r1); /* and the rest of ln2 */\n"
@@ -78,57 +89,46 @@
     "    p = p * r + " STR(KFK_EXPF_C2) "f;\n"                                                     \
     "    p = p * r + 1.0f;\n"                                                                      \
     "    p = p * r + 1.0f;\n"
-#define VEXPF_TAIL                                                                                 \
+/* p 2^k; flushed to +0 where FLUSH (a C condition) holds: the argument is
+ * below KFK_EXPF_XMIN, i.e. e^x < FLT_MIN, so no subnormal ever reaches the
+ * sum; every other kept lane's exponent field stays in range (normal). */
+#define VEXPF_TAIL(FLUSH)                                                                          \
     "    unsigned pb;\n"                                                                           \
     "    __builtin_memcpy(&pb, &p, 4);\n"                                                          \
-    "    unsigned nb = pb + kb; /* p 2^k by adding to its exponent field: normal results */\n"     \
-    "    /* below the smallest normal float (1.18e-38) the exponent field wrapped to 0\n"           \
-    "     * or below: flushed to +0, so no subnormal ever reaches the sum */\n"                     \
-    "    nb = (int)nb >= 0x00800000 ? nb : 0u;\n"                                                  \
+    "    unsigned nb = pb + kb; /* p 2^k by adding to its exponent field */\n"                     \
+    "    nb = " FLUSH " ? 0u : nb; /* e^x < FLT_MIN (1.18e-38): +0 */\n"                           \
     "    float res;\n"                                                                             \
     "    __builtin_memcpy(&res, &nb, 4);\n"
+#define XMIN_F STR(KFK_EXPF_XMIN) "f"
 
 static const char vmath_f32[] =
     "/* inline float exp/log (kernels/vmath.c): no libm, no errno, vectorizable */\n"
     "static inline __attribute__((always_inline, unused)) float kf_vexp(float x)\n"
     "{\n"
-    "    unsigned xb;\n"
-    "    __builtin_memcpy(&xb, &x, 4);\n"
-    "    xb = xb < 0xC2D00000u ? xb : 0xC2D00000u; /* below -104, -inf, -NaN: -104 */\n"
-    "    float xc;\n"
-    "    __builtin_memcpy(&xc, &xb, 4);\n"
-    "    float t = xc * 1.44269504088896341f + 12582912.0f; /* 1.5*2^23: k in the low bits */\n"
-    VEXPF_K VEXPF_RED VEXPF_POLY VEXPF_TAIL
+    "    float xc = x;\n"
+    "    float t = x * 1.44269504088896341f + 12582912.0f; /* 1.5*2^23: k in the low bits */\n"
+    VEXPF_K VEXPF_RED VEXPF_POLY VEXPF_TAIL("x < " XMIN_F)
     "    /* 88.7228317 is the largest x with e^x <= FLT_MAX; x + inf: inf, or NaN for NaN */\n"
     "    return x <= 88.7228317f ? res : x + __builtin_inff();\n"
     "}\n"
-    "/* e^(s*c) for s >= 0, -0 or NaN and c < 0 (cl = c log2 e, sl = bits of 104/|c|) */\n"
-    "static inline __attribute__((always_inline, unused)) float kf_vexpns(float s, float c, float cl, int sl)\n"
+    "/* e^(s*c) for s >= 0, -0 or NaN and c < 0 (cl = c log2 e); NaN in p, not by a select */\n"
+    "static inline __attribute__((always_inline, unused)) float kf_vexpns(float s, float c, float cl)\n"
     "{\n"
-    "    int si;\n"
-    "    __builtin_memcpy(&si, &s, 4);\n"
-    "    si = si < sl ? si : sl; /* s*c below -104, +inf, +NaN: -104; -0 and -NaN stay */\n"
-    "    float sc;\n"
-    "    __builtin_memcpy(&sc, &si, 4);\n"
-    "    float xc = sc * c;\n"
-    "    float t = sc * cl + 12582912.0f;\n"
-    VEXPF_K VEXPF_RED VEXPF_POLY VEXPF_TAIL
-    "    return s != s ? s : res;\n"
+    "    float xc = s * c;\n"
+    "    float t = s * cl + 12582912.0f;\n"
+    VEXPF_KI VEXPF_RED VEXPF_POLY VEXPF_TAIL("xc < " XMIN_F)
+    "    return res;\n"
     "}\n"
     "/* kf_vexpns for c a power of two, bit for bit, without the product s*c:\n"
     " * l1, l2 are ln2's two parts over c, q1..q6 the polynomial's coefficients\n"
-    " * times c^1..c^6, so r is (s*c - k ln2)/c, exactly (compiler/emit/exp_fuse.c) */\n"
-    "static inline __attribute__((always_inline, unused)) float kf_vexpns2(float s, float cl, int sl,\n"
+    " * times c^1..c^6, so r is (s*c - k ln2)/c, exactly, and st = KFK_EXPF_XMIN/c\n"
+    " * (compiler/emit/exp_fuse.c): s > st iff s*c < KFK_EXPF_XMIN, as c is 2^e */\n"
+    "static inline __attribute__((always_inline, unused)) float kf_vexpns2(float s, float cl, float st,\n"
     "    float l1, float l2, float q1, float q2, float q3, float q4, float q5, float q6)\n"
     "{\n"
-    "    int si;\n"
-    "    __builtin_memcpy(&si, &s, 4);\n"
-    "    si = si < sl ? si : sl;\n"
-    "    float sc;\n"
-    "    __builtin_memcpy(&sc, &si, 4);\n"
-    "    float t = sc * cl + 12582912.0f;\n"
-    VEXPF_K
-    "    float r1 = __builtin_fmaf(-k, l1, sc);\n"
+    "    float t = s * cl + 12582912.0f;\n"
+    VEXPF_KI
+    "    float r1 = __builtin_fmaf(-k, l1, s);\n"
     "    float r = __builtin_fmaf(-k, l2, r1);\n"
     "    float p = q6;\n"
     "    p = p * r1 + q5;\n"
@@ -137,8 +137,8 @@ static const char vmath_f32[] =
     "    p = p * r + q2;\n"
     "    p = p * r + q1;\n"
     "    p = p * r + 1.0f;\n"
-    VEXPF_TAIL
-    "    return s != s ? s : res;\n"
+    VEXPF_TAIL("s > st")
+    "    return res;\n"
     "}\n"
     "static inline __attribute__((always_inline, unused)) float kf_vlog(float x)\n"
     "{\n"

@@ -21,6 +21,9 @@ const char *kfk_vmath_source(kf_dtype dtype);
 #define KFK_EXPF_C6 1.381461275741458e-3
 #define KFK_EXPF_LN2_HI 0.693147182464599609375
 #define KFK_EXPF_LN2_LO -1.904654323148236e-09
+/* The least float x with e^x >= FLT_MIN (the float just above -126 ln2):
+ * below it the float exps give +0 (kernels/vmath.c). */
+#define KFK_EXPF_XMIN -0x1.5d589ep+6
 /* The double exp's: e^r = 1 + r + D2 r^2 + ... + D11 r^11 (our Remez fit,
  * relative error 3.6e-18), ln2 = LN2_HI + LN2_LO (fdlibm's split: k LN2_HI
  * is exact for |k| < 2^20). */

@@ -754,9 +754,9 @@ KFT_TEST(opt_complex_code_vectorizes)
 
 static const char vm_wrap_f[] = "float kft_exp(float x) { return kf_vexp(x); }\n"
                                 "float kft_log(float x) { return kf_vlog(x); }\n"
-                                "float kft_expns(float s, float c, float cl, int sl) { return kf_vexpns(s, c, cl, sl); }\n"
-                                "float kft_expns2(float s, float cl, int sl, const float *k)\n"
-                                "{ return kf_vexpns2(s, cl, sl, k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7]); }\n";
+                                "float kft_expns(float s, float c, float cl) { return kf_vexpns(s, c, cl); }\n"
+                                "float kft_expns2(float s, float cl, float st, const float *k)\n"
+                                "{ return kf_vexpns2(s, cl, st, k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7]); }\n";
 static const char vm_wrap_d[] = "double kft_exp(double x) { return kf_vexp(x); }\n"
                                 "double kft_log(double x) { return kf_vlog(x); }\n"
                                 "double kft_expns(double s, double c, double cl, long long sl) { return kf_vexpns(s, c, cl, sl); }\n"
@@ -859,6 +859,12 @@ KFT_TEST(opt_vmath_accuracy)
         KFT_CHECK(isfinite(ef(88.7228317f)) && ef(88.7228394f) == INFINITY);
         KFT_CHECK(ulps_ftz(ef(-87.3365479f), expl(-87.3365479f)) <= 1 && ulps_ftz(ef(-87.3365402f), expl(-87.3365402f)) <= 1);
         KFT_CHECK(ef(-1e7f) == 0 && ef(1e7f) == INFINITY && ef(-3e38f) == 0 && isnan(ef(-NAN)));
+        {
+            /* the flush's seam: KFK_EXPF_XMIN is the least float whose e^x is normal */
+            float xm = (float)KFK_EXPF_XMIN, below = nextafterf(xm, -INFINITY);
+            KFT_CHECK(expl((long double)xm) >= (long double)FLT_MIN && expl((long double)below) < (long double)FLT_MIN);
+            KFT_CHECK(ef(xm) >= FLT_MIN && ef(below) == 0 && !signbit(ef(below)));
+        }
         KFT_CHECK(isfinite(ed(709.78271289338397)) && ed(709.78271289338409) == INFINITY);
         KFT_CHECK(ulps(ed(-708.3964185322641), expl(-708.3964185322641), 0) <= 1 && ed(-745.1332191019411) > 0 && ed(-745.13321910194122) == 0);
         KFT_CHECK(ed(-1e16) == 0 && ed(1e16) == INFINITY && ed(-1e300) == 0 && isnan(ed(-NAN)));
@@ -873,15 +879,14 @@ KFT_TEST(opt_vmath_accuracy)
         KFT_CHECK(ulps(ld(tiny), logl(tiny), 0) <= 1);
         /* e^(s*c) as the fused Gaussian exp computes it, for s from 0 past
          * the clamp at 104/|c|, against expl of the same rounded product */
-        float (*ens)(float, float, float, int32_t) =
-            (float (*)(float, float, float, int32_t))dlsym(dl[0], "kft_expns");
-        float (*ens2)(float, float, int32_t, const float *) =
-            (float (*)(float, float, int32_t, const float *))dlsym(dl[0], "kft_expns2");
+        float (*ens)(float, float, float) = (float (*)(float, float, float))dlsym(dl[0], "kft_expns");
+        float (*ens2)(float, float, float, const float *) =
+            (float (*)(float, float, float, const float *))dlsym(dl[0], "kft_expns2");
         KFT_CHECK(ens != NULL && ens2 != NULL);
         /* powers of two (kf_vexpns2 too, which must give the same bits) and others */
         static const double cs[] = {-0.5, -1, -1.0 / 3, -7.3, -1e-3, -2e5, -0.125, -4096, -1.0 / 65536};
         double mns = 0;
-        int64_t differ = 0, pow2 = 0;
+        int64_t differ = 0, pow2 = 0, seam_bad = 0;
         for (size_t q = 0; ens && ens2 && q < sizeof cs / sizeof cs[0]; q++) {
             kfc_expns a;
             kfc_exp_scaled_args(cs[q], KF_FLOAT32, &a);
@@ -889,33 +894,50 @@ KFT_TEST(opt_vmath_accuracy)
             ka[0] = (float)a.l1, ka[1] = (float)a.l2;
             for (int i = 1; i <= 6; i++)
                 ka[i + 1] = (float)a.q[i];
-            int32_t sl = (int32_t)a.sl;
+            float st = (float)a.st;
             pow2 += a.pow2;
             double top = 130 / fabs(cs[q]);
             for (int i = 0; i <= 200000; i++) {
-                float sf = (float)(top * i / 200000), got = ens(sf, cf, cl, sl);
+                float sf = (float)(top * i / 200000), got = ens(sf, cf, cl);
                 mns = fmax(mns, ulps_ftz(got, expl((long double)(sf * cf))));
                 if (a.pow2) {
-                    float g2 = ens2(sf, cl, sl, ka);
+                    float g2 = ens2(sf, cl, st, ka);
                     differ += memcmp(&got, &g2, 4) != 0;
                 }
             }
             if (a.pow2) {
                 static const float sp[] = {INFINITY, 3e38f, 0, -0.0f, NAN, 1e-30f};
                 for (size_t w = 0; w < sizeof sp / sizeof sp[0]; w++) {
-                    float g1 = ens(sp[w], cf, cl, sl), g2 = ens2(sp[w], cl, sl, ka);
+                    float g1 = ens(sp[w], cf, cl), g2 = ens2(sp[w], cl, st, ka);
                     differ += !(memcmp(&g1, &g2, 4) == 0 || (isnan(g1) && isnan(g2)));
                 }
             }
-            KFT_CHECK(ens(INFINITY, cf, cl, sl) == 0 && ens(3e38f, cf, cl, sl) == 0);
-            KFT_CHECK(ens(0, cf, cl, sl) == 1 && ens(-0.0f, cf, cl, sl) == 1 && isnan(ens(NAN, cf, cl, sl)));
+            KFT_CHECK(ens(INFINITY, cf, cl) == 0 && ens(3e38f, cf, cl) == 0);
+            KFT_CHECK(ens(0, cf, cl) == 1 && ens(-0.0f, cf, cl) == 1 && isnan(ens(NAN, cf, cl)));
             uint32_t bn = 0xffc12345u, bp = 0x7f812345u; /* NaNs with payloads, both signs */
             float qn, qp;
             memcpy(&qn, &bn, 4), memcpy(&qp, &bp, 4);
-            KFT_CHECK(isnan(ens(qn, cf, cl, sl)) && isnan(ens(qp, cf, cl, sl)));
+            KFT_CHECK(isnan(ens(qn, cf, cl)) && isnan(ens(qp, cf, cl)));
+            if (a.pow2)
+                KFT_CHECK(isnan(ens2(qn, cl, st, ka)) && isnan(ens2(qp, cl, st, ka)) && ens2(INFINITY, cl, st, ka) == 0);
+            /* the flush's seam, float by float: +0 exactly where the rounded
+             * product is below KFK_EXPF_XMIN, a normal result everywhere else */
+            float s0 = (float)(KFK_EXPF_XMIN / cs[q]);
+            for (int w = -64; w < 64; w++) {
+                float sw = s0;
+                for (int u = 0; u < (w < 0 ? -w : w); u++)
+                    sw = nextafterf(sw, w < 0 ? 0.0f : INFINITY);
+                float g = ens(sw, cf, cl);
+                seam_bad += sw * cf < (float)KFK_EXPF_XMIN ? !(g == 0 && !signbit(g)) : !(g >= FLT_MIN);
+                if (a.pow2) {
+                    float g2 = ens2(sw, cl, st, ka);
+                    seam_bad += memcmp(&g, &g2, 4) != 0;
+                }
+            }
         }
         KFT_CHECKF(pow2 == 5 && differ == 0, "%lld powers of two, %lld results of kf_vexpns2 differ",
                    (long long)pow2, (long long)differ);
+        KFT_CHECKF(seam_bad == 0, "%lld fused results wrong at the flush's seam", (long long)seam_bad);
         /* the same for double: e^(s*c) against expl of the product rounded to double */
         double (*dns)(double, double, double, long long) =
             (double (*)(double, double, double, long long))dlsym(dl[1], "kft_expns");

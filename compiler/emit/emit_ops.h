@@ -104,7 +104,8 @@ typedef struct kfc_expns {
     int pow2;            /* |c| a power of two in [2^-16, 2^16]: kf_vexpns2 with l1, l2, q */
     int degree;          /* of the exp's polynomial: 6 (float), 11 (double) */
     double c, cl;        /* c and c log2(e) */
-    int64_t sl;          /* the bits of 104/|c| (float) or 746/|c| (double): the clamp on s */
+    int64_t sl;          /* double: the bits of 746/|c|, the clamp on s */
+    double st;           /* float and pow2: KFK_EXPF_XMIN/c, the flush threshold on s */
     double l1, l2, q[12]; /* pow2: ln2's two parts over c; q[i] = the exp's coefficient of r^i
                             times c^i (q[0] unused), all exact */
 } kfc_expns;

@@ -110,11 +110,14 @@ static int fused_exp(emitter *e, int32_t n, int lv)
     if (!a.pow2)
         v[nv++] = a.c;
     v[nv++] = a.cl;
+    if (a.pow2 && e->dtype == KF_FLOAT32)
+        v[nv++] = a.st;
     for (int q = 0; q < nv; q++) {
         kfc_fmt_double(lit, sizeof lit, v[q]);
         kfc_buf_printf(&t, ", %s%s", cast, lit);
     }
-    kfc_buf_printf(&t, ", %lldLL", (long long)a.sl);
+    if (e->dtype != KF_FLOAT32)
+        kfc_buf_printf(&t, ", %lldLL", (long long)a.sl);
     if (a.pow2) {
         nv = 0;
         v[nv++] = a.l1;

@@ -99,7 +99,7 @@ int kfc_exp_scaled(const kfc_prog *p, int32_t n, kf_dtype dtype, int32_t *s, dou
             break;
         }
     }
-    /* |c| bounded so that c, c log2(e) and 104/|c| (746/|c|) are all normal floats */
+    /* |c| bounded so that c, c log2(e) and 88/|c| (746/|c|) are all normal floats */
     if (odd > 1 || !(scale < 0) || fabs(scale) < 1e-30 || fabs(scale) > 1e30 ||
         !nonneg(p, a, FUSE_DEPTH, f32))
         return 0;
@@ -120,13 +120,8 @@ void kfc_exp_scaled_args(double c, kf_dtype dtype, kfc_expns *a)
 #define AS_T(v) (f32 ? (double)(float)(v) : (v))
     a->c = AS_T(c);
     a->cl = AS_T(c * 1.4426950408889634); /* any rounding: it only picks k */
-    /* s*c >= -104 (-746) keeps k >= -151 (-1077): the 2^k paths stay in range */
-    if (f32) {
-        float lim = (float)(-104.0 / c);
-        int32_t b;
-        memcpy(&b, &lim, sizeof b);
-        a->sl = b;
-    } else {
+    /* double: s*c >= -746 keeps k >= -1077, so the 2^k paths stay in range */
+    if (!f32) {
         double lim = -746.0 / c;
         memcpy(&a->sl, &lim, sizeof a->sl);
     }
@@ -138,6 +133,8 @@ void kfc_exp_scaled_args(double c, kf_dtype dtype, kfc_expns *a)
     a->pow2 = frexp(fabs(c), &e) == 0.5 && e >= -15 && e <= 17;
     if (!a->pow2)
         return;
+    /* float: s above st is s*c below KFK_EXPF_XMIN, exactly (c is 2^e) */
+    a->st = f32 ? AS_T(KFK_EXPF_XMIN / c) : 0;
     a->l1 = AS_T((f32 ? KFK_EXPF_LN2_HI : KFK_EXP_LN2_HI) / c);
     a->l2 = AS_T((f32 ? KFK_EXPF_LN2_LO : KFK_EXP_LN2_LO) / c);
     double ci = 1;
