@@ -6,7 +6,11 @@
 # j into KF_RB rows (KERNEL.C's #define). One j per iteration holds because
 # the cc tier's source turns GCC's unroll-and-jam off (compiler/emit/emit_opt.c):
 # with it, small float64 bodies held two j and this count was twice the truth.
-# Prints "INSTR RB PER_PAIR", or nothing when objdump is missing or no loop is found.
+# Prints "INSTR RB PER_PAIR FMAS": FMAS counts the multiplies and fused
+# multiply-adds among INSTR, the operations only the FMA pipes take (on Zen 4
+# and Zen 5 the adds, compares, shifts and copies go elsewhere), so FMAS / RB
+# per pair at the FMA rate is the tighter floor there. Nothing when objdump is
+# missing or no loop is found.
 set -u
 command -v objdump >/dev/null 2>&1 || exit 0
 rb=$(sed -n 's/^#define KF_RB \([0-9][0-9]*\)$/\1/p' "$2" | head -n 1)
@@ -37,11 +41,13 @@ objdump -d --no-show-raw-insn "$1" | awk -v rb="$rb" '
             for (r = 1; r <= nb; r++)
                 if (r != q && bsrc[r] >= btgt[q] && bsrc[r] < bsrc[q]) { inner = 0; break }
             if (!inner) continue
-            c = 0
+            c = 0; f = 0
             for (i = 1; i <= n; i++)
-                if (addr[i] >= btgt[q] && addr[i] <= bsrc[q] && mn[i] ~ /^v/ && ops[i] ~ /%[xyz]mm/)
+                if (addr[i] >= btgt[q] && addr[i] <= bsrc[q] && mn[i] ~ /^v/ && ops[i] ~ /%[xyz]mm/) {
                     c++
-            if (c > best) best = c
+                    if (mn[i] ~ /^vf(n)?m(add|sub)/ || mn[i] ~ /^vmulp/) f++
+                }
+            if (c > best) { best = c; bestf = f }
         }
-        if (best > 0) printf "%d %d %.3f\n", best, rb, best / rb
+        if (best > 0) printf "%d %d %.3f %d\n", best, rb, best / rb, bestf
     }'

@@ -149,18 +149,20 @@ if [ -x "$FMA" ] && [ -s "$limits" ]; then
     echo "Machine: $rate vector FMAs/s ($bits, $THREADS threads, bench/baseline/fma.c). Hot loop:"
     echo "the innermost loop of the cc object with the most vector instructions, per KF_RB pairs"
     echo "(bench/limit.sh). limit ns/pair = instructions per pair / FMA rate: every vector"
-    echo "instruction priced as one FMA."
+    echo "instruction priced as one FMA. FMA floor = the multiplies and FMAs alone at that rate: a"
+    echo "bound even a core that issues every other operation on other pipes (Zen 4) cannot beat."
     echo
-    echo "| dtype | M=N | vector instr / iteration | pairs / iteration | instr / pair | limit ns/pair | cc ns/pair | cc / limit |"
-    echo "|---|---|---|---|---|---|---|---|"
+    echo "| dtype | M=N | vector instr / iteration | of them FMA/mul | pairs / iteration | limit ns/pair | FMA floor ns/pair | cc ns/pair | cc / limit | cc / FMA floor |"
+    echo "|---|---|---|---|---|---|---|---|---|---|"
     while IFS='|' read -r dt cc so; do
         l=$(sh "$(dirname "$0")/limit.sh" "$so" "$(dirname "$so")/kernel.c")
         set -- $l
-        if [ $# = 3 ]; then
+        if [ $# = 4 ]; then
             lim=$(awk -v p="$3" -v r="$rate" 'BEGIN { printf "%.4f", 1e9 * p / r }')
-            echo "| $dt | $(size 20000) | $1 | $2 | $3 | $lim | $(fmt "$cc") | $(ratio "$cc" "$lim") |"
+            flo=$(awk -v f="$4" -v b="$2" -v r="$rate" 'BEGIN { printf "%.4f", 1e9 * f / b / r }')
+            echo "| $dt | $(size 20000) | $1 | $4 | $2 | $lim | $flo | $(fmt "$cc") | $(ratio "$cc" "$lim") | $(ratio "$cc" "$flo") |"
         else
-            echo "| $dt | $(size 20000) | n/a (objdump?) | | | | $(fmt "$cc") | |"
+            echo "| $dt | $(size 20000) | n/a (objdump?) | | | | | $(fmt "$cc") | | |"
         fi
     done <"$limits"
     echo
