@@ -516,6 +516,44 @@ KFT_TEST(opt_large_dims)
     KFT_CHECK(run_batch(ks, 3, 400) == 0);
 }
 
+/* Sums over 8 to KFC_OPT_UNROLL components go to 4 partial sums (emit_ops.c,
+ * split_sum): the kernels at the edges (7, 8, 9, 64, 65: unsplit, split,
+ * looped) against the reference for every summing op, both dtypes and axes,
+ * and the source's shape. */
+KFT_TEST(opt_split_component_sums)
+{
+    if (!have_cc())
+        return;
+    static const int dims[] = {7, 8, 9, 64, 65};
+    static const char *const fs[] = {"Exp(-SqDist(x,y)*0.01)", "Sum(x*y)", "SqNorm2(x-y)", "Norm2(x-y)*w",
+                                     "(x|y)"};
+    enum { ND = 5, NF = 5 };
+    for (int q = 0; q < ND; q++) {
+        char ax[32], ay[32];
+        snprintf(ax, sizeof ax, "x=Vi(0,%d)", dims[q]);
+        snprintf(ay, sizeof ay, "y=Vj(1,%d)", dims[q]);
+        const char *al[] = {ax, ay, "w=Vj(2,1)"};
+        okern ks[NF * 2];
+        memset(ks, 0, sizeof ks);
+        for (int f = 0; f < NF * 2; f++)
+            ks[f] = (okern){.f = fs[f % NF], .red = "Sum", .al = al, .na = 3, .axis = f & 1,
+                            .dt = f < NF ? KF_FLOAT32 : KF_FLOAT64};
+        /* the shape: split exactly from 8 to KFC_OPT_UNROLL components */
+        if (KFT_CHECK(okern_build(&ks[0]) == 0)) {
+            kfc_diag d;
+            kfc_diag_clear(&d);
+            char *src = kfc_emit_c_opt(&ks[0].p, &ks[0].r, &d);
+            int split = dims[q] >= 8 && dims[q] <= KFC_OPT_UNROLL;
+            KFT_CHECKF(src && (strstr(src, "kf_s[4]") != NULL) == split, "D = %d: split %d expected", dims[q],
+                       split);
+            free(src);
+            kfc_prog_free(&ks[0].p);
+            kfc_prog_init(&ks[0].p);
+        }
+        KFT_CHECKF(run_batch(ks, NF * 2, 900 + (uint64_t)q) == 0, "D = %d", dims[q]);
+    }
+}
+
 /* ---- special values through whole kernels ---- */
 
 /* Data with the special values in the outer variable u and 1 in w. */

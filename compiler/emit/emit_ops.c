@@ -129,6 +129,37 @@ void kfc_opgen_stmt(const kfc_opgen *g, int lv, int64_t n, const char *fmt, ...)
     free(s);
 }
 
+/* ---- sums over components ---- */
+
+/* A sum over n components opens "{ KF_T kf_a" and returns the accumulator
+ * its statements add to. One accumulator makes a chain of n dependent adds
+ * (4 cycles each), and at D = 64 the loop over j waited on that chain, not
+ * on the FMA pipes: the optimizing tier splits a sum of 8 to split_max
+ * (unrolled) components into 4 partial sums, component k into kf_s[k & 3]
+ * (a constant index, so GCC keeps each in a register), added pairwise at the
+ * end. That reassociates the components' sum (not the reduction's over j),
+ * at least as accurately; docs/performance.md. */
+static int split_sum(const kfc_opgen *g, int64_t n)
+{
+    return g->split_max > 0 && n >= 8 && n <= g->split_max;
+}
+
+static const char *sum_open(const kfc_opgen *g, kfc_buf *o, const char *in, int64_t n)
+{
+    if (!split_sum(g, n)) {
+        kfc_buf_printf(o, "%s{ KF_T kf_a = 0;\n", in);
+        return "kf_a";
+    }
+    kfc_buf_printf(o, "%s{ KF_T kf_a, kf_s[4] = {0, 0, 0, 0};\n", in);
+    return "kf_s[@ & 3]";
+}
+
+static void sum_close(const kfc_opgen *g, kfc_buf *o, const char *in, int64_t n)
+{
+    if (split_sum(g, n))
+        kfc_buf_printf(o, "%s  kf_a = (kf_s[0] + kf_s[1]) + (kf_s[2] + kf_s[3]);\n", in);
+}
+
 /* ---- element-wise ops ---- */
 
 /* Appends tmpl (up to end) to t with $a $b $c replaced by the children's
@@ -249,15 +280,17 @@ static void emit_special(const kfc_opgen *g, int32_t n, int lv)
     switch (x->op) {
     case KFC_OP_SUM:
     case KFC_OP_SQNORM2:
-    case KFC_OP_NORM2:
+    case KFC_OP_NORM2: {
         CA("@");
-        kfc_buf_printf(o, "%s{ KF_T kf_a = 0;\n", in);
+        const char *acc = sum_open(g, o, in, da);
         if (x->op == KFC_OP_SUM)
-            kfc_opgen_stmt(g, lv, da, "kf_a += %s;", A);
+            kfc_opgen_stmt(g, lv, da, "%s += %s;", acc, A);
         else
-            kfc_opgen_stmt(g, lv, da, "kf_a += %s * %s;", A, A);
+            kfc_opgen_stmt(g, lv, da, "%s += %s * %s;", acc, A, A);
+        sum_close(g, o, in, da);
         kfc_buf_printf(o, "%s  %s = %s; }\n", in, N0, x->op == KFC_OP_NORM2 ? "KF_SQRT(kf_a)" : "kf_a");
         return;
+    }
     case KFC_OP_MAX:
     case KFC_OP_MIN:
     case KFC_OP_ARGMAX:
@@ -283,15 +316,18 @@ static void emit_special(const kfc_opgen *g, int32_t n, int lv)
         return;
     }
     case KFC_OP_SCALPROD:
-    case KFC_OP_SQDIST:
+    case KFC_OP_SQDIST: {
         CA("@"), CB("@");
-        kfc_buf_printf(o, "%s{ KF_T kf_a = 0;\n", in);
+        int32_t dn = da > db ? da : db;
+        const char *acc = sum_open(g, o, in, dn);
         if (x->op == KFC_OP_SCALPROD)
-            kfc_opgen_stmt(g, lv, da > db ? da : db, "kf_a += %s * %s;", A, B);
+            kfc_opgen_stmt(g, lv, dn, "%s += %s * %s;", acc, A, B);
         else
-            kfc_opgen_stmt(g, lv, da > db ? da : db, "{ KF_T kf_t = %s - %s; kf_a += kf_t * kf_t; }", A, B);
+            kfc_opgen_stmt(g, lv, dn, "{ KF_T kf_t = %s - %s; %s += kf_t * kf_t; }", A, B, acc);
+        sum_close(g, o, in, dn);
         kfc_buf_printf(o, "%s  %s = kf_a; }\n", in, N0);
         return;
+    }
     case KFC_OP_WEIGHTEDSQNORM:
     case KFC_OP_WEIGHTEDSQDIST: {
         /* s = A; f = B, or B - C for the distance. s is read by its dim:

@@ -31,6 +31,7 @@ struct kfc_opgen {
     const char *const *indent; /* indentation per level */
     int powi_max;              /* Pow up to this |m| by kf_powi; 0: none (x, x*x, else pow) */
     int selects;               /* Max/ArgMax over components as selects (vectorizable) */
+    int64_t split_max;         /* sums over 8 to split_max components in 4 partial sums; 0: one */
 };
 
 static inline int kfc_is_leaf(const kfc_node *x)

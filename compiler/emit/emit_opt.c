@@ -82,7 +82,8 @@ static void opgen_init(emitter *e)
 {
     /* nodes are written where they are read: comp serves as dst */
     e->g = (kfc_opgen){.p = e->p, .b = &e->b, .ctx = e, .comp = comp, .dst = comp,
-                       .each = kfc_opt_each, .indent = indent, .powi_max = POWI_MAX, .selects = 1};
+                       .each = kfc_opt_each, .indent = indent, .powi_max = POWI_MAX, .selects = 1,
+                       .split_max = KFC_OPT_UNROLL};
 }
 
 /* Exp(s*c) with s >= 0 and c < 0 as kf_vexpns, or kf_vexpns2 when c is a
