@@ -103,6 +103,13 @@
 
 static const char vmath_f32[] =
     "/* inline float exp/log (kernels/vmath.c): no libm, no errno, vectorizable */\n"
+    "/* the fused exps' NaN needs no select where a NaN float converts to an int whose\n"
+    " * low 9 bits are 0 (x86: 0x80000000, AArch64: 0); elsewhere it gets one */\n"
+    "#if defined(__x86_64__) || defined(__i386__) || defined(__aarch64__)\n"
+    "#define KF_VEXP_NAN(s, r) (r)\n"
+    "#else\n"
+    "#define KF_VEXP_NAN(s, r) ((s) != (s) ? (s) : (r))\n"
+    "#endif\n"
     "static inline __attribute__((always_inline, unused)) float kf_vexp(float x)\n"
     "{\n"
     "    float xc = x;\n"
@@ -117,7 +124,7 @@ static const char vmath_f32[] =
     "    float xc = s * c;\n"
     "    float t = s * cl + 12582912.0f;\n"
     VEXPF_KI VEXPF_RED VEXPF_POLY VEXPF_TAIL("xc < " XMIN_F)
-    "    return res;\n"
+    "    return KF_VEXP_NAN(s, res);\n"
     "}\n"
     "/* kf_vexpns for c a power of two, bit for bit, without the product s*c:\n"
     " * l1, l2 are ln2's two parts over c, q1..q6 the polynomial's coefficients\n"
@@ -138,7 +145,7 @@ static const char vmath_f32[] =
     "    p = p * r + q1;\n"
     "    p = p * r + 1.0f;\n"
     VEXPF_TAIL("s > st")
-    "    return res;\n"
+    "    return KF_VEXP_NAN(s, res);\n"
     "}\n"
     "static inline __attribute__((always_inline, unused)) float kf_vlog(float x)\n"
     "{\n"
