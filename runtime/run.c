@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "runtime/cuda/cuda_run.h"
 #include "runtime/sparse/ranges.h"
@@ -28,6 +29,13 @@
 /* ... but never fewer rows than this, so that the cc code still gets whole
  * blocks of KF_RB rows (its vector width) on a huge inner range. */
 #define KFR_SWITCH_MIN_ROWS 64
+/* A run of at least this many pairs per worker waits for a pending build
+ * instead of starting on libtcc code. libtcc takes 8-120 ns a pair, so this
+ * is at least 0.4 s of libtcc work a worker, longer than a cc build (70-300
+ * ms); what libtcc would compute meanwhile is worth about 1% of that time on
+ * cc code, and its workers take the cores the compiler needs: on 2 cores a
+ * cold ArgKMin over 10^10 pairs took 1.45-1.7x the warm run that way. */
+#define KFR_WAIT_PAIRS_PER_WORKER ((int64_t)50 * 1000 * 1000)
 
 /* The engines a task can run, for the per-engine counts of kf_compile_stats. */
 enum { RAN_REFERENCE, RAN_TCC, RAN_CC, RAN_COUNT };
@@ -220,6 +228,42 @@ static void ran_record(kf_kernel *k, run_job *j, int64_t ntasks)
              by_pairs ? "pairs" : "rows");
 }
 
+/* The pairs of the run: dense, rows x inner; block-sparse, the tasks' ranges. */
+static int64_t run_pairs(int64_t rows, int64_t inner, const kfr_task *tasks, int64_t ntasks)
+{
+    if (!tasks)
+        return mul_sat(rows, inner);
+    int64_t all = 0;
+    for (int64_t t = 0; t < ntasks; t++) {
+        int64_t len = 0;
+        for (int64_t q = 0; q < tasks[t].nr; q++)
+            len += tasks[t].jr[2 * q + 1] - tasks[t].jr[2 * q];
+        int64_t p = mul_sat(tasks[t].r1 - tasks[t].r0, len);
+        all = all > INT64_MAX - p ? INT64_MAX : all + p;
+    }
+    return all;
+}
+
+/* A big run on a kernel whose cc build is pending waits for it (see
+ * KFR_WAIT_PAIRS_PER_WORKER), then runs on whatever the kernel has: the cc
+ * code, or libtcc's if the build failed. Not under KFORGE_TEST_SWAP_AT_TASK,
+ * whose tests place the switch themselves. */
+static void wait_if_big(kf_kernel *k, const char *who, int64_t pairs)
+{
+    if (!kfr_tier_pending(k) || kfr_tier_swap_at(k) >= 0 ||
+        pairs / kfr_pool_threads(k->ctx->pool) < KFR_WAIT_PAIRS_PER_WORKER)
+        return;
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    kfr_tier_await(k);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    double ms = 1e3 * (double)(b.tv_sec - a.tv_sec) + 1e-6 * (double)(b.tv_nsec - a.tv_nsec);
+    kfr_log(k->ctx, KF_LOG_INFO, "%s: waited %.0f ms for the optimized (cc) build before %.3g pairs%s",
+            who, ms, (double)pairs,
+            !atomic_load(&k->on_cc) ? ", which failed: running libtcc code"
+                                                            : ": cheaper than starting on libtcc code");
+}
+
 /* The part of kf_run and kf_run_ranges after validation: runs the row
  * blocks (tasks == NULL) or the given tasks on the pool, each task with the
  * kernel's code as it is when the task starts. */
@@ -228,6 +272,7 @@ static int run_tasks(kf_kernel *k, const char *who, const void *const *args, voi
                      int64_t ntasks)
 {
     kf_ctx *ctx = k->ctx;
+    wait_if_big(k, who, run_pairs(rows, inner, tasks, ntasks));
     run_job j = {.k = k, .slot0 = kfr_kernel_slot(k), .swap_at = kfr_tier_swap_at(k),
                  .args = args, .out = out, .idx = index_out, .rows = rows, .jr = {0, inner},
                  .tasks = tasks};

@@ -281,3 +281,62 @@ out:
     if (skip)
         KFT_SKIP("no C compiler for the optimizing tier");
 }
+
+static void note_wait(void *user, int level, const char *msg)
+{
+    (void)level;
+    if (strstr(msg, "waited") && strstr(msg, "for the optimized (cc) build"))
+        (*(int *)user)++;
+}
+
+/* A run big enough that libtcc code would outlast the build (50 million
+ * pairs a worker, runtime/run.c) waits for it instead: every row on cc, the
+ * usual 4 tasks a thread (no finer cut), one INFO line saying so. A small
+ * run on the same kind of kernel still starts at once on libtcc code. */
+KFT_TEST(switch_big_run_waits_for_build)
+{
+    kf_options o;
+    kf_options_init(&o);
+    o.threads = 1, o.no_cache = 1, o.verbose = KF_LOG_INFO, o.log = note_wait;
+    int waits = 0;
+    o.log_user = &waits;
+    kf_ctx *ctx = kf_new(&o);
+    if (!KFT_CHECK(ctx))
+        return;
+    static const char *const al[] = {"a=Vi(0,1)", "b=Vj(1,1)"};
+    kft_spec s = {"a*b-b", al, 2, "Sum", 1, KF_FLOAT32, 0, NULL, KF_SUM_AUTO};
+    enum { M = 8192, N = 8192 }; /* 6.7e7 pairs, one worker */
+    kf_kernel *k = compile(ctx, &s, KF_JIT_AUTO), *small = NULL;
+    kf_compile_stats st;
+    kft_data d = {0}, e = {0};
+    res a = {0};
+    int skip = k && kf_kernel_stats(k, &st) == KF_OK && st.cache == KF_CACHE_UNUSED;
+    if (skip || !KFT_CHECK(k && kft_data_make(&d, k, M, N, -1, 1, 0, 11) == 0))
+        goto out;
+    KFT_CHECK(run(k, M, N, &d, NULL, M, &a) == KF_OK && kf_kernel_stats(k, &st) == 0);
+    KFT_CHECKF(st.run_rows_cc == M && st.run_rows_tcc == 0 && st.run_first_cc_task == 0 &&
+                   st.run_tasks == 4 && !strcmp(kf_kernel_engine(k), "cc") && waits == 1,
+               "rows cc %lld, rows tcc %lld, first cc %lld, tasks %lld, engine %s, %d wait lines",
+               (long long)st.run_rows_cc, (long long)st.run_rows_tcc,
+               (long long)st.run_first_cc_task, (long long)st.run_tasks, kf_kernel_engine(k), waits);
+    res_free(&a);
+    /* 64 x 8192 pairs: far below the bar, so no wait (another formula, so a
+     * build of its own is pending) */
+    s.formula = "a*b+b";
+    small = compile(ctx, &s, KF_JIT_AUTO);
+    kf_compile_stats ss;
+    if (KFT_CHECK(small && kf_kernel_stats(small, &ss) == 0 && ss.cache == KF_CACHE_DISABLED &&
+                  kft_data_make(&e, small, 64, N, -1, 1, 0, 12) == 0)) {
+        KFT_CHECK(run(small, 64, N, &e, NULL, 64, &a) == KF_OK);
+        KFT_CHECKF(waits == 1, "%d wait lines after the small run", waits);
+    }
+out:
+    res_free(&a);
+    kft_data_free(&d);
+    kft_data_free(&e);
+    kf_kernel_free(small);
+    kf_kernel_free(k);
+    kf_free(ctx);
+    if (skip)
+        KFT_SKIP("no C compiler for the optimizing tier");
+}
