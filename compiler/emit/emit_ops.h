@@ -100,17 +100,7 @@ char *kfc_opgen_finish(kfc_buf *b, int8_t *lvl, int ok, kfc_diag *d);
  * and c a negative constant of dtype, exactly as the unfused nodes would
  * round it (compiler/emit/exp_fuse.c): 1 with *s and *c set, else 0. */
 int kfc_exp_scaled(const kfc_prog *p, int32_t n, kf_dtype dtype, int32_t *s, double *c);
-/* The constant arguments of the fused exp for c, as values of the dtype. */
-typedef struct kfc_expns {
-    int pow2;            /* |c| a power of two in [2^-16, 2^16]: kf_vexpns2 with l1, l2, q */
-    int degree;          /* of the exp's polynomial: 6 (float), 11 (double) */
-    double c, cl;        /* c and c log2(e) */
-    int64_t sl;          /* double: the bits of 746/|c|, the clamp on s */
-    double st;           /* float and pow2: KFK_EXPF_XMIN/c, the flush threshold on s */
-    double l1, l2, q[12]; /* pow2: ln2's two parts over c; q[i] = the exp's coefficient of r^i
-                            times c^i (q[0] unused), all exact */
-} kfc_expns;
-void kfc_exp_scaled_args(double c, kf_dtype dtype, kfc_expns *a);
+/* Its constant arguments and call text: kfc_expns in compiler/emit/opt.h. */
 
 /* The prelude's helper functions and their KF_* macros (after KF_HELPER and
  * the libm macros): branches for libtcc, or selects (vectorizable) plus

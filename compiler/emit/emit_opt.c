@@ -97,40 +97,13 @@ static int fused_exp(emitter *e, int32_t n, int lv)
         return 0;
     kfc_expns a;
     kfc_exp_scaled_args(c, e->dtype, &a);
-    /* the call's text: numbers only, each exact ((float) casts a float's exact
-     * double literal back) */
     kfc_buf t = {0};
-    const char *cast = e->dtype == KF_FLOAT32 ? "(float)" : "";
-    char arg[KFC_CAP], lit[48];
+    char arg[KFC_CAP];
     comp(&e->g, n, "@", arg, sizeof arg);
-    kfc_buf_printf(&t, "%s = kf_vexpns%s(", arg, a.pow2 ? "2" : "");
+    kfc_buf_printf(&t, "%s = ", arg);
     comp(&e->g, s, "@", arg, sizeof arg);
-    kfc_buf_printf(&t, "%s", arg);
-    double v[16];
-    int nv = 0;
-    if (!a.pow2)
-        v[nv++] = a.c;
-    v[nv++] = a.cl;
-    if (a.pow2 && e->dtype == KF_FLOAT32)
-        v[nv++] = a.st;
-    for (int q = 0; q < nv; q++) {
-        kfc_fmt_double(lit, sizeof lit, v[q]);
-        kfc_buf_printf(&t, ", %s%s", cast, lit);
-    }
-    if (e->dtype != KF_FLOAT32)
-        kfc_buf_printf(&t, ", %lldLL", (long long)a.sl);
-    if (a.pow2) {
-        nv = 0;
-        v[nv++] = a.l1;
-        v[nv++] = a.l2;
-        for (int q = 1; q <= a.degree; q++)
-            v[nv++] = a.q[q];
-        for (int q = 0; q < nv; q++) {
-            kfc_fmt_double(lit, sizeof lit, v[q]);
-            kfc_buf_printf(&t, ", %s%s", cast, lit);
-        }
-    }
-    kfc_buf_printf(&t, ");");
+    kfc_expns_call(&t, &a, e->dtype, arg);
+    kfc_buf_printf(&t, ";");
     if (t.oom)
         e->b.oom = 1;
     else

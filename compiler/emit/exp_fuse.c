@@ -142,3 +142,36 @@ void kfc_exp_scaled_args(double c, kf_dtype dtype, kfc_expns *a)
         a->q[i] = AS_T((f32 ? cf : cd)[i] * ci);
 #undef AS_T
 }
+
+void kfc_expns_call(kfc_buf *t, const kfc_expns *a, kf_dtype dtype, const char *s)
+{
+    /* numbers only, each exact ((float) casts a float's exact double literal back) */
+    const char *cast = dtype == KF_FLOAT32 ? "(float)" : "";
+    char lit[48];
+    double v[16];
+    int nv = 0;
+    kfc_buf_printf(t, "kf_vexpns%s(%s", a->pow2 ? "2" : "", s);
+    if (!a->pow2)
+        v[nv++] = a->c;
+    v[nv++] = a->cl;
+    if (a->pow2 && dtype == KF_FLOAT32)
+        v[nv++] = a->st;
+    for (int q = 0; q < nv; q++) {
+        kfc_fmt_double(lit, sizeof lit, v[q]);
+        kfc_buf_printf(t, ", %s%s", cast, lit);
+    }
+    if (dtype != KF_FLOAT32)
+        kfc_buf_printf(t, ", %lldLL", (long long)a->sl);
+    if (a->pow2) {
+        nv = 0;
+        v[nv++] = a->l1;
+        v[nv++] = a->l2;
+        for (int q = 1; q <= a->degree; q++)
+            v[nv++] = a->q[q];
+        for (int q = 0; q < nv; q++) {
+            kfc_fmt_double(lit, sizeof lit, v[q]);
+            kfc_buf_printf(t, ", %s%s", cast, lit);
+        }
+    }
+    kfc_buf_printf(t, ")");
+}

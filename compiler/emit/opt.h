@@ -39,6 +39,21 @@
 /* Like kfc_buf_each, with the optimizing tier's unrolling threshold. */
 void kfc_opt_each(kfc_buf *b, const char *indent, int64_t n, const char *tmpl);
 
+/* The constant arguments of the fused exp for c, as values of the dtype. */
+typedef struct kfc_expns {
+    int pow2;            /* |c| a power of two in [2^-16, 2^16]: kf_vexpns2 with l1, l2, q */
+    int degree;          /* of the exp's polynomial: 6 (float), 11 (double) */
+    double c, cl;        /* c and c log2(e) */
+    int64_t sl;          /* double: the bits of 746/|c|, the clamp on s */
+    double st;           /* float and pow2: KFK_EXPF_XMIN/c, the flush threshold on s */
+    double l1, l2, q[12]; /* pow2: ln2's two parts over c; q[i] = the exp's coefficient of r^i
+                            times c^i (q[0] unused), all exact */
+} kfc_expns;
+void kfc_exp_scaled_args(double c, kf_dtype dtype, kfc_expns *a);
+/* Appends the call e^(s*c) of a's function (kf_vexpns or kf_vexpns2) on the
+ * expression s, with its constants, to t. */
+void kfc_expns_call(kfc_buf *t, const kfc_expns *a, kf_dtype dtype, const char *s);
+
 /* Lane-state values per row the skeleton keeps (KF_T and kf_i64 slots), for
  * the emitter's choice of KF_RB under the stack budget. */
 int64_t kfc_opt_state_values(const kfc_red *r);

@@ -198,7 +198,18 @@ static void term_lse(kfc_buf *b, const kfc_red *r, const char *f, const char *g)
             *p = '0';
     kfc_buf_printf(b, LANE "{ KF_T kf_f = %s, kf_m = kf_sm[kf_l];\n", f0);
     kfc_buf_printf(b, LANE "  int kf_gt = kf_f > kf_m;\n");
-    kfc_buf_printf(b, LANE "  KF_T kf_w = kf_f == kf_m ? (KF_T)1 : KF_EXP(kf_gt ? kf_m - kf_f : kf_f - kf_m);\n");
+    /* e^-|f - m| as the fused exp of s = |f - m| >= 0 (or NaN), c = -1: the
+     * same bits as e^(m - f) or e^(f - m) (negation is exact, and c = -1 a
+     * power of two), without the overflow select of the plain exp */
+    kfc_expns a;
+    kfc_exp_scaled_args(-1.0, r->dtype, &a);
+    kfc_buf w = {0};
+    kfc_expns_call(&w, &a, r->dtype, "(kf_gt ? kf_f - kf_m : kf_m - kf_f)");
+    if (w.oom)
+        b->oom = 1;
+    else
+        kfc_buf_printf(b, LANE "  KF_T kf_w = kf_f == kf_m ? (KF_T)1 : %s;\n", w.s);
+    free(w.s);
     EACH(b, LANE "  ", r->E,
          "{ KF_T kf_s = kf_ss[@][kf_l], kf_g = %s; kf_ss[@][kf_l] = kf_gt ? kf_s * kf_w + kf_g : kf_s + kf_w * kf_g; }",
          gc);
