@@ -70,6 +70,15 @@ static int64_t mul_sat(int64_t a, int64_t b)
     return __builtin_mul_overflow(a, b, &p) ? INT64_MAX : p;
 }
 
+/* The inner indices of nr ranges. */
+static int64_t ranges_len(const int64_t *jr, int64_t nr)
+{
+    int64_t len = 0;
+    for (int64_t q = 0; q < nr; q++)
+        len += jr[2 * q + 1] - jr[2 * q];
+    return len;
+}
+
 /* The slot task t runs, and which engine that is. */
 static kfk_slot task_slot(run_job *j, int64_t t, int *ran)
 {
@@ -106,11 +115,8 @@ static void run_block(void *vp, int64_t t)
         int expected = KF_OK;
         atomic_compare_exchange_strong(&j->failed, &expected, rc);
     }
-    int64_t len = 0;
-    for (int64_t q = 0; q < nr; q++)
-        len += jr[2 * q + 1] - jr[2 * q];
     atomic_fetch_add(&j->ran_rows[ran], r1 - r0);
-    atomic_fetch_add(&j->ran_pairs[ran], mul_sat(r1 - r0, len));
+    atomic_fetch_add(&j->ran_pairs[ran], mul_sat(r1 - r0, ranges_len(jr, nr)));
     if (ran == RAN_CC) {
         int_fast64_t seen = atomic_load(&j->first_cc);
         while (t < seen && !atomic_compare_exchange_weak(&j->first_cc, &seen, t))
@@ -228,40 +234,32 @@ static void ran_record(kf_kernel *k, run_job *j, int64_t ntasks)
              by_pairs ? "pairs" : "rows");
 }
 
-/* The pairs of the run: dense, rows x inner; block-sparse, the tasks' ranges. */
-static int64_t run_pairs(int64_t rows, int64_t inner, const kfr_task *tasks, int64_t ntasks)
-{
-    if (!tasks)
-        return mul_sat(rows, inner);
-    int64_t all = 0;
-    for (int64_t t = 0; t < ntasks; t++) {
-        int64_t len = 0;
-        for (int64_t q = 0; q < tasks[t].nr; q++)
-            len += tasks[t].jr[2 * q + 1] - tasks[t].jr[2 * q];
-        int64_t p = mul_sat(tasks[t].r1 - tasks[t].r0, len);
-        all = all > INT64_MAX - p ? INT64_MAX : all + p;
-    }
-    return all;
-}
-
 /* A big run on a kernel whose cc build is pending waits for it (see
  * KFR_WAIT_PAIRS_PER_WORKER), then runs on whatever the kernel has: the cc
  * code, or libtcc's if the build failed. Not under KFORGE_TEST_SWAP_AT_TASK,
- * whose tests place the switch themselves. */
-static void wait_if_big(kf_kernel *k, const char *who, int64_t pairs)
+ * whose tests place the switch themselves. The run's pairs: dense, rows x
+ * inner; block-sparse, the tasks' ranges. */
+static void wait_if_big(kf_kernel *k, const char *who, int64_t rows, int64_t inner,
+                        const kfr_task *tasks, int64_t ntasks)
 {
-    if (!kfr_tier_pending(k) || kfr_tier_swap_at(k) >= 0 ||
-        pairs / kfr_pool_threads(k->ctx->pool) < KFR_WAIT_PAIRS_PER_WORKER)
+    if (!kfr_tier_pending(k) || kfr_tier_swap_at(k) >= 0)
+        return;
+    int64_t pairs = tasks ? 0 : mul_sat(rows, inner);
+    for (int64_t t = 0; tasks && t < ntasks; t++) {
+        int64_t p = mul_sat(tasks[t].r1 - tasks[t].r0, ranges_len(tasks[t].jr, tasks[t].nr));
+        pairs = pairs > INT64_MAX - p ? INT64_MAX : pairs + p;
+    }
+    if (pairs / kfr_pool_threads(k->ctx->pool) < KFR_WAIT_PAIRS_PER_WORKER)
         return;
     struct timespec a, b;
     clock_gettime(CLOCK_MONOTONIC, &a);
     kfr_tier_await(k);
     clock_gettime(CLOCK_MONOTONIC, &b);
     double ms = 1e3 * (double)(b.tv_sec - a.tv_sec) + 1e-6 * (double)(b.tv_nsec - a.tv_nsec);
+    int ok = atomic_load(&k->on_cc);
     kfr_log(k->ctx, KF_LOG_INFO, "%s: waited %.0f ms for the optimized (cc) build before %.3g pairs%s",
             who, ms, (double)pairs,
-            !atomic_load(&k->on_cc) ? ", which failed: running libtcc code"
-                                                            : ": cheaper than starting on libtcc code");
+            ok ? ": cheaper than starting on libtcc code" : ", which failed: running libtcc code");
 }
 
 /* The part of kf_run and kf_run_ranges after validation: runs the row
@@ -272,7 +270,7 @@ static int run_tasks(kf_kernel *k, const char *who, const void *const *args, voi
                      int64_t ntasks)
 {
     kf_ctx *ctx = k->ctx;
-    wait_if_big(k, who, run_pairs(rows, inner, tasks, ntasks));
+    wait_if_big(k, who, rows, inner, tasks, ntasks);
     run_job j = {.k = k, .slot0 = kfr_kernel_slot(k), .swap_at = kfr_tier_swap_at(k),
                  .args = args, .out = out, .idx = index_out, .rows = rows, .jr = {0, inner},
                  .tasks = tasks};
