@@ -278,7 +278,7 @@ int kfc_red_setup(kfc_red *r, const kfc_prog *p, const char *reduction, int axis
 char *kfc_emit_c(const kfc_prog *p, const kfc_red *r, kfc_diag *d);
 /* Version of the code generators: part of every cache key. Bump it whenever
  * generated code changes meaning or shape. */
-#define KFC_CODEGEN_VERSION 8
+#define KFC_CODEGEN_VERSION 9
 /* C source of the whole kernel for the optimizing tier (same ABI as
  * kfc_emit_c, kernels/abi.h), written for `cc -O3 -march=native` to vectorize:
  * needs no libm for exp/log (inline polynomials, accuracy in docs/performance.md). */

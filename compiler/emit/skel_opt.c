@@ -198,13 +198,18 @@ static void term_lse(kfc_buf *b, const kfc_red *r, const char *f, const char *g)
             *p = '0';
     kfc_buf_printf(b, LANE "{ KF_T kf_f = %s, kf_m = kf_sm[kf_l];\n", f0);
     kfc_buf_printf(b, LANE "  int kf_gt = kf_f > kf_m;\n");
-    /* e^-|f - m| as the fused exp of s = |f - m| >= 0 (or NaN), c = -1: the
-     * same bits as e^(m - f) or e^(f - m) (negation is exact, and c = -1 a
-     * power of two), without the overflow select of the plain exp */
-    kfc_expns a;
-    kfc_exp_scaled_args(-1.0, r->dtype, &a);
+    /* float: e^-|f - m| as the fused exp of s = |f - m| >= 0 (or NaN),
+     * c = -1: the same bits as e^(m - f) or e^(f - m) (negation is exact,
+     * c = -1 a power of two), without the plain exp's overflow select
+     * (1.07-1.15x faster on Zen 4). double keeps the plain exp: its fused
+     * one clamps s on the chain and measured 5-7% slower here. */
     kfc_buf w = {0};
-    kfc_expns_call(&w, &a, r->dtype, "(kf_gt ? kf_f - kf_m : kf_m - kf_f)");
+    if (r->dtype == KF_FLOAT32) {
+        kfc_expns a;
+        kfc_exp_scaled_args(-1.0, r->dtype, &a);
+        kfc_expns_call(&w, &a, r->dtype, "(kf_gt ? kf_f - kf_m : kf_m - kf_f)");
+    } else
+        kfc_buf_printf(&w, "KF_EXP(kf_gt ? kf_m - kf_f : kf_f - kf_m)");
     if (w.oom)
         b->oom = 1;
     else
