@@ -11,7 +11,9 @@
 #      times the vector instructions per pair of the cc kernel's hot loop
 #      (bench/limit.sh);
 #   2. other formulas at M=N=1e4 (D=16, 64 at 5000): Laplace, Cauchy, KMin
-#      K=10, LogSumExp, Gaussian D in {1, 3, 16, 64};
+#      K=10, LogSumExp, Gaussian D in {1, 3, 16, 64}; then the Gaussian with
+#      terms in the subnormal range (*IntCst(200)) against /IntCst(2), cc,
+#      M=N=2e4, alternated twice (issue 12's goal: <= 1.2x);
 #   3. compile times: libtcc, cc on a cold cache (a fresh temporary
 #      KFORGE_CACHE_DIR), and a cache hit in a new process (kf_compile to a
 #      runnable kernel);
@@ -203,6 +205,26 @@ other lse 'Minus(SqDist(x,y))/IntCst(2)' LogSumExp 3 10000
 echo
 echo "(The Gaussian D=3 row here uses --sum-scheme direct: one float accumulator, the"
 echo "baseline loop's own scheme; table 1 uses the default block scheme.)"
+echo
+
+# 2b. The subnormal range (issue 12): with IntCst(200) nearly every term's exp
+# is below FLT_MIN, where Intel CPUs took microcode assists before the flush.
+# The two kernels alternate, so both rounds see the same machine.
+echo "### Subnormal-range terms, float32 cc: ns/pair"
+echo
+echo "| round | \`Exp(-SqDist(x,y)/IntCst(2))*b\` | \`Exp(-SqDist(x,y)*IntCst(200))*b\` | ratio (goal <= 1.2) |"
+echo "|---|---|---|---|"
+GS='Exp(-SqDist(x,y)*IntCst(200))*b'
+n=$(size 20000)
+for r in 1 2; do
+    # shellcheck disable=SC2046
+    kb "normal-range-$r" "$G" $(XYB 3) -r Sum --axis 1 -M "$n" -N "$n" --jit cc --repeat 5
+    a=$(col cc 12)
+    # shellcheck disable=SC2046
+    kb "subnormal-range-$r" "$GS" $(XYB 3) -r Sum --axis 1 -M "$n" -N "$n" --jit cc --repeat 5
+    b=$(col cc 12)
+    echo "| $r | $(fmt "$a") | $(fmt "$b") | $(ratio "$b" "$a") |"
+done
 echo
 
 # 3. Compile times.
