@@ -124,9 +124,10 @@ void kfr_tier_free(kf_kernel *k);
 int kfr_tier_pending(const kf_kernel *k);
 /* KFORGE_TEST_SWAP_AT_TASK of the kernel's started background build, or -1. */
 int64_t kfr_tier_swap_at(const kf_kernel *k);
-/* For that test hook only, from worker threads: waits for the pending build
- * to end and, if it succeeded, swaps its code in. */
-void kfr_tier_await(kf_kernel *k);
+/* Waits for the pending build to end, up to max_ms (< 0: no limit), and, if
+ * it succeeded, swaps its code in; nonzero if it ended. Callers: that test
+ * hook (from worker threads, no limit) and kf_run's wait for a big run. */
+int kfr_tier_await(kf_kernel *k, double max_ms);
 
 /* The kernel's slot for one task (kernels/abi.h): the reference evaluator
  * for KF_JIT_REFERENCE, else its generated code with k->fn loaded now

@@ -36,6 +36,10 @@
  * cc code, and its workers take the cores the compiler needs: on 2 cores a
  * cold ArgKMin over 10^10 pairs took 1.45-1.7x the warm run that way. */
 #define KFR_WAIT_PAIRS_PER_WORKER ((int64_t)50 * 1000 * 1000)
+/* ... for at most this long (a build is 20-100x quicker): a compiler that
+ * hangs (it is killed at 60 s) must not hold the run, which then starts on
+ * libtcc code with the finer tasks and takes the cc code when it comes. */
+#define KFR_WAIT_MAX_MS 5000.0
 
 /* The engines a task can run, for the per-engine counts of kf_compile_stats. */
 enum { RAN_REFERENCE, RAN_TCC, RAN_CC, RAN_COUNT };
@@ -87,7 +91,7 @@ static kfk_slot task_slot(run_job *j, int64_t t, int *ran)
         s = j->slot0;
     else {
         if (j->swap_at >= 0)
-            kfr_tier_await(j->k);
+            kfr_tier_await(j->k, -1);
         s = kfr_kernel_slot(j->k);
     }
     /* kfk_slot_generated is static inline (one copy per file): compare with
@@ -253,13 +257,14 @@ static void wait_if_big(kf_kernel *k, const char *who, int64_t rows, int64_t inn
         return;
     struct timespec a, b;
     clock_gettime(CLOCK_MONOTONIC, &a);
-    kfr_tier_await(k);
+    int ended = kfr_tier_await(k, KFR_WAIT_MAX_MS);
     clock_gettime(CLOCK_MONOTONIC, &b);
     double ms = 1e3 * (double)(b.tv_sec - a.tv_sec) + 1e-6 * (double)(b.tv_nsec - a.tv_nsec);
-    int ok = atomic_load(&k->on_cc);
     kfr_log(k->ctx, KF_LOG_INFO, "%s: waited %.0f ms for the optimized (cc) build before %.3g pairs%s",
             who, ms, (double)pairs,
-            ok ? ": cheaper than starting on libtcc code" : ", which failed: running libtcc code");
+            !ended                     ? ", still running: starting on libtcc code"
+            : atomic_load(&k->on_cc) ? ": cheaper than starting on libtcc code"
+                                       : ", which failed: running libtcc code");
 }
 
 /* The part of kf_run and kf_run_ranges after validation: runs the row

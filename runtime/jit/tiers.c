@@ -268,17 +268,30 @@ int64_t kfr_tier_swap_at(const kf_kernel *k)
     return b && b->started ? b->swap_at : -1;
 }
 
-void kfr_tier_await(kf_kernel *k)
+static double ms_since(const struct timespec *t0)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - t0->tv_sec) * 1e3 + (double)(now.tv_nsec - t0->tv_nsec) * 1e-6;
+}
+
+int kfr_tier_await(kf_kernel *k, double max_ms)
 {
     kfr_build *b = k->build;
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     /* A poll, not a join: several workers may wait here at once, and the
      * join (with its bookkeeping) belongs to the user's thread. */
-    while (!atomic_load_explicit(&b->done, memory_order_acquire))
+    while (!atomic_load_explicit(&b->done, memory_order_acquire)) {
+        if (max_ms >= 0 && ms_since(&t0) >= max_ms)
+            return 0;
         nanosleep(&(struct timespec){0, 1000000}, NULL);
+    }
     if (b->status == KF_OK) {
         atomic_store_explicit(&k->fn, b->result->fn, memory_order_release);
         atomic_store(&k->on_cc, 1);
     }
+    return 1;
 }
 
 /* Joins the builder and takes its result into the kernel. Returns the
@@ -322,13 +335,6 @@ int kf_kernel_wait(kf_kernel *k)
  * compiler: its answer is ready, and kf_kernel_wait or KF_JIT_CC are there
  * for whoever wants the optimized code stored whatever it costs. */
 #define KFR_BUILD_GRACE_MS 1000
-
-static double ms_since(const struct timespec *t0)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (double)(now.tv_sec - t0->tv_sec) * 1e3 + (double)(now.tv_nsec - t0->tv_nsec) * 1e-6;
-}
 
 void kfr_tier_free(kf_kernel *k)
 {

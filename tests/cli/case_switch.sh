@@ -29,6 +29,25 @@ if command -v "${CC:-cc}" >/dev/null 2>&1; then
     else
         skip "switch: gauss_demo" "$demo is not built"
     fi
+    # A big run (10^8 pairs on 2 threads: the bar of 5e7 a worker, runtime/run.c) waits for
+    # the build instead of starting on libtcc code: all on cc, and -v says how long it waited.
+    mkrand "$T/bga.npy" '<f4' 10000 0 21
+    mkrand "$T/bgb.npy" '<f4' 10000 0 22
+    BA="--alias a=Vi(0,1) --alias b=Vj(1,1)"
+    run env KFORGE_CACHE_DIR="$T/bgcache" "$BIN" eval 'a*b' $BA -r Sum --axis 1 --threads 2 -v \
+        -o "$T/bgo.npy" "$T/bga.npy" "$T/bgb.npy"
+    expect "big cold run: waits for the build" 0 "for the optimized (cc) build before 1e+08 pairs: cheaper"
+    expect "big cold run: then runs cc only" 0 "engine cc, 2 threads"
+    # ... but not for ever: a compiler still busy after 5 s leaves the run to libtcc code.
+    # (The wrapper sleeps 7 s; the run ends before, so the build is cancelled at exit.)
+    ccreal=$(command -v "${CC:-cc}")
+    printf '#!/bin/sh\nsleep 7\nexec "%s" "$@"\n' "$ccreal" >"$T/slowcc"
+    chmod +x "$T/slowcc"
+    run env CC="$T/slowcc" KFORGE_CACHE_DIR="$T/bgslow" "$BIN" eval 'a*b+b' $BA -r Sum --axis 1 \
+        --threads 2 -v -o "$T/bgo.npy" "$T/bga.npy" "$T/bgb.npy"
+    expect "big cold run, hung compiler: waits 5 s at most" 0 \
+        "for the optimized (cc) build before 1e+08 pairs, still running: starting on libtcc code"
+    expect "big cold run, hung compiler: libtcc code" 0 "engine tcc, 2 threads"
 else
     skip "switch mid-run" "no C compiler '${CC:-cc}' on PATH"
 fi
